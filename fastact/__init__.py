@@ -1,0 +1,20 @@
+"""fastact: neural-network activation functions and their gradients on NumPy arrays.
+
+For every elementwise activation of torch.nn.functional (``fastact.ACTIVATIONS``):
+``NAME(x)``, ``NAME_grad(x)``, ``NAME_backward(grad_output, x)``,
+``NAME_forward_backward(x)`` and a class (``fastact.GELU(approximate='tanh')``), with
+PyTorch's names, parameters and values, computed by compiled, vectorized, multithreaded
+kernels (or NumPy, see ``fastact.backend()``). The contract is SPEC.md; see README.md.
+"""
+from . import _api
+from ._api import ACTIVATIONS, ActivationFunction, get
+from ._backend import set_backend, set_simd_level
+from ._config import backend, show_config, simd_level
+from ._threads import get_num_threads, set_num_threads, threads
+from ._version import __version__
+
+globals().update({name: _api._NAMESPACE[name] for name in _api.PUBLIC})
+
+__all__ = sorted(["ACTIVATIONS", "ActivationFunction", "get", "backend", "set_backend",
+                  "simd_level", "set_simd_level", "show_config", "get_num_threads",
+                  "set_num_threads", "threads", "__version__"] + _api.PUBLIC)

@@ -1,0 +1,172 @@
+"""The table of activations: names, parameters, defaults, validation, and the kernels.
+
+This file is the one place that lists what fastact offers. setup.py reads KERNELS to
+generate the compiled loops, fastact._api builds the public functions and classes from
+ACTIVATIONS, and the tests and benchmarks iterate over both. It imports nothing from
+fastact, so the build can load it on its own.
+
+A *kernel* is one compiled math routine (``fa_<kernel>_*`` in
+``_src/fa_activations_impl.h``, and ``_numpy_backend.<kernel>``) taking up to five float
+parameters; several activations share one (selu and celu are the elu kernel with other
+parameters, relu6 is hardtanh on [0, 6]).
+"""
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+NPARAMS = 5   # p0..p4 of every kernel
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str
+    cost: int                                   # work per element, relu = 1; sets threading
+    y_form: Optional[Callable[[tuple], bool]]   # params -> whether f' can be taken from y
+
+
+def _always(p):
+    return True
+
+
+KERNELS = (
+    Kernel("sigmoid", 4, _always),
+    Kernel("tanh", 4, _always),
+    Kernel("linear", 1, _always),
+    Kernel("relu", 1, _always),
+    Kernel("leaky_relu", 1, lambda p: p[0] >= 0),          # slope >= 0: sign(y) = sign(x)
+    Kernel("elu", 4, lambda p: p[0] * p[3] >= 0 and p[1] > 0),
+    Kernel("gelu", 8, None),
+    Kernel("gelu_tanh", 8, None),
+    Kernel("silu", 4, None),
+    Kernel("softplus", 6, None),
+    Kernel("mish", 6, None),
+    Kernel("hardtanh", 1, _always),
+    Kernel("hardsigmoid", 1, None),
+    Kernel("hardswish", 1, None),
+    Kernel("softsign", 2, None),
+    Kernel("logsigmoid", 6, None),
+    Kernel("tanhshrink", 6, None),
+    Kernel("softshrink", 1, None),
+    Kernel("hardshrink", 1, None),
+    Kernel("threshold", 1, None),
+)
+KERNEL_INDEX = {k.name: i for i, k in enumerate(KERNELS)}
+
+# The entry points every kernel has, in the order of the compiled table.
+ENTRIES = ("fwd", "grad", "bwd", "bwdy", "fb", "fbg")
+
+REQUIRED = object()   # default of a parameter that has none
+
+# PyTorch's SELU constants (torch/nn/modules/activation.py) and their product.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+SELU_ALPHA_SCALE = 1.7580993408473768599402175208123   # correctly rounded product
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str                        # function name, as torch.nn.functional
+    cls_name: str                    # class name, as torch.nn
+    params: Tuple[Tuple[str, object], ...]   # (name, default or REQUIRED), in order
+    prepare: Callable                # validated params -> (kernel name, kernel params)
+    formula: str                     # one line for docstrings and README
+
+    @property
+    def param_names(self):
+        return tuple(name for name, _ in self.params)
+
+
+def _check(name, value):
+    """A parameter as a float: a real number, not NaN."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{name} must not be NaN")
+    return value
+
+
+def _elu(alpha):
+    alpha = _check("alpha", alpha)
+    return "elu", (alpha, 1.0, 1.0, 1.0, alpha)
+
+
+def _celu(alpha):
+    alpha = _check("alpha", alpha)
+    if alpha == 0:
+        raise ValueError("alpha must not be 0 for celu")
+    return "elu", (alpha, 1.0, alpha, 1.0 / alpha, 1.0)
+
+
+def _gelu(approximate):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return ("gelu" if approximate == "none" else "gelu_tanh"), ()
+
+
+def _softplus(beta, threshold):
+    beta, threshold = _check("beta", beta), _check("threshold", threshold)
+    if beta == 0:
+        raise ValueError("beta must not be 0 for softplus")
+    return "softplus", (beta, threshold)
+
+
+def _hardtanh(min_val, max_val):
+    lo, hi = _check("min_val", min_val), _check("max_val", max_val)
+    if lo > hi:
+        raise ValueError(f"min_val ({lo}) must not exceed max_val ({hi})")
+    return "hardtanh", (lo, hi)
+
+
+def _softshrink(lambd):
+    lambd = _check("lambd", lambd)
+    if lambd < 0:
+        raise ValueError(f"lambd must be >= 0 for softshrink, got {lambd}")
+    return "softshrink", (lambd,)
+
+
+def _fixed(kernel, *params):
+    return lambda: (kernel, params)
+
+
+ACTIVATIONS_TABLE = (
+    Activation("sigmoid", "Sigmoid", (), _fixed("sigmoid"), "1 / (1 + exp(-x))"),
+    Activation("tanh", "Tanh", (), _fixed("tanh"), "tanh(x)"),
+    Activation("linear", "Linear", (), _fixed("linear"), "x (identity)"),
+    Activation("relu", "ReLU", (), _fixed("relu"), "max(x, 0)"),
+    Activation("leaky_relu", "LeakyReLU", (("negative_slope", 0.01),),
+               lambda negative_slope: ("leaky_relu", (_check("negative_slope", negative_slope),)),
+               "x if x > 0 else negative_slope * x"),
+    Activation("elu", "ELU", (("alpha", 1.0),), _elu, "x if x > 0 else alpha * (exp(x) - 1)"),
+    Activation("gelu", "GELU", (("approximate", "none"),), _gelu,
+               "x * Phi(x) (approximate='tanh': 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))))"),
+    Activation("silu", "SiLU", (), _fixed("silu"), "x * sigmoid(x) (swish)"),
+    Activation("softplus", "Softplus", (("beta", 1.0), ("threshold", 20.0)), _softplus,
+               "log(1 + exp(beta x)) / beta, x where beta x > threshold"),
+    Activation("mish", "Mish", (), _fixed("mish"), "x * tanh(softplus(x))"),
+    Activation("selu", "SELU", (),
+               _fixed("elu", SELU_ALPHA_SCALE, SELU_SCALE, 1.0, 1.0, SELU_ALPHA_SCALE),
+               "scale * elu(x, alpha), PyTorch's alpha and scale"),
+    Activation("celu", "CELU", (("alpha", 1.0),), _celu,
+               "x if x > 0 else alpha * (exp(x / alpha) - 1)"),
+    Activation("hardtanh", "Hardtanh", (("min_val", -1.0), ("max_val", 1.0)), _hardtanh,
+               "clip(x, min_val, max_val)"),
+    Activation("relu6", "ReLU6", (), _fixed("hardtanh", 0.0, 6.0), "clip(x, 0, 6)"),
+    Activation("hardsigmoid", "Hardsigmoid", (), _fixed("hardsigmoid"), "clip(x / 6 + 1 / 2, 0, 1)"),
+    Activation("hardswish", "Hardswish", (), _fixed("hardswish"), "x * hardsigmoid(x)"),
+    Activation("softsign", "Softsign", (), _fixed("softsign"), "x / (1 + |x|)"),
+    Activation("logsigmoid", "LogSigmoid", (), _fixed("logsigmoid"), "log(sigmoid(x))"),
+    Activation("tanhshrink", "Tanhshrink", (), _fixed("tanhshrink"), "x - tanh(x)"),
+    Activation("softshrink", "Softshrink", (("lambd", 0.5),), _softshrink,
+               "x - lambd if x > lambd, x + lambd if x < -lambd, else 0"),
+    Activation("hardshrink", "Hardshrink", (("lambd", 0.5),),
+               lambda lambd: ("hardshrink", (_check("lambd", lambd),)),
+               "x if |x| > lambd else 0"),
+    Activation("threshold", "Threshold", (("threshold", REQUIRED), ("value", REQUIRED)),
+               lambda threshold, value: ("threshold", (_check("threshold", threshold),
+                                                       _check("value", value))),
+               "x if x > threshold else value"),
+)
+ACTIVATIONS_BY_NAME = {a.name: a for a in ACTIVATIONS_TABLE}
+ALIASES = {"swish": "silu", "identity": "linear"}

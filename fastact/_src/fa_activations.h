@@ -1,0 +1,55 @@
+/* fa_activations.h: every activation's math, for float (_f32) and double (_f64).
+ *
+ * Each kernel K is one function fa_K_<t>(x, P, &y, &d) computing y = f(x) and d = f'(x)
+ * together (written once in fa_activations_impl.h); the entry points below call it and
+ * keep what they need, and the compiler drops the rest. Kernels whose derivative can be
+ * written in the forward's output also define fa_K_dy_<t>(y, P). P is five scalar
+ * parameters p0..p4 (the Python layer fills them, see fastact/_activations.py).
+ */
+#ifndef FA_ACTIVATIONS_H
+#define FA_ACTIVATIONS_H
+
+#include "fa_math.h"
+
+#define FA_P(T) T p0, T p1, T p2, T p3, T p4
+#define FA_A p0, p1, p2, p3, p4
+
+/* The entry points of kernel K for type T (suffix s): forward, derivative, backward
+ * g * f'(x), forward + derivative, forward + backward. */
+#define FA_ENTRIES(K, T, s)                                                               \
+    FA_INLINE T fa_##K##_fwd_##s(T x, FA_P(T)) {                                          \
+        T y, d; fa_##K##_##s(x, FA_A, &y, &d); return y; }                               \
+    FA_INLINE T fa_##K##_grad_##s(T x, FA_P(T)) {                                         \
+        T y, d; fa_##K##_##s(x, FA_A, &y, &d); return d; }                               \
+    FA_INLINE T fa_##K##_bwd_##s(T g, T x, FA_P(T)) {                                     \
+        T y, d; fa_##K##_##s(x, FA_A, &y, &d); return g * d; }                           \
+    FA_INLINE void fa_##K##_fb_##s(T x, FA_P(T), T *yo, T *dout) {                       \
+        T y, d; fa_##K##_##s(x, FA_A, &y, &d); *yo = y; *dout = d; }                     \
+    FA_INLINE void fa_##K##_fbg_##s(T g, T x, FA_P(T), T *yo, T *gout) {                 \
+        T y, d; fa_##K##_##s(x, FA_A, &y, &d); *yo = y; *gout = g * d; }
+
+/* backward from the forward's output: g * f'(x) written in y */
+#define FA_ENTRIES_Y(K, T, s)                                                             \
+    FA_INLINE T fa_##K##_bwdy_##s(T g, T y, FA_P(T)) { return g * fa_##K##_dy_##s(y, FA_A); }
+
+#define T float
+#define S(name) fa_##name##_f32
+#define C(name) FA_F32_##name
+#define SFX f32
+#include "fa_activations_impl.h"
+#undef T
+#undef S
+#undef C
+#undef SFX
+
+#define T double
+#define S(name) fa_##name##_f64
+#define C(name) FA_F64_##name
+#define SFX f64
+#include "fa_activations_impl.h"
+#undef T
+#undef S
+#undef C
+#undef SFX
+
+#endif

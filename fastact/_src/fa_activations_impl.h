@@ -1,0 +1,216 @@
+/* fa_activations_impl.h: each activation's value and derivative, written once for type T.
+ * Included by fa_activations.h with T, S(name), C(name) and SFX defined.
+ *
+ * Conventions. Conditions are PyTorch's, so that values at the kinks, -0.0 and NaN match
+ * it; at +-inf the result is the mathematical limit. Branches are selects (both sides
+ * are computed). Results that multiply a possibly subnormal e^x by a large factor use
+ * es = e^x * 2^64 and scale back last (FA_TAIL), so they stay accurate while normal. */
+
+#ifndef FA_DEFINE
+#  define FA_DEFINE_(K, T, s) FA_ENTRIES(K, T, s)
+#  define FA_DEFINE(K) FA_DEFINE_(K, T, SFX)
+#  define FA_DEFINE_Y_(K, T, s) FA_ENTRIES_Y(K, T, s)
+#  define FA_DEFINE_Y(K) FA_DEFINE_Y_(K, T, SFX)
+#endif
+
+#define TAIL_INV C(TAIL_INV)
+
+/* ---- sigmoid: 1 / (1 + e^-x) ---- */
+FA_INLINE void S(sigmoid)(T x, FA_P(T), T *y, T *d) {
+    T e = S(exp)(-S(abs)(x)), r = 1 / (1 + e);
+    *y = x >= 0 ? r : e * r;
+    *d = e * r * r;
+}
+FA_INLINE T S(sigmoid_dy)(T y, FA_P(T)) { return y * (1 - y); }
+FA_DEFINE(sigmoid)
+FA_DEFINE_Y(sigmoid)
+
+/* ---- tanh ---- */
+FA_INLINE void S(tanh)(T x, FA_P(T), T *y, T *d) { *y = S(tanh_d)(x, d); }
+FA_INLINE T S(tanh_dy)(T y, FA_P(T)) { return (1 - y) * (1 + y); }
+FA_DEFINE(tanh)
+FA_DEFINE_Y(tanh)
+
+/* ---- linear: the identity ---- */
+FA_INLINE void S(linear)(T x, FA_P(T), T *y, T *d) { *y = x; *d = 1; }
+FA_INLINE T S(linear_dy)(T y, FA_P(T)) { return 1; }
+FA_DEFINE(linear)
+FA_DEFINE_Y(linear)
+
+/* ---- relu: relu(-0.0) = -0.0; relu'(0) = 0 ---- */
+FA_INLINE void S(relu)(T x, FA_P(T), T *y, T *d) {
+    *y = x < 0 ? 0 : x;
+    *d = x <= 0 ? 0 : 1;
+}
+FA_INLINE T S(relu_dy)(T y, FA_P(T)) { return y <= 0 ? 0 : 1; }
+FA_DEFINE(relu)
+FA_DEFINE_Y(relu)
+
+/* ---- leaky_relu, p0 = negative_slope; f'(0) = slope ---- */
+FA_INLINE void S(leaky_relu)(T x, FA_P(T), T *y, T *d) {
+    T neg = (p0 == 0 && x == -S(inf)()) ? -(T)0 : x * p0;   /* limit, not -inf * 0 */
+    *y = x > 0 ? x : neg;
+    *d = x > 0 ? 1 : p0;
+}
+FA_INLINE T S(leaky_relu_dy)(T y, FA_P(T)) { return y > 0 ? 1 : p0; }
+FA_DEFINE(leaky_relu)
+FA_DEFINE_Y(leaky_relu)
+
+/* ---- elu family: x > 0: p1 x; else p0 expm1(x / p2); f' on x <= 0: p4 e^(x / p2).
+ * elu: (alpha, 1, 1, 1, alpha); selu: (alpha*scale, scale, 1, 1, alpha*scale);
+ * celu: (alpha, 1, alpha, 1/alpha, 1). p3 = 1/p2; x / p2 is carried as q + ql. ---- */
+FA_INLINE void S(elu)(T x, FA_P(T), T *y, T *d) {
+    T q = x * p3, pl, ph = S(two_prod)(q, p2, &pl);
+    T ql = S(abs)(q) < 1024 ? ((x - ph) - pl) * p3 : 0;
+    *y = x < 0 ? p0 * S(expm1)(q) : x * p1;
+    *d = x <= 0 ? p4 * S(exp_dw)(q, ql, 0) : p1;
+}
+FA_INLINE T S(elu_dy)(T y, FA_P(T)) { return y <= 0 ? (y + p0) * p3 : p1; }
+FA_DEFINE(elu)
+FA_DEFINE_Y(elu)
+
+/* ---- gelu, exact: x Phi(x), Phi(-a) = erfc(a / sqrt2) / 2 = e^(-a^2/2) erfcx(a / sqrt2) / 2,
+ * with a^2 carried exactly; f' = Phi(x) + x phi(x). |x| past CLAMP: erfc underflows. ---- */
+#define GELU_CLAMP ((T)(sizeof(T) == 4 ? 14.5 : 39.0))
+FA_INLINE void S(gelu)(T x, FA_P(T), T *y, T *d) {
+    T a = S(clamp)(S(abs)(x), 0, GELU_CLAMP), pe, p = S(two_prod)(a, a, &pe);
+    T es = S(exp_dw)(-(T)0.5 * p, -(T)0.5 * pe, FA_TAIL);       /* e^(-x^2/2) 2^64 */
+    T r = S(erfcx)(a * (T)0.70710678118654752440);
+    T hs = (T)0.5 * es * r;                                       /* Phi(-a) 2^64 */
+    T b = (T)0.5 * r - a * (T)0.39894228040143267794;            /* (f' - [x>0]) / e^(-x^2/2) */
+    *y = x < 0 ? -(a * hs) * TAIL_INV : x * (1 - hs * TAIL_INV);
+    *d = x < 0 ? (es * b) * TAIL_INV : 1 - (es * TAIL_INV) * b;
+}
+FA_DEFINE(gelu)
+
+/* ---- gelu, tanh approximation: x sigma(v), v = 2u = A x + B x^3 carried as v + vl ----*/
+#define GELU_T_CLAMP ((T)(sizeof(T) == 4 ? 12.0 : 23.0))
+FA_INLINE void S(gelu_tanh)(T x, FA_P(T), T *y, T *d) {
+    T xc = S(clamp)(x, -GELU_T_CLAMP, GELU_T_CLAMP);
+    T pe, p = S(two_prod)(xc, xc, &pe);
+    T bpe, bp = S(two_prod)(C(GELU_B_HI), p, &bpe);
+    T te, t = S(two_sum)(C(GELU_A_HI), bp, &te);
+    T tl = te + bpe + C(GELU_B_HI) * pe + C(GELU_B_LO) * p + C(GELU_A_LO);
+    T ve, v = S(two_prod)(xc, t, &ve);
+    T vl = ve + xc * tl;
+    T es = S(exp_dw)(-S(abs)(v), v >= 0 ? -vl : vl, FA_TAIL);  /* e^-|v| 2^64 */
+    T e = es * TAIL_INV, den = 1 + e;
+    T dv = C(GELU_A_HI) + 3 * C(GELU_B_HI) * p;                  /* v'(x) */
+    *y = v >= 0 ? x / den : ((xc * es) / den) * TAIL_INV;
+    *d = v >= 0 ? 1 / den + xc * e * dv / (den * den)
+                : ((es / den) * (1 + xc * dv / den)) * TAIL_INV;
+}
+FA_DEFINE(gelu_tanh)
+
+/* ---- silu: x sigma(x); f' = sigma(x) (1 + x (1 - sigma(x))) ---- */
+FA_INLINE void S(silu)(T x, FA_P(T), T *y, T *d) {
+    T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV, den = 1 + e;
+    T xc = S(clamp)(x, C(EXP_MIN), -C(EXP_MIN));
+    *y = x >= 0 ? x / den : ((xc * es) / den) * TAIL_INV;
+    *d = x >= 0 ? (den + xc * e) / (den * den) : (es * (den + xc) / (den * den)) * TAIL_INV;
+}
+FA_DEFINE(silu)
+
+/* ---- softplus, p0 = beta, p1 = threshold: linear where beta x > threshold, else
+ * log1p(e^(beta x)) / beta = (max(z, 0) + log1p(e^-|z|)) / beta, z = beta x exact ---- */
+#define SOFTPLUS_LIN ((T)(sizeof(T) == 4 ? -20.0 : -40.0))  /* log1p(e^z) = e^z below */
+FA_INLINE void S(softplus)(T x, FA_P(T), T *y, T *d) {
+    T zl, z = S(two_prod)(x, p0, &zl);
+    zl = S(abs)(z) < 1024 ? zl : 0;
+    T es = S(exp_dw)(-S(abs)(z), z >= 0 ? -zl : zl, FA_TAIL);   /* e^-|z| 2^64 */
+    T e = es * TAIL_INV, l = S(log1p01)(e);
+    T sp = z >= 0 ? (z + (zl + l)) / p0 : (z < SOFTPLUS_LIN ? (es / p0) * TAIL_INV : l / p0);
+    *y = z > p1 ? x : sp;
+    *d = z > p1 ? 1 : (z >= 0 ? 1 / (1 + e) : e / (1 + e));
+}
+FA_DEFINE(softplus)
+
+/* ---- mish: x tanh(softplus(x)); with e = e^-|x|, tanh(softplus(x)) is
+ * (1 + 2e) / (1 + 2e + 2e^2) for x >= 0 and e(e + 2) / (e(e + 2) + 2) below ---- */
+FA_INLINE void S(mish)(T x, FA_P(T), T *y, T *d) {
+    T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV;
+    T xc = S(clamp)(x, C(EXP_MIN), -C(EXP_MIN));
+    T num = 1 + 2 * e, dp = num + 2 * e * e;                     /* x >= 0 */
+    T dn = e * (e + 2) + 2;                                      /* x < 0 */
+    *y = x >= 0 ? x * (num / dp) : ((xc * es) * (e + 2) / dn) * TAIL_INV;
+    *d = x >= 0 ? num / dp + 4 * xc * e * e * (1 + e) / (dp * dp)
+                : (es * ((e + 2) * dn + 4 * xc * (1 + e)) / (dn * dn)) * TAIL_INV;
+}
+FA_DEFINE(mish)
+
+/* ---- hardtanh, p0 = min_val, p1 = max_val (relu6: 0, 6); f' = 0 at both bounds ---- */
+FA_INLINE void S(hardtanh)(T x, FA_P(T), T *y, T *d) {
+    *y = x < p0 ? p0 : (x > p1 ? p1 : x);
+    *d = (x <= p0 || x >= p1) ? 0 : 1;
+}
+FA_INLINE T S(hardtanh_dy)(T y, FA_P(T)) { return (y <= p0 || y >= p1) ? 0 : 1; }
+FA_DEFINE(hardtanh)
+FA_DEFINE_Y(hardtanh)
+
+/* ---- hardsigmoid: relu6(x + 3) / 6; f' = 0 at +-3 and for NaN (as PyTorch) ---- */
+FA_INLINE void S(hardsigmoid)(T x, FA_P(T), T *y, T *d) {
+    *y = x <= -3 ? 0 : (x >= 3 ? 1 : (x + 3) / 6);
+    *d = (x > -3 && x < 3) ? (T)(1.0 / 6.0) : 0;
+}
+FA_DEFINE(hardsigmoid)
+
+/* ---- hardswish: x relu6(x + 3) / 6; f' = 0 at -3, 1 at 3, (2x + 3) / 6 between ---- */
+FA_INLINE void S(hardswish)(T x, FA_P(T), T *y, T *d) {
+    *y = x <= -3 ? -(T)0 : (x >= 3 ? x : x * (x + 3) / 6);
+    *d = x <= -3 ? 0 : (x < 3 ? (2 * x + 3) / 6 : 1);
+}
+FA_DEFINE(hardswish)
+
+/* ---- softsign: x / (1 + |x|) ---- */
+FA_INLINE void S(softsign)(T x, FA_P(T), T *y, T *d) {
+    T a = S(abs)(x), r = 1 / (1 + a);
+    *y = a == S(inf)() ? S(copysign)(1, x) : x / (1 + a);
+    *d = r * r;
+}
+FA_DEFINE(softsign)
+
+/* ---- logsigmoid: -softplus(-x) ---- */
+FA_INLINE void S(logsigmoid)(T x, FA_P(T), T *y, T *d) {
+    T e = S(exp)(-S(abs)(x)), l = S(log1p01)(e);
+    *y = x >= 0 ? -l : x - l;
+    *d = x >= 0 ? e / (1 + e) : 1 / (1 + e);
+}
+FA_DEFINE(logsigmoid)
+
+/* ---- tanhshrink: x - tanh(x), a polynomial below |x| = 1, (|x| - 1) + 2u / (1 + u)
+ * above (u = e^-2|x|: no cancellation); f' = tanh(x)^2 ---- */
+FA_INLINE void S(tanhshrink)(T x, FA_P(T), T *y, T *d) {
+    T a = S(abs)(x), dt, t = S(tanh_d)(x, &dt);
+    T u = S(exp)(-2 * a);
+    T big = S(copysign)((a - 1) + 2 * u / (1 + u), x);
+    *y = a < 1 ? S(tanhshrink_core)(x) + 0 : big;              /* + 0: -0.0 -> 0.0 */
+    *d = t * t;
+}
+FA_DEFINE(tanhshrink)
+
+/* ---- softshrink, p0 = lambd: f' = 0 on [-lambd, lambd] ---- */
+FA_INLINE void S(softshrink)(T x, FA_P(T), T *y, T *d) {
+    *y = x > p0 ? x - p0 : (x < -p0 ? x + p0 : x * 0);
+    *d = (x >= -p0 && x <= p0) ? 0 : 1;
+}
+FA_DEFINE(softshrink)
+
+/* ---- hardshrink, p0 = lambd ---- */
+FA_INLINE void S(hardshrink)(T x, FA_P(T), T *y, T *d) {
+    int in = x >= -p0 && x <= p0;
+    *y = in ? 0 : x;
+    *d = in ? 0 : 1;
+}
+FA_DEFINE(hardshrink)
+
+/* ---- threshold, p0 = threshold, p1 = value: x <= threshold gives value ---- */
+FA_INLINE void S(threshold)(T x, FA_P(T), T *y, T *d) {
+    *y = x <= p0 ? p1 : x;
+    *d = x <= p0 ? 0 : 1;
+}
+FA_DEFINE(threshold)
+
+#undef TAIL_INV
+#undef GELU_CLAMP
+#undef GELU_T_CLAMP
+#undef SOFTPLUS_LIN

@@ -1,0 +1,95 @@
+/* fa_math.h: branch-free scalar math for fastact's kernels.
+ *
+ * Every function here is a short sequence of IEEE operations and selects (no libm
+ * calls, no branches per element), so that GCC and Clang vectorize the Cython loops
+ * that call them, at whatever instruction set the including file is compiled for.
+ * The algorithms are written once in fa_math_impl.h and instantiated for float
+ * (suffix _f32) and double (_f64). Build with -fno-math-errno -fno-trapping-math and
+ * -ffp-contract=off: the code relies on IEEE rounding of each operation and uses FMA
+ * only where it says so (FA_FMA), so that vector and scalar code give the same bits.
+ */
+#ifndef FA_MATH_H
+#define FA_MATH_H
+
+#include <stdint.h>
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#  define FA_INLINE static __forceinline
+#else
+#  define FA_INLINE static inline __attribute__((always_inline))
+#endif
+
+#if (defined(__FMA__) || defined(__ARM_FEATURE_FMA)) && (defined(__GNUC__) || defined(__clang__))
+#  define FA_HAVE_FMA 1
+#  define FA_FMA(a, b, c) _Generic((a), float: __builtin_fmaf, default: __builtin_fma)((a), (b), (c))
+#else
+#  define FA_HAVE_FMA 0
+#  define FA_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
+#include "fa_coeffs.h"
+
+/* Per-type constants. EXP_MIN/EXP_MAX clamp exp's argument (e^x is 0 resp. inf past them,
+ * with room for the 2^TAIL scaling below); LN2_HI has few bits so that k*LN2_HI is exact;
+ * SPLIT is Dekker's splitter 2^ceil(p/2) + 1. */
+#define FA_F32_MANT 23
+#define FA_F32_BIAS 127u
+#define FA_F32_SIGN 0x80000000u
+#define FA_F32_MAGIC 12582912.0f              /* 1.5 * 2^23 */
+#define FA_F32_MAGIC_BITS 0x4B400000u
+#define FA_F32_LOG2E 1.44269502f
+#define FA_F32_LN2_HI 0.693359375f
+#define FA_F32_LN2_LO -2.12194440e-4f
+#define FA_F32_EXP_MIN -150.0f
+#define FA_F32_EXP_MAX 89.0f
+#define FA_F32_EXPM1_MIN -25.0f
+#define FA_F32_LDEXP_OFF 1024u
+#define FA_F32_SPLIT 4097.0f
+#define FA_F32_TAIL_INV 5.42101086e-20f       /* 2^-64 */
+#define FA_F32_INF_BITS 0x7F800000u
+
+#define FA_F64_MANT 52
+#define FA_F64_BIAS 1023u
+#define FA_F64_SIGN 0x8000000000000000ull
+#define FA_F64_MAGIC 6755399441055744.0       /* 1.5 * 2^52 */
+#define FA_F64_MAGIC_BITS 0x4338000000000000ull
+#define FA_F64_LOG2E 1.4426950408889634
+#define FA_F64_LN2_HI 6.93147180369123816490e-01
+#define FA_F64_LN2_LO 1.90821492927058770002e-10
+#define FA_F64_EXP_MIN -800.0
+#define FA_F64_EXP_MAX 710.0
+#define FA_F64_EXPM1_MIN -40.0
+#define FA_F64_LDEXP_OFF 4096ull
+#define FA_F64_SPLIT 134217729.0
+#define FA_F64_TAIL_INV 5.421010862427522e-20 /* 2^-64 */
+#define FA_F64_INF_BITS 0x7FF0000000000000ull
+
+/* Results whose exponential factor e^x may be subnormal while the result is not
+ * (x e^x, x^3 e^-x^2, ...) are computed on e^x * 2^FA_TAIL and scaled back at the end. */
+#define FA_TAIL 64u
+
+#define T float
+#define U uint32_t
+#define I int32_t
+#define S(name) fa_##name##_f32
+#define C(name) FA_F32_##name
+#include "fa_math_impl.h"
+#undef T
+#undef U
+#undef I
+#undef S
+#undef C
+
+#define T double
+#define U uint64_t
+#define I int64_t
+#define S(name) fa_##name##_f64
+#define C(name) FA_F64_##name
+#include "fa_math_impl.h"
+#undef T
+#undef U
+#undef I
+#undef S
+#undef C
+
+#endif

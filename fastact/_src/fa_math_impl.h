@@ -1,0 +1,111 @@
+/* fa_math_impl.h: the math of fa_math.h, written once for a floating type T.
+ * Included by fa_math.h with T (the type), U/I (unsigned/signed integers of T's width),
+ * S(name) (the suffixed function name) and C(name) (the type's constants) defined.
+ * Error bounds are in ulp of the result, measured by tests/test_accuracy.py. */
+
+typedef union { T f; U u; } S(bits_t);
+
+FA_INLINE U S(to_bits)(T x) { S(bits_t) b; b.f = x; return b.u; }
+FA_INLINE T S(from_bits)(U u) { S(bits_t) b; b.u = u; return b.f; }
+FA_INLINE T S(inf)(void) { return S(from_bits)(C(INF_BITS)); }
+FA_INLINE T S(abs)(T x) { return S(from_bits)(S(to_bits)(x) & ~C(SIGN)); }
+/* |mag| with the sign of sgn */
+FA_INLINE T S(copysign)(T mag, T sgn) {
+    return S(from_bits)((S(to_bits)(mag) & ~C(SIGN)) | (S(to_bits)(sgn) & C(SIGN)));
+}
+/* x limited to [lo, hi]; NaN stays NaN. */
+FA_INLINE T S(clamp)(T x, T lo, T hi) {
+    x = x < lo ? lo : x;
+    return x > hi ? hi : x;
+}
+
+/* v * 2^n for an integer n (two's complement in U), |n| < 2 * bias: two exact power-of-two
+ * factors, so that the result rounds once, also into the subnormal range. */
+FA_INLINE T S(ldexp)(T v, U n) {
+    U n1 = ((n + C(LDEXP_OFF)) >> 1) - (C(LDEXP_OFF) >> 1);   /* floor(n / 2) */
+    U n2 = n - n1;
+    T s1 = S(from_bits)((n1 + C(BIAS)) << C(MANT));
+    T s2 = S(from_bits)((n2 + C(BIAS)) << C(MANT));
+    return (v * s1) * s2;
+}
+
+/* x = k ln2 + r with |r| <= 0.347 (Cody-Waite): returns r, stores k. The rounding
+ * to an integer adds and subtracts 1.5 * 2^MANT, whose low bits then hold k. */
+FA_INLINE T S(exp_reduce)(T x, U *k) {
+    T t = x * C(LOG2E) + C(MAGIC);
+    T kf = t - C(MAGIC);
+    *k = S(to_bits)(t) - C(MAGIC_BITS);
+    return (x - kf * C(LN2_HI)) - kf * C(LN2_LO);
+}
+
+/* e^r - 1 for |r| <= 0.347 */
+FA_INLINE T S(expm1_core)(T r) { return r + r * (r * C(EXP)(r)); }
+
+/* e^x * 2^tail (tail 0 or FA_TAIL); 0 below EXP_MIN, inf above EXP_MAX, NaN for NaN. <1 ulp */
+FA_INLINE T S(exp2k)(T x, U tail) {
+    U k;
+    T r = S(exp_reduce)(S(clamp)(x, C(EXP_MIN), C(EXP_MAX)), &k);
+    return S(ldexp)(1 + S(expm1_core)(r), k + tail);
+}
+
+FA_INLINE T S(exp)(T x) { return S(exp2k)(x, 0); }
+
+/* e^(x + dx) for a small correction dx (a double-word argument): <1 ulp + |dx|^2 */
+FA_INLINE T S(exp_dw)(T x, T dx, U tail) { return S(exp2k)(x, tail) * (1 + dx); }
+
+/* e^x - 1, keeping -0.0 and tiny x exact. <2 ulp */
+FA_INLINE T S(expm1)(T x) {
+    U k;
+    T r = S(exp_reduce)(S(clamp)(x, C(EXPM1_MIN), C(EXP_MAX)), &k);
+    T q = S(expm1_core)(r);
+    T s = S(ldexp)(1, k);                                  /* 2^k, inf when e^x overflows */
+    T res = (I)k > 20 ? s * (q + 1) - 1 : s * q + (s - 1);
+    return x == 0 ? x : res;
+}
+
+/* tanh(x), and 1 - tanh(x)^2 in *d: a polynomial below |x| = 1, else through
+ * u = e^-2|x| (which also keeps the derivative's tail). <2 ulp */
+FA_INLINE T S(tanh_d)(T x, T *d) {
+    T a = S(abs)(x), w = x * x;
+    T small = x + x * (w * C(TANH)(w));
+    T u = S(exp)(-2 * a);
+    T big = S(copysign)((1 - u) / (1 + u), x);
+    *d = a < (T)0.5 ? (1 - small) * (1 + small) : 4 * u / ((1 + u) * (1 + u));
+    return a < 1 ? small : big;
+}
+
+/* x - tanh(x) for |x| < 1, without cancellation */
+FA_INLINE T S(tanhshrink_core)(T x) { T w = x * x; return -(x * (w * C(TANH)(w))); }
+
+/* log(1 + u) for u in [0, 1] as 2 atanh(u / (2 + u)). <1.5 ulp */
+FA_INLINE T S(log1p01)(T u) {
+    T s = u / (2 + u), w = s * s;
+    return 2 * s + s * (w * C(ATANH)(w));
+}
+
+/* e^(z^2) erfc(z) for z >= 0 (Shepherd & Laframboise's variable). <1.5 ulp */
+FA_INLINE T S(erfcx)(T z) {
+    T y = (z - (T)FA_ERFC_K) / (z + (T)FA_ERFC_K);
+    return C(ERFC)(y) / (1 + 2 * z);
+}
+
+/* a * b = p + *err exactly (FMA, else Dekker's product) */
+FA_INLINE T S(two_prod)(T a, T b, T *err) {
+    T p = a * b;
+#if FA_HAVE_FMA
+    *err = FA_FMA(a, b, -p);
+#else
+    T c = C(SPLIT) * a, ah = c - (c - a), al = a - ah;
+    c = C(SPLIT) * b;
+    T bh = c - (c - b), bl = b - bh;
+    *err = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+#endif
+    return p;
+}
+
+/* a + b = s + *err exactly (Knuth's two-sum) */
+FA_INLINE T S(two_sum)(T a, T b, T *err) {
+    T s = a + b, bb = s - a;
+    *err = (a - (s - bb)) + (b - bb);
+    return s;
+}

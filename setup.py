@@ -1,0 +1,192 @@
+"""Build fastact's compiled backend.
+
+Extensions:
+  fastact._runner            the per-call fast path and thread control (baseline flags)
+  fastact._kernels_<level>   the loops, one module per SIMD level, from one template
+                             (fastact/_src/_kernels.pyx.in rendered over the kernel table)
+
+Levels: 'baseline' always; on x86-64 also 'avx2' (AVX2 + FMA) and 'avx512'
+(AVX-512 F/DQ/BW/VL). fastact picks the best one the CPU runs at import.
+
+Environment:
+  FASTACT_DISABLE_OPENMP=1   build without OpenMP (as if the compiler lacked it)
+  FASTACT_SIMD_LEVELS=a,b    build only these levels (default: all the platform has)
+  FASTACT_SANITIZE=1         AddressSanitizer + UBSan debug build (see README)
+"""
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import textwrap
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.join("fastact", "_src")
+GEN = os.path.join("build", "generated")
+
+
+def _load_table():
+    """fastact/_activations.py, without importing the fastact package."""
+    namespace = {"__name__": "fastact._activations"}
+    path = os.path.join(HERE, "fastact", "_activations.py")
+    with open(path) as f:
+        exec(compile(f.read(), path, "exec"), namespace)
+    return namespace
+
+
+def _is_x86_64():
+    return platform.machine().lower() in ("x86_64", "amd64", "x64")
+
+
+def _levels(msvc):
+    """SIMD level -> extra compile flags."""
+    levels = {"baseline": []}
+    if _is_x86_64():
+        if msvc:
+            levels.update(avx2=["/arch:AVX2"], avx512=["/arch:AVX512"])
+        else:
+            levels.update(
+                avx2=["-mavx2", "-mfma", "-mf16c"],
+                avx512=["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2",
+                        "-mfma", "-mf16c", "-mprefer-vector-width=512"])
+    wanted = os.environ.get("FASTACT_SIMD_LEVELS")
+    if wanted:
+        names = [w.strip() for w in wanted.split(",") if w.strip()]
+        unknown = set(names) - set(levels)
+        if unknown:
+            raise SystemExit(f"FASTACT_SIMD_LEVELS: unknown level(s) {sorted(unknown)}; "
+                             f"this platform has {sorted(levels)}")
+        levels = {k: v for k, v in levels.items() if k in names or k == "baseline"}
+    return levels
+
+
+def _openmp_flags(compiler):
+    """(compile, link) flags enabling OpenMP, or None when the compiler cannot build and
+    link a small OpenMP program (scikit-learn's approach)."""
+    if os.environ.get("FASTACT_DISABLE_OPENMP", "0") not in ("", "0"):
+        return None
+    if compiler.compiler_type == "msvc":
+        candidates = [(["/openmp"], [])]
+    elif sys.platform == "darwin":
+        candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (["-fopenmp"], ["-fopenmp"])]
+    else:
+        candidates = [(["-fopenmp"], ["-fopenmp"])]
+    code = textwrap.dedent("""\
+        #include <omp.h>
+        int main(void) {
+            int n = 0;
+            #pragma omp parallel reduction(+:n)
+            n += 1;
+            return n == omp_get_max_threads() ? 0 : 1;
+        }
+        """)
+    for cflags, lflags in candidates:
+        tmp = tempfile.mkdtemp()
+        try:
+            src = os.path.join(tmp, "omp_test.c")
+            with open(src, "w") as f:
+                f.write(code)
+            objs = compiler.compile([src], output_dir=tmp, extra_postargs=cflags)
+            compiler.link_executable(objs, "omp_test", output_dir=tmp, extra_postargs=lflags)
+            return cflags, lflags
+        except Exception:
+            continue
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return None
+
+
+def _render_kernels(level, table):
+    from Cython import Tempita
+
+    with open(os.path.join(HERE, SRC, "_kernels.pyx.in")) as f:
+        template = Tempita.Template(f.read())
+    text = template.substitute(
+        level=level, kernels=table["KERNELS"], entries=table["ENTRIES"],
+        types=((0, "float", "f32"), (1, "double", "f64")))
+    path = os.path.join(GEN, "fastact", f"_kernels_{level}.pyx")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    for name in ("__init__.py",):
+        open(os.path.join(GEN, "fastact", name), "a").close()
+    old = open(path).read() if os.path.exists(path) else None
+    if old != text:                      # keep mtimes for incremental builds
+        with open(path, "w") as f:
+            f.write(text)
+    return path
+
+
+class BuildExt(build_ext):
+    """Generate, cythonize and compile the extensions with per-level flags."""
+
+    def run(self):
+        from Cython.Build import cythonize
+        from setuptools._distutils.ccompiler import new_compiler
+        from setuptools._distutils.sysconfig import customize_compiler
+
+        compiler = new_compiler(compiler=self.compiler)
+        customize_compiler(compiler)
+        msvc = compiler.compiler_type == "msvc"
+        omp = _openmp_flags(compiler)
+        table = _load_table()
+        if msvc:
+            base = ["/O2", "/fp:precise"]
+        else:
+            base = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off",
+                    "-Wno-unused-function"]
+            if os.environ.get("FASTACT_SANITIZE"):
+                base = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
+                        "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
+        link = ["-fsanitize=address,undefined"] if os.environ.get("FASTACT_SANITIZE") else []
+        omp_c, omp_l = omp if omp else ([], [])
+        numpy_include = __import__("numpy").get_include()
+
+        extensions = [Extension(
+            "fastact._runner", [os.path.join("fastact", "_runner.pyx")],
+            include_dirs=[numpy_include],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            extra_compile_args=base + omp_c, extra_link_args=link + omp_l)]
+        self.level_flags = {}
+        for level, flags in _levels(msvc).items():
+            self.level_flags[level] = " ".join(base + flags + omp_c)
+            extensions.append(Extension(
+                f"fastact._kernels_{level}", [_render_kernels(level, table)],
+                include_dirs=[os.path.join(HERE, SRC)],
+                extra_compile_args=base + flags + omp_c, extra_link_args=link + omp_l))
+        self.extensions = cythonize(
+            extensions, build_dir=os.path.join("build", "cython"), quiet=True,
+            nthreads=int(os.environ.get("FASTACT_CYTHON_JOBS", os.cpu_count() or 1)),
+            compiler_directives={"language_level": 3})
+        for ext in self.extensions:          # setuptools' finalize_options bookkeeping
+            ext._full_name = ext.name
+            ext._links_to_dynamic = ext._needs_stub = False
+            ext._file_name = self.get_ext_filename(ext.name)
+            self.ext_map[ext.name] = self.ext_map[ext.name.split(".")[-1]] = ext
+        self.openmp = omp is not None
+        if self.parallel is None:
+            self.parallel = os.cpu_count() or 1
+        super().run()
+        self._write_build_config()
+
+    def _write_build_config(self):
+        """fastact/_build_config.py: what show_config() reports about this build."""
+        text = ("# Generated by setup.py at build time.\n"
+                f"OPENMP = {self.openmp!r}\n"
+                f"LEVEL_FLAGS = {self.level_flags!r}\n"
+                f"COMPILER = {self.compiler.compiler_type!r}\n")
+        targets = [os.path.join(self.build_lib, "fastact")]
+        if self.inplace:
+            targets = [os.path.join(HERE, "fastact")]
+        for directory in targets:
+            os.makedirs(directory, exist_ok=True)
+            with open(os.path.join(directory, "_build_config.py"), "w") as f:
+                f.write(text)
+
+
+# Placeholders: BuildExt.run replaces them with the generated, cythonized extensions.
+setup(
+    ext_modules=[Extension("fastact._runner", [os.path.join("fastact", "_runner.pyx")])],
+    cmdclass={"build_ext": BuildExt},
+)

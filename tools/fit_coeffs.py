@@ -1,0 +1,190 @@
+"""Fit the polynomial cores of fastact's vector math and write fastact/_src/fa_coeffs.h.
+
+Each core is a smooth, non-vanishing function g on an interval, approximated by a
+polynomial p of the smallest degree whose relative error (measured in mpmath on a dense
+grid, after rounding the coefficients to the target type) stays under a budget of the
+type's epsilon. p comes from Chebyshev interpolation (near-minimax) done in 60 digits.
+
+    python tools/fit_coeffs.py            # rewrite the header
+    python tools/fit_coeffs.py --check    # exit 1 if the header is out of date
+"""
+import argparse
+import pathlib
+import sys
+
+import mpmath as mp
+
+mp.mp.dps = 60
+HEADER = pathlib.Path(__file__).resolve().parents[1] / "fastact" / "_src" / "fa_coeffs.h"
+
+# Shepherd & Laframboise (1981): (1 + 2z) erfcx(z) is smooth in y = (z - K)/(z + K).
+ERFC_K = mp.mpf("3.75")
+
+
+def _z_of_y(y):
+    return ERFC_K * (1 + y) / (1 - y)
+
+
+def _erfcx(z):
+    return mp.exp(z * z) * mp.erfc(z)
+
+
+def _tanh_core(w):  # tanh(x) = x + x^3 * P(x^2)
+    if w == 0:
+        return mp.mpf(-1) / 3
+    x = mp.sqrt(w)
+    return (mp.tanh(x) - x) / (x * w)
+
+
+def _atanh_core(w):  # log1p(u) = 2s + s^3 Q(s^2), s = u / (2 + u)
+    if w == 0:
+        return mp.mpf(2) / 3
+    s = mp.sqrt(w)
+    return 2 * (mp.atanh(s) - s) / (s * w)
+
+
+def _exp_core(r):  # e^r = 1 + r + r^2 P(r)
+    if r == 0:
+        return mp.mpf(1) / 2
+    return (mp.exp(r) - 1 - r) / (r * r)
+
+
+def _erfc_core(y):
+    z = _z_of_y(y)
+    return (1 + 2 * z) * _erfcx(z)
+
+
+# name -> (function, interval per dtype, error budget in unit roundoffs). The budget is
+# what the core may add to its users: EXP enters exp/expm1 scaled by |r| <= 0.35, ATANH
+# enters log1p scaled by s^2/2 <= 0.06, TANH is tanhshrink's whole value near 0 and ERFC
+# is erfcx itself; rounding the leading coefficient alone costs up to 0.5.
+CORES = {
+    "EXP": (_exp_core, {"f32": (-0.3467, 0.3467), "f64": (-0.3467, 0.3467)}, 1.0),
+    "TANH": (_tanh_core, {"f32": (0, 1), "f64": (0, 1)}, 0.6),
+    "ATANH": (_atanh_core, {"f32": (0, mp.mpf(1) / 9), "f64": (0, mp.mpf(1) / 9)}, 2.0),
+    # z up to 10.3 (f32) and 27.6 (f64): past these gelu/erfc underflow.
+    "ERFC": (_erfc_core, {"f32": (-1, (10.3 - 3.75) / (10.3 + 3.75)),
+                          "f64": (-1, (27.6 - 3.75) / (27.6 + 3.75))}, 1.0),
+}
+EPS = {"f32": mp.mpf(2) ** -24, "f64": mp.mpf(2) ** -53}   # unit roundoff
+
+
+def _round(v, dtype):
+    """Round an mpf to the nearest float32/float64 value (returned as mpf)."""
+    prec = 24 if dtype == "f32" else 53
+    with mp.workprec(prec):
+        return +v
+
+
+def chebyshev_fit(f, a, b, degree):
+    """Monomial coefficients (mpf, low to high) of the Chebyshev interpolant of f on [a, b]."""
+    a, b = mp.mpf(a), mp.mpf(b)
+    n = degree + 1
+    nodes = [mp.cos(mp.pi * (k + mp.mpf(1) / 2) / n) for k in range(n)]
+    vals = [f((b - a) / 2 * t + (a + b) / 2) for t in nodes]
+    cheb = [2 * mp.fsum(v * mp.cos(mp.pi * j * (k + mp.mpf(1) / 2) / n) for k, v in enumerate(vals)) / n
+            for j in range(n)]
+    cheb[0] /= 2
+    # sum_j cheb_j T_j(t) with t = (2x - a - b)/(b - a), expanded into powers of x
+    t_poly = [[mp.mpf(1)], [-(a + b) / (b - a), 2 / (b - a)]]   # T_0, T_1 as polys in x
+    for j in range(2, n):
+        prev, prev2 = t_poly[-1], t_poly[-2]
+        nxt = [mp.mpf(0)] * (j + 1)
+        for i, c in enumerate(prev):   # 2 t T_{j-1}
+            nxt[i] += 2 * t_poly[1][0] * c
+            nxt[i + 1] += 2 * t_poly[1][1] * c
+        for i, c in enumerate(prev2):
+            nxt[i] -= c
+        t_poly.append(nxt)
+    coeffs = [mp.mpf(0)] * n
+    for j, c in enumerate(cheb):
+        for i, tc in enumerate(t_poly[j]):
+            coeffs[i] += c * tc
+    return coeffs
+
+
+def max_rel_error(f, coeffs, a, b, points=3000):
+    worst = mp.mpf(0)
+    for k in range(points + 1):
+        x = mp.mpf(a) + (mp.mpf(b) - mp.mpf(a)) * k / points
+        p = mp.mpf(0)
+        for c in reversed(coeffs):
+            p = p * x + c
+        fx = f(x)
+        worst = max(worst, abs(p - fx) / abs(fx))
+    return worst
+
+
+def fit(name, dtype):
+    f, intervals, budget = CORES[name]
+    a, b = intervals[dtype]
+    for degree in range(2, 40):
+        coeffs = [_round(c, dtype) for c in chebyshev_fit(f, a, b, degree)]
+        err = max_rel_error(f, coeffs, a, b, points=400)
+        if err < budget * EPS[dtype]:
+            err = max_rel_error(f, coeffs, a, b)
+            if err < budget * EPS[dtype]:
+                return coeffs, err
+    raise RuntimeError(f"{name} {dtype}: no degree under 40 meets the budget")
+
+
+# Constants needed to more than working precision: name -> exact value (split hi + lo).
+GELU_A = 2 * mp.sqrt(2 / mp.pi)                      # gelu 'tanh': 2u = A x + B x^3
+CONSTANTS = {"GELU_A": GELU_A, "GELU_B": GELU_A * mp.mpf("0.044715")}
+
+
+def render_constants():
+    lines = []
+    for name, value in CONSTANTS.items():
+        for dtype in ("f32", "f64"):
+            hi = _round(value, dtype)
+            lo = _round(value - hi, dtype)
+            suffix, digits = ("f", 9) if dtype == "f32" else ("", 17)
+            for part, v in (("HI", hi), ("LO", lo)):
+                lines.append(f"#define FA_{dtype.upper()}_{name}_{part} "
+                             f"{mp.nstr(v, digits, min_fixed=0, max_fixed=0)}{suffix}")
+    return lines + [""]
+
+
+def render():
+    lines = [
+        "/* Generated by tools/fit_coeffs.py; do not edit. Polynomial cores of fa_math.h:",
+        " * Horner forms FA_<DTYPE>_<CORE>(x), coefficients rounded to the type, with the",
+        " * measured max relative error of the rounded polynomial against mpmath. */",
+        "#ifndef FA_COEFFS_H", "#define FA_COEFFS_H", "",
+        f"#define FA_ERFC_K {mp.nstr(ERFC_K, 6)}", "",
+    ] + render_constants()
+    for name in CORES:
+        for dtype in ("f32", "f64"):
+            coeffs, err = fit(name, dtype)
+            a, b = CORES[name][1][dtype]
+            suffix = "f" if dtype == "f32" else ""
+            lit = [mp.nstr(c, 9 if dtype == "f32" else 17, min_fixed=0, max_fixed=0) + suffix
+                   for c in coeffs]
+            expr = lit[-1]
+            for c in reversed(lit[:-1]):
+                expr = f"FA_FMA(x, {expr}, {c})"
+            lines.append(f"/* {name} {dtype}: degree {len(coeffs) - 1} on "
+                         f"[{mp.nstr(a, 6)}, {mp.nstr(b, 6)}], max rel. error "
+                         f"{mp.nstr(err, 3)} */")
+            lines.append(f"#define FA_{dtype.upper()}_{name}(x) ({expr})")
+            lines.append("")
+            print(f"{name:6s} {dtype}: degree {len(coeffs) - 1:2d}, rel err {mp.nstr(err, 3)}",
+                  file=sys.stderr)
+    lines.append("#endif")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="fail if the header is out of date")
+    args = ap.parse_args()
+    text = render()
+    if args.check:
+        sys.exit(0 if HEADER.read_text() == text else 1)
+    HEADER.parent.mkdir(parents=True, exist_ok=True)
+    HEADER.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
