@@ -13,6 +13,7 @@ Environment:
   FASTACT_SIMD_LEVELS=a,b    build only these levels (default: all the platform has)
   FASTACT_SANITIZE=1         AddressSanitizer + UBSan debug build (see README)
 """
+import glob
 import os
 import platform
 import shutil
@@ -142,6 +143,7 @@ class BuildExt(build_ext):
         link = ["-fsanitize=address,undefined"] if os.environ.get("FASTACT_SANITIZE") else []
         omp_c, omp_l = omp if omp else ([], [])
         numpy_include = __import__("numpy").get_include()
+        headers = sorted(glob.glob(os.path.join(SRC, "*.h")))
 
         extensions = [Extension(
             "fastact._runner", [os.path.join("fastact", "_runner.pyx")],
@@ -153,7 +155,7 @@ class BuildExt(build_ext):
             self.level_flags[level] = " ".join(base + flags + omp_c)
             extensions.append(Extension(
                 f"fastact._kernels_{level}", [_render_kernels(level, table)],
-                include_dirs=[os.path.join(HERE, SRC)],
+                include_dirs=[os.path.join(HERE, SRC)], depends=headers,
                 extra_compile_args=base + flags + omp_c, extra_link_args=link + omp_l))
         self.extensions = cythonize(
             extensions, build_dir=os.path.join("build", "cython"), quiet=True,

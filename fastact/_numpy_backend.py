@@ -5,35 +5,18 @@ Used when the compiled extension is missing or FASTACT_BACKEND=numpy, and as the
 ``name(x, p, dtype) -> (f(x), f'(x))`` on float64 arrays (float32 inputs are computed in
 float64 with the parameters rounded to float32, so kinks fall where the float32 kernels
 put them); those whose derivative can be written in y also have ``name_dy(y, p)``.
-Accuracy comes from NumPy's own exp/expm1/log1p/tanh and math.erfc, plus exact products
-(Dekker) where an argument's rounding would be amplified and ldexp scaling where e^x is
-subnormal while the result is not.
+Accuracy comes from NumPy's own exp/expm1/log1p/tanh, the float64 polynomial cores the
+compiled kernels use where NumPy has no function (erf, erfc, x - tanh x: fastact._coeffs),
+exact products (Dekker) where an argument's rounding would be amplified, and ldexp
+scaling where e^x is subnormal while the result is not.
 """
-import math
-from decimal import Decimal, getcontext
-from fractions import Fraction
-
 import numpy as np
 
+from . import _coeffs as K
 from ._activations import ENTRIES, KERNELS, NPARAMS
 
 _LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 _SQRT1_2 = 0.70710678118654752440
-_INV_SQRT_2PI = 0.39894228040143267794
-_TWO_OVER_SQRT_PI = 1.1283791670955125739
-
-
-def _split(value):
-    """A Decimal as a double-double (hi, lo)."""
-    hi = float(value)
-    return hi, float(value - Decimal(hi))
-
-
-getcontext().prec = 50
-_PI = Decimal("3.14159265358979323846264338327950288419716939937510")
-_A = 2 * (Decimal(2) / _PI).sqrt()               # gelu 'tanh': 2u = A x + B x^3
-(_A_HI, _A_LO), (_B_HI, _B_LO) = _split(_A), _split(_A * Decimal("0.044715"))
-_C_HI, _C_LO = _split(Decimal(1) / Decimal(2).sqrt())
 
 
 def _two_prod(a, b):
@@ -48,38 +31,55 @@ def _two_prod(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
+def _fma(a, b, c):
+    """a * b + c with the product exact (two roundings of the sums, no FMA in NumPy)."""
+    with np.errstate(all="ignore"):
+        big = np.abs(a * b) > 1e300
+        p, e = _two_prod(np.where(big, 1.0, a), np.where(big, 1.0, b))
+        return np.where(big, a * b + c, (p + c) + e)
+
+
+def _mul_div(a, b, c):
+    """a * b / c with the product exact and the division's remainder taken exactly."""
+    p, pl = _two_prod(a, b)
+    q = p / c
+    r, rl = _two_prod(q, c)
+    return q + (((p - r) - rl) + pl) / c
+
+
+def _sq1p(e):
+    """(1 + e)^2 without rounding 1 + e first."""
+    return _fma(e, 2 + e, 1.0)
+
+
 def _two_sum(a, b):
     s = a + b
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
 
 
-def _exp_split(t):
-    """e^t = m * 2^k with m in [0.7, 1.42]: (m, k); scale back with np.ldexp."""
+def _exp_split(t, dt=0.0):
+    """e^(t + dt) = m * 2^k with m in [0.7, 1.42] (dt a small correction of t): (m, k);
+    scale back with np.ldexp."""
     t = np.clip(t, -1100.0, 710.0)
     k = np.rint(t * 1.4426950408889634)
     k = np.where(np.isnan(k), 0.0, k)
-    m = np.exp((t - k * _LN2_HI) - k * _LN2_LO)
+    m = np.exp((t - k * _LN2_HI) - (k * _LN2_LO - dt))
     return m, k.astype(np.int64)
 
 
-def _tanh_minus_x_coefficients(terms=50):
-    """c_n with tanh(x) - x = sum_n c_n x^(2n+1), n >= 1 (Bernoulli numbers)."""
-    b = [Fraction(0)] * (2 * terms + 3)
-    a = [Fraction(0)] * (2 * terms + 3)
-    for m in range(2 * terms + 3):                # Akiyama-Tanigawa: b[m] = B_m
-        a[m] = Fraction(1, m + 1)
-        for j in range(m, 0, -1):
-            a[j - 1] = j * (a[j - 1] - a[j])
-        b[m] = a[0]
-    coeffs = []
-    for n in range(2, terms + 2):                 # x^(2n-1)
-        c = Fraction(2 ** (2 * n) * (2 ** (2 * n) - 1)) * b[2 * n] / math.factorial(2 * n)
-        coeffs.append(float(c))
-    return coeffs
+def _horner(coeffs, x):
+    acc = np.full_like(x, coeffs[-1])
+    for c in reversed(coeffs[:-1]):
+        acc = acc * x + c
+    return acc
 
 
-_TANH_SERIES = _tanh_minus_x_coefficients()
+def _div_dw(nh, nl, dh, dl):
+    """(nh + nl) / (dh + dl), rounded once up to ~2^-106."""
+    q = nh / dh
+    r, rl = _two_prod(q, dh)
+    return q + ((((nh - r) - rl) + nl) - q * dl) / dh
 
 
 def _where(cond, a, b):
@@ -90,8 +90,8 @@ def _where(cond, a, b):
 
 def sigmoid(x, p, dtype):
     e = np.exp(-np.abs(x))
-    r = 1 / (1 + e)
-    return _where(x >= 0, r, e * r), e * r * r
+    den = 1 + e
+    return _where(x >= 0, 1 / den, e / den), e / _sq1p(e)
 
 
 def sigmoid_dy(y, p):
@@ -100,8 +100,9 @@ def sigmoid_dy(y, p):
 
 def tanh(x, p, dtype):
     y = np.tanh(x)
-    u = np.exp(-2 * np.abs(x))
-    return y, _where(np.abs(x) < 0.5, (1 - y) * (1 + y), 4 * u / ((1 + u) * (1 + u)))
+    m, k = _exp_split(-2 * np.abs(x))                         # u = e^-2|x| = m 2^k
+    u = np.ldexp(m, k)
+    return y, _where(np.abs(x) < 0.5, (1 - y) * (1 + y), np.ldexp(4 * m / _sq1p(u), k))
 
 
 def tanh_dy(y, p):
@@ -140,59 +141,62 @@ def elu(x, p, dtype):
     ph, pl = _two_prod(np.clip(q, -1e300, 1e300), div)
     ql = _where(np.abs(q) < 1024, ((x - ph) - pl) / div, 0.0)
     y = _where(x < 0, neg * np.expm1(q), x * pos)
-    return y, _where(x <= 0, dcoef * np.exp(q) * (1 + ql), pos)
+    m, k = _exp_split(q, ql)
+    return y, _where(x <= 0, np.ldexp(dcoef * m, k), pos)
 
 
 def elu_dy(y, p):
     return _where(y <= 0, (y + p[0]) / p[2], p[1])
 
 
-def _upper_tail(a):
-    """(Phi(-a), phi(a)) as (Phi_s, phi_s, k): both times 2^-k, exact for a <= 40."""
-    ac = np.minimum(a, 40.0)
-    sq, sq_err = _two_prod(ac, ac)
-    m, k = _exp_split(-0.5 * sq)
-    phi_s = m * (1 - 0.5 * sq_err) * _INV_SQRT_2PI           # phi(a) = phi_s 2^k
-    # a < 20: erfc(a / sqrt2), with the rounding of a / sqrt2 corrected to first order
-    z, z_err = _two_prod(ac, _C_HI)
-    z_err = z_err + ac * _C_LO
-    erfc = np.frompyfunc(math.erfc, 1, 1)(np.minimum(z, 15.0)).astype(np.float64)
-    big_phi = 0.5 * (erfc - z_err * _TWO_OVER_SQRT_PI * np.exp(-z * z))
-    # a >= 20: Phi(-a) = phi(a) / a * (1 - 1/a^2 + 3/a^4 - ...)
-    w, term, series = 1 / (ac * ac), np.ones_like(ac), np.ones_like(ac)
-    for j in range(1, 13):
-        term = -term * (2 * j - 1) * w
-        series = series + term
-    big_phi_s = _where(ac >= 20, phi_s / ac * series, np.ldexp(big_phi, -k))
-    return big_phi_s, phi_s, k
-
-
 def gelu(x, p, dtype):
-    a = np.abs(x)
-    big_phi_s, phi_s, k = _upper_tail(a)
-    ac = np.minimum(a, 40.0)
-    small = np.ldexp(big_phi_s, k)                            # Phi(-|x|)
-    bracket = np.ldexp(big_phi_s - ac * phi_s, k)             # Phi(-|x|) - |x| phi(x)
-    y = _where(x < 0, -np.ldexp(ac * big_phi_s, k), x * (1 - small))
-    return y, _where(x < 0, bracket, 1 - bracket)
+    """As fa_activations_impl.h: erf's series near 0, e^(-x^2/2) erfcx beyond."""
+    a = np.minimum(np.abs(x), 39.0)
+    sq, sq_err = _two_prod(a, a)
+    m, k = _exp_split(-0.5 * sq, -0.5 * sq_err)              # e^(-x^2/2) = m 2^k
+    z = a * _SQRT1_2
+    # |x| <= 1/sqrt2
+    cdf = 0.5 * (1 + np.copysign(z * _horner(K.ERF, z * z), x))
+    y_small, d_small = x * cdf, _fma(x, np.ldexp(m, k) * K.INV_SQRT_2PI_HI, cdf)
+    # beyond: r = e^(a^2/2) Phi(-a) = s / (2 (1 + sqrt2 a)), s = (1 + 2z) erfcx(z)
+    t = (z - K.ERFC_K) / (z + K.ERFC_K)
+    rest = _horner(K.ERFC[1:], t)
+    s = _fma(t, rest, K.ERFC[0])
+    s_lo = _fma(t, rest, K.ERFC[0] - s)
+    q, q_lo = _two_prod(a, K.SQRT2_HI)
+    dh, dl = _two_sum(1.0, q)
+    dh, dl = 2 * dh, 2 * (dl + q_lo + a * K.SQRT2_LO)
+    r = _div_dw(s, s_lo, dh, dl)
+    c, c_lo = _two_prod(a, K.INV_SQRT_2PI_HI)
+    b = (r - c) - (c_lo + a * K.INV_SQRT_2PI_LO)
+    n, n_lo = _two_prod(a * m, s)
+    y_neg = _div_dw(n, n_lo + a * m * s_lo, dh, dl)
+    y_big = _where(x < 0, -np.ldexp(y_neg, k), x - x * np.ldexp(m * r, k))
+    d_big = _where(x < 0, np.ldexp(m * b, k), 1 - np.ldexp(m, k) * b)
+    small = a <= _SQRT1_2
+    return _where(small, y_small, y_big), _where(small, d_small, d_big)
 
 
 def gelu_tanh(x, p, dtype):
     xc = np.clip(x, -23.0, 23.0)
     sq, sq_err = _two_prod(xc, xc)
-    bp, bp_err = _two_prod(np.full_like(xc, _B_HI), sq)
-    t, t_err = _two_sum(np.full_like(xc, _A_HI), bp)
-    t_lo = t_err + bp_err + _B_HI * sq_err + _B_LO * sq + _A_LO
+    bp, bp_err = _two_prod(np.full_like(xc, K.GELU_B_HI), sq)
+    t, t_err = _two_sum(np.full_like(xc, K.GELU_A_HI), bp)
+    t_lo = t_err + bp_err + K.GELU_B_HI * sq_err + K.GELU_B_LO * sq + K.GELU_A_LO
     v, v_err = _two_prod(xc, t)
     v_lo = v_err + xc * t_lo                                  # v + v_lo = 2u
-    m, k = _exp_split(-np.abs(v))
-    m = m * (1 + _where(v >= 0, -v_lo, v_lo))                 # e^-|2u| = m 2^k
+    m, k = _exp_split(-np.abs(v), _where(v >= 0, -v_lo, v_lo))   # e^-|2u| = m 2^k
     e = np.ldexp(m, k)
     den = 1 + e
-    dv = _A_HI + 3 * _B_HI * sq
+    t3, t3_lo = _two_prod(np.full_like(t, 3.0), t)
+    dv, dv_s = _two_sum(t3, np.full_like(t, -2 * K.GELU_A_HI))     # v' = 3t - 2A
+    dv_lo = dv_s + t3_lo + 3 * t_lo - 2 * K.GELU_A_LO
+    xd, xd_err = _two_prod(xc, dv)
+    n, n_err = _two_sum(den, xd)
+    num = n + (n_err + xd_err + xc * dv_lo)                   # 1 + e + x v', exactly
     y = _where(v >= 0, x / den, np.ldexp(xc * m / den, k))
-    d = _where(v >= 0, 1 / den + xc * e * dv / (den * den),
-               np.ldexp(m / den * (1 + xc * dv / den), k))
+    d = _where(v >= 0, _fma(xc * e, dv, den) / _sq1p(e),
+               np.ldexp(_mul_div(m, num, _sq1p(e)), k))
     return y, d
 
 
@@ -202,7 +206,7 @@ def silu(x, p, dtype):
     den = 1 + e
     xc = np.clip(x, -1100.0, 1100.0)
     y = _where(x >= 0, x / den, np.ldexp(xc * m / den, k))
-    d = _where(x >= 0, (den + xc * e) / (den * den), np.ldexp(m * (den + xc) / (den * den), k))
+    d = _where(x >= 0, _fma(e, 1 + xc, 1.0) / _sq1p(e), np.ldexp(m * ((1 + xc) + e) / _sq1p(e), k))
     return y, d
 
 
@@ -212,8 +216,7 @@ def softplus(x, p, dtype):
     z_err = _where(np.abs(z) < 1024, z_err, 0.0)
     # PyTorch's test beta * x > threshold, in the input's precision
     linear_part = (x.astype(dtype) * dtype.type(beta)) > dtype.type(threshold)
-    m, k = _exp_split(-np.abs(z))
-    m = m * (1 + _where(z >= 0, -z_err, z_err))               # e^-|z| = m 2^k
+    m, k = _exp_split(-np.abs(z), _where(z >= 0, -z_err, z_err))  # e^-|z| = m 2^k
     e = np.ldexp(m, k)
     lg = np.log1p(e)
     sp = _where(z >= 0, (z + (z_err + lg)) / beta,
@@ -227,11 +230,13 @@ def mish(x, p, dtype):
     e = np.ldexp(m, k)
     xc = np.clip(x, -1100.0, 1100.0)
     num = 1 + 2 * e
-    dp = num + 2 * e * e                                      # x >= 0
-    dn = e * (e + 2) + 2                                      # x < 0
-    y = _where(x >= 0, x * (num / dp), np.ldexp(xc * m * (e + 2) / dn, k))
+    dp = _fma(2 * e, e, num)                                  # x >= 0
+    dn = _fma(e, e + 2, 2.0)                                  # x < 0
+    dn2 = _fma(e, _fma(e, _fma(e, e + 4, 8.0), 8.0), 4.0)     # dn^2
+    bn = _fma(e, _fma(e, e + 4, _fma(4.0, xc, 6.0)), 4 * (1 + xc))   # see fa_activations_impl.h
+    y = _where(x >= 0, x * (num / dp), np.ldexp(_mul_div(xc * m, e + 2, dn), k))
     d = _where(x >= 0, num / dp + 4 * xc * e * e * (1 + e) / (dp * dp),
-               np.ldexp(m * ((e + 2) * dn + 4 * xc * (1 + e)) / (dn * dn), k))
+               np.ldexp(_mul_div(m, bn, dn2), k))
     return y, d
 
 
@@ -257,8 +262,7 @@ def hardswish(x, p, dtype):
 
 def softsign(x, p, dtype):
     a = np.abs(x)
-    r = 1 / (1 + a)
-    return _where(np.isinf(x), np.sign(x), x / (1 + a)), r * r
+    return _where(np.isinf(x), np.sign(x), x / (1 + a)), 1 / _sq1p(a)
 
 
 def logsigmoid(x, p, dtype):
@@ -270,14 +274,11 @@ def logsigmoid(x, p, dtype):
 def tanhshrink(x, p, dtype):
     a = np.abs(x)
     w = x * x
-    series = np.zeros_like(x)
-    for c in reversed(_TANH_SERIES):
-        series = series * w + c
-    small = -(x * w * series) + 0.0                           # + 0.0: -0.0 -> 0.0 (PyTorch)
+    small = -(x * (w * _horner(K.TANH, w))) + 0.0             # + 0.0: -0.0 -> 0.0 (PyTorch)
     u = np.exp(-2 * a)
     big = np.copysign((a - 1) + 2 * u / (1 + u), x)
-    t = np.tanh(x)
-    return _where(a < 1, small, big), t * t
+    t, dt = tanh(x, p, dtype)
+    return _where(a < 1, small, big), _where(a < 1, t * t, 1 - dt)
 
 
 def softshrink(x, p, dtype):

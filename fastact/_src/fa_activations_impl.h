@@ -15,11 +15,11 @@
 
 #define TAIL_INV C(TAIL_INV)
 
-/* ---- sigmoid: 1 / (1 + e^-x) ---- */
+/* ---- sigmoid: 1 / (1 + e^-x); f' = e / (1 + e)^2 with e = e^-|x| ---- */
 FA_INLINE void S(sigmoid)(T x, FA_P(T), T *y, T *d) {
-    T e = S(exp)(-S(abs)(x)), r = 1 / (1 + e);
-    *y = x >= 0 ? r : e * r;
-    *d = e * r * r;
+    T e = S(exp)(-S(abs)(x)), den = 1 + e;
+    *y = x >= 0 ? 1 / den : e / den;
+    *d = e / S(sq1p)(e);
 }
 FA_INLINE T S(sigmoid_dy)(T y, FA_P(T)) { return y * (1 - y); }
 FA_DEFINE(sigmoid)
@@ -63,23 +63,41 @@ FA_INLINE void S(elu)(T x, FA_P(T), T *y, T *d) {
     T q = x * p3, pl, ph = S(two_prod)(q, p2, &pl);
     T ql = S(abs)(q) < 1024 ? ((x - ph) - pl) * p3 : 0;
     *y = x < 0 ? p0 * S(expm1)(q) : x * p1;
-    *d = x <= 0 ? p4 * S(exp_dw)(q, ql, 0) : p1;
+    *d = x <= 0 ? (p4 * S(exp_dw)(q, ql, FA_TAIL)) * TAIL_INV : p1;
 }
 FA_INLINE T S(elu_dy)(T y, FA_P(T)) { return y <= 0 ? (y + p0) * p3 : p1; }
 FA_DEFINE(elu)
 FA_DEFINE_Y(elu)
 
-/* ---- gelu, exact: x Phi(x), Phi(-a) = erfc(a / sqrt2) / 2 = e^(-a^2/2) erfcx(a / sqrt2) / 2,
- * with a^2 carried exactly; f' = Phi(x) + x phi(x). |x| past CLAMP: erfc underflows. ---- */
+/* ---- gelu, exact: x Phi(x); f' = Phi(x) + x phi(x). Near 0 through erf's series;
+ * beyond |x| = 1/sqrt2 through Phi(-a) = e^(-a^2/2) erfcx(a / sqrt2) / 2 (a = |x|,
+ * a^2 carried exactly) so that the lower tail keeps its digits. |x| past CLAMP: erfc
+ * underflows. ---- */
 #define GELU_CLAMP ((T)(sizeof(T) == 4 ? 14.5 : 39.0))
 FA_INLINE void S(gelu)(T x, FA_P(T), T *y, T *d) {
     T a = S(clamp)(S(abs)(x), 0, GELU_CLAMP), pe, p = S(two_prod)(a, a, &pe);
-    T es = S(exp_dw)(-(T)0.5 * p, -(T)0.5 * pe, FA_TAIL);       /* e^(-x^2/2) 2^64 */
-    T r = S(erfcx)(a * (T)0.70710678118654752440);
-    T hs = (T)0.5 * es * r;                                       /* Phi(-a) 2^64 */
-    T b = (T)0.5 * r - a * (T)0.39894228040143267794;            /* (f' - [x>0]) / e^(-x^2/2) */
-    *y = x < 0 ? -(a * hs) * TAIL_INV : x * (1 - hs * TAIL_INV);
-    *d = x < 0 ? (es * b) * TAIL_INV : 1 - (es * TAIL_INV) * b;
+    T es = S(exp_dw)(-(T)0.5 * p, -(T)0.5 * pe, FA_TAIL);      /* e^(-x^2/2) 2^64 */
+    T z = a * (T)0.70710678118654752440;
+    T phis = es * C(INV_SQRT_2PI_HI);                            /* phi(x) 2^64 */
+    /* |x| <= 1/sqrt2 */
+    T er = S(copysign)(S(erf_small)(z), x);                      /* erf(x / sqrt2) */
+    T cdf = (T)0.5 * (1 + er);
+    T y_small = x * cdf, d_small = FA_FMA(x, phis * TAIL_INV, cdf);
+    /* |x| > 1/sqrt2: r = erfc(a/sqrt2) e^(a^2/2) / 2 */
+    T sl, s = S(erfcx_1p2z)(z, &sl);
+    T ql, q = S(two_prod)(a, C(SQRT2_HI), &ql), dl, dh = S(two_sum)(1, q, &dl);
+    dl = 2 * (dl + ql + a * C(SQRT2_LO));
+    dh = 2 * dh;                                                 /* 2 (1 + sqrt2 a) = dh + dl */
+    T r = S(div_dw)(s, sl, dh, dl), hs = es * r;                 /* Phi(-a) 2^64 */
+    T cl, c = S(two_prod)(a, C(INV_SQRT_2PI_HI), &cl);
+    T b = (r - c) - (cl + a * C(INV_SQRT_2PI_LO));              /* (Phi(-a) - a phi) / e^.. */
+    T nl, n = S(two_prod)(a * es, s, &nl);                       /* a e^(-x^2/2) s, exactly */
+    T y_neg = S(div_dw)(n, nl + (a * es) * sl, dh, dl);
+    T y_big = x < 0 ? -y_neg * TAIL_INV : x - x * (hs * TAIL_INV);
+    T d_big = x < 0 ? (es * b) * TAIL_INV : 1 - (es * TAIL_INV) * b;
+    int small = a <= (T)0.70710678118654752440;
+    *y = small ? y_small : y_big;
+    *d = small ? d_small : d_big;
 }
 FA_DEFINE(gelu)
 
@@ -95,19 +113,23 @@ FA_INLINE void S(gelu_tanh)(T x, FA_P(T), T *y, T *d) {
     T vl = ve + xc * tl;
     T es = S(exp_dw)(-S(abs)(v), v >= 0 ? -vl : vl, FA_TAIL);  /* e^-|v| 2^64 */
     T e = es * TAIL_INV, den = 1 + e;
-    T dv = C(GELU_A_HI) + 3 * C(GELU_B_HI) * p;                  /* v'(x) */
+    T t3l, t3 = S(two_prod)(3, t, &t3l), dvs, dv = S(two_sum)(t3, -2 * C(GELU_A_HI), &dvs);
+    T dvl = dvs + t3l + 3 * tl - 2 * C(GELU_A_LO);               /* v' = 3t - 2A = dv + dvl */
+    T xdl, xd = S(two_prod)(xc, dv, &xdl), nl, n = S(two_sum)(den, xd, &nl);
+    T num = n + (nl + xdl + xc * dvl);                           /* 1 + e + x v' */
     *y = v >= 0 ? x / den : ((xc * es) / den) * TAIL_INV;
-    *d = v >= 0 ? 1 / den + xc * e * dv / (den * den)
-                : ((es / den) * (1 + xc * dv / den)) * TAIL_INV;
+    *d = v >= 0 ? FA_FMA(xc * e, dv, den) / S(sq1p)(e)
+                : S(mul_div)(es, num, S(sq1p)(e)) * TAIL_INV;
 }
 FA_DEFINE(gelu_tanh)
 
-/* ---- silu: x sigma(x); f' = sigma(x) (1 + x (1 - sigma(x))) ---- */
+/* ---- silu: x sigma(x); f' = sigma(x) (1 + x (1 - sigma(x))), with e = e^-|x|:
+ * (1 + e + x e) / (1 + e)^2 for x >= 0, e (1 + x + e) / (1 + e)^2 below ---- */
 FA_INLINE void S(silu)(T x, FA_P(T), T *y, T *d) {
-    T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV, den = 1 + e;
+    T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV, den = 1 + e, den2 = S(sq1p)(e);
     T xc = S(clamp)(x, C(EXP_MIN), -C(EXP_MIN));
-    *y = x >= 0 ? x / den : ((xc * es) / den) * TAIL_INV;
-    *d = x >= 0 ? (den + xc * e) / (den * den) : (es * (den + xc) / (den * den)) * TAIL_INV;
+    *y = x >= 0 ? x / den : S(mul_div)(xc, es, den) * TAIL_INV;
+    *d = x >= 0 ? FA_FMA(e, 1 + xc, 1) / den2 : S(mul_div)(es, (1 + xc) + e, den2) * TAIL_INV;
 }
 FA_DEFINE(silu)
 
@@ -125,16 +147,20 @@ FA_INLINE void S(softplus)(T x, FA_P(T), T *y, T *d) {
 }
 FA_DEFINE(softplus)
 
-/* ---- mish: x tanh(softplus(x)); with e = e^-|x|, tanh(softplus(x)) is
- * (1 + 2e) / (1 + 2e + 2e^2) for x >= 0 and e(e + 2) / (e(e + 2) + 2) below ---- */
+/* ---- mish: x tanh(softplus(x)). With e = e^-|x|, tanh(softplus(x)) is
+ * (1 + 2e) / D+ for x >= 0, D+ = 1 + 2e + 2e^2, and e (e + 2) / D- below, D- = e^2 + 2e + 2;
+ * f' for x < 0 is e B / D-^2 with B = 4 (1 + x) + e (6 + 4x + e (4 + e)), expanded so that
+ * the cancellation near the zero of f' is exact. ---- */
 FA_INLINE void S(mish)(T x, FA_P(T), T *y, T *d) {
     T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV;
     T xc = S(clamp)(x, C(EXP_MIN), -C(EXP_MIN));
-    T num = 1 + 2 * e, dp = num + 2 * e * e;                     /* x >= 0 */
-    T dn = e * (e + 2) + 2;                                      /* x < 0 */
-    *y = x >= 0 ? x * (num / dp) : ((xc * es) * (e + 2) / dn) * TAIL_INV;
+    T num = FA_FMA(2, e, 1), dp = FA_FMA(2 * e, e, num);         /* x >= 0 */
+    T dn = FA_FMA(e, e + 2, 2);                                  /* x < 0 */
+    T dn2 = FA_FMA(e, FA_FMA(e, FA_FMA(e, e + 4, 8), 8), 4);     /* D-^2 */
+    T bn = FA_FMA(e, FA_FMA(e, e + 4, FA_FMA(4, xc, 6)), 4 * (1 + xc));
+    *y = x >= 0 ? x * (num / dp) : S(mul_div)(xc * es, e + 2, dn) * TAIL_INV;
     *d = x >= 0 ? num / dp + 4 * xc * e * e * (1 + e) / (dp * dp)
-                : (es * ((e + 2) * dn + 4 * xc * (1 + e)) / (dn * dn)) * TAIL_INV;
+                : S(mul_div)(es, bn, dn2) * TAIL_INV;
 }
 FA_DEFINE(mish)
 
@@ -163,9 +189,9 @@ FA_DEFINE(hardswish)
 
 /* ---- softsign: x / (1 + |x|) ---- */
 FA_INLINE void S(softsign)(T x, FA_P(T), T *y, T *d) {
-    T a = S(abs)(x), r = 1 / (1 + a);
+    T a = S(abs)(x);
     *y = a == S(inf)() ? S(copysign)(1, x) : x / (1 + a);
-    *d = r * r;
+    *d = 1 / S(sq1p)(a);
 }
 FA_DEFINE(softsign)
 
@@ -184,7 +210,7 @@ FA_INLINE void S(tanhshrink)(T x, FA_P(T), T *y, T *d) {
     T u = S(exp)(-2 * a);
     T big = S(copysign)((a - 1) + 2 * u / (1 + u), x);
     *y = a < 1 ? S(tanhshrink_core)(x) + 0 : big;              /* + 0: -0.0 -> 0.0 */
-    *d = t * t;
+    *d = a < 1 ? t * t : 1 - dt;
 }
 FA_DEFINE(tanhshrink)
 

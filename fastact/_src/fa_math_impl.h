@@ -29,48 +29,52 @@ FA_INLINE T S(ldexp)(T v, U n) {
     return (v * s1) * s2;
 }
 
-/* x = k ln2 + r with |r| <= 0.347 (Cody-Waite): returns r, stores k. The rounding
- * to an integer adds and subtracts 1.5 * 2^MANT, whose low bits then hold k. */
-FA_INLINE T S(exp_reduce)(T x, U *k) {
+/* x + dx = k ln2 + r with |r| <= 0.347 (Cody-Waite; dx is a small correction carried
+ * with x): returns r, stores k. The rounding to an integer adds and subtracts
+ * 1.5 * 2^MANT, whose low bits then hold k. */
+FA_INLINE T S(exp_reduce)(T x, T dx, U *k) {
     T t = x * C(LOG2E) + C(MAGIC);
     T kf = t - C(MAGIC);
     *k = S(to_bits)(t) - C(MAGIC_BITS);
-    return (x - kf * C(LN2_HI)) - kf * C(LN2_LO);
+    return (x - kf * C(LN2_HI)) - (kf * C(LN2_LO) - dx);
 }
 
-/* e^r - 1 for |r| <= 0.347 */
-FA_INLINE T S(expm1_core)(T r) { return r + r * (r * C(EXP)(r)); }
+/* e^r - 1 and e^r for |r| <= 0.347: r + r^2 P(r), and 1 + r (1 + r P(r)) rounded once */
+FA_INLINE T S(expm1_core)(T r) { return FA_FMA(r, r * C(EXP)(r), r); }
+FA_INLINE T S(exp_core)(T r) { return FA_FMA(r, FA_FMA(r, C(EXP)(r), 1), 1); }
 
-/* e^x * 2^tail (tail 0 or FA_TAIL); 0 below EXP_MIN, inf above EXP_MAX, NaN for NaN. <1 ulp */
-FA_INLINE T S(exp2k)(T x, U tail) {
+/* e^(x + dx) * 2^tail, for a small correction dx and tail 0 or FA_TAIL; 0 below EXP_MIN,
+ * inf above EXP_MAX, NaN for NaN. <0.7 ulp */
+FA_INLINE T S(exp_dw)(T x, T dx, U tail) {
     U k;
-    T r = S(exp_reduce)(S(clamp)(x, C(EXP_MIN), C(EXP_MAX)), &k);
-    return S(ldexp)(1 + S(expm1_core)(r), k + tail);
+    T r = S(exp_reduce)(S(clamp)(x, C(EXP_MIN), C(EXP_MAX)), dx, &k);
+    return S(ldexp)(S(exp_core)(r), k + tail);
 }
 
-FA_INLINE T S(exp)(T x) { return S(exp2k)(x, 0); }
-
-/* e^(x + dx) for a small correction dx (a double-word argument): <1 ulp + |dx|^2 */
-FA_INLINE T S(exp_dw)(T x, T dx, U tail) { return S(exp2k)(x, tail) * (1 + dx); }
+FA_INLINE T S(exp2k)(T x, U tail) { return S(exp_dw)(x, 0, tail); }
+FA_INLINE T S(exp)(T x) { return S(exp_dw)(x, 0, 0); }
 
 /* e^x - 1, keeping -0.0 and tiny x exact. <2 ulp */
 FA_INLINE T S(expm1)(T x) {
     U k;
-    T r = S(exp_reduce)(S(clamp)(x, C(EXPM1_MIN), C(EXP_MAX)), &k);
+    T r = S(exp_reduce)(S(clamp)(x, C(EXPM1_MIN), C(EXP_MAX)), 0, &k);
     T q = S(expm1_core)(r);
     T s = S(ldexp)(1, k);                                  /* 2^k, inf when e^x overflows */
     T res = (I)k > 20 ? s * (q + 1) - 1 : s * q + (s - 1);
     return x == 0 ? x : res;
 }
 
+/* (1 + e)^2 with one rounding where FMA is available */
+FA_INLINE T S(sq1p)(T e) { return FA_FMA(e, 2 + e, 1); }
+
 /* tanh(x), and 1 - tanh(x)^2 in *d: a polynomial below |x| = 1, else through
  * u = e^-2|x| (which also keeps the derivative's tail). <2 ulp */
 FA_INLINE T S(tanh_d)(T x, T *d) {
     T a = S(abs)(x), w = x * x;
     T small = x + x * (w * C(TANH)(w));
-    T u = S(exp)(-2 * a);
-    T big = S(copysign)((1 - u) / (1 + u), x);
-    *d = a < (T)0.5 ? (1 - small) * (1 + small) : 4 * u / ((1 + u) * (1 + u));
+    T us = S(exp2k)(-2 * a, FA_TAIL), u = us * C(TAIL_INV);   /* u 2^64: tail stays normal */
+    T big = S(copysign)(1 - 2 * u / (1 + u), x);
+    *d = a < (T)0.5 ? (1 - small) * (1 + small) : (4 * us / S(sq1p)(u)) * C(TAIL_INV);
     return a < 1 ? small : big;
 }
 
@@ -83,11 +87,17 @@ FA_INLINE T S(log1p01)(T u) {
     return 2 * s + s * (w * C(ATANH)(w));
 }
 
-/* e^(z^2) erfc(z) for z >= 0 (Shepherd & Laframboise's variable). <1.5 ulp */
-FA_INLINE T S(erfcx)(T z) {
-    T y = (z - (T)FA_ERFC_K) / (z + (T)FA_ERFC_K);
-    return C(ERFC)(y) / (1 + 2 * z);
+/* e^(z^2) erfc(z) (1 + 2z) for z >= 0, in Shepherd & Laframboise's variable, as
+ * hi + *lo (the last Horner step's rounding kept). <0.5 ulp */
+FA_INLINE T S(erfcx_1p2z)(T z, T *lo) {
+    T y = (z - (T)FA_ERFC_K) / (z + (T)FA_ERFC_K), rest = C(ERFC_REST)(y);
+    T hi = FA_FMA(y, rest, C(ERFC_C0));
+    *lo = FA_FMA(y, rest, C(ERFC_C0) - hi);
+    return hi;
 }
+
+/* erf(z) for |z| <= 0.5 */
+FA_INLINE T S(erf_small)(T z) { return z * C(ERF)(z * z); }
 
 /* a * b = p + *err exactly (FMA, else Dekker's product) */
 FA_INLINE T S(two_prod)(T a, T b, T *err) {
@@ -101,6 +111,20 @@ FA_INLINE T S(two_prod)(T a, T b, T *err) {
     *err = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
 #endif
     return p;
+}
+
+/* a * b / c with one rounding (up to ~2^-2p): exact products, the remainder of the
+ * division by c taken with FMA or Dekker's product */
+FA_INLINE T S(mul_div)(T a, T b, T c) {
+    T pl, p = S(two_prod)(a, b, &pl);
+    T q = p / c, rl, r = S(two_prod)(q, c, &rl);
+    return q + (((p - r) - rl) + pl) / c;
+}
+
+/* (nh + nl) / (dh + dl) for double-word operands, rounded once (up to ~2^-2p) */
+FA_INLINE T S(div_dw)(T nh, T nl, T dh, T dl) {
+    T q = nh / dh, rl, r = S(two_prod)(q, dh, &rl);
+    return q + ((((nh - r) - rl) + nl) - q * dl) / dh;
 }
 
 /* a + b = s + *err exactly (Knuth's two-sum) */
