@@ -31,11 +31,15 @@ GEN = os.path.join("build", "generated")
 
 def _load_table():
     """fastact/_activations.py, without importing the fastact package."""
-    namespace = {"__name__": "fastact._activations"}
-    path = os.path.join(HERE, "fastact", "_activations.py")
-    with open(path) as f:
-        exec(compile(f.read(), path, "exec"), namespace)
-    return namespace
+    import importlib.util
+
+    name = "_fastact_build_activations"
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(HERE, "fastact", "_activations.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module             # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return vars(module)
 
 
 def _is_x86_64():

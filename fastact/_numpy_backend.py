@@ -44,7 +44,7 @@ def _mul_div(a, b, c):
     p, pl = _two_prod(a, b)
     q = p / c
     r, rl = _two_prod(q, c)
-    return q + (((p - r) - rl) + pl) / c
+    return _where(q == 0, q, q + (((p - r) - rl) + pl) / c)   # keep the sign of 0
 
 
 def _sq1p(e):
@@ -79,7 +79,7 @@ def _div_dw(nh, nl, dh, dl):
     """(nh + nl) / (dh + dl), rounded once up to ~2^-106."""
     q = nh / dh
     r, rl = _two_prod(q, dh)
-    return q + ((((nh - r) - rl) + nl) - q * dl) / dh
+    return _where(q == 0, q, q + ((((nh - r) - rl) + nl) - q * dl) / dh)
 
 
 def _where(cond, a, b):
@@ -171,7 +171,7 @@ def gelu(x, p, dtype):
     b = (r - c) - (c_lo + a * K.INV_SQRT_2PI_LO)
     n, n_lo = _two_prod(a * m, s)
     y_neg = _div_dw(n, n_lo + a * m * s_lo, dh, dl)
-    y_big = _where(x < 0, -np.ldexp(y_neg, k), x - x * np.ldexp(m * r, k))
+    y_big = _where(x < 0, -np.ldexp(y_neg, k), x - a * np.ldexp(m * r, k))
     d_big = _where(x < 0, np.ldexp(m * b, k), 1 - np.ldexp(m, k) * b)
     small = a <= _SQRT1_2
     return _where(small, y_small, y_big), _where(small, d_small, d_big)

@@ -73,8 +73,8 @@ CORES = {
     "TANH": (_tanh_core, {"f32": (0, 1), "f64": (0, 1)}, 0.6),
     "ATANH": (_atanh_core, {"f32": (0, mp.mpf(1) / 9), "f64": (0, mp.mpf(1) / 9)}, 2.0),
     "ERF": (_erf_core, {"f32": (0, 0.25), "f64": (0, 0.25)}, 1.0),
-    # z up to 10.3 (f32) and 27.6 (f64): past these gelu/erfc underflow.
-    "ERFC": (_erfc_core, {"f32": (-1, (10.3 - 3.75) / (10.3 + 3.75)),
+    # z up to 11 (f32) and 27.6 (f64): past these gelu and its derivative underflow.
+    "ERFC": (_erfc_core, {"f32": (-1, (11.0 - 3.75) / (11.0 + 3.75)),
                           "f64": (-1, (27.6 - 3.75) / (27.6 + 3.75))}, 1.0),
 }
 EPS = {"f32": mp.mpf(2) ** -24, "f64": mp.mpf(2) ** -53}   # unit roundoff

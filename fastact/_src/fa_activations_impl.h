@@ -73,7 +73,7 @@ FA_DEFINE_Y(elu)
  * beyond |x| = 1/sqrt2 through Phi(-a) = e^(-a^2/2) erfcx(a / sqrt2) / 2 (a = |x|,
  * a^2 carried exactly) so that the lower tail keeps its digits. |x| past CLAMP: erfc
  * underflows. ---- */
-#define GELU_CLAMP ((T)(sizeof(T) == 4 ? 14.5 : 39.0))
+#define GELU_CLAMP ((T)(sizeof(T) == 4 ? 15.5 : 39.0))
 FA_INLINE void S(gelu)(T x, FA_P(T), T *y, T *d) {
     T a = S(clamp)(S(abs)(x), 0, GELU_CLAMP), pe, p = S(two_prod)(a, a, &pe);
     T es = S(exp_dw)(-(T)0.5 * p, -(T)0.5 * pe, FA_TAIL);      /* e^(-x^2/2) 2^64 */
@@ -93,7 +93,7 @@ FA_INLINE void S(gelu)(T x, FA_P(T), T *y, T *d) {
     T b = (r - c) - (cl + a * C(INV_SQRT_2PI_LO));              /* (Phi(-a) - a phi) / e^.. */
     T nl, n = S(two_prod)(a * es, s, &nl);                       /* a e^(-x^2/2) s, exactly */
     T y_neg = S(div_dw)(n, nl + (a * es) * sl, dh, dl);
-    T y_big = x < 0 ? -y_neg * TAIL_INV : x - x * (hs * TAIL_INV);
+    T y_big = x < 0 ? -y_neg * TAIL_INV : x - a * (hs * TAIL_INV);   /* a: inf - inf 0 */
     T d_big = x < 0 ? (es * b) * TAIL_INV : 1 - (es * TAIL_INV) * b;
     int small = a <= (T)0.70710678118654752440;
     *y = small ? y_small : y_big;

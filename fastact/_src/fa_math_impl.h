@@ -71,7 +71,7 @@ FA_INLINE T S(sq1p)(T e) { return FA_FMA(e, 2 + e, 1); }
  * u = e^-2|x| (which also keeps the derivative's tail). <2 ulp */
 FA_INLINE T S(tanh_d)(T x, T *d) {
     T a = S(abs)(x), w = x * x;
-    T small = x + x * (w * C(TANH)(w));
+    T small = S(copysign)(x + x * (w * C(TANH)(w)), x);       /* odd: keeps -0.0 */
     T us = S(exp2k)(-2 * a, FA_TAIL), u = us * C(TAIL_INV);   /* u 2^64: tail stays normal */
     T big = S(copysign)(1 - 2 * u / (1 + u), x);
     *d = a < (T)0.5 ? (1 - small) * (1 + small) : (4 * us / S(sq1p)(u)) * C(TAIL_INV);
@@ -118,13 +118,13 @@ FA_INLINE T S(two_prod)(T a, T b, T *err) {
 FA_INLINE T S(mul_div)(T a, T b, T c) {
     T pl, p = S(two_prod)(a, b, &pl);
     T q = p / c, rl, r = S(two_prod)(q, c, &rl);
-    return q + (((p - r) - rl) + pl) / c;
+    return q == 0 ? q : q + (((p - r) - rl) + pl) / c;          /* keep the sign of 0 */
 }
 
 /* (nh + nl) / (dh + dl) for double-word operands, rounded once (up to ~2^-2p) */
 FA_INLINE T S(div_dw)(T nh, T nl, T dh, T dl) {
     T q = nh / dh, rl, r = S(two_prod)(q, dh, &rl);
-    return q + ((((nh - r) - rl) + nl) - q * dl) / dh;
+    return q == 0 ? q : q + ((((nh - r) - rl) + nl) - q * dl) / dh;
 }
 
 /* a + b = s + *err exactly (Knuth's two-sum) */

@@ -1,0 +1,56 @@
+"""Comparison helpers and the PyTorch counterpart of every activation."""
+import numpy as np
+
+import fastact
+
+
+def ulp_distance(a, b, dtype):
+    """|a - b| in ulps of b's binade, in dtype; 0 where both are NaN or equal infinities."""
+    info = np.finfo(dtype)
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    _, e = np.frexp(np.maximum(np.abs(b64), float(info.tiny)))
+    with np.errstate(invalid="ignore"):
+        d = np.abs(a64 - b64) / np.ldexp(float(info.eps), e - 1)
+    same = (np.isnan(a64) & np.isnan(b64)) | (a64 == b64)
+    return np.where(same, 0.0, np.where(np.isnan(d), np.inf, d))
+
+
+def assert_ulp_close(actual, expected, dtype, ulps, atol_eps=0.0, what=""):
+    """Elementwise within `ulps` ulps (or atol_eps machine epsilons absolute); NaN
+    matches NaN and infinities must match exactly."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    d = ulp_distance(actual, expected, dtype)
+    if atol_eps:
+        with np.errstate(invalid="ignore"):
+            absolute = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
+        d = np.where(absolute <= atol_eps * float(np.finfo(dtype).eps), 0.0, d)
+    bad = np.flatnonzero(d > ulps)
+    assert bad.size == 0, (f"{what}: {bad.size} elements beyond {ulps} ulp, e.g. index "
+                           f"{bad[0]}: got {actual.flat[bad[0]]!r}, expected "
+                           f"{expected.flat[bad[0]]!r} ({d.flat[bad[0]]:.1f} ulp)")
+
+
+def torch_function(name, params):
+    """The torch.nn.functional equivalent of a fastact activation with parameters."""
+    import torch
+    import torch.nn.functional as F
+    special = {"sigmoid": torch.sigmoid, "tanh": torch.tanh,
+               "linear": lambda t: t * 1}
+    if name in special:
+        return special[name]
+    fn = getattr(F, name)
+    return lambda t: fn(t, **params)
+
+
+def torch_values(name, x, params, dtype):
+    """(f(x), f'(x)) from torch autograd, computed in dtype."""
+    import torch
+    t = torch.tensor(np.asarray(x, dtype), requires_grad=True)
+    y = torch_function(name, params)(t)
+    y.backward(torch.ones_like(y))
+    return y.detach().numpy(), t.grad.numpy()
+
+
+def fastact_values(name, x, params):
+    return (getattr(fastact, name)(x, **params), getattr(fastact, name + "_grad")(x, **params))

@@ -1,0 +1,211 @@
+"""The public API: names, signatures and defaults (PyTorch's), classes, get(), parameter
+validation, and the consistency of the four entry points."""
+import inspect
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import fastact
+from cases import CASES, case_id
+
+SPEC_NAMES = ("sigmoid tanh linear relu leaky_relu elu gelu silu softplus mish selu celu "
+              "hardtanh relu6 hardsigmoid hardswish softsign logsigmoid tanhshrink softshrink "
+              "hardshrink threshold").split()
+SPEC_CLASSES = ("Sigmoid Tanh Linear ReLU LeakyReLU ELU GELU SiLU Softplus Mish SELU CELU "
+                "Hardtanh ReLU6 Hardsigmoid Hardswish Softsign LogSigmoid Tanhshrink "
+                "Softshrink Hardshrink Threshold").split()
+Y_FORMS = {"sigmoid", "tanh", "linear", "relu", "leaky_relu", "elu", "selu", "celu",
+           "hardtanh", "relu6"}
+
+
+def test_names():
+    assert fastact.ACTIVATIONS == tuple(SPEC_NAMES)
+    for name, cls in zip(SPEC_NAMES, SPEC_CLASSES):
+        for suffix in ("", "_grad", "_backward", "_forward_backward"):
+            assert callable(getattr(fastact, name + suffix)), name + suffix
+            assert name + suffix in fastact.__all__
+        assert issubclass(getattr(fastact, cls), fastact.ActivationFunction)
+        assert getattr(fastact, cls)().name == name if name != "threshold" else True
+
+
+@pytest.mark.parametrize("name, cls", list(zip(SPEC_NAMES, SPEC_CLASSES)))
+def test_parameters_are_pytorchs(name, cls):
+    """Parameter names and defaults equal torch.nn's (without inplace)."""
+    ours = inspect.signature(getattr(fastact, name)).parameters
+    theirs = {}
+    if hasattr(torch.nn, cls) and cls != "Linear":
+        for p in inspect.signature(getattr(torch.nn, cls).__init__).parameters.values():
+            if p.name not in ("self", "inplace", "min_value", "max_value") and \
+                    p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                theirs[p.name] = p.default
+    mine = {p.name: p.default for p in ours.values() if p.name not in ("x", "out")}
+    assert mine == theirs
+    assert ours["out"].kind is inspect.Parameter.KEYWORD_ONLY
+    for p in list(ours.values())[1:-1]:
+        assert p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+
+
+def test_positional_and_keyword_parameters():
+    x = np.linspace(-3, 3, 7)
+    assert np.array_equal(fastact.leaky_relu(x, 0.2), fastact.leaky_relu(x, negative_slope=0.2))
+    assert np.array_equal(fastact.softplus(x, 2.0, 5.0), fastact.softplus(x, beta=2.0, threshold=5.0))
+    assert np.array_equal(fastact.threshold(x, 0.5, -1.0), fastact.threshold(x, threshold=0.5, value=-1.0))
+    assert np.array_equal(fastact.elu_backward(x, x, 0.5), fastact.elu_backward(x, x, alpha=0.5))
+    assert np.array_equal(fastact.elu_grad(x, 0.5), fastact.ELU(0.5).gradient(x))
+    with pytest.raises(TypeError):
+        fastact.relu(x, np.empty_like(x))          # out is keyword-only
+    with pytest.raises(TypeError):
+        fastact.threshold(x)                       # threshold and value are required
+    with pytest.raises(TypeError, match="threshold"):
+        fastact.threshold_backward(x, x)
+
+
+def test_classes_repr_eq_hash_pickle():
+    a = fastact.ELU(alpha=0.5)
+    assert repr(a) == "ELU(alpha=0.5)"
+    assert repr(fastact.Sigmoid()) == "Sigmoid()"
+    assert repr(fastact.GELU("tanh")) == "GELU(approximate='tanh')"
+    assert repr(fastact.Threshold(0.1, 20.0)) == "Threshold(threshold=0.1, value=20.0)"
+    assert a == fastact.ELU(0.5) and a != fastact.ELU(1.0) and a != fastact.CELU(0.5)
+    assert hash(a) == hash(fastact.ELU(0.5))
+    assert a.alpha == 0.5 and a.params == {"alpha": 0.5}
+    assert pickle.loads(pickle.dumps(a)) == a
+    assert fastact.Softplus().threshold == 20.0
+    with pytest.raises(AttributeError):
+        a.beta
+
+
+def test_get():
+    assert fastact.get("elu", alpha=0.5) == fastact.ELU(alpha=0.5)
+    assert fastact.get("ELU") == fastact.ELU()
+    assert fastact.get("LeakyReLU", negative_slope=0.1) == fastact.LeakyReLU(0.1)
+    assert fastact.get("swish") == fastact.SiLU()
+    assert fastact.get("identity") == fastact.Linear()
+    for name in fastact.ACTIVATIONS:
+        params = {"threshold": 0.0, "value": 0.0} if name == "threshold" else {}
+        assert fastact.get(name, **params).name == name
+    with pytest.raises(ValueError, match="unknown activation"):
+        fastact.get("nope")
+    with pytest.raises(TypeError):
+        fastact.get("elu", beta=1.0)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: fastact.celu(1.0, alpha=0.0), "alpha"),
+    (lambda: fastact.CELU(0), "alpha"),
+    (lambda: fastact.softplus(1.0, beta=0.0), "beta"),
+    (lambda: fastact.hardtanh(1.0, 2.0, 1.0), "min_val"),
+    (lambda: fastact.softshrink(1.0, -0.1), "lambd"),
+    (lambda: fastact.elu(1.0, float("nan")), "alpha"),
+    (lambda: fastact.threshold(1.0, 0.0, float("nan")), "value"),
+    (lambda: fastact.leaky_relu_grad(1.0, float("nan")), "negative_slope"),
+    (lambda: fastact.gelu(1.0, approximate="fast"), "approximate"),
+    (lambda: fastact.Softplus(threshold=float("nan")), "threshold"),
+])
+def test_invalid_parameters(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_parameter_types():
+    with pytest.raises(TypeError, match="alpha"):
+        fastact.elu(1.0, alpha="1")
+    with pytest.raises(TypeError, match="negative_slope"):
+        fastact.LeakyReLU(None)
+
+
+def test_accepted_parameters():
+    """What PyTorch accepts is accepted with PyTorch's meaning."""
+    x = np.linspace(-2, 2, 9)
+    assert np.all(fastact.hardtanh(x, 0.5, 0.5) == 0.5)
+    assert np.array_equal(fastact.softshrink(x, 0.0), x)
+    assert np.array_equal(fastact.hardshrink(x, -1.0), x)
+    assert np.allclose(fastact.elu(x, -0.5), torch.nn.functional.elu(torch.tensor(x), -0.5))
+    assert np.allclose(fastact.leaky_relu(x, -0.5), torch.nn.functional.leaky_relu(torch.tensor(x), -0.5))
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_entry_points_agree(case, backend, dtype):
+    """forward_backward is (forward, grad) and (forward, backward) bit for bit; backward
+    is grad_output * grad; the class methods are the functions."""
+    name, params = case
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(500) * 4).astype(dtype)
+    g = rng.uniform(-2, 2, 500).astype(dtype)
+    f = lambda suffix: getattr(fastact, name + suffix)  # noqa: E731
+    y, d = f("")(x, **params), f("_grad")(x, **params)
+    y2, d2 = f("_forward_backward")(x, **params)
+    assert np.array_equal(y, y2, equal_nan=True) and np.array_equal(d, d2, equal_nan=True)
+    b = f("_backward")(g, x, **params)
+    y3, b3 = f("_forward_backward")(x, **params, grad_output=g)
+    assert np.array_equal(y, y3, equal_nan=True) and np.array_equal(b, b3, equal_nan=True)
+    expected = (g.astype(np.float64) * d).astype(dtype)
+    assert np.all(np.abs(b.astype(np.float64) - expected) <= np.spacing(np.abs(expected)))
+    act = fastact.get(name, **params)
+    assert np.array_equal(act(x), y, equal_nan=True)
+    assert np.array_equal(act.gradient(x), d, equal_nan=True)
+    assert np.array_equal(act.backward(g, x), b, equal_nan=True)
+    ya, da = act.forward_backward(x)
+    assert np.array_equal(ya, y, equal_nan=True) and np.array_equal(da, d, equal_nan=True)
+
+
+def _y_derivative(name, params, y):
+    """f'(x) written in y = f(x), in float64 (the reference formulas)."""
+    a = params.get("alpha", 1.0)
+    if name == "sigmoid":
+        return y * (1 - y)
+    if name == "tanh":
+        return (1 - y) * (1 + y)
+    if name == "linear":
+        return np.ones_like(y)
+    if name == "relu":
+        return (y > 0).astype(float)
+    if name == "leaky_relu":
+        return np.where(y > 0, 1.0, params.get("negative_slope", 0.01))
+    if name == "elu":
+        return np.where(y > 0, 1.0, y + a)
+    if name == "selu":
+        s, al = 1.0507009873554804934193349852946, 1.6732632423543772848170429916717
+        return np.where(y > 0, s, y + s * al)
+    if name == "celu":
+        return np.where(y > 0, 1.0, y / a + 1)
+    lo, hi = (0.0, 6.0) if name == "relu6" else (params.get("min_val", -1.0), params.get("max_val", 1.0))
+    return np.where((y <= lo) | (y >= hi), 0.0, 1.0)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[0] in Y_FORMS], ids=case_id)
+def test_backward_from_y(case, backend, dtype):
+    name, params = case
+    if (name == "elu" and params.get("alpha", 1.0) < 0) or \
+            (name == "leaky_relu" and params.get("negative_slope", 0.01) < 0):
+        with pytest.raises(TypeError, match="pass x"):
+            getattr(fastact, name + "_backward")(np.ones(3), y=np.ones(3), **params)
+        return
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.standard_normal(400) * 3, [0.0, -0.0]]).astype(dtype)
+    g = rng.uniform(0.5, 2, x.size).astype(dtype)
+    y = getattr(fastact, name)(x, **params)
+    got = getattr(fastact, name + "_backward")(g, y=y, **params)
+    # f' written in y is accurate to y's scale (y + alpha cancels in the tails)
+    d = _y_derivative(name, params, y.astype(np.float64))
+    tol = 8 * np.finfo(dtype).eps * (np.abs(d) + np.abs(y) + 1)
+    assert np.all(np.abs(got / g - d) <= tol)
+    # at the kinks the y-form and the x-form agree exactly
+    at0 = getattr(fastact, name + "_backward")(g[-2:], x[-2:], **params)
+    assert np.array_equal(got[-2:], at0)
+
+
+@pytest.mark.parametrize("name", sorted(set(SPEC_NAMES) - Y_FORMS))
+def test_y_not_available(name):
+    params = {"threshold": 0.0, "value": 0.0} if name == "threshold" else {}
+    with pytest.raises(TypeError, match=f"{name}_forward_backward"):
+        getattr(fastact, name + "_backward")(np.ones(3), y=np.ones(3), **params)
+
+
+def test_backward_needs_exactly_one_of_x_and_y():
+    with pytest.raises(TypeError, match="needs x"):
+        fastact.sigmoid_backward(np.ones(3))
+    with pytest.raises(TypeError, match="not both"):
+        fastact.sigmoid_backward(np.ones(3), np.ones(3), y=np.ones(3))

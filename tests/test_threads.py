@@ -1,0 +1,59 @@
+"""Thread count control and thread-count independence of the results."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastact
+from cases import CASES, case_id
+
+
+def test_get_set_and_context():
+    n = fastact.get_num_threads()
+    assert n >= 1
+    with fastact.threads(1):
+        assert fastact.get_num_threads() == 1
+        with fastact.threads(3):
+            assert fastact.get_num_threads() == 3
+        assert fastact.get_num_threads() == 1
+    assert fastact.get_num_threads() == n
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(ValueError):
+            fastact.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("env, expected", [({"OMP_NUM_THREADS": "1"}, "1"),
+                                           ({"OMP_NUM_THREADS": "3"}, "3"),
+                                           ({"FASTACT_NUM_THREADS": "3", "OMP_NUM_THREADS": "1"}, "3")])
+def test_environment(env, expected):
+    r = subprocess.run([sys.executable, "-c", "import fastact; print(fastact.get_num_threads())"],
+                       capture_output=True, text=True, env={**os.environ, **env}, timeout=60)
+    assert r.stdout.strip() == expected, r.stderr
+
+
+def test_threadpoolctl():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    x = np.random.default_rng(0).standard_normal(1 << 16)
+    fastact.gelu(x)        # loads OpenMP
+    with threadpoolctl.threadpool_limits(1):
+        assert fastact.get_num_threads() == 1
+    assert fastact.get_num_threads() == fastact._threads._backend._runner.get_num_threads()
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_results_do_not_depend_on_thread_count(case, dtype):
+    name, params = case
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((1 << 18) + 13) * 6).astype(dtype)    # above every grain, odd tail
+    g = rng.uniform(-2, 2, x.size).astype(dtype)
+    runs = []
+    for n in (1, 2, 3):
+        with fastact.threads(n):
+            runs.append((getattr(fastact, name)(x, **params),
+                         getattr(fastact, name + "_backward")(g, x, **params),
+                         *getattr(fastact, name + "_forward_backward")(x, **params)))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            assert np.array_equal(a, b, equal_nan=True)
