@@ -17,16 +17,16 @@
 
 /* ---- sigmoid: 1 / (1 + e^-x); f' = e / (1 + e)^2 with e = e^-|x| ---- */
 FA_INLINE void S(sigmoid)(T x, FA_P(T), T *y, T *d) {
-    T e = S(exp)(-S(abs)(x)), den = 1 + e;
-    *y = x >= 0 ? 1 / den : e / den;
-    *d = e / S(sq1p)(e);
+    T e = S(exp)(-S(abs)(x)), den = 1 + e, rd = 1 / den;
+    *y = x >= 0 ? rd : S(div_r)(e, den, rd);
+    *d = S(div_r)(e, S(sq1p)(e), rd * rd);
 }
 FA_INLINE T S(sigmoid_dy)(T y, FA_P(T)) { return y * (1 - y); }
 FA_DEFINE(sigmoid)
 FA_DEFINE_Y(sigmoid)
 
 /* ---- tanh ---- */
-FA_INLINE void S(tanh)(T x, FA_P(T), T *y, T *d) { *y = S(tanh_d)(x, d); }
+FA_INLINE void S(tanh)(T x, FA_P(T), T *y, T *d) { T q; *y = S(tanh_d)(x, d, &q); }
 FA_INLINE T S(tanh_dy)(T y, FA_P(T)) { return (1 - y) * (1 + y); }
 FA_DEFINE(tanh)
 FA_DEFINE_Y(tanh)
@@ -40,9 +40,9 @@ FA_DEFINE_Y(linear)
 /* ---- relu: relu(-0.0) = -0.0; relu'(0) = 0 ---- */
 FA_INLINE void S(relu)(T x, FA_P(T), T *y, T *d) {
     *y = x < 0 ? 0 : x;
-    *d = x <= 0 ? 0 : 1;
+    *d = x <= 0 ? (T)0 : (T)1;
 }
-FA_INLINE T S(relu_dy)(T y, FA_P(T)) { return y <= 0 ? 0 : 1; }
+FA_INLINE T S(relu_dy)(T y, FA_P(T)) { return y <= 0 ? (T)0 : (T)1; }
 FA_DEFINE(relu)
 FA_DEFINE_Y(relu)
 
@@ -75,7 +75,9 @@ FA_DEFINE_Y(elu)
  * underflows. ---- */
 #define GELU_CLAMP ((T)(sizeof(T) == 4 ? 15.5 : 39.0))
 FA_INLINE void S(gelu)(T x, FA_P(T), T *y, T *d) {
-    T a = S(clamp)(S(abs)(x), 0, GELU_CLAMP), pe, p = S(two_prod)(a, a, &pe);
+    T a = S(abs)(x), pe;
+    a = a > GELU_CLAMP ? GELU_CLAMP : a;                        /* NaN stays */
+    T p = S(two_prod)(a, a, &pe);
     T es = S(exp_dw)(-(T)0.5 * p, -(T)0.5 * pe, FA_TAIL);      /* e^(-x^2/2) 2^64 */
     T z = a * (T)0.70710678118654752440;
     T phis = es * C(INV_SQRT_2PI_HI);                            /* phi(x) 2^64 */
@@ -88,16 +90,15 @@ FA_INLINE void S(gelu)(T x, FA_P(T), T *y, T *d) {
     T ql, q = S(two_prod)(a, C(SQRT2_HI), &ql), dl, dh = S(two_sum)(1, q, &dl);
     dl = 2 * (dl + ql + a * C(SQRT2_LO));
     dh = 2 * dh;                                                 /* 2 (1 + sqrt2 a) = dh + dl */
-    T r = S(div_dw)(s, sl, dh, dl), hs = es * r;                 /* Phi(-a) 2^64 */
+    T rdh = 1 / dh, r = S(div_dw)(s, sl, dh, dl, rdh), hs = es * r;   /* Phi(-a) 2^64 */
     T cl, c = S(two_prod)(a, C(INV_SQRT_2PI_HI), &cl);
     T b = (r - c) - (cl + a * C(INV_SQRT_2PI_LO));              /* (Phi(-a) - a phi) / e^.. */
     T nl, n = S(two_prod)(a * es, s, &nl);                       /* a e^(-x^2/2) s, exactly */
-    T y_neg = S(div_dw)(n, nl + (a * es) * sl, dh, dl);
+    T y_neg = S(div_dw)(n, nl + (a * es) * sl, dh, dl, rdh);
     T y_big = x < 0 ? -y_neg * TAIL_INV : x - a * (hs * TAIL_INV);   /* a: inf - inf 0 */
     T d_big = x < 0 ? (es * b) * TAIL_INV : 1 - (es * TAIL_INV) * b;
-    int small = a <= (T)0.70710678118654752440;
-    *y = small ? y_small : y_big;
-    *d = small ? d_small : d_big;
+    *y = a <= (T)0.70710678118654752440 ? y_small : y_big;
+    *d = a <= (T)0.70710678118654752440 ? d_small : d_big;
 }
 FA_DEFINE(gelu)
 
@@ -112,14 +113,14 @@ FA_INLINE void S(gelu_tanh)(T x, FA_P(T), T *y, T *d) {
     T ve, v = S(two_prod)(xc, t, &ve);
     T vl = ve + xc * tl;
     T es = S(exp_dw)(-S(abs)(v), v >= 0 ? -vl : vl, FA_TAIL);  /* e^-|v| 2^64 */
-    T e = es * TAIL_INV, den = 1 + e;
+    T e = es * TAIL_INV, den = 1 + e, rd = 1 / den, den2 = S(sq1p)(e), rd2 = rd * rd;
     T t3l, t3 = S(two_prod)(3, t, &t3l), dvs, dv = S(two_sum)(t3, -2 * C(GELU_A_HI), &dvs);
     T dvl = dvs + t3l + 3 * tl - 2 * C(GELU_A_LO);               /* v' = 3t - 2A = dv + dvl */
     T xdl, xd = S(two_prod)(xc, dv, &xdl), nl, n = S(two_sum)(den, xd, &nl);
     T num = n + (nl + xdl + xc * dvl);                           /* 1 + e + x v' */
-    *y = v >= 0 ? x / den : ((xc * es) / den) * TAIL_INV;
-    *d = v >= 0 ? FA_FMA(xc * e, dv, den) / S(sq1p)(e)
-                : S(mul_div)(es, num, S(sq1p)(e)) * TAIL_INV;
+    *y = v >= 0 ? S(div_r)(x, den, rd) : S(mul_div)(xc, es, den, rd) * TAIL_INV;
+    *d = v >= 0 ? S(div_r)(FA_FMA(xc * e, dv, den), den2, rd2)
+                : S(mul_div)(es, num, den2, rd2) * TAIL_INV;
 }
 FA_DEFINE(gelu_tanh)
 
@@ -127,23 +128,25 @@ FA_DEFINE(gelu_tanh)
  * (1 + e + x e) / (1 + e)^2 for x >= 0, e (1 + x + e) / (1 + e)^2 below ---- */
 FA_INLINE void S(silu)(T x, FA_P(T), T *y, T *d) {
     T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV, den = 1 + e, den2 = S(sq1p)(e);
-    T xc = S(clamp)(x, C(EXP_MIN), -C(EXP_MIN));
-    *y = x >= 0 ? x / den : S(mul_div)(xc, es, den) * TAIL_INV;
-    *d = x >= 0 ? FA_FMA(e, 1 + xc, 1) / den2 : S(mul_div)(es, (1 + xc) + e, den2) * TAIL_INV;
+    T rd = 1 / den, rd2 = rd * rd, xc = S(clamp)(x, C(EXP_MIN), -C(EXP_MIN));
+    *y = x >= 0 ? S(div_r)(x, den, rd) : S(mul_div)(xc, es, den, rd) * TAIL_INV;
+    *d = x >= 0 ? S(div_r)(FA_FMA(e, 1 + xc, 1), den2, rd2)
+                : S(mul_div)(es, (1 + xc) + e, den2, rd2) * TAIL_INV;
 }
 FA_DEFINE(silu)
 
-/* ---- softplus, p0 = beta, p1 = threshold: linear where beta x > threshold, else
+/* ---- softplus, p0 = beta, p1 = threshold, p2 = 1 / beta: linear where beta x > threshold, else
  * log1p(e^(beta x)) / beta = (max(z, 0) + log1p(e^-|z|)) / beta, z = beta x exact ---- */
 #define SOFTPLUS_LIN ((T)(sizeof(T) == 4 ? -20.0 : -40.0))  /* log1p(e^z) = e^z below */
 FA_INLINE void S(softplus)(T x, FA_P(T), T *y, T *d) {
     T zl, z = S(two_prod)(x, p0, &zl);
     zl = S(abs)(z) < 1024 ? zl : 0;
     T es = S(exp_dw)(-S(abs)(z), z >= 0 ? -zl : zl, FA_TAIL);   /* e^-|z| 2^64 */
-    T e = es * TAIL_INV, l = S(log1p01)(e);
-    T sp = z >= 0 ? (z + (zl + l)) / p0 : (z < SOFTPLUS_LIN ? (es / p0) * TAIL_INV : l / p0);
+    T e = es * TAIL_INV, l = S(log1p01)(e), den = 1 + e, rd = 1 / den;
+    T num = z >= 0 ? z + (zl + l) : (z < SOFTPLUS_LIN ? es : l);
+    T sp = S(div_r)(num, p0, p2) * (z < SOFTPLUS_LIN ? TAIL_INV : 1);
     *y = z > p1 ? x : sp;
-    *d = z > p1 ? 1 : (z >= 0 ? 1 / (1 + e) : e / (1 + e));
+    *d = z > p1 ? 1 : (z >= 0 ? rd : S(div_r)(e, den, rd));
 }
 FA_DEFINE(softplus)
 
@@ -158,32 +161,33 @@ FA_INLINE void S(mish)(T x, FA_P(T), T *y, T *d) {
     T dn = FA_FMA(e, e + 2, 2);                                  /* x < 0 */
     T dn2 = FA_FMA(e, FA_FMA(e, FA_FMA(e, e + 4, 8), 8), 4);     /* D-^2 */
     T bn = FA_FMA(e, FA_FMA(e, e + 4, FA_FMA(4, xc, 6)), 4 * (1 + xc));
-    *y = x >= 0 ? x * (num / dp) : S(mul_div)(xc * es, e + 2, dn) * TAIL_INV;
-    *d = x >= 0 ? num / dp + 4 * xc * e * e * (1 + e) / (dp * dp)
-                : S(mul_div)(es, bn, dn2) * TAIL_INV;
+    T den = x >= 0 ? dp : dn, rd = 1 / den, t = S(div_r)(num, dp, rd);   /* one division */
+    *y = x >= 0 ? x * t : S(mul_div)(xc * es, e + 2, dn, rd) * TAIL_INV;
+    *d = x >= 0 ? t + S(div_r)(4 * xc * e * e * (1 + e), dp * dp, rd * rd)
+                : S(mul_div)(es, bn, dn2, rd * rd) * TAIL_INV;
 }
 FA_DEFINE(mish)
 
 /* ---- hardtanh, p0 = min_val, p1 = max_val (relu6: 0, 6); f' = 0 at both bounds ---- */
 FA_INLINE void S(hardtanh)(T x, FA_P(T), T *y, T *d) {
     *y = x < p0 ? p0 : (x > p1 ? p1 : x);
-    *d = (x <= p0 || x >= p1) ? 0 : 1;
+    *d = x <= p0 ? 0 : (x >= p1 ? (T)0 : (T)1);           /* nested selects, not ||: SSE2 */
 }
-FA_INLINE T S(hardtanh_dy)(T y, FA_P(T)) { return (y <= p0 || y >= p1) ? 0 : 1; }
+FA_INLINE T S(hardtanh_dy)(T y, FA_P(T)) { return y <= p0 ? 0 : (y >= p1 ? (T)0 : (T)1); }
 FA_DEFINE(hardtanh)
 FA_DEFINE_Y(hardtanh)
 
 /* ---- hardsigmoid: relu6(x + 3) / 6; f' = 0 at +-3 and for NaN (as PyTorch) ---- */
 FA_INLINE void S(hardsigmoid)(T x, FA_P(T), T *y, T *d) {
-    *y = x <= -3 ? 0 : (x >= 3 ? 1 : (x + 3) / 6);
-    *d = (x > -3 && x < 3) ? (T)(1.0 / 6.0) : 0;
+    *y = x <= -3 ? 0 : (x >= 3 ? 1 : S(div_r)(x + 3, 6, (T)(1.0 / 6.0)));
+    *d = x > -3 ? (x < 3 ? (T)(1.0 / 6.0) : 0) : 0;
 }
 FA_DEFINE(hardsigmoid)
 
 /* ---- hardswish: x relu6(x + 3) / 6; f' = 0 at -3, 1 at 3, (2x + 3) / 6 between ---- */
 FA_INLINE void S(hardswish)(T x, FA_P(T), T *y, T *d) {
-    *y = x <= -3 ? -(T)0 : (x >= 3 ? x : x * (x + 3) / 6);
-    *d = x <= -3 ? 0 : (x < 3 ? (2 * x + 3) / 6 : 1);
+    *y = x <= -3 ? -(T)0 : (x >= 3 ? x : S(div_r)(x * (x + 3), 6, (T)(1.0 / 6.0)));
+    *d = x <= -3 ? 0 : (x < 3 ? S(div_r)(2 * x + 3, 6, (T)(1.0 / 6.0)) : 1);
 }
 FA_DEFINE(hardswish)
 
@@ -197,18 +201,17 @@ FA_DEFINE(softsign)
 
 /* ---- logsigmoid: -softplus(-x) ---- */
 FA_INLINE void S(logsigmoid)(T x, FA_P(T), T *y, T *d) {
-    T e = S(exp)(-S(abs)(x)), l = S(log1p01)(e);
+    T e = S(exp)(-S(abs)(x)), l = S(log1p01)(e), den = 1 + e, rd = 1 / den;
     *y = x >= 0 ? -l : x - l;
-    *d = x >= 0 ? e / (1 + e) : 1 / (1 + e);
+    *d = x >= 0 ? S(div_r)(e, den, rd) : rd;
 }
 FA_DEFINE(logsigmoid)
 
 /* ---- tanhshrink: x - tanh(x), a polynomial below |x| = 1, (|x| - 1) + 2u / (1 + u)
  * above (u = e^-2|x|: no cancellation); f' = tanh(x)^2 ---- */
 FA_INLINE void S(tanhshrink)(T x, FA_P(T), T *y, T *d) {
-    T a = S(abs)(x), dt, t = S(tanh_d)(x, &dt);
-    T u = S(exp)(-2 * a);
-    T big = S(copysign)((a - 1) + 2 * u / (1 + u), x);
+    T a = S(abs)(x), dt, q, t = S(tanh_d)(x, &dt, &q);
+    T big = S(copysign)((a - 1) + q, x);                        /* q = 2u / (1 + u) */
     *y = a < 1 ? S(tanhshrink_core)(x) + 0 : big;              /* + 0: -0.0 -> 0.0 */
     *d = a < 1 ? t * t : 1 - dt;
 }
@@ -217,22 +220,22 @@ FA_DEFINE(tanhshrink)
 /* ---- softshrink, p0 = lambd: f' = 0 on [-lambd, lambd] ---- */
 FA_INLINE void S(softshrink)(T x, FA_P(T), T *y, T *d) {
     *y = x > p0 ? x - p0 : (x < -p0 ? x + p0 : x * 0);
-    *d = (x >= -p0 && x <= p0) ? 0 : 1;
+    *d = x >= -p0 ? (x <= p0 ? (T)0 : (T)1) : 1;
 }
 FA_DEFINE(softshrink)
 
 /* ---- hardshrink, p0 = lambd ---- */
 FA_INLINE void S(hardshrink)(T x, FA_P(T), T *y, T *d) {
-    int in = x >= -p0 && x <= p0;
-    *y = in ? 0 : x;
-    *d = in ? 0 : 1;
+    T out = x >= -p0 ? (x <= p0 ? (T)0 : (T)1) : 1;                  /* 0 on [-lambd, lambd] */
+    *y = out == 0 ? 0 : x;
+    *d = out;
 }
 FA_DEFINE(hardshrink)
 
 /* ---- threshold, p0 = threshold, p1 = value: x <= threshold gives value ---- */
 FA_INLINE void S(threshold)(T x, FA_P(T), T *y, T *d) {
     *y = x <= p0 ? p1 : x;
-    *d = x <= p0 ? 0 : 1;
+    *d = x <= p0 ? (T)0 : (T)1;
 }
 FA_DEFINE(threshold)
 

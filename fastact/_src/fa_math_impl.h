@@ -8,96 +8,25 @@ typedef union { T f; U u; } S(bits_t);
 FA_INLINE U S(to_bits)(T x) { S(bits_t) b; b.f = x; return b.u; }
 FA_INLINE T S(from_bits)(U u) { S(bits_t) b; b.u = u; return b.f; }
 FA_INLINE T S(inf)(void) { return S(from_bits)(C(INF_BITS)); }
+#if defined(__GNUC__) || defined(__clang__)
+/* the builtins vectorize as float operations (bit operations on the integer view get
+ * merged into integer selects, which SSE2 cannot do for 64-bit lanes) */
+FA_INLINE T S(abs)(T x) { return _Generic(x, float: __builtin_fabsf, default: __builtin_fabs)(x); }
+FA_INLINE T S(copysign)(T mag, T sgn) {
+    return _Generic(mag, float: __builtin_copysignf, default: __builtin_copysign)(mag, sgn);
+}
+#else
 FA_INLINE T S(abs)(T x) { return S(from_bits)(S(to_bits)(x) & ~C(SIGN)); }
 /* |mag| with the sign of sgn */
 FA_INLINE T S(copysign)(T mag, T sgn) {
     return S(from_bits)((S(to_bits)(mag) & ~C(SIGN)) | (S(to_bits)(sgn) & C(SIGN)));
 }
+#endif
 /* x limited to [lo, hi]; NaN stays NaN. */
 FA_INLINE T S(clamp)(T x, T lo, T hi) {
     x = x < lo ? lo : x;
     return x > hi ? hi : x;
 }
-
-/* v * 2^n for an integer n (two's complement in U), |n| < 2 * bias: two exact power-of-two
- * factors, so that the result rounds once, also into the subnormal range. */
-FA_INLINE T S(ldexp)(T v, U n) {
-    U n1 = ((n + C(LDEXP_OFF)) >> 1) - (C(LDEXP_OFF) >> 1);   /* floor(n / 2) */
-    U n2 = n - n1;
-    T s1 = S(from_bits)((n1 + C(BIAS)) << C(MANT));
-    T s2 = S(from_bits)((n2 + C(BIAS)) << C(MANT));
-    return (v * s1) * s2;
-}
-
-/* x + dx = k ln2 + r with |r| <= 0.347 (Cody-Waite; dx is a small correction carried
- * with x): returns r, stores k. The rounding to an integer adds and subtracts
- * 1.5 * 2^MANT, whose low bits then hold k. */
-FA_INLINE T S(exp_reduce)(T x, T dx, U *k) {
-    T t = x * C(LOG2E) + C(MAGIC);
-    T kf = t - C(MAGIC);
-    *k = S(to_bits)(t) - C(MAGIC_BITS);
-    return (x - kf * C(LN2_HI)) - (kf * C(LN2_LO) - dx);
-}
-
-/* e^r - 1 and e^r for |r| <= 0.347: r + r^2 P(r), and 1 + r (1 + r P(r)) rounded once */
-FA_INLINE T S(expm1_core)(T r) { return FA_FMA(r, r * C(EXP)(r), r); }
-FA_INLINE T S(exp_core)(T r) { return FA_FMA(r, FA_FMA(r, C(EXP)(r), 1), 1); }
-
-/* e^(x + dx) * 2^tail, for a small correction dx and tail 0 or FA_TAIL; 0 below EXP_MIN,
- * inf above EXP_MAX, NaN for NaN. <0.7 ulp */
-FA_INLINE T S(exp_dw)(T x, T dx, U tail) {
-    U k;
-    T r = S(exp_reduce)(S(clamp)(x, C(EXP_MIN), C(EXP_MAX)), dx, &k);
-    return S(ldexp)(S(exp_core)(r), k + tail);
-}
-
-FA_INLINE T S(exp2k)(T x, U tail) { return S(exp_dw)(x, 0, tail); }
-FA_INLINE T S(exp)(T x) { return S(exp_dw)(x, 0, 0); }
-
-/* e^x - 1, keeping -0.0 and tiny x exact. <2 ulp */
-FA_INLINE T S(expm1)(T x) {
-    U k;
-    T r = S(exp_reduce)(S(clamp)(x, C(EXPM1_MIN), C(EXP_MAX)), 0, &k);
-    T q = S(expm1_core)(r);
-    T s = S(ldexp)(1, k);                                  /* 2^k, inf when e^x overflows */
-    T res = (I)k > 20 ? s * (q + 1) - 1 : s * q + (s - 1);
-    return x == 0 ? x : res;
-}
-
-/* (1 + e)^2 with one rounding where FMA is available */
-FA_INLINE T S(sq1p)(T e) { return FA_FMA(e, 2 + e, 1); }
-
-/* tanh(x), and 1 - tanh(x)^2 in *d: a polynomial below |x| = 1, else through
- * u = e^-2|x| (which also keeps the derivative's tail). <2 ulp */
-FA_INLINE T S(tanh_d)(T x, T *d) {
-    T a = S(abs)(x), w = x * x;
-    T small = S(copysign)(x + x * (w * C(TANH)(w)), x);       /* odd: keeps -0.0 */
-    T us = S(exp2k)(-2 * a, FA_TAIL), u = us * C(TAIL_INV);   /* u 2^64: tail stays normal */
-    T big = S(copysign)(1 - 2 * u / (1 + u), x);
-    *d = a < (T)0.5 ? (1 - small) * (1 + small) : (4 * us / S(sq1p)(u)) * C(TAIL_INV);
-    return a < 1 ? small : big;
-}
-
-/* x - tanh(x) for |x| < 1, without cancellation */
-FA_INLINE T S(tanhshrink_core)(T x) { T w = x * x; return -(x * (w * C(TANH)(w))); }
-
-/* log(1 + u) for u in [0, 1] as 2 atanh(u / (2 + u)). <1.5 ulp */
-FA_INLINE T S(log1p01)(T u) {
-    T s = u / (2 + u), w = s * s;
-    return 2 * s + s * (w * C(ATANH)(w));
-}
-
-/* e^(z^2) erfc(z) (1 + 2z) for z >= 0, in Shepherd & Laframboise's variable, as
- * hi + *lo (the last Horner step's rounding kept). <0.5 ulp */
-FA_INLINE T S(erfcx_1p2z)(T z, T *lo) {
-    T y = (z - (T)FA_ERFC_K) / (z + (T)FA_ERFC_K), rest = C(ERFC_REST)(y);
-    T hi = FA_FMA(y, rest, C(ERFC_C0));
-    *lo = FA_FMA(y, rest, C(ERFC_C0) - hi);
-    return hi;
-}
-
-/* erf(z) for |z| <= 0.5 */
-FA_INLINE T S(erf_small)(T z) { return z * C(ERF)(z * z); }
 
 /* a * b = p + *err exactly (FMA, else Dekker's product) */
 FA_INLINE T S(two_prod)(T a, T b, T *err) {
@@ -113,18 +42,40 @@ FA_INLINE T S(two_prod)(T a, T b, T *err) {
     return p;
 }
 
-/* a * b / c with one rounding (up to ~2^-2p): exact products, the remainder of the
- * division by c taken with FMA or Dekker's product */
-FA_INLINE T S(mul_div)(T a, T b, T c) {
-    T pl, p = S(two_prod)(a, b, &pl);
-    T q = p / c, rl, r = S(two_prod)(q, c, &rl);
-    return q == 0 ? q : q + (((p - r) - rl) + pl) / c;          /* keep the sign of 0 */
+/* a / b given rb = 1 / b: with FMA, a Newton step on a * rb (as accurate as the division,
+ * two FMAs instead of a vector division); zero, infinite and NaN quotients pass through.
+ * Without FMA the division itself. */
+FA_INLINE T S(div_r)(T a, T b, T rb) {
+#if FA_HAVE_FMA
+    T q = a * rb, r = FA_FMA(-q, b, a), c = FA_FMA(r, rb, q);
+    c = r == r ? c : q;                                         /* inf, NaN */
+    return q != 0 ? c : q;                                      /* +-0 (selects, not &&: */
+                                                                /* GCC vectorizes these) */
+#else
+    (void)rb;
+    return a / b;
+#endif
 }
 
-/* (nh + nl) / (dh + dl) for double-word operands, rounded once (up to ~2^-2p) */
-FA_INLINE T S(div_dw)(T nh, T nl, T dh, T dl) {
-    T q = nh / dh, rl, r = S(two_prod)(q, dh, &rl);
-    return q == 0 ? q : q + ((((nh - r) - rl) + nl) - q * dl) / dh;
+/* a * b / c with one rounding (up to ~2^-2p), given rc ~ 1 / c: the product exact, the
+ * quotient corrected with the exact remainder. Keeps the sign of a zero result. */
+FA_INLINE T S(mul_div)(T a, T b, T c, T rc) {
+    T pl, p = S(two_prod)(a, b, &pl);
+#if FA_HAVE_FMA
+    T q = p * rc, r = FA_FMA(-q, c, p);
+    return q == 0 ? q : FA_FMA(r + pl, rc, q);
+#else
+    T q = p / c, rl, r = S(two_prod)(q, c, &rl);
+    (void)rc;
+    return q == 0 ? q : q + (((p - r) - rl) + pl) / c;
+#endif
+}
+
+/* (nh + nl) / (dh + dl) for double-word operands, rounded once (up to ~2^-2p), given
+ * rdh ~ 1 / dh */
+FA_INLINE T S(div_dw)(T nh, T nl, T dh, T dl, T rdh) {
+    T q = nh * rdh, rl, r = S(two_prod)(q, dh, &rl);
+    return q == 0 ? q : q + ((((nh - r) - rl) + nl) - q * dl) * rdh;
 }
 
 /* a + b = s + *err exactly (Knuth's two-sum) */
@@ -133,3 +84,89 @@ FA_INLINE T S(two_sum)(T a, T b, T *err) {
     *err = (a - (s - bb)) + (b - bb);
     return s;
 }
+
+/* v * 2^n for an integer n (two's complement in U), |n| < 2 * bias: two exact power-of-two
+ * factors, so that the result rounds once, also into the subnormal range. */
+FA_INLINE T S(ldexp)(T v, U n) {
+    U n1 = ((n + C(LDEXP_OFF)) >> 1) - (C(LDEXP_OFF) >> 1);   /* floor(n / 2) */
+    U n2 = n - n1;
+    T s1 = S(from_bits)((n1 + C(BIAS)) << C(MANT));
+    T s2 = S(from_bits)((n2 + C(BIAS)) << C(MANT));
+    return (v * s1) * s2;
+}
+
+/* x + dx = k ln2 + r with |r| <= 0.347 (Cody-Waite; dx is a small correction carried
+ * with x): returns r, stores k. The rounding to an integer adds and subtracts
+ * 1.5 * 2^MANT, whose low bits then hold k. */
+FA_INLINE T S(exp_reduce)(T x, T dx, U *k, T *kf) {
+    T t = x * C(LOG2E) + C(MAGIC);
+    *kf = t - C(MAGIC);
+    *k = S(to_bits)(t) - C(MAGIC_BITS);
+    return (x - *kf * C(LN2_HI)) - (*kf * C(LN2_LO) - dx);
+}
+
+/* e^r - 1 and e^r for |r| <= 0.347: r + r^2 P(r), and 1 + r (1 + r P(r)) rounded once */
+FA_INLINE T S(expm1_core)(T r) { return FA_FMA(r, r * C(EXP)(r), r); }
+FA_INLINE T S(exp_core)(T r) { return FA_FMA(r, FA_FMA(r, C(EXP)(r), 1), 1); }
+
+/* e^(x + dx) * 2^tail, for a small correction dx and tail 0 or FA_TAIL; 0 below EXP_MIN,
+ * inf above EXP_MAX, NaN for NaN. <0.7 ulp */
+FA_INLINE T S(exp_dw)(T x, T dx, U tail) {
+    U k;
+    T kf, r = S(exp_reduce)(S(clamp)(x, C(EXP_MIN), C(EXP_MAX)), dx, &k, &kf);
+    return S(ldexp)(S(exp_core)(r), k + tail);
+}
+
+FA_INLINE T S(exp2k)(T x, U tail) { return S(exp_dw)(x, 0, tail); }
+FA_INLINE T S(exp)(T x) { return S(exp_dw)(x, 0, 0); }
+
+/* e^x - 1, keeping -0.0 and tiny x exact. <2 ulp */
+FA_INLINE T S(expm1)(T x) {
+    U k;
+    T kf, r = S(exp_reduce)(S(clamp)(x, C(EXPM1_MIN), C(EXP_MAX)), 0, &k, &kf);
+    T q = S(expm1_core)(r);
+    T s = S(ldexp)(1, k);                                  /* 2^k, inf when e^x overflows */
+    T res = kf > 20 ? s * (q + 1) - 1 : s * q + (s - 1);      /* (a float compare: SSE2) */
+    return x == 0 ? x : res;
+}
+
+/* (1 + e)^2 with one rounding where FMA is available */
+FA_INLINE T S(sq1p)(T e) { return FA_FMA(e, 2 + e, 1); }
+
+/* tanh(x), and 1 - tanh(x)^2 in *d: a polynomial below |x| = 1, else through
+ * u = e^-2|x| (which also keeps the derivative's tail); *q = 1 - |tanh x| = 2u / (1 + u)
+ * unrounded by the subtraction, for |x| >= 1. <2 ulp */
+FA_INLINE T S(tanh_d)(T x, T *d, T *q) {
+    T a = S(abs)(x), w = x * x;
+    T small = a + a * (w * C(TANH)(w));                         /* |tanh x|, |x| < 1 */
+    T us = S(exp2k)(-2 * a, FA_TAIL), u = us * C(TAIL_INV);   /* u 2^64: tail stays normal */
+    T den = 1 + u, rd = 1 / den;
+    *q = S(div_r)(2 * u, den, rd);
+    *d = a < (T)0.5 ? (1 - small) * (1 + small)
+                    : S(div_r)(4 * us, S(sq1p)(u), rd * rd) * C(TAIL_INV);
+    /* the sign once, after the select (a select of two bit patterns does not vectorize
+     * for double on SSE2); keeps -0.0 */
+    return S(copysign)(a < 1 ? small : 1 - *q, x);
+}
+
+/* x - tanh(x) for |x| < 1, without cancellation */
+FA_INLINE T S(tanhshrink_core)(T x) { T w = x * x; return -(x * (w * C(TANH)(w))); }
+
+/* log(1 + u) for u in [0, 1] as 2 atanh(u / (2 + u)). <1.5 ulp */
+FA_INLINE T S(log1p01)(T u) {
+    T den = 2 + u, s = S(div_r)(u, den, 1 / den), w = s * s;
+    return 2 * s + s * (w * C(ATANH)(w));
+}
+
+/* e^(z^2) erfc(z) (1 + 2z) for z >= 0, in Shepherd & Laframboise's variable, as
+ * hi + *lo (the last Horner step's rounding kept). <0.5 ulp */
+FA_INLINE T S(erfcx_1p2z)(T z, T *lo) {
+    T den = z + (T)FA_ERFC_K;
+    T y = S(div_r)(z - (T)FA_ERFC_K, den, 1 / den), rest = C(ERFC_REST)(y);
+    T hi = FA_FMA(y, rest, C(ERFC_C0));
+    *lo = FA_FMA(y, rest, C(ERFC_C0) - hi);
+    return hi;
+}
+
+/* erf(z) for |z| <= 0.5 */
+FA_INLINE T S(erf_small)(T z) { return z * C(ERF)(z * z); }

@@ -1,0 +1,352 @@
+"""``python -m fastact bench``: fastact against PyTorch and NumPy, side by side.
+
+Every case (activation x direction x dtype x size) times fastact (``out=`` preallocated),
+PyTorch on the CPU (same thread count; its ``out=`` / ``grad_input=`` variants where it has
+them, its backward from y where that is what autograd uses) and the idiomatic NumPy
+expression, interleaving the three and reporting medians. The 2-thread copy of the same
+array (fastact.linear with out=) is the memory roofline. The implementations here are also
+what the asv suite in benchmarks/ times.
+"""
+import argparse
+import json
+import math
+import sys
+import time
+
+import numpy as np
+
+import fastact
+
+SQRT2, SQRT_2PI = math.sqrt(2.0), math.sqrt(2 * math.pi)
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+GELU_C = math.sqrt(2 / math.pi)
+
+# (label, fastact name, params); default parameters, gelu in both forms
+CASES = [(n, n, {"threshold": 0.25, "value": -1.0} if n == "threshold" else {})
+         for n in fastact.ACTIVATIONS] + [("gelu_tanh", "gelu", {"approximate": "tanh"})]
+TRANSCENDENTAL = {"sigmoid", "tanh", "elu", "gelu", "gelu_tanh", "silu", "softplus", "mish",
+                  "selu", "celu", "logsigmoid", "tanhshrink"}
+
+
+def _erf():
+    try:
+        from scipy.special import erf
+        return erf
+    except ImportError:                       # NumPy has no erf
+        return np.frompyfunc(math.erf, 1, 1)
+
+
+def numpy_impl(label, params):
+    """(forward(x), backward(g, x)): the idiomatic NumPy expressions."""
+    p = params
+    erf = _erf()
+    sig = lambda x: 1 / (1 + np.exp(-x))                                  # noqa: E731
+    table = {
+        "sigmoid": (sig, lambda g, x: g * sig(x) * (1 - sig(x))),
+        "tanh": (np.tanh, lambda g, x: g * (1 - np.tanh(x) ** 2)),
+        "linear": (lambda x: x.copy(), lambda g, x: g.copy()),
+        "relu": (lambda x: np.maximum(x, 0), lambda g, x: g * (x > 0)),
+        "leaky_relu": (lambda x: np.where(x > 0, x, 0.01 * x),
+                       lambda g, x: g * np.where(x > 0, 1, 0.01)),
+        "elu": (lambda x: np.where(x > 0, x, np.expm1(x)),
+                lambda g, x: g * np.where(x > 0, 1, np.exp(x))),
+        "gelu": (lambda x: 0.5 * x * (1 + erf(x / SQRT2)),
+                 lambda g, x: g * (0.5 * (1 + erf(x / SQRT2)) + x * np.exp(-x * x / 2) / SQRT_2PI)),
+        "gelu_tanh": (lambda x: 0.5 * x * (1 + np.tanh(GELU_C * (x + 0.044715 * x ** 3))),
+                      lambda g, x: g * _gelu_tanh_grad(x)),
+        "silu": (lambda x: x * sig(x), lambda g, x: g * sig(x) * (1 + x * (1 - sig(x)))),
+        "softplus": (lambda x: np.where(x > 20, x, np.log1p(np.exp(x))),
+                     lambda g, x: g * np.where(x > 20, 1, sig(x))),
+        "mish": (lambda x: x * np.tanh(np.log1p(np.exp(x))), lambda g, x: g * _mish_grad(x, sig)),
+        "selu": (lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(x)),
+                 lambda g, x: g * SELU_SCALE * np.where(x > 0, 1, SELU_ALPHA * np.exp(x))),
+        "celu": (lambda x: np.where(x > 0, x, np.expm1(x)),
+                 lambda g, x: g * np.where(x > 0, 1, np.exp(x))),
+        "hardtanh": (lambda x: np.clip(x, -1, 1), lambda g, x: g * ((x > -1) & (x < 1))),
+        "relu6": (lambda x: np.clip(x, 0, 6), lambda g, x: g * ((x > 0) & (x < 6))),
+        "hardsigmoid": (lambda x: np.clip(x / 6 + 0.5, 0, 1),
+                        lambda g, x: g * ((x > -3) & (x < 3)) / 6),
+        "hardswish": (lambda x: x * np.clip(x + 3, 0, 6) / 6,
+                      lambda g, x: g * np.where(x <= -3, 0, np.where(x < 3, x / 3 + 0.5, 1))),
+        "softsign": (lambda x: x / (1 + np.abs(x)), lambda g, x: g / (1 + np.abs(x)) ** 2),
+        "logsigmoid": (lambda x: -np.logaddexp(0, -x), lambda g, x: g / (1 + np.exp(x))),
+        "tanhshrink": (lambda x: x - np.tanh(x), lambda g, x: g * np.tanh(x) ** 2),
+        "softshrink": (lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0)),
+                       lambda g, x: g * (np.abs(x) > 0.5)),
+        "hardshrink": (lambda x: np.where(np.abs(x) > 0.5, x, 0), lambda g, x: g * (np.abs(x) > 0.5)),
+        "threshold": (lambda x: np.where(x > p.get("threshold", 0), x, p.get("value", 0)),
+                      lambda g, x: g * (x > p.get("threshold", 0))),
+    }
+    return table[label]
+
+
+def _gelu_tanh_grad(x):
+    t = np.tanh(GELU_C * (x + 0.044715 * x ** 3))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * x * x)
+
+
+def _mish_grad(x, sig):
+    t = np.tanh(np.log1p(np.exp(x)))
+    return t + x * (1 - t * t) * sig(x)
+
+
+def torch_impl(label, params):
+    """(forward(t, out), backward(g, t, y, out)) with PyTorch's CPU kernels: the out= and
+    grad_input= variants where they exist (else the allocating op, as F.* calls it)."""
+    import torch
+    import torch.nn.functional as F
+    A = torch.ops.aten
+    p = params
+    fwd = {
+        "sigmoid": lambda t, o: A.sigmoid.out(t, out=o),
+        "tanh": lambda t, o: A.tanh.out(t, out=o),
+        "linear": lambda t, o: o.copy_(t),
+        "relu": lambda t, o: A.relu.out(t, out=o),
+        "leaky_relu": lambda t, o: A.leaky_relu.out(t, 0.01, out=o),
+        "elu": lambda t, o: A.elu.out(t, 1.0, 1.0, 1.0, out=o),
+        "gelu": lambda t, o: A.gelu.out(t, approximate="none", out=o),
+        "gelu_tanh": lambda t, o: A.gelu.out(t, approximate="tanh", out=o),
+        "silu": lambda t, o: A.silu.out(t, out=o),
+        "softplus": lambda t, o: A.softplus.out(t, 1.0, 20.0, out=o),
+        "mish": lambda t, o: A.mish.out(t, out=o),
+        "selu": lambda t, o: A.elu.out(t, SELU_ALPHA, SELU_SCALE, 1.0, out=o),
+        "celu": lambda t, o: A.celu.out(t, 1.0, out=o),
+        "hardtanh": lambda t, o: A.hardtanh.out(t, -1.0, 1.0, out=o),
+        "relu6": lambda t, o: A.hardtanh.out(t, 0.0, 6.0, out=o),
+        "hardsigmoid": lambda t, o: A.hardsigmoid.out(t, out=o),
+        "hardswish": lambda t, o: A.hardswish.out(t, out=o),
+        "softsign": lambda t, o: F.softsign(t),
+        "logsigmoid": lambda t, o: torch._C._nn.log_sigmoid(t, out=o),
+        "tanhshrink": lambda t, o: F.tanhshrink(t),
+        "softshrink": lambda t, o: A.softshrink.out(t, 0.5, out=o),
+        "hardshrink": lambda t, o: A.hardshrink.out(t, 0.5, out=o),
+        "threshold": lambda t, o: A.threshold.out(t, p.get("threshold", 0), p.get("value", 0), out=o),
+    }[label]
+    buffer = {}
+
+    def bwd(g, t, y, o):
+        if label == "logsigmoid" and "b" not in buffer:
+            buffer["b"] = A.log_sigmoid_forward(t)[1]
+        return {
+            "sigmoid": lambda: A.sigmoid_backward.grad_input(g, y, grad_input=o),
+            "tanh": lambda: A.tanh_backward.grad_input(g, y, grad_input=o),
+            "linear": lambda: o.copy_(g),
+            "relu": lambda: A.threshold_backward.grad_input(g, y, 0, grad_input=o),
+            "leaky_relu": lambda: A.leaky_relu_backward.grad_input(g, t, 0.01, False, grad_input=o),
+            "elu": lambda: A.elu_backward.grad_input(g, 1.0, 1.0, 1.0, False, t, grad_input=o),
+            "gelu": lambda: A.gelu_backward.grad_input(g, t, approximate="none", grad_input=o),
+            "gelu_tanh": lambda: A.gelu_backward.grad_input(g, t, approximate="tanh", grad_input=o),
+            "silu": lambda: A.silu_backward.grad_input(g, t, grad_input=o),
+            "softplus": lambda: A.softplus_backward.grad_input(g, t, 1.0, 20.0, grad_input=o),
+            "mish": lambda: A.mish_backward(g, t),
+            "selu": lambda: A.elu_backward.grad_input(g, SELU_ALPHA, SELU_SCALE, 1.0, False, t, grad_input=o),
+            "celu": lambda: A.elu_backward.grad_input(g, 1.0, 1.0, 1.0, False, t, grad_input=o),
+            "hardtanh": lambda: A.hardtanh_backward.grad_input(g, t, -1.0, 1.0, grad_input=o),
+            "relu6": lambda: A.hardtanh_backward.grad_input(g, t, 0.0, 6.0, grad_input=o),
+            "hardsigmoid": lambda: A.hardsigmoid_backward.grad_input(g, t, grad_input=o),
+            "hardswish": lambda: A.hardswish_backward.out(g, t, out=o),
+            "softsign": lambda: g / (1 + t.abs()).square(),
+            "logsigmoid": lambda: A.log_sigmoid_backward.grad_input(g, t, buffer["b"], grad_input=o),
+            "tanhshrink": lambda: g * torch.tanh(t).square(),
+            "softshrink": lambda: A.softshrink_backward.grad_input(g, t, 0.5, grad_input=o),
+            "hardshrink": lambda: A.hardshrink_backward.grad_input(g, t, 0.5, grad_input=o),
+            "threshold": lambda: A.threshold_backward.grad_input(g, t, p.get("threshold", 0), grad_input=o),
+        }[label]()
+    return fwd, bwd
+
+
+def fastact_impl(name, params):
+    f, b = getattr(fastact, name), getattr(fastact, name + "_backward")
+    return (lambda x, o: f(x, **params, out=o)), (lambda g, x, o: b(g, x, **params, out=o))
+
+
+def _loops(fn, target):
+    """Calls per sample so that a sample takes about `target` seconds."""
+    t0 = time.perf_counter()
+    fn()
+    dt = time.perf_counter() - t0
+    return max(1, min(10000, int(target / max(dt, 1e-7))))
+
+
+def time_interleaved(fns, repeat=7, target=0.002):
+    """Median seconds per call of each function, timing them in turn, `repeat` rounds."""
+    for fn in fns.values():
+        fn()                                                  # warm up
+    loops = {k: _loops(fn, target) for k, fn in fns.items()}
+    samples = {k: [] for k in fns}
+    keys = list(fns)
+    for r in range(repeat):
+        for k in keys[r % len(keys):] + keys[:r % len(keys)]:
+            fn, n = fns[k], loops[k]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[k].append((time.perf_counter() - t0) / n)
+    return {k: float(np.median(v)) for k, v in samples.items()}
+
+
+def parse_size(text):
+    text = text.strip().upper()
+    scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1], 1)
+    return int(float(text.rstrip("KM")) * scale)
+
+
+def _size_label(n):
+    for unit, s in (("M", 1 << 20), ("K", 1 << 10)):
+        if n % s == 0:
+            return f"{n // s}{unit}"
+    return str(n)
+
+
+def _progress(i, total, text, stream):
+    width = 30
+    done = int(width * i / total)
+    stream.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{total} {text:40s}")
+    stream.flush()
+
+
+def run(activations=None, sizes=("4K", "256K", "4M"), dtypes=("float32", "float64"),
+        directions=("forward", "backward"), threads=None, repeat=7, numpy_max="4M",
+        use_torch=True, progress=sys.stderr):
+    """Measure every case; returns a list of dicts (times in seconds)."""
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if not use_torch:
+        torch = None
+    threads = threads or fastact.get_num_threads()
+    if torch is not None:
+        torch.set_num_threads(threads)
+    cases = [c for c in CASES if activations is None or c[0] in activations]
+    sizes = [parse_size(s) if isinstance(s, str) else s for s in sizes]
+    numpy_max = parse_size(numpy_max) if isinstance(numpy_max, str) else numpy_max
+    plan = [(c, d, dt, n) for n in sizes for dt in dtypes for c in cases for d in directions]
+    results = []
+    rng = np.random.default_rng(0)
+    with fastact.threads(threads):
+        roofline = {}
+        for i, ((label, name, params), direction, dtype, n) in enumerate(plan):
+            if progress:
+                _progress(i, len(plan), f"{label} {direction} {dtype} {_size_label(n)}", progress)
+            x = (rng.standard_normal(n) * 3).astype(dtype)
+            g = rng.uniform(-1, 1, n).astype(dtype)
+            out = np.empty_like(x)
+            key = (dtype, n)
+            if key not in roofline:
+                roofline[key] = time_interleaved({"copy": lambda: fastact.linear(x, out=out)},
+                                                 repeat)["copy"]
+            ff, fb = fastact_impl(name, params)
+            nf, nb = numpy_impl(label, params)
+            fns = {"fastact": (lambda: ff(x, out)) if direction == "forward" else (lambda: fb(g, x, out))}
+            if n <= numpy_max:
+                fns["numpy"] = (lambda: nf(x)) if direction == "forward" else (lambda: nb(g, x))
+            if torch is not None:
+                tf, tb = torch_impl(label, params)
+                t, tg, to = torch.from_numpy(x), torch.from_numpy(g), torch.from_numpy(np.empty_like(x))
+                ty = tf(t, torch.empty_like(t)).clone() if direction == "backward" else None
+                fns["torch"] = (lambda: tf(t, to)) if direction == "forward" else (lambda: tb(tg, t, ty, to))
+            times = time_interleaved(fns, repeat)
+            results.append({"activation": label, "direction": direction, "dtype": dtype, "n": n,
+                            "threads": threads, "copy": roofline[key], **times})
+        if progress:
+            _progress(len(plan), len(plan), "done", progress)
+            progress.write("\n")
+    return results
+
+
+def _fmt_time(s):
+    if s is None:
+        return "-"
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s * 1e9:.3g} ns"
+
+
+def summary(results):
+    """Geometric mean of fastact/torch, count slower than torch, and the NumPy speed-ups."""
+    ratios = [r["fastact"] / r["torch"] for r in results if r.get("torch")]
+    out = {}
+    if ratios:
+        out["geomean_fastact_over_torch"] = float(np.exp(np.mean(np.log(ratios))))
+        out["slower_than_torch"] = int(sum(x > 1 for x in ratios))
+        out["cases"] = len(ratios)
+    np_ratio = [r["numpy"] / r["fastact"] for r in results if r.get("numpy")]
+    if np_ratio:
+        out["geomean_numpy_over_fastact"] = float(np.exp(np.mean(np.log(np_ratio))))
+    return out
+
+
+def table(results):
+    head = (f"{'activation':12s} {'dir':8s} {'dtype':7s} {'n':>5s} {'fastact':>10s} "
+            f"{'torch':>10s} {'numpy':>10s} {'vs torch':>9s} {'vs numpy':>9s} {'copy':>10s}")
+    lines = [head, "-" * len(head)]
+    for r in results:
+        t, npy = r.get("torch"), r.get("numpy")
+        lines.append(
+            f"{r['activation']:12s} {r['direction']:8s} {r['dtype']:7s} {_size_label(r['n']):>5s} "
+            f"{_fmt_time(r['fastact']):>10s} {_fmt_time(t):>10s} {_fmt_time(npy):>10s} "
+            f"{(t / r['fastact'] if t else float('nan')):8.2f}x "
+            f"{(npy / r['fastact'] if npy else float('nan')):8.2f}x {_fmt_time(r['copy']):>10s}")
+    s = summary(results)
+    if "geomean_fastact_over_torch" in s:
+        lines.append(f"\nfastact/torch time, geometric mean over {s['cases']} cases: "
+                     f"{s['geomean_fastact_over_torch']:.3f} ({s['slower_than_torch']} slower "
+                     f"than torch); speed-up columns are other/fastact")
+    if "geomean_numpy_over_fastact" in s:
+        lines.append(f"fastact speed-up over NumPy, geometric mean: {s['geomean_numpy_over_fastact']:.1f}x")
+    return "\n".join(lines)
+
+
+def plot(results, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit("--plot needs matplotlib: pip install matplotlib")
+    groups = sorted({(r["dtype"], r["n"], r["direction"]) for r in results})
+    fig, axes = plt.subplots(len(groups), 1, figsize=(12, 3.2 * len(groups)), squeeze=False)
+    for ax, (dtype, n, direction) in zip(axes[:, 0], groups):
+        rows = [r for r in results if (r["dtype"], r["n"], r["direction"]) == (dtype, n, direction)]
+        labels = [r["activation"] for r in rows]
+        pos = np.arange(len(rows))
+        for k, (who, color) in enumerate((("torch", "tab:red"), ("numpy", "tab:blue"))):
+            vals = [r[who] / r["fastact"] if r.get(who) else 0 for r in rows]
+            ax.bar(pos + (k - 0.5) * 0.4, vals, 0.4, label=f"{who} time / fastact time", color=color)
+        ax.axhline(1, color="black", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_xticks(pos, labels, rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"{direction}, {dtype}, n = {_size_label(n)}: speed-up of fastact (above 1: fastact faster)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m fastact bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--activations", help="comma-separated (default: all, and gelu_tanh)")
+    ap.add_argument("--sizes", default="4K,256K,4M", help="comma-separated, e.g. 4K,256K,16M")
+    ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--directions", default="forward,backward")
+    ap.add_argument("--threads", type=int, help="threads for fastact and torch (default: fastact's)")
+    ap.add_argument("--repeat", type=int, default=7, help="interleaved rounds per case")
+    ap.add_argument("--numpy-max", default="4M", help="largest size timed with NumPy")
+    ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    ap.add_argument("--json", metavar="FILE", help="write the raw numbers")
+    ap.add_argument("--plot", metavar="FILE.png", help="write a chart (needs matplotlib)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = ap.parse_args(argv)
+    acts = args.activations.split(",") if args.activations else None
+    results = run(acts, args.sizes.split(","), args.dtypes.split(","), args.directions.split(","),
+                  args.threads, args.repeat, args.numpy_max, not args.no_torch,
+                  None if args.quiet else sys.stderr)
+    print(table(results))
+    if args.json:
+        from ._config import config
+        with open(args.json, "w") as f:
+            json.dump({"config": config(), "summary": summary(results), "results": results}, f, indent=1)
+    if args.plot:
+        plot(results, args.plot)
+    return 0
