@@ -109,7 +109,7 @@ def _softplus(beta, threshold):
     beta, threshold = _check("beta", beta), _check("threshold", threshold)
     if beta == 0:
         raise ValueError("beta must not be 0 for softplus")
-    return "softplus", (beta, threshold, 1.0 / beta)
+    return "softplus", (beta, threshold)
 
 
 def _hardtanh(min_val, max_val):

@@ -4,23 +4,27 @@ import numpy as np
 import fastact
 
 
-def ulp_distance(a, b, dtype):
-    """|a - b| in ulps of b's binade, in dtype; 0 where both are NaN or equal infinities."""
+def ulp_distance(a, b, dtype, flush=0.0):
+    """|a - b| in ulps of b's binade, in dtype; 0 where both are NaN or equal infinities,
+    and where both are below flush * (the smallest normal number): results there may be
+    flushed (SPEC section 4)."""
     info = np.finfo(dtype)
     a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
     _, e = np.frexp(np.maximum(np.abs(b64), float(info.tiny)))
     with np.errstate(invalid="ignore"):
         d = np.abs(a64 - b64) / np.ldexp(float(info.eps), e - 1)
     same = (np.isnan(a64) & np.isnan(b64)) | (a64 == b64)
+    tiny = flush * float(info.tiny)
+    same |= (np.abs(a64) < tiny) & (np.abs(b64) < tiny)
     return np.where(same, 0.0, np.where(np.isnan(d), np.inf, d))
 
 
-def assert_ulp_close(actual, expected, dtype, ulps, atol_eps=0.0, what=""):
+def assert_ulp_close(actual, expected, dtype, ulps, atol_eps=0.0, what="", flush=0.0):
     """Elementwise within `ulps` ulps (or atol_eps machine epsilons absolute); NaN
-    matches NaN and infinities must match exactly."""
+    matches NaN and infinities must match exactly; see ulp_distance for flush."""
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    d = ulp_distance(actual, expected, dtype)
+    d = ulp_distance(actual, expected, dtype, flush)
     if atol_eps:
         with np.errstate(invalid="ignore"):
             absolute = np.abs(actual.astype(np.float64) - expected.astype(np.float64))

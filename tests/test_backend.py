@@ -90,7 +90,7 @@ def test_levels_agree(case, dtype):
         assert np.array_equal(a, b, equal_nan=True)
     atol = 4 if name in ("silu", "gelu", "mish") else 0
     for a, b in zip(results["baseline"], results[(fma or ["baseline"])[-1]]):
-        assert_ulp_close(a, b, dtype, 8, atol_eps=atol, what=name)
+        assert_ulp_close(a, b, dtype, 8, atol_eps=atol, what=name, flush=2)
 
 
 def test_show_config_and_info(capsys):

@@ -17,9 +17,9 @@
 
 /* ---- sigmoid: 1 / (1 + e^-x); f' = e / (1 + e)^2 with e = e^-|x| ---- */
 FA_INLINE void S(sigmoid)(T x, FA_P(T), T *y, T *d) {
-    T e = S(exp)(-S(abs)(x)), den = 1 + e, rd = 1 / den;
-    *y = x >= 0 ? rd : S(div_r)(e, den, rd);
-    *d = S(div_r)(e, S(sq1p)(e), rd * rd);
+    T e = S(exp)(-S(abs)(x));
+    *y = (x >= 0 ? 1 : e) / (1 + e);
+    *d = e / S(sq1p)(e);
 }
 FA_INLINE T S(sigmoid_dy)(T y, FA_P(T)) { return y * (1 - y); }
 FA_DEFINE(sigmoid)
@@ -93,9 +93,7 @@ FA_INLINE void S(gelu)(T x, FA_P(T), T *y, T *d) {
     T rdh = 1 / dh, r = S(div_dw)(s, sl, dh, dl, rdh), hs = es * r;   /* Phi(-a) 2^64 */
     T cl, c = S(two_prod)(a, C(INV_SQRT_2PI_HI), &cl);
     T b = (r - c) - (cl + a * C(INV_SQRT_2PI_LO));              /* (Phi(-a) - a phi) / e^.. */
-    T nl, n = S(two_prod)(a * es, s, &nl);                       /* a e^(-x^2/2) s, exactly */
-    T y_neg = S(div_dw)(n, nl + (a * es) * sl, dh, dl, rdh);
-    T y_big = x < 0 ? -y_neg * TAIL_INV : x - a * (hs * TAIL_INV);   /* a: inf - inf 0 */
+    T y_big = x < 0 ? -(a * hs) * TAIL_INV : x - a * (hs * TAIL_INV);   /* a: inf - inf 0 */
     T d_big = x < 0 ? (es * b) * TAIL_INV : 1 - (es * TAIL_INV) * b;
     *y = a <= (T)0.70710678118654752440 ? y_small : y_big;
     *d = a <= (T)0.70710678118654752440 ? d_small : d_big;
@@ -113,40 +111,41 @@ FA_INLINE void S(gelu_tanh)(T x, FA_P(T), T *y, T *d) {
     T ve, v = S(two_prod)(xc, t, &ve);
     T vl = ve + xc * tl;
     T es = S(exp_dw)(-S(abs)(v), v >= 0 ? -vl : vl, FA_TAIL);  /* e^-|v| 2^64 */
-    T e = es * TAIL_INV, den = 1 + e, rd = 1 / den, den2 = S(sq1p)(e), rd2 = rd * rd;
+    T e = es * TAIL_INV, den = 1 + e, den2 = S(sq1p)(e), rd2 = 1 / den2;
     T t3l, t3 = S(two_prod)(3, t, &t3l), dvs, dv = S(two_sum)(t3, -2 * C(GELU_A_HI), &dvs);
     T dvl = dvs + t3l + 3 * tl - 2 * C(GELU_A_LO);               /* v' = 3t - 2A = dv + dvl */
     T xdl, xd = S(two_prod)(xc, dv, &xdl), nl, n = S(two_sum)(den, xd, &nl);
     T num = n + (nl + xdl + xc * dvl);                           /* 1 + e + x v' */
-    *y = v >= 0 ? S(div_r)(x, den, rd) : S(mul_div)(xc, es, den, rd) * TAIL_INV;
-    *d = v >= 0 ? S(div_r)(FA_FMA(xc * e, dv, den), den2, rd2)
-                : S(mul_div)(es, num, den2, rd2) * TAIL_INV;
+    /* the numerators chosen first, then one division each */
+    *y = (v >= 0 ? x : xc * es) / den * (v >= 0 ? 1 : TAIL_INV);
+    *d = S(mul_div)(v >= 0 ? xc * e : es, v >= 0 ? dv : num, v >= 0 ? den : -(T)0, den2, rd2)
+         * (v >= 0 ? 1 : TAIL_INV);
 }
 FA_DEFINE(gelu_tanh)
 
 /* ---- silu: x sigma(x); f' = sigma(x) (1 + x (1 - sigma(x))), with e = e^-|x|:
- * (1 + e + x e) / (1 + e)^2 for x >= 0, e (1 + x + e) / (1 + e)^2 below ---- */
+ * (1 + e + x e) / (1 + e)^2 for x >= 0, e (1 + x + e) / (1 + e)^2 below; the numerator
+ * of each branch chosen first, then one division ---- */
 FA_INLINE void S(silu)(T x, FA_P(T), T *y, T *d) {
     T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV, den = 1 + e, den2 = S(sq1p)(e);
-    T rd = 1 / den, rd2 = rd * rd, xc = S(clamp)(x, C(EXP_MIN), -C(EXP_MIN));
-    *y = x >= 0 ? S(div_r)(x, den, rd) : S(mul_div)(xc, es, den, rd) * TAIL_INV;
-    *d = x >= 0 ? S(div_r)(FA_FMA(e, 1 + xc, 1), den2, rd2)
-                : S(mul_div)(es, (1 + xc) + e, den2, rd2) * TAIL_INV;
+    T xc = S(clamp)(x, C(EXP_MIN_TAIL), -C(EXP_MIN_TAIL)), scale = x >= 0 ? 1 : TAIL_INV;
+    *y = (x >= 0 ? x : xc * es) / den * scale;
+    *d = (x >= 0 ? FA_FMA(e, 1 + xc, 1) : es * ((1 + xc) + e)) / den2 * scale;
 }
 FA_DEFINE(silu)
 
-/* ---- softplus, p0 = beta, p1 = threshold, p2 = 1 / beta: linear where beta x > threshold, else
+/* ---- softplus, p0 = beta, p1 = threshold: linear where beta x > threshold, else
  * log1p(e^(beta x)) / beta = (max(z, 0) + log1p(e^-|z|)) / beta, z = beta x exact ---- */
 #define SOFTPLUS_LIN ((T)(sizeof(T) == 4 ? -20.0 : -40.0))  /* log1p(e^z) = e^z below */
 FA_INLINE void S(softplus)(T x, FA_P(T), T *y, T *d) {
     T zl, z = S(two_prod)(x, p0, &zl);
     zl = S(abs)(z) < 1024 ? zl : 0;
     T es = S(exp_dw)(-S(abs)(z), z >= 0 ? -zl : zl, FA_TAIL);   /* e^-|z| 2^64 */
-    T e = es * TAIL_INV, l = S(log1p01)(e), den = 1 + e, rd = 1 / den;
+    T e = es * TAIL_INV, l = S(log1p01)(e);
     T num = z >= 0 ? z + (zl + l) : (z < SOFTPLUS_LIN ? es : l);
-    T sp = S(div_r)(num, p0, p2) * (z < SOFTPLUS_LIN ? TAIL_INV : 1);
+    T sp = num / p0 * (z < SOFTPLUS_LIN ? TAIL_INV : 1);
     *y = z > p1 ? x : sp;
-    *d = z > p1 ? 1 : (z >= 0 ? rd : S(div_r)(e, den, rd));
+    *d = z > p1 ? 1 : (z >= 0 ? 1 : e) / (1 + e);
 }
 FA_DEFINE(softplus)
 
@@ -156,15 +155,15 @@ FA_DEFINE(softplus)
  * the cancellation near the zero of f' is exact. ---- */
 FA_INLINE void S(mish)(T x, FA_P(T), T *y, T *d) {
     T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV;
-    T xc = S(clamp)(x, C(EXP_MIN), -C(EXP_MIN));
+    T xc = S(clamp)(x, C(EXP_MIN_TAIL), -C(EXP_MIN_TAIL)), scale = x >= 0 ? 1 : TAIL_INV;
     T num = FA_FMA(2, e, 1), dp = FA_FMA(2 * e, e, num);         /* x >= 0 */
     T dn = FA_FMA(e, e + 2, 2);                                  /* x < 0 */
     T dn2 = FA_FMA(e, FA_FMA(e, FA_FMA(e, e + 4, 8), 8), 4);     /* D-^2 */
     T bn = FA_FMA(e, FA_FMA(e, e + 4, FA_FMA(4, xc, 6)), 4 * (1 + xc));
-    T den = x >= 0 ? dp : dn, rd = 1 / den, t = S(div_r)(num, dp, rd);   /* one division */
-    *y = x >= 0 ? x * t : S(mul_div)(xc * es, e + 2, dn, rd) * TAIL_INV;
-    *d = x >= 0 ? t + S(div_r)(4 * xc * e * e * (1 + e), dp * dp, rd * rd)
-                : S(mul_div)(es, bn, dn2, rd * rd) * TAIL_INV;
+    T t = num / dp, rn = 1 / dn;                                 /* tanh(softplus(x)), x >= 0 */
+    *y = x >= 0 ? x * t : S(mul_div)(xc * es, e + 2, -(T)0, dn, rn) * TAIL_INV;
+    *d = x >= 0 ? t + 4 * xc * e * e * (1 + e) / (dp * dp)
+                : S(mul_div)(es, bn, -(T)0, dn2, rn * rn) * TAIL_INV;
 }
 FA_DEFINE(mish)
 
@@ -179,15 +178,15 @@ FA_DEFINE_Y(hardtanh)
 
 /* ---- hardsigmoid: relu6(x + 3) / 6; f' = 0 at +-3 and for NaN (as PyTorch) ---- */
 FA_INLINE void S(hardsigmoid)(T x, FA_P(T), T *y, T *d) {
-    *y = x <= -3 ? 0 : (x >= 3 ? 1 : S(div_r)(x + 3, 6, (T)(1.0 / 6.0)));
+    *y = x <= -3 ? 0 : (x >= 3 ? 1 : (x + 3) / 6);
     *d = x > -3 ? (x < 3 ? (T)(1.0 / 6.0) : 0) : 0;
 }
 FA_DEFINE(hardsigmoid)
 
 /* ---- hardswish: x relu6(x + 3) / 6; f' = 0 at -3, 1 at 3, (2x + 3) / 6 between ---- */
 FA_INLINE void S(hardswish)(T x, FA_P(T), T *y, T *d) {
-    *y = x <= -3 ? -(T)0 : (x >= 3 ? x : S(div_r)(x * (x + 3), 6, (T)(1.0 / 6.0)));
-    *d = x <= -3 ? 0 : (x < 3 ? S(div_r)(2 * x + 3, 6, (T)(1.0 / 6.0)) : 1);
+    *y = x <= -3 ? -(T)0 : (x >= 3 ? x : x * (x + 3) / 6);
+    *d = x <= -3 ? 0 : (x < 3 ? (2 * x + 3) / 6 : 1);
 }
 FA_DEFINE(hardswish)
 
@@ -201,9 +200,9 @@ FA_DEFINE(softsign)
 
 /* ---- logsigmoid: -softplus(-x) ---- */
 FA_INLINE void S(logsigmoid)(T x, FA_P(T), T *y, T *d) {
-    T e = S(exp)(-S(abs)(x)), l = S(log1p01)(e), den = 1 + e, rd = 1 / den;
+    T e = S(exp)(-S(abs)(x)), l = S(log1p01)(e);
     *y = x >= 0 ? -l : x - l;
-    *d = x >= 0 ? S(div_r)(e, den, rd) : rd;
+    *d = (x >= 0 ? e : 1) / (1 + e);
 }
 FA_DEFINE(logsigmoid)
 

@@ -29,9 +29,10 @@
 
 #include "fa_coeffs.h"
 
-/* Per-type constants. EXP_MIN/EXP_MAX clamp exp's argument (e^x is 0 resp. inf past them,
- * with room for the 2^TAIL scaling below); LN2_HI has few bits so that k*LN2_HI is exact;
- * SPLIT is Dekker's splitter 2^ceil(p/2) + 1. */
+/* Per-type constants. EXP_MIN/EXP_MAX clamp exp's argument so that 2^k is a normal number,
+ * zero (k = -bias) or inf (k = bias + 1); EXP_MIN_TAIL does the same for e^x 2^FA_TAIL;
+ * LN2_HI has few bits so that k*LN2_HI is exact; SPLIT is Dekker's splitter
+ * 2^ceil(p/2) + 1. */
 #define FA_F32_MANT 23
 #define FA_F32_BIAS 127u
 #define FA_F32_SIGN 0x80000000u
@@ -40,10 +41,10 @@
 #define FA_F32_LOG2E 1.44269502f
 #define FA_F32_LN2_HI 0.693359375f
 #define FA_F32_LN2_LO -2.12194440e-4f
-#define FA_F32_EXP_MIN -150.0f
-#define FA_F32_EXP_MAX 89.0f
+#define FA_F32_EXP_MIN -88.0f                 /* k >= -127 */
+#define FA_F32_EXP_MIN_TAIL -132.0f           /* k + 64 >= -127 */
+#define FA_F32_EXP_MAX 89.0f                  /* k <= 128 */
 #define FA_F32_EXPM1_MIN -25.0f
-#define FA_F32_LDEXP_OFF 1024u
 #define FA_F32_SPLIT 4097.0f
 #define FA_F32_TAIL_INV 5.42101086e-20f       /* 2^-64 */
 #define FA_F32_INF_BITS 0x7F800000u
@@ -56,10 +57,10 @@
 #define FA_F64_LOG2E 1.4426950408889634
 #define FA_F64_LN2_HI 6.93147180369123816490e-01
 #define FA_F64_LN2_LO 1.90821492927058770002e-10
-#define FA_F64_EXP_MIN -800.0
-#define FA_F64_EXP_MAX 710.0
+#define FA_F64_EXP_MIN -709.0                 /* k >= -1023 */
+#define FA_F64_EXP_MIN_TAIL -753.0            /* k + 64 >= -1023 */
+#define FA_F64_EXP_MAX 710.0                  /* k <= 1024 */
 #define FA_F64_EXPM1_MIN -40.0
-#define FA_F64_LDEXP_OFF 4096ull
 #define FA_F64_SPLIT 134217729.0
 #define FA_F64_TAIL_INV 5.421010862427522e-20 /* 2^-64 */
 #define FA_F64_INF_BITS 0x7FF0000000000000ull

@@ -42,33 +42,20 @@ FA_INLINE T S(two_prod)(T a, T b, T *err) {
     return p;
 }
 
-/* a / b given rb = 1 / b: with FMA, a Newton step on a * rb (as accurate as the division,
- * two FMAs instead of a vector division); zero, infinite and NaN quotients pass through.
- * Without FMA the division itself. */
-FA_INLINE T S(div_r)(T a, T b, T rb) {
-#if FA_HAVE_FMA
-    T q = a * rb, r = FA_FMA(-q, b, a), c = FA_FMA(r, rb, q);
-    c = r == r ? c : q;                                         /* inf, NaN */
-    return q != 0 ? c : q;                                      /* +-0 (selects, not &&: */
-                                                                /* GCC vectorizes these) */
-#else
-    (void)rb;
-    return a / b;
-#endif
+/* a + b = s + *err exactly (Knuth's two-sum) */
+FA_INLINE T S(two_sum)(T a, T b, T *err) {
+    T s = a + b, bb = s - a;
+    *err = (a - (s - bb)) + (b - bb);
+    return s;
 }
 
-/* a * b / c with one rounding (up to ~2^-2p), given rc ~ 1 / c: the product exact, the
- * quotient corrected with the exact remainder. Keeps the sign of a zero result. */
-FA_INLINE T S(mul_div)(T a, T b, T c, T rc) {
-    T pl, p = S(two_prod)(a, b, &pl);
-#if FA_HAVE_FMA
-    T q = p * rc, r = FA_FMA(-q, c, p);
-    return q == 0 ? q : FA_FMA(r + pl, rc, q);
-#else
-    T q = p / c, rl, r = S(two_prod)(q, c, &rl);
-    (void)rc;
-    return q == 0 ? q : q + (((p - r) - rl) + pl) / c;
-#endif
+/* (a * b + c) / d with one rounding (up to ~2^-2p), given rd ~ 1 / d (a few correct
+ * bits suffice): the product exact, the quotient corrected with the exact remainder.
+ * Keeps the sign of a zero result; c = -0.0 adds nothing (+0.0 would turn -0 into +0). */
+FA_INLINE T S(mul_div)(T a, T b, T c, T d, T rd) {
+    T pl, p = S(two_prod)(a, b, &pl), sl, s = S(two_sum)(p, c, &sl);
+    T q = s / d, rl, r = S(two_prod)(q, d, &rl);
+    return q == 0 ? q : q + ((((s - r) - rl) + (sl + pl)) * rd);
 }
 
 /* (nh + nl) / (dh + dl) for double-word operands, rounded once (up to ~2^-2p), given
@@ -78,43 +65,36 @@ FA_INLINE T S(div_dw)(T nh, T nl, T dh, T dl, T rdh) {
     return q == 0 ? q : q + ((((nh - r) - rl) + nl) - q * dl) * rdh;
 }
 
-/* a + b = s + *err exactly (Knuth's two-sum) */
-FA_INLINE T S(two_sum)(T a, T b, T *err) {
-    T s = a + b, bb = s - a;
-    *err = (a - (s - bb)) + (b - bb);
-    return s;
-}
 
-/* v * 2^n for an integer n (two's complement in U), |n| < 2 * bias: two exact power-of-two
- * factors, so that the result rounds once, also into the subnormal range. */
-FA_INLINE T S(ldexp)(T v, U n) {
-    U n1 = ((n + C(LDEXP_OFF)) >> 1) - (C(LDEXP_OFF) >> 1);   /* floor(n / 2) */
-    U n2 = n - n1;
-    T s1 = S(from_bits)((n1 + C(BIAS)) << C(MANT));
-    T s2 = S(from_bits)((n2 + C(BIAS)) << C(MANT));
-    return (v * s1) * s2;
-}
+/* 2^n for an integer n (two's complement in U) with 0 <= n + bias <= 2 * bias + 1:
+ * built from its bits; n = -bias gives 0 and n = bias + 1 gives inf. */
+FA_INLINE T S(pow2)(U n) { return S(from_bits)((n + C(BIAS)) << C(MANT)); }
 
 /* x + dx = k ln2 + r with |r| <= 0.347 (Cody-Waite; dx is a small correction carried
  * with x): returns r, stores k. The rounding to an integer adds and subtracts
  * 1.5 * 2^MANT, whose low bits then hold k. */
 FA_INLINE T S(exp_reduce)(T x, T dx, U *k, T *kf) {
-    T t = x * C(LOG2E) + C(MAGIC);
+    T t = FA_FMA(x, C(LOG2E), C(MAGIC));
     *kf = t - C(MAGIC);
     *k = S(to_bits)(t) - C(MAGIC_BITS);
-    return (x - *kf * C(LN2_HI)) - (*kf * C(LN2_LO) - dx);
+    T r = FA_FMA(-*kf, C(LN2_HI), x);                  /* exact: k LN2_HI has few bits */
+    return FA_FMA(-*kf, C(LN2_LO), r) + dx;
 }
 
 /* e^r - 1 and e^r for |r| <= 0.347: r + r^2 P(r), and 1 + r (1 + r P(r)) rounded once */
 FA_INLINE T S(expm1_core)(T r) { return FA_FMA(r, r * C(EXP)(r), r); }
 FA_INLINE T S(exp_core)(T r) { return FA_FMA(r, FA_FMA(r, C(EXP)(r), 1), 1); }
 
-/* e^(x + dx) * 2^tail, for a small correction dx and tail 0 or FA_TAIL; 0 below EXP_MIN,
- * inf above EXP_MAX, NaN for NaN. <0.7 ulp */
+/* e^(x + dx) * 2^tail, for a small correction dx and tail 0 or FA_TAIL; inf above
+ * EXP_MAX, 0 below EXP_MIN(_TAIL), NaN for NaN. Below the smallest normal number the
+ * result is rounded or flushed: the clamps keep 2^(k + tail) a single normal power of
+ * two, zero or inf, so that one multiplication scales. <0.7 ulp */
 FA_INLINE T S(exp_dw)(T x, T dx, U tail) {
     U k;
-    T kf, r = S(exp_reduce)(S(clamp)(x, C(EXP_MIN), C(EXP_MAX)), dx, &k, &kf);
-    return S(ldexp)(S(exp_core)(r), k + tail);
+    T lo = tail ? C(EXP_MIN_TAIL) : C(EXP_MIN);
+    T kf, r = S(exp_reduce)(S(clamp)(x, lo, C(EXP_MAX)), dx, &k, &kf);
+    T e = S(exp_core)(r) * S(pow2)(k + tail);
+    return x < lo ? 0 : e;                                      /* flushed, exactly 0 */
 }
 
 FA_INLINE T S(exp2k)(T x, U tail) { return S(exp_dw)(x, 0, tail); }
@@ -125,7 +105,7 @@ FA_INLINE T S(expm1)(T x) {
     U k;
     T kf, r = S(exp_reduce)(S(clamp)(x, C(EXPM1_MIN), C(EXP_MAX)), 0, &k, &kf);
     T q = S(expm1_core)(r);
-    T s = S(ldexp)(1, k);                                  /* 2^k, inf when e^x overflows */
+    T s = S(pow2)(k);                                      /* 2^k, inf when e^x overflows */
     T res = kf > 20 ? s * (q + 1) - 1 : s * q + (s - 1);      /* (a float compare: SSE2) */
     return x == 0 ? x : res;
 }
@@ -140,10 +120,8 @@ FA_INLINE T S(tanh_d)(T x, T *d, T *q) {
     T a = S(abs)(x), w = x * x;
     T small = a + a * (w * C(TANH)(w));                         /* |tanh x|, |x| < 1 */
     T us = S(exp2k)(-2 * a, FA_TAIL), u = us * C(TAIL_INV);   /* u 2^64: tail stays normal */
-    T den = 1 + u, rd = 1 / den;
-    *q = S(div_r)(2 * u, den, rd);
-    *d = a < (T)0.5 ? (1 - small) * (1 + small)
-                    : S(div_r)(4 * us, S(sq1p)(u), rd * rd) * C(TAIL_INV);
+    *q = 2 * u / (1 + u);
+    *d = a < (T)0.5 ? (1 - small) * (1 + small) : 4 * us / S(sq1p)(u) * C(TAIL_INV);
     /* the sign once, after the select (a select of two bit patterns does not vectorize
      * for double on SSE2); keeps -0.0 */
     return S(copysign)(a < 1 ? small : 1 - *q, x);
@@ -154,15 +132,14 @@ FA_INLINE T S(tanhshrink_core)(T x) { T w = x * x; return -(x * (w * C(TANH)(w))
 
 /* log(1 + u) for u in [0, 1] as 2 atanh(u / (2 + u)). <1.5 ulp */
 FA_INLINE T S(log1p01)(T u) {
-    T den = 2 + u, s = S(div_r)(u, den, 1 / den), w = s * s;
+    T s = u / (2 + u), w = s * s;
     return 2 * s + s * (w * C(ATANH)(w));
 }
 
 /* e^(z^2) erfc(z) (1 + 2z) for z >= 0, in Shepherd & Laframboise's variable, as
  * hi + *lo (the last Horner step's rounding kept). <0.5 ulp */
 FA_INLINE T S(erfcx_1p2z)(T z, T *lo) {
-    T den = z + (T)FA_ERFC_K;
-    T y = S(div_r)(z - (T)FA_ERFC_K, den, 1 / den), rest = C(ERFC_REST)(y);
+    T y = (z - (T)FA_ERFC_K) / (z + (T)FA_ERFC_K), rest = C(ERFC_REST)(y);
     T hi = FA_FMA(y, rest, C(ERFC_C0));
     *lo = FA_FMA(y, rest, C(ERFC_C0) - hi);
     return hi;
