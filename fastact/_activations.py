@@ -21,7 +21,7 @@ NPARAMS = 5   # p0..p4 of every kernel
 @dataclass(frozen=True)
 class Kernel:
     name: str
-    cost: int                                   # work per element, relu = 1; sets threading
+    cost: int          # work per element, relu = 1: one thread below GRAIN / cost elements
     y_form: Optional[Callable[[tuple], bool]]   # params -> whether f' can be taken from y
 
 
@@ -30,23 +30,23 @@ def _always(p):
 
 
 KERNELS = (
-    Kernel("sigmoid", 4, _always),
-    Kernel("tanh", 4, _always),
+    Kernel("sigmoid", 8, _always),
+    Kernel("tanh", 8, _always),
     Kernel("linear", 1, _always),
     Kernel("relu", 1, _always),
     Kernel("leaky_relu", 1, lambda p: p[0] >= 0),          # slope >= 0: sign(y) = sign(x)
-    Kernel("elu", 4, lambda p: p[0] * p[3] >= 0 and p[1] > 0),
-    Kernel("gelu", 8, None),
-    Kernel("gelu_tanh", 8, None),
-    Kernel("silu", 4, None),
-    Kernel("softplus", 6, None),
-    Kernel("mish", 6, None),
+    Kernel("elu", 8, lambda p: p[0] * p[3] >= 0 and p[1] > 0),
+    Kernel("gelu", 16, None),
+    Kernel("gelu_tanh", 16, None),
+    Kernel("silu", 8, None),
+    Kernel("softplus", 12, None),
+    Kernel("mish", 12, None),
     Kernel("hardtanh", 1, _always),
     Kernel("hardsigmoid", 1, None),
     Kernel("hardswish", 1, None),
     Kernel("softsign", 2, None),
-    Kernel("logsigmoid", 6, None),
-    Kernel("tanhshrink", 6, None),
+    Kernel("logsigmoid", 8, None),
+    Kernel("tanhshrink", 12, None),
     Kernel("softshrink", 1, None),
     Kernel("hardshrink", 1, None),
     Kernel("threshold", 1, None),

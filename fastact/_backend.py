@@ -15,9 +15,10 @@ from . import _activations, _numpy_backend
 LEVELS = ("baseline", "avx2", "avx512")
 BACKENDS = ("compiled", "numpy")
 
-# Elements per thread below which a kernel of cost 1 runs on one thread (measured on
-# a 2-core AVX-512 machine: python benchmarks/thread_threshold.py).
-GRAIN = 1 << 17
+# Elements below which a kernel of cost 1 runs on one thread; a kernel of cost c switches
+# at GRAIN / c. Measured with benchmarks/thread_threshold.py on a 2-core AVX-512 machine:
+# two threads start to pay at ~64K elements for relu, ~7K for elu/tanh, ~3.5K for gelu.
+GRAIN = 1 << 16
 
 
 def _no_fast_path(*args):

@@ -193,3 +193,30 @@ def test_backward_shapes_and_dtypes(backend):
     y, g = fastact.tanh_forward_backward(0.5, grad_output=2.0)
     assert type(y) is np.float64 and type(g) is np.float64
     assert g == 2 * fastact.tanh_grad(0.5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_compiled_path_allocates_only_outputs(name):
+    """With out= nothing proportional to n is allocated; without, exactly the outputs
+    (NumPy reports its buffers to tracemalloc)."""
+    import tracemalloc
+    if fastact.backend() != "compiled":
+        pytest.skip("the NumPy fallback computes with temporaries")
+    x = data(1 << 18)
+    g, out, out2 = np.ones_like(x), np.empty_like(x), np.empty_like(x)
+    p = PARAMS.get(name, {})
+    f = lambda suffix: getattr(fastact, name + suffix)  # noqa: E731
+    calls = [(lambda: f("")(x, **p, out=out), 0), (lambda: f("_grad")(x, **p, out=out), 0),
+             (lambda: f("_backward")(g, x, **p, out=out), 0),
+             (lambda: f("_forward_backward")(x, **p, out=out, grad_out=out2), 0),
+             (lambda: f("")(x, **p), 1), (lambda: f("_backward")(g, x, **p), 1),
+             (lambda: f("_forward_backward")(x, **p, grad_output=g), 2)]
+    for call, outputs in calls:
+        call()
+        tracemalloc.start()
+        try:
+            call()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert outputs * x.nbytes <= peak < outputs * x.nbytes + 64 * 1024, (outputs, peak)
