@@ -105,7 +105,7 @@ def set_num_threads(int n):
 
 def get_num_threads():
     """Threads a large call would use now."""
-    if g_fork_serial:
+    if g_fork_serial or not FA_RUNNER_OPENMP:
         return 1
     return g_threads if g_threads > 0 else fa_omp_max_threads()
 

@@ -1,6 +1,6 @@
 """Threads of the compiled kernels.
 
-By default a large call uses OpenMP's thread count (``omp_get_max_threads``), which
+A build without OpenMP runs on one thread whatever is asked. By default a large call uses OpenMP's thread count (``omp_get_max_threads``), which
 follows OMP_NUM_THREADS and ``threadpoolctl.threadpool_limits``; FASTACT_NUM_THREADS,
 ``set_num_threads`` and ``threads`` override it. Small arrays always run on one thread.
 """

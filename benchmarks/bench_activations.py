@@ -1,0 +1,117 @@
+"""asv benchmarks: every activation x entry point x dtype x size, for fastact and, in the
+same suite, PyTorch (CPU, same threads) and the idiomatic NumPy expression (the
+implementations of fastact.bench). Run: asv run --python=same --quick (see README).
+FASTACT_ASV_SMOKE=1 keeps only the 1K size (CI's smoke pass)."""
+import os
+import tracemalloc
+
+import numpy as np
+
+import fastact
+from fastact import bench
+
+LABELS = [label for label, _, _ in bench.CASES]
+CASES = {label: (name, params) for label, name, params in bench.CASES}
+ENTRIES = ["forward", "grad", "backward", "forward_backward"]
+SIZES = [1 << 10] if os.environ.get("FASTACT_ASV_SMOKE") else [1 << 10, 1 << 16, 1 << 22]
+
+
+def _call(library, label, entry, x, g):
+    """A zero-argument callable computing entry with library; None when not offered."""
+    name, params = CASES[label]
+    out, out2 = np.empty_like(x), np.empty_like(x)
+    if library == "fastact":
+        f = lambda suffix: getattr(fastact, name + suffix)  # noqa: E731
+        return {"forward": lambda: f("")(x, **params, out=out),
+                "grad": lambda: f("_grad")(x, **params, out=out),
+                "backward": lambda: f("_backward")(g, x, **params, out=out),
+                "forward_backward": lambda: f("_forward_backward")(x, **params, out=out, grad_out=out2),
+                }[entry]
+    if library == "numpy":
+        fwd, bwd = bench.numpy_impl(label, params)
+        ones = np.ones_like(x)
+        return {"forward": lambda: fwd(x), "grad": lambda: bwd(ones, x),
+                "backward": lambda: bwd(g, x), "forward_backward": lambda: (fwd(x), bwd(g, x))}[entry]
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(fastact.get_num_threads())
+    fwd, bwd = bench.torch_impl(label, params)
+    t, tg, to = torch.from_numpy(x), torch.from_numpy(g), torch.empty_like(torch.from_numpy(x))
+    ones = torch.ones_like(t)
+    y = fwd(t, torch.empty_like(t)).clone()
+    return {"forward": lambda: fwd(t, to), "grad": lambda: bwd(ones, t, y, to),
+            "backward": lambda: bwd(tg, t, y, to),
+            "forward_backward": lambda: (fwd(t, to), bwd(tg, t, y, to))}[entry]
+
+
+def _data(dtype, n):
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal(n) * 3).astype(dtype), rng.uniform(-1, 1, n).astype(dtype)
+
+
+class Activations:
+    """Time per call; compare libraries with asv compare or the web report."""
+    params = (LABELS, ENTRIES, ["float32", "float64"], SIZES, ["fastact", "torch", "numpy"])
+    param_names = ["activation", "entry", "dtype", "n", "library"]
+    timeout = 300
+
+    def setup(self, activation, entry, dtype, n, library):
+        x, g = _data(dtype, n)
+        self.fn = _call(library, activation, entry, x, g)
+        if self.fn is None:
+            raise NotImplementedError(f"{library} is not installed")
+        self.fn()       # warm up: thread pools, first touch of the outputs (--quick times one call)
+
+    def time_call(self, *args):
+        self.fn()
+
+
+class Memory:
+    """Peak memory of a 4M-element call with preallocated outputs (fastact: its inputs and
+    outputs only, NumPy: plus its temporaries), and the temporaries themselves in units
+    of one array (fastact: 0)."""
+    params = (["sigmoid", "gelu", "silu", "mish", "relu"], ENTRIES, ["fastact", "numpy"])
+    param_names = ["activation", "entry", "library"]
+
+    def setup(self, activation, entry, library):
+        self.x, g = _data("float32", 1 << 20 if os.environ.get("FASTACT_ASV_SMOKE") else 1 << 22)
+        self.fn = _call(library, activation, entry, self.x, g)
+        self.fn()
+
+    def peakmem_call(self, *args):
+        self.fn()
+
+    def track_temporaries(self, *args):
+        self.fn()
+        tracemalloc.start()
+        try:
+            self.fn()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        return peak / self.x.nbytes
+    track_temporaries.unit = "arrays"
+
+
+class CallOverhead:
+    """A 16-element call with out=: the per-call cost of the Python layer."""
+    params = (["fastact", "torch", "numpy"],)
+    param_names = ["library"]
+
+    def setup(self, library):
+        x = np.ones(16, np.float32)
+        o = np.empty_like(x)
+        if library == "fastact":
+            self.fn = lambda: fastact.tanh(x, out=o)
+        elif library == "numpy":
+            self.fn = lambda: np.tanh(x, out=o)
+        else:
+            import torch
+            t, to = torch.from_numpy(x), torch.from_numpy(o)
+            self.fn = lambda: torch.tanh(t, out=to)
+        self.fn()
+
+    def time_tanh_16(self, library):
+        self.fn()
