@@ -20,7 +20,7 @@ _OUT, _OUT2 = ("out",), ("out", "grad_out")
 def _general(kernel, entry, inputs, names, outs, out_names, params):
     if any(_arrays.is_dask(a) for a in inputs):
         from . import _dask
-        return _dask.run(kernel, entry, inputs, outs, params)
+        return _dask.run(kernel, entry, inputs, names, outs, params)
     return _arrays.run(_backend.active.launch, kernel, entry, inputs, names, outs, out_names,
                        params)
 

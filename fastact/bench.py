@@ -263,6 +263,69 @@ def run(activations=None, sizes=("4K", "256K", "4M"), dtypes=("float32", "float6
     return results
 
 
+MLP_SHAPE = {"batch": 2048, "width": 512, "depth": 3}
+
+
+def mlp_step(activations=("gelu", "silu", "tanh"), dtypes=("float32",), threads=None,
+             repeat=7, progress=sys.stderr, **shape):
+    """One training step (forward, MSE loss, backward) of an MLP of ``depth`` hidden
+    Linear(width, width) + activation layers, with torch.nn's activation modules and with
+    fastact.torch's, interleaved; returns a list of dicts (times in seconds)."""
+    import torch
+    import torch.nn.functional as F
+
+    from . import torch as fat
+    from ._activations import ACTIVATIONS_BY_NAME
+
+    shape = {**MLP_SHAPE, **shape}
+    batch, width, depth = shape["batch"], shape["width"], shape["depth"]
+    threads = threads or fastact.get_num_threads()
+    torch.set_num_threads(threads)
+    results = []
+    plan = [(a, d) for d in dtypes for a in activations]
+    with fastact.threads(threads):
+        for i, (name, dtype) in enumerate(plan):
+            if progress:
+                _progress(i, len(plan), f"MLP step {name} {dtype}", progress)
+            cls = ACTIVATIONS_BY_NAME[name].cls_name
+            tdtype = getattr(torch, dtype)
+            models = {}
+            for who, module in (("torch", getattr(torch.nn, cls)), ("fastact", getattr(fat, cls))):
+                torch.manual_seed(0)
+                layers = []
+                for k in range(depth):
+                    layers += [torch.nn.Linear(8 if k == 0 else width, width), module()]
+                models[who] = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1)).to(tdtype)
+            gen = torch.Generator().manual_seed(0)
+            data = torch.randn(batch, 8, dtype=tdtype, generator=gen)
+            target = torch.randn(batch, 1, dtype=tdtype, generator=gen)
+
+            def step(model):
+                model.zero_grad(set_to_none=True)
+                F.mse_loss(model(data), target).backward()
+            times = time_interleaved({who: (lambda m=m: step(m)) for who, m in models.items()},
+                                     repeat, target=0.05)
+            results.append({"activation": name, "dtype": dtype, "threads": threads, **shape,
+                            **times})
+        if progress:
+            _progress(len(plan), len(plan), "done", progress)
+            progress.write("\n")
+    return results
+
+
+def mlp_table(results):
+    if not results:
+        return ""
+    r0 = results[0]
+    lines = [f"Training step of an MLP ({r0['depth']} hidden layers of {r0['width']}, batch "
+             f"{r0['batch']}): torch.nn activations vs fastact.torch",
+             f"{'activation':12s} {'dtype':7s} {'torch':>10s} {'fastact':>10s} {'speed-up':>9s}"]
+    for r in results:
+        lines.append(f"{r['activation']:12s} {r['dtype']:7s} {_fmt_time(r['torch']):>10s} "
+                     f"{_fmt_time(r['fastact']):>10s} {r['torch'] / r['fastact']:8.2f}x")
+    return "\n".join(lines)
+
+
 def _fmt_time(s):
     if s is None:
         return "-"
@@ -332,6 +395,14 @@ def plot(results, path):
     fig.savefig(path, dpi=90)
 
 
+def _have_torch():
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m fastact bench", description=__doc__.splitlines()[0])
     ap.add_argument("--activations", help="comma-separated (default: all, and gelu_tanh)")
@@ -344,6 +415,9 @@ def main(argv=None):
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     ap.add_argument("--json", metavar="FILE", help="write the raw numbers")
     ap.add_argument("--plot", metavar="FILE.png", help="write a chart (needs matplotlib)")
+    ap.add_argument("--mlp", default="gelu,silu,tanh",
+                    help="activations for the MLP training-step benchmark (needs torch; "
+                         "'none' to skip)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
     acts = args.activations.split(",") if args.activations else None
@@ -351,10 +425,16 @@ def main(argv=None):
                   args.threads, args.repeat, args.numpy_max, not args.no_torch,
                   None if args.quiet else sys.stderr)
     print(table(results))
+    mlp = []
+    if args.mlp != "none" and not args.no_torch and _have_torch():
+        mlp = mlp_step(args.mlp.split(","), threads=args.threads, repeat=args.repeat,
+                       progress=None if args.quiet else sys.stderr)
+        print("\n" + mlp_table(mlp))
     if args.json:
         from ._config import config
         with open(args.json, "w") as f:
-            json.dump({"config": config(), "summary": summary(results), "results": results}, f, indent=1)
+            json.dump({"config": config(), "summary": summary(results), "results": results,
+                       "mlp_step": mlp}, f, indent=1)
     if args.plot:
         plot(results, args.plot)
     return 0

@@ -9,6 +9,14 @@ import pytest
 import fastact
 from cases import CASES, case_id
 
+# a build without OpenMP (FASTACT_DISABLE_OPENMP=1, or a compiler without it) runs on
+# one thread whatever is asked; the NumPy-only install (no extension) likewise
+OPENMP = bool(fastact._config.config().get("openmp"))
+
+
+def _expect(n):
+    return n if OPENMP else 1
+
 
 def test_get_set_and_context():
     n = fastact.get_num_threads()
@@ -16,7 +24,7 @@ def test_get_set_and_context():
     with fastact.threads(1):
         assert fastact.get_num_threads() == 1
         with fastact.threads(3):
-            assert fastact.get_num_threads() == 3
+            assert fastact.get_num_threads() == _expect(3)
         assert fastact.get_num_threads() == 1
     assert fastact.get_num_threads() == n
     for bad in (0, -1, 1.5, "2", True):
@@ -30,7 +38,21 @@ def test_get_set_and_context():
 def test_environment(env, expected):
     r = subprocess.run([sys.executable, "-c", "import fastact; print(fastact.get_num_threads())"],
                        capture_output=True, text=True, env={**os.environ, **env}, timeout=60)
-    assert r.stdout.strip() == expected, r.stderr
+    assert r.stdout.strip() == str(_expect(int(expected))), r.stderr
+
+
+def test_show_config_reports_openmp():
+    import io
+    text = io.StringIO()
+    fastact.show_config(file=text)
+    line = next((l for l in text.getvalue().splitlines() if "OpenMP:" in l), None)
+    if line is None:                                  # no compiled extension at all
+        assert not OPENMP and "not available" in text.getvalue()
+        return
+    assert line.split(":", 1)[1].strip() == ("on" if OPENMP else "off (single-threaded build)")
+    if not OPENMP:
+        fastact.set_num_threads(4)
+        assert fastact.get_num_threads() == 1
 
 
 def test_threadpoolctl():

@@ -1,0 +1,215 @@
+"""fastact inside PyTorch models: autograd functions and ``torch.nn`` modules.
+
+For every activation NAME, ``fastact.torch.NAME(input, *params)`` (parameters as
+``torch.nn.functional.NAME``) and a module with PyTorch's class name
+(``fastact.torch.GELU(approximate='tanh')``; the identity ``linear`` is ``Identity``,
+since ``torch.nn.Linear`` is the affine layer).
+
+CPU float32/float64 tensors are computed by fastact's kernels on the tensors' own memory
+(NumPy views, no copy) when the tensor covers its memory densely, in any dimension order
+(contiguous, transposed, channels-last); other views (gaps, overlaps) are copied once.
+The forward saves for backward one tensor: y where the derivative is exactly a function
+of y (relu, leaky_relu, hardtanh, relu6, identity: the next layer keeps y alive anyway),
+x everywhere else. PyTorch also takes sigmoid', tanh' and elu' from y, but y has rounded
+away the tails (sigmoid'(30) from y = 1.0 is 0, not 9.4e-14), so fastact keeps x there
+and its gradients stay within 4 ulp. The backward is fastact's fused
+``grad_output * f'`` kernel. Everything else (CUDA and other devices, other dtypes, ``inplace=True``) is
+handed to PyTorch's own implementation, with its semantics. Double backward
+(``create_graph=True``) is computed with PyTorch operations, so ``gradgradcheck`` passes.
+"""
+import inspect
+
+import torch
+import torch.nn.functional as F
+
+from . import _api
+from ._activations import ACTIVATIONS_TABLE, KERNELS
+
+__all__ = []
+_DTYPES = (torch.float32, torch.float64)
+
+
+def _eligible(t):
+    """Whether fastact's kernels take this tensor."""
+    return (type(t) is torch.Tensor or isinstance(t, torch.nn.Parameter)) \
+        and t.device.type == "cpu" and t.dtype in _DTYPES and t.layout == torch.strided
+
+
+def _covers_memory_densely(t):
+    """No gaps and no overlaps: the elements fill storage[offset : offset + numel] in some
+    order of the dimensions, so elementwise work can run on that span as a flat array."""
+    dims = sorted((s, n) for s, n in zip(t.stride(), t.shape) if n != 1)
+    expected = 1
+    for stride, size in dims:
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _flat(t):
+    """A NumPy view of a dense tensor's memory (torch.empty_like keeps its layout)."""
+    t = t.detach()
+    if t.is_contiguous():
+        return t.view(-1).numpy()
+    return t.as_strided((t.numel(),), (1,)).numpy()
+
+
+def _dense(t):
+    return t if _covers_memory_densely(t) else t.contiguous()
+
+
+def _like(t, g):
+    """g in t's memory layout (a view when it already is)."""
+    if g.stride() == t.stride() and _covers_memory_densely(g):
+        return g
+    return torch.empty_like(t).copy_(g)
+
+
+class _Function(torch.autograd.Function):
+    """fastact forward; backward by the fused kernel from the saved x or y."""
+
+    @staticmethod
+    def forward(ctx, x, spec):
+        act, kernel, params, from_y, _ = spec
+        dense = _dense(x)
+        y = torch.empty_like(dense)
+        _api._forward(kernel, params, _api.FWD, _flat(dense), _flat(y))
+        ctx.spec = spec
+        ctx.save_for_backward(y if from_y else x)      # x itself: double backward reaches it
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        act, kernel, params, from_y, double = ctx.spec
+        saved, = ctx.saved_tensors
+        if torch.is_grad_enabled():             # create_graph=True: differentiable ops
+            return double(grad_output, saved), None
+        saved = _dense(saved)
+        g = _like(saved, grad_output)
+        out = torch.empty_like(saved)
+        if from_y:
+            _api._backward(act.name, kernel, params, _flat(g), None, _flat(saved), _flat(out))
+        else:
+            _api._backward(act.name, kernel, params, _flat(g), _flat(saved), None, _flat(out))
+        return out, None
+
+
+# Kernels whose f' is exactly a function of y (where their y_form holds), as PyTorch
+# operations (the kernels' *_dy) for double backward.
+_DERIVATIVE_IN_Y = {
+    "linear": lambda y, p: torch.ones_like(y),
+    "relu": lambda y, p: (y > 0).to(y.dtype),
+    "leaky_relu": lambda y, p: torch.where(y > 0, 1.0, p[0]).to(y.dtype),
+    "hardtanh": lambda y, p: ((y > p[0]) & (y < p[1])).to(y.dtype),
+}
+
+
+# PyTorch cannot differentiate its own hardsigmoid backward: f' in x, as operations
+_DERIVATIVE_IN_X = {
+    "hardsigmoid": lambda x, p: ((x > -3) & (x < 3)).to(x.dtype) / 6,
+}
+
+
+def _double_backward(reference, kernel_name, params, from_y):
+    """grad_output * f'(saved) as a differentiable PyTorch expression."""
+    if from_y:
+        derivative = _DERIVATIVE_IN_Y[kernel_name]
+        return lambda g, y: g * derivative(y, params)
+    if kernel_name in _DERIVATIVE_IN_X:
+        derivative = _DERIVATIVE_IN_X[kernel_name]
+        return lambda g, x: g * derivative(x, params)
+
+    def from_x(g, x):
+        with torch.enable_grad():
+            if not x.requires_grad:
+                x = x.detach().requires_grad_()
+            return torch.autograd.grad(reference(x), x, g, create_graph=True)[0]
+    return from_x
+
+
+def _torch_reference(act):
+    """PyTorch's own function for this activation: (input, params, inplace) -> tensor."""
+    if act.name == "linear":
+        return lambda x, values, inplace=False: x if inplace else x.clone()
+    fn = getattr(F, act.name)
+    names = act.param_names
+    if "inplace" in inspect.signature(getattr(torch.nn, act.cls_name)).parameters:
+        return lambda x, values, inplace=False: fn(x, **dict(zip(names, values)),
+                                                   inplace=inplace)
+    return lambda x, values, inplace=False: fn(x, **dict(zip(names, values)))
+
+
+def _make(act):
+    prepare = _api._PREPARE[act.name]
+    reference = _torch_reference(act)
+    specs = {}
+
+    def spec_for(values):
+        spec = specs.get(values)
+        if spec is None:
+            kernel, params = prepare(*values)
+            y_form = KERNELS[kernel].y_form
+            from_y = KERNELS[kernel].name in _DERIVATIVE_IN_Y and y_form(params)
+            double = _double_backward(lambda t: reference(t, values), KERNELS[kernel].name,
+                                      params, from_y)
+            spec = specs[values] = (act, kernel, params, from_y, double)
+        return spec
+
+    torch_module = torch.nn.Identity if act.name == "linear" else getattr(torch.nn, act.cls_name)
+    has_inplace = "inplace" in inspect.signature(torch_module).parameters
+    P = inspect.Parameter
+    params = [P(n, P.POSITIONAL_OR_KEYWORD, default=P.empty if d is _api.REQUIRED else d)
+              for n, d in act.params]
+    if has_inplace:
+        params.append(P("inplace", P.POSITIONAL_OR_KEYWORD, default=False))
+    init_signature = inspect.Signature(params)
+    signature = inspect.Signature([P("input", P.POSITIONAL_OR_KEYWORD)] + params)
+
+    def function(*args, **kwargs):
+        values = signature.bind(*args, **kwargs)
+        values.apply_defaults()
+        x, *values = values.arguments.values()
+        inplace = values.pop() if has_inplace else False
+        values = tuple(values)
+        spec = spec_for(values)             # validates the parameters (ValueError)
+        if inplace or not isinstance(x, torch.Tensor) or not _eligible(x):
+            return reference(x, values, inplace)
+        return _Function.apply(x, spec)
+
+    function.__name__ = function.__qualname__ = act.name
+    function.__module__ = __name__
+    function.__signature__ = signature
+    function.__doc__ = (f"{act.formula}, by fastact's kernels with autograd; as "
+                        f"torch.nn.functional.{act.name} (PyTorch computes other tensors).")
+
+    def __init__(self, *args, **kwargs):
+        torch.nn.Module.__init__(self)
+        bound = init_signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = list(bound.arguments.values())
+        self.inplace = values.pop() if has_inplace else False
+        self._values = tuple(values)
+        spec_for(self._values)              # invalid parameters fail here
+        for n, v in zip(act.param_names, values):
+            setattr(self, n, v)             # torch's attribute names (its extra_repr reads them)
+
+    def forward(self, input):
+        if has_inplace:
+            return function(input, *self._values, inplace=self.inplace)
+        return function(input, *self._values)
+
+    cls_name = torch_module.__name__
+    module = type(cls_name, (torch.nn.Module,), {
+        "__init__": __init__, "forward": forward, "extra_repr": torch_module.extra_repr,
+        "__module__": __name__, "__signature__": init_signature,
+        "__doc__": f"As torch.nn.{cls_name}, computed by fastact: {act.formula}."})
+    return function, module
+
+
+for _act in ACTIVATIONS_TABLE:
+    _fn, _cls = _make(_act)
+    globals()[_fn.__name__] = _fn
+    globals()[_cls.__name__] = _cls
+    __all__ += [_fn.__name__, _cls.__name__]
+del _act, _fn, _cls

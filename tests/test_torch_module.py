@@ -1,0 +1,218 @@
+"""fastact.torch: autograd functions and nn.Modules inside PyTorch (SPEC section 5).
+
+References: mpmath (values and input gradients within 4 ulp), PyTorch's own
+torch.nn.functional (models, fallbacks, reprs), torch.autograd.gradcheck/gradgradcheck.
+"""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+
+import fastact.torch as ft  # noqa: E402
+from fastact._activations import ACTIVATIONS_BY_NAME  # noqa: E402
+import reference  # noqa: E402
+from cases import CASES, case_id, kinks  # noqa: E402
+from helpers import torch_function  # noqa: E402
+
+TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
+
+
+def _points(name, params, dtype, n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.standard_normal(n) * 4, rng.uniform(-30, 30, 40), kinks(name, params),
+                        [-0.0, 1e-6, -1e-6, 50.0, -50.0]])
+    return x.astype(dtype)
+
+
+def _crossing(name, params):
+    if name == "gelu" and params.get("approximate") == "tanh":
+        return -0.7524
+    return reference.ZERO_CROSSINGS.get(name)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_values_and_gradients_within_4_ulp(case, dtype, backend):
+    name, params = case
+    x = _points(name, params, dtype)
+    t = torch.tensor(x, requires_grad=True)
+    y = getattr(ft, name)(t, **params)
+    y.backward(torch.ones_like(y))
+    assert y.dtype == t.dtype and t.grad.dtype == t.dtype
+    y_hi, y_lo, d_hi, d_lo = reference.reference(name, x, params, dtype)
+    err_y = reference.ulp_error(y.detach().numpy(), y_hi, y_lo, dtype)
+    err_d = reference.ulp_error(t.grad.numpy(), d_hi, d_lo, dtype, x=x,
+                                crossing=_crossing(name, params))
+    assert err_y.max() <= 4, f"forward: {err_y.max():.2f} ulp at x={x[err_y.argmax()]!r}"
+    assert err_d.max() <= 4, f"grad: {err_d.max():.2f} ulp at x={x[err_d.argmax()]!r}"
+
+
+def _away_from_kinks(name, params, n=20, seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-4, 4, n)
+    for k in kinks(name, params):                # finite differences must not cross one
+        x = np.where(np.abs(x - k) < 1e-3, x + 1e-2, x)
+    return torch.tensor(x.reshape(4, 5), dtype=torch.float64, requires_grad=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_gradcheck_and_gradgradcheck(case):
+    name, params = case
+    x = _away_from_kinks(name, params)
+    fn = lambda t: getattr(ft, name)(t, **params)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradgradcheck(fn, (x,))
+    xt = _away_from_kinks(name, params, seed=2).detach().t().requires_grad_()  # strided input
+    assert torch.autograd.gradcheck(fn, (xt,))
+
+
+def _class_name(name):
+    return "Identity" if name == "linear" else ACTIVATIONS_BY_NAME[name].cls_name
+
+
+class _TorchFunctional(torch.nn.Module):
+    """PyTorch's functional form as a module (torch.nn.Hardtanh refuses min_val ==
+    max_val, which torch.nn.functional.hardtanh and fastact accept)."""
+
+    def __init__(self, name, params):
+        super().__init__()
+        self.fn = torch_function(name, params)
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def _module(name, params, use_fastact):
+    if use_fastact:
+        return getattr(ft, _class_name(name))(**params)
+    return _TorchFunctional(name, params)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_training_step_matches_torch_modules(case, dtype):
+    """A small MLP with fastact's modules gives PyTorch's loss and parameter gradients."""
+    name, params = case
+    tdtype = TORCH_DTYPES[dtype]
+    models = []
+    for use_fastact in (False, True):
+        torch.manual_seed(0)
+        models.append(torch.nn.Sequential(
+            torch.nn.Linear(8, 32), _module(name, params, use_fastact), torch.nn.Linear(32, 16),
+            _module(name, params, use_fastact), torch.nn.Linear(16, 1)).to(tdtype))
+    data = torch.randn(64, 8, dtype=tdtype, generator=torch.Generator().manual_seed(1)) * 3
+    target = torch.randn(64, 1, dtype=tdtype, generator=torch.Generator().manual_seed(2))
+    losses = []
+    for model in models:
+        loss = F.mse_loss(model(data), target)
+        loss.backward()
+        losses.append(loss.detach())
+    # float64: PyTorch's own hardsigmoid and celu derivatives use float32 constants
+    # (hardsigmoid'(0.5) = 0.16666667163), 3e-8 relative; accuracy is tested above
+    rtol, atol = (1e-4, 1e-5) if dtype == np.float32 else (1e-6, 1e-9)
+    torch.testing.assert_close(losses[1], losses[0], rtol=rtol, atol=atol)
+    for (pname, p_torch), p_fast in zip(models[0].named_parameters(), models[1].parameters()):
+        torch.testing.assert_close(p_fast.grad, p_torch.grad, rtol=rtol, atol=atol,
+                                   msg=lambda m, pname=pname: f"{pname}: {m}")
+
+
+def test_module_reprs_and_parameters_match_torch():
+    for name, params in CASES:
+        if name == "hardtanh" and params.get("min_val") == params.get("max_val", 1.0):
+            continue                                   # torch.nn.Hardtanh refuses it
+        cls = _class_name(name)
+        ours, theirs = getattr(ft, cls)(**params), getattr(torch.nn, cls)(**params)
+        assert repr(ours) == repr(theirs)
+        assert list(ours.parameters()) == [] and ours.state_dict() == {}
+    for cls in ("ReLU", "ELU", "Hardswish", "Threshold"):
+        args = (0.5, 1.0) if cls == "Threshold" else ()
+        assert repr(getattr(ft, cls)(*args, inplace=True)) == \
+            repr(getattr(torch.nn, cls)(*args, inplace=True))
+    with pytest.raises(TypeError):
+        ft.GELU(inplace=True)                          # as torch.nn.GELU
+    with pytest.raises(ValueError, match="approximate"):
+        ft.GELU(approximate="fast")
+    with pytest.raises(ValueError, match="beta"):
+        ft.softplus(torch.ones(3), beta=0)
+    with pytest.raises(TypeError):
+        ft.Threshold(0.5)                              # value is required, as in torch
+
+
+def test_saves_y_or_x_for_backward():
+    x = torch.randn(1000, requires_grad=True)
+    for fn in (ft.relu, ft.relu6, ft.leaky_relu, ft.linear):   # f' exactly from y: keeps y
+        y = fn(x)
+        saved, = y.grad_fn.saved_tensors
+        assert saved.data_ptr() == y.data_ptr()
+    for fn in (ft.gelu, ft.sigmoid, ft.tanh, ft.elu):  # needs x (from y: tails lost)
+        y = fn(x)
+        saved, = y.grad_fn.saved_tensors
+        assert saved.data_ptr() == x.data_ptr()
+    y = ft.leaky_relu(x, -0.5)                         # negative slope: y does not tell x's sign
+    assert y.grad_fn.saved_tensors[0].data_ptr() == x.data_ptr()
+
+
+def test_works_on_the_tensors_memory_without_copying(monkeypatch):
+    """The kernels get NumPy views of the tensors' memory: contiguous, transposed and
+    channels-last inputs; the output keeps the input's layout."""
+    seen = []
+    real = ft._flat
+    monkeypatch.setattr(ft, "_flat", lambda t: seen.append(t.data_ptr()) or real(t))
+    base = torch.randn(2, 3, 4, 5)
+    for x in (base, base.transpose(1, 3), base.to(memory_format=torch.channels_last)):
+        x = x.clone(memory_format=torch.preserve_format).requires_grad_()
+        seen.clear()
+        y = ft.silu(x)
+        assert seen[0] == x.data_ptr() and seen[1] == y.data_ptr()
+        assert y.stride() == x.stride()
+        torch.testing.assert_close(y, F.silu(x), rtol=2e-6, atol=1e-7)
+
+
+def test_views_with_gaps_and_expanded_gradients():
+    base = torch.randn(10, 12, dtype=torch.float64)
+    x = base[::2, 1::3].requires_grad_()               # gaps: copied once, still right
+    xr = x.detach().clone().requires_grad_()
+    y, yr = ft.tanh(x), torch.tanh(xr)
+    y.sum().backward()                                 # grad_output expanded (stride 0)
+    yr.sum().backward()
+    torch.testing.assert_close(y, yr, rtol=1e-15, atol=0)
+    torch.testing.assert_close(x.grad, xr.grad, rtol=1e-14, atol=0)
+
+
+def test_inputs_are_not_modified_and_no_grad():
+    x = torch.randn(100, dtype=torch.float64, requires_grad=True)
+    before = x.detach().clone()
+    y = ft.elu(x, alpha=0.5)
+    y.backward(torch.randn(100, dtype=torch.float64))
+    assert torch.equal(x.detach(), before)
+    with torch.no_grad():
+        z = ft.elu(x, 0.5)
+    assert z.grad_fn is None and not z.requires_grad
+    torch.testing.assert_close(z, F.elu(x.detach(), 0.5), rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: torch.randn(50).to(torch.float16),
+    lambda: torch.randn(50).to(torch.bfloat16),
+    lambda: torch.randn(50, device="meta"),
+    lambda: torch.arange(-5, 5),
+], ids=["float16", "bfloat16", "meta-device", "int64"])
+def test_other_tensors_fall_back_to_torch(make):
+    x = make()
+    for name in ("relu", "hardtanh", "leaky_relu", "gelu"):
+        try:
+            theirs = torch_function(name, {})(x)
+        except (RuntimeError, NotImplementedError) as e:      # e.g. gelu of int64
+            with pytest.raises(type(e)):
+                getattr(ft, name)(x)
+            continue
+        ours = getattr(ft, name)(x)
+        assert ours.dtype == theirs.dtype and ours.device == theirs.device
+        if x.device.type != "meta":
+            assert torch.equal(ours, theirs)
+
+
+def test_inplace_follows_torch():
+    x = torch.randn(20)
+    expected = F.relu6(x)
+    out = ft.ReLU6(inplace=True)(x)
+    assert out is x and torch.equal(x, expected)
