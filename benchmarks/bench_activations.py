@@ -115,3 +115,24 @@ class CallOverhead:
 
     def time_tanh_16(self, library):
         self.fn()
+
+
+class MLPTrainingStep:
+    """One training step (forward, loss, backward) of an MLP with torch.nn's activations
+    and with fastact.torch's (fastact.bench.mlp_models)."""
+    params = (["gelu", "silu", "tanh", "relu"], ["torch", "fastact"])
+    param_names = ["activation", "library"]
+    timeout = 300
+
+    def setup(self, activation, library):
+        try:
+            import torch
+        except ImportError:
+            raise NotImplementedError("torch is not installed")
+        torch.set_num_threads(fastact.get_num_threads())
+        shape = {"batch": 64, "width": 32} if os.environ.get("FASTACT_ASV_SMOKE") else {}
+        self.step = bench.mlp_models(activation, **shape)[library]
+        self.step()
+
+    def time_step(self, *args):
+        self.step()

@@ -266,11 +266,10 @@ def run(activations=None, sizes=("4K", "256K", "4M"), dtypes=("float32", "float6
 MLP_SHAPE = {"batch": 2048, "width": 512, "depth": 3}
 
 
-def mlp_step(activations=("gelu", "silu", "tanh"), dtypes=("float32",), threads=None,
-             repeat=7, progress=sys.stderr, **shape):
-    """One training step (forward, MSE loss, backward) of an MLP of ``depth`` hidden
-    Linear(width, width) + activation layers, with torch.nn's activation modules and with
-    fastact.torch's, interleaved; returns a list of dicts (times in seconds)."""
+def mlp_models(name, dtype="float32", **shape):
+    """{'torch': step, 'fastact': step}: zero-argument training steps (forward, MSE loss,
+    backward) of the same MLP, ``depth`` hidden Linear(width, width) + activation layers,
+    with torch.nn's activation modules and with fastact.torch's."""
     import torch
     import torch.nn.functional as F
 
@@ -279,6 +278,32 @@ def mlp_step(activations=("gelu", "silu", "tanh"), dtypes=("float32",), threads=
 
     shape = {**MLP_SHAPE, **shape}
     batch, width, depth = shape["batch"], shape["width"], shape["depth"]
+    cls = ACTIVATIONS_BY_NAME[name].cls_name
+    tdtype = getattr(torch, dtype)
+    gen = torch.Generator().manual_seed(0)
+    data = torch.randn(batch, 8, dtype=tdtype, generator=gen)
+    target = torch.randn(batch, 1, dtype=tdtype, generator=gen)
+    steps = {}
+    for who, module in (("torch", getattr(torch.nn, cls)), ("fastact", getattr(fat, cls))):
+        torch.manual_seed(0)
+        layers = []
+        for k in range(depth):
+            layers += [torch.nn.Linear(8 if k == 0 else width, width), module()]
+        model = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1)).to(tdtype)
+
+        def step(model=model):
+            model.zero_grad(set_to_none=True)
+            F.mse_loss(model(data), target).backward()
+        steps[who] = step
+    return steps
+
+
+def mlp_step(activations=("gelu", "silu", "tanh"), dtypes=("float32",), threads=None,
+             repeat=7, progress=sys.stderr, **shape):
+    """Time mlp_models' training steps, interleaved; a list of dicts (seconds)."""
+    import torch
+
+    shape = {**MLP_SHAPE, **shape}
     threads = threads or fastact.get_num_threads()
     torch.set_num_threads(threads)
     results = []
@@ -287,24 +312,7 @@ def mlp_step(activations=("gelu", "silu", "tanh"), dtypes=("float32",), threads=
         for i, (name, dtype) in enumerate(plan):
             if progress:
                 _progress(i, len(plan), f"MLP step {name} {dtype}", progress)
-            cls = ACTIVATIONS_BY_NAME[name].cls_name
-            tdtype = getattr(torch, dtype)
-            models = {}
-            for who, module in (("torch", getattr(torch.nn, cls)), ("fastact", getattr(fat, cls))):
-                torch.manual_seed(0)
-                layers = []
-                for k in range(depth):
-                    layers += [torch.nn.Linear(8 if k == 0 else width, width), module()]
-                models[who] = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1)).to(tdtype)
-            gen = torch.Generator().manual_seed(0)
-            data = torch.randn(batch, 8, dtype=tdtype, generator=gen)
-            target = torch.randn(batch, 1, dtype=tdtype, generator=gen)
-
-            def step(model):
-                model.zero_grad(set_to_none=True)
-                F.mse_loss(model(data), target).backward()
-            times = time_interleaved({who: (lambda m=m: step(m)) for who, m in models.items()},
-                                     repeat, target=0.05)
+            times = time_interleaved(mlp_models(name, dtype, **shape), repeat, target=0.05)
             results.append({"activation": name, "dtype": dtype, "threads": threads, **shape,
                             **times})
         if progress:
