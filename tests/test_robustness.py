@@ -1,0 +1,166 @@
+"""Robust under threads and fork (SPEC section 4): many Python threads at once, the GIL
+released in every kernel, thread-count changes while others compute, a forked child
+after OpenMP ran; plus unaligned and byte-swapped outputs and the 64-bit index limit."""
+import multiprocessing
+import os
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import fastact
+from cases import CASES, case_id
+
+ENTRIES = ("", "_grad", "_backward", "_forward_backward")
+
+
+def _call(name, entry, x, params):
+    f = getattr(fastact, name + entry)
+    return f(np.full_like(x, 0.75), x, **params) if entry == "_backward" else f(x, **params)
+
+
+def _same(a, b):
+    if isinstance(a, tuple):
+        return all(_same(u, v) for u, v in zip(a, b))
+    return np.array_equal(a, b, equal_nan=True)
+
+
+def _in_threads(work, n):
+    errors, threads = [], []
+
+    def wrap(i):
+        try:
+            work(i)
+        except BaseException as e:     # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+    for i in range(n):
+        threads.append(threading.Thread(target=wrap, args=(i,)))
+        threads[-1].start()
+    for t in threads:
+        t.join(timeout=120)
+        assert not t.is_alive(), "a thread hung"
+    if errors:
+        raise errors[0]
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_many_python_threads_at_once(case):
+    """Six Python threads on shared inputs, large (OpenMP threads inside) and small
+    calls of the compiled kernels: every result is what one thread computes alone."""
+    name, params = case
+    rng = np.random.default_rng(0)
+    inputs = [(rng.standard_normal(n) * 5).astype(dt) for n in (50, 70_003)
+              for dt in (np.float32, np.float64)]
+    expected = {(i, e): _call(name, e, x, params) for i, x in enumerate(inputs) for e in ENTRIES}
+
+    def work(k):
+        for rep in range(2):
+            for i, x in enumerate(inputs):
+                for e in ENTRIES:
+                    assert _same(_call(name, e, x, params), expected[(i, e)]), (k, i, e)
+    _in_threads(work, 6)
+
+
+def test_gil_is_released_during_a_long_call():
+    """Another Python thread keeps running while a long call computes: a pure-Python
+    counter advances during each call (with the GIL held it could not move at all)."""
+    x = np.random.default_rng(1).standard_normal(1 << 23)
+    out = np.empty_like(x)
+    count, done = [0], threading.Event()
+
+    def counter():
+        while not done.is_set():
+            count[0] += 1
+    t = threading.Thread(target=counter)
+    t.start()
+    try:
+        while count[0] == 0:
+            time.sleep(0.001)
+        with fastact.threads(1):
+            for call in (lambda: fastact.gelu(x, out=out),
+                         lambda: fastact.mish_backward(x, x, out=out),
+                         lambda: fastact.tanh_forward_backward(x[::2]),       # general path
+                         lambda: fastact.softplus(x.astype(np.float32))):
+                before = count[0]
+                call()
+                assert count[0] - before > 50, "the GIL was held during the call"
+    finally:
+        done.set()
+        t.join()
+
+
+def test_changing_thread_count_while_others_compute():
+    x = np.random.default_rng(2).standard_normal(1 << 20)
+    expected = fastact.silu_forward_backward(x)
+    stop = threading.Event()
+
+    def compute(k):
+        if k == 0:                                     # the changer
+            for i in range(300):
+                fastact.set_num_threads(1 + i % 4)
+                with fastact.threads(1 + (i + 1) % 3):
+                    time.sleep(0)
+            stop.set()
+            return
+        while not stop.is_set():
+            assert _same(fastact.silu_forward_backward(x), expected)
+    before = fastact.get_num_threads()
+    try:
+        _in_threads(compute, 4)
+    finally:
+        fastact.set_num_threads(before)
+
+
+def _child(q):
+    x = np.linspace(-5, 5, 1 << 20)
+    y = fastact.gelu(x)                              # large: would use the OpenMP pool
+    q.put((float(y[123456]), fastact.get_num_threads()))
+
+
+@pytest.mark.skipif(sys.platform == "win32" or "fork" not in multiprocessing.get_all_start_methods(),
+                    reason="fork start method exists on POSIX only")
+def test_fork_after_openmp_does_not_hang():
+    x = np.linspace(-5, 5, 1 << 20)
+    with fastact.threads(2):
+        expected = float(fastact.gelu(x)[123456])    # the parent's OpenMP pool has run
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(q,))
+    p.start()
+    p.join(timeout=60)
+    if p.is_alive():
+        p.kill()
+        pytest.fail("the forked child hung in fastact")
+    assert p.exitcode == 0
+    value, threads = q.get(timeout=5)
+    assert value == expected and threads >= 1
+    assert float(fastact.gelu(x)[123456]) == expected    # and the parent still works
+
+
+def test_unaligned_and_byteswapped_outputs(backend):
+    x = np.random.default_rng(3).standard_normal((9, 7))
+    expected = fastact.elu_forward_backward(x, 0.5)
+    raw = bytearray(x.nbytes * 2 + 3)
+    o1 = np.frombuffer(raw, np.float64, count=x.size, offset=1).reshape(x.shape)
+    o2 = np.frombuffer(raw, np.float64, count=x.size, offset=x.nbytes + 2).reshape(x.shape)
+    assert not o1.flags.aligned and not o2.flags.aligned
+    r = fastact.elu_forward_backward(x, 0.5, out=o1, grad_out=o2)
+    assert r[0] is o1 and r[1] is o2 and _same(r, expected)
+    swapped = np.empty(x.shape, ">f8")
+    assert fastact.elu(x, 0.5, out=swapped) is swapped and _same(swapped.astype("<f8"), expected[0])
+    xs = np.frombuffer(bytearray(x.nbytes + 5), np.float64, count=x.size, offset=5)
+    xs[...] = x.ravel()
+    assert _same(fastact.elu_backward(xs, xs, 0.5), fastact.elu_backward(x.ravel(), x.ravel(), 0.5))
+
+
+def test_index_arithmetic_is_64_bit():
+    """Sizes and indices are Py_ssize_t from the Python layer down to the loops (a >2**31
+    element run: tools/huge_array_check.py, 8.6 GB). Here: the compiled loops' sources."""
+    src = os.path.join(os.path.dirname(fastact.__file__), "_src", "_kernels.pyx.in")
+    if not os.path.exists(src):
+        pytest.skip("kernel sources not installed")
+    text = open(src).read()
+    assert "Py_ssize_t n" in text and "cdef Py_ssize_t i" in text
+    assert "cdef int i" not in text and "int n," not in text
