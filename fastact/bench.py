@@ -24,6 +24,7 @@ GELU_C = math.sqrt(2 / math.pi)
 # (label, fastact name, params); default parameters, gelu in both forms
 CASES = [(n, n, {"threshold": 0.25, "value": -1.0} if n == "threshold" else {})
          for n in fastact.ACTIVATIONS] + [("gelu_tanh", "gelu", {"approximate": "tanh"})]
+MEMORY_BOUND = {"relu", "leaky_relu", "linear", "hardtanh", "relu6"}
 TRANSCENDENTAL = {"sigmoid", "tanh", "elu", "gelu", "gelu_tanh", "silu", "softplus", "mish",
                   "selu", "celu", "logsigmoid", "tanhshrink"}
 
@@ -213,7 +214,7 @@ def _progress(i, total, text, stream):
 
 
 def run(activations=None, sizes=("4K", "256K", "4M"), dtypes=("float32", "float64"),
-        directions=("forward", "backward"), threads=None, repeat=7, numpy_max="4M",
+        directions=("forward", "backward"), threads=None, repeat=7, numpy_max="256K",
         use_torch=True, progress=sys.stderr):
     """Measure every case; returns a list of dicts (times in seconds)."""
     try:
@@ -378,6 +379,52 @@ def table(results):
     return "\n".join(lines)
 
 
+_SHORT = {"forward": "fwd", "backward": "bwd"}
+
+
+def markdown(results, mlp=()):
+    """README tables: speed-up of fastact over torch (torch time / fastact time) per
+    activation, direction, dtype and size, NumPy's at the sizes it ran, the summary."""
+    cols = sorted({(r["dtype"], r["n"]) for r in results})
+    rows = {}
+    for r in results:
+        rows.setdefault((r["activation"], r["direction"]), {})[(r["dtype"], r["n"])] = r
+    head = ["activation", "dir"] + [f"{d[5:]}-bit {_size_label(n)}" for d, n in cols]
+    np_cols = [c for c in cols if any(r.get("numpy") for r in results
+                                       if (r["dtype"], r["n"]) == c)]
+    head += [f"vs NumPy {d[5:]}-bit {_size_label(n)}" for d, n in np_cols]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+    for (act, direction), by in rows.items():
+        cells = [act, _SHORT[direction]]
+        for c in cols:
+            r = by.get(c)
+            cells.append(f"{r['torch'] / r['fastact']:.2f}" if r and r.get("torch") else "-")
+        for c in np_cols:
+            r = by.get(c)
+            cells.append(f"{r['numpy'] / r['fastact']:.1f}" if r and r.get("numpy") else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    s = summary(results)
+    if "geomean_fastact_over_torch" in s:
+        lines.append(f"\nGeometric mean of fastact time / torch time over {s['cases']} cases: "
+                     f"**{s['geomean_fastact_over_torch']:.3f}**; slower than torch in "
+                     f"{s['slower_than_torch']}.")
+    big = max(r["n"] for r in results)
+    bound = [r for r in results if r["activation"] in MEMORY_BOUND and r["n"] == big]
+    if bound:
+        lines.append(f"\nMemory-bound cases at n = {_size_label(big)}, fastact time / roofline "
+                     f"(the 2-thread copy of the array; 1.5 copies for a backward, which "
+                     f"reads two arrays): " + ", ".join(
+                         f"{r['activation']} {_SHORT[r['direction']]} {r['dtype'][5:]}-bit "
+                         f"{r['fastact'] / (r['copy'] * (1.5 if r['direction'] == 'backward' else 1)):.2f}"
+                         for r in bound) + ".")
+    if mlp:
+        lines += ["", "| MLP training step | dtype | torch | fastact | speed-up |",
+                  "|---|---|---:|---:|---:|"]
+        lines += [f"| {r['activation']} | {r['dtype']} | {_fmt_time(r['torch'])} | "
+                  f"{_fmt_time(r['fastact'])} | {r['torch'] / r['fastact']:.2f} |" for r in mlp]
+    return "\n".join(lines)
+
+
 def plot(results, path):
     try:
         import matplotlib
@@ -419,10 +466,11 @@ def main(argv=None):
     ap.add_argument("--directions", default="forward,backward")
     ap.add_argument("--threads", type=int, help="threads for fastact and torch (default: fastact's)")
     ap.add_argument("--repeat", type=int, default=7, help="interleaved rounds per case")
-    ap.add_argument("--numpy-max", default="4M", help="largest size timed with NumPy")
+    ap.add_argument("--numpy-max", default="256K", help="largest size timed with NumPy")
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     ap.add_argument("--json", metavar="FILE", help="write the raw numbers")
     ap.add_argument("--plot", metavar="FILE.png", help="write a chart (needs matplotlib)")
+    ap.add_argument("--markdown", metavar="FILE.md", help="write README's speed-up tables")
     ap.add_argument("--mlp", default="gelu,silu,tanh",
                     help="activations for the MLP training-step benchmark (needs torch; "
                          "'none' to skip)")
@@ -443,6 +491,9 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump({"config": config(), "summary": summary(results), "results": results,
                        "mlp_step": mlp}, f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(markdown(results, mlp) + "\n")
     if args.plot:
         plot(results, args.plot)
     return 0
