@@ -106,11 +106,8 @@ def test_changing_thread_count_while_others_compute():
             return
         while not stop.is_set():
             assert _same(fastact.silu_forward_backward(x), expected)
-    before = fastact.get_num_threads()
-    try:
+    with fastact.threads(2):        # restores the setting (following OpenMP) afterwards
         _in_threads(compute, 4)
-    finally:
-        fastact.set_num_threads(before)
 
 
 def _child(q):
