@@ -216,3 +216,19 @@ def test_inplace_follows_torch():
     expected = F.relu6(x)
     out = ft.ReLU6(inplace=True)(x)
     assert out is x and torch.equal(x, expected)
+
+
+def test_type_stub_matches_the_modules():
+    """fastact/torch.pyi (tools/gen_stubs.py) declares every function and module, with
+    inplace exactly where torch.nn and fastact.torch have it."""
+    import inspect
+    import os
+    import re
+    stub = open(os.path.join(os.path.dirname(ft.__file__), "torch.pyi")).read()
+    for act in ACTIVATIONS_BY_NAME.values():
+        line = re.search(rf"^def {act.name}\((.*)\)", stub, re.M).group(1)
+        cls = _class_name(act.name)
+        assert re.search(rf"^class {cls}\(torch\.nn\.Module\):", stub, re.M)
+        torch_has = "inplace" in inspect.signature(getattr(torch.nn, cls)).parameters
+        ours_has = "inplace" in inspect.signature(getattr(ft, act.name)).parameters
+        assert ("inplace" in line) == torch_has == ours_has, act.name
