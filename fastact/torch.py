@@ -13,8 +13,8 @@ of y (relu, leaky_relu, hardtanh, relu6, identity: the next layer keeps y alive 
 x everywhere else. PyTorch also takes sigmoid', tanh' and elu' from y, but y has rounded
 away the tails (sigmoid'(30) from y = 1.0 is 0, not 9.4e-14), so fastact keeps x there
 and its gradients stay within 4 ulp. The backward is fastact's fused
-``grad_output * f'`` kernel. Everything else (CUDA and other devices, other dtypes, ``inplace=True``) is
-handed to PyTorch's own implementation, with its semantics. Double backward
+``grad_output * f'`` kernel. Everything else (CUDA and other devices, other dtypes, ``inplace=True``, the
+wrapped tensors of ``torch.func`` transforms) is handed to PyTorch's own implementation, with its semantics. Double backward
 (``create_graph=True``) is computed with PyTorch operations, so ``gradgradcheck`` passes.
 """
 import inspect
@@ -29,10 +29,18 @@ __all__ = []
 _DTYPES = (torch.float32, torch.float64)
 
 
+try:                                   # tensors of torch.func transforms (vmap, grad)
+    _wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+except AttributeError:                 # pragma: no cover - older torch
+    def _wrapped(t):
+        return False
+
+
 def _eligible(t):
     """Whether fastact's kernels take this tensor."""
     return (type(t) is torch.Tensor or isinstance(t, torch.nn.Parameter)) \
-        and t.device.type == "cpu" and t.dtype in _DTYPES and t.layout == torch.strided
+        and t.device.type == "cpu" and t.dtype in _DTYPES and t.layout == torch.strided \
+        and not _wrapped(t)
 
 
 def _covers_memory_densely(t):

@@ -211,6 +211,13 @@ def test_other_tensors_fall_back_to_torch(make):
             assert torch.equal(ours, theirs)
 
 
+def test_torch_func_transforms_fall_back_to_torch():
+    x = torch.randn(4, 6, dtype=torch.float64)
+    torch.testing.assert_close(torch.func.vmap(ft.gelu)(x), F.gelu(x), rtol=0, atol=0)
+    g = torch.func.grad(lambda t: ft.silu(t).sum())(x)
+    torch.testing.assert_close(g, torch.func.grad(lambda t: F.silu(t).sum())(x), rtol=0, atol=0)
+
+
 def test_inplace_follows_torch():
     x = torch.randn(20)
     expected = F.relu6(x)
