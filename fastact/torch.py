@@ -151,6 +151,7 @@ def _torch_reference(act):
 def _make(act):
     prepare = _api._PREPARE[act.name]
     reference = _torch_reference(act)
+    autograd_fn = type(f"{act.cls_name}Function", (_Function,), {"__module__": __name__})
     specs = {}
 
     def spec_for(values):
@@ -183,7 +184,7 @@ def _make(act):
         spec = spec_for(values)             # validates the parameters (ValueError)
         if inplace or not isinstance(x, torch.Tensor) or not _eligible(x):
             return reference(x, values, inplace)
-        return _Function.apply(x, spec)
+        return autograd_fn.apply(x, spec)
 
     function.__name__ = function.__qualname__ = act.name
     function.__module__ = __name__
