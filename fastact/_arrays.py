@@ -28,6 +28,19 @@ def result_dtype(a, name):
                     f"(float16 is computed in float32, bool and integers in float64)")
 
 
+def check_inputs(arrays, names):
+    """Raise unless the inputs (NumPy or dask arrays) share x's shape and have accepted
+    dtypes; returns the result dtype (the promotion of theirs)."""
+    result = result_dtype(arrays[0], names[0])
+    for a, name in zip(arrays[1:], names[1:]):
+        result = np.promote_types(result, result_dtype(a, name))
+    for a, name in zip(arrays[:-1], names[:-1]):
+        if a.shape != arrays[-1].shape:
+            raise ValueError(f"{name} has shape {a.shape} but {names[-1]} has shape "
+                             f"{arrays[-1].shape}")
+    return result
+
+
 def compute_dtype(result):
     return _F32 if result == _F16 else result
 
@@ -75,15 +88,10 @@ def run(launch, kernel, entry, inputs, names, outs, out_names, params):
     """Compute entry of kernel on inputs into outs (None: allocate); returns the result,
     or a tuple of results when there are two outputs."""
     arrays = [np.asarray(a) for a in inputs]
-    result = result_dtype(arrays[0], names[0])
-    for a, name in zip(arrays[1:], names[1:]):
-        result = np.promote_types(result, result_dtype(a, name))
+    result = check_inputs(arrays, names)
     dtype = compute_dtype(result)
     x = arrays[-1]
     shape = x.shape
-    for a, name in zip(arrays[:-1], names[:-1]):
-        if a.shape != shape:
-            raise ValueError(f"{name} has shape {a.shape} but {names[-1]} has shape {shape}")
     for out, name in zip(outs, out_names):
         check_out(out, name, shape, result)
     if len(outs) == 2 and outs[0] is not None and outs[1] is not None \

@@ -9,8 +9,9 @@ import dask.array as da
 import numpy as np
 
 from . import _arrays, _backend
+from ._api import FB, FBG
 
-_FORWARD_BACKWARD = (4, 5)          # _api.FB, _api.FBG: two outputs
+_FORWARD_BACKWARD = (FB, FBG)       # two outputs
 
 
 def _block(*blocks, kernel, entry, names, params):
@@ -25,23 +26,11 @@ def run(kernel, entry, inputs, names, outs, params):
     """The lazy result (a tuple of two for forward_backward)."""
     if any(o is not None for o in outs):
         raise TypeError("out= is not supported with dask arrays (the result is lazy)")
-    lead = next(a for a in inputs if _arrays.is_dask(a))
-    arrays = []
-    for a, name in zip(inputs, names):
-        if not _arrays.is_dask(a):
-            a = np.asarray(a)
-            if a.shape != lead.shape:
-                raise ValueError(f"{name} has shape {a.shape} but the dask array has "
-                                 f"shape {lead.shape}")
-            a = da.from_array(a, chunks=lead.chunks)
-        arrays.append(a)
-    if any(a.shape != arrays[-1].shape for a in arrays):
-        raise ValueError(f"{names[0]} has shape {arrays[0].shape} but {names[-1]} has "
-                         f"shape {arrays[-1].shape}")
-    result = _arrays.result_dtype(arrays[0], names[0])
-    for a, name in zip(arrays[1:], names[1:]):
-        result = np.promote_types(result, _arrays.result_dtype(a, name))
-    index = "".join(chr(ord("a") + i) for i in range(lead.ndim))
+    arrays = [a if _arrays.is_dask(a) else np.asarray(a) for a in inputs]
+    result = _arrays.check_inputs(arrays, names)
+    chunks = next(a.chunks for a in arrays if _arrays.is_dask(a))
+    arrays = [a if _arrays.is_dask(a) else da.from_array(a, chunks=chunks) for a in arrays]
+    index = "".join(chr(ord("a") + i) for i in range(arrays[0].ndim))
     arrays = da.core.unify_chunks(*[x for a in arrays for x in (a, index)])[1]
     kw = dict(kernel=kernel, entry=entry, names=names, params=params, dtype=result,
               meta=np.empty((0,) * arrays[0].ndim, result))

@@ -136,37 +136,42 @@ def _double_backward(reference, kernel_name, params, from_y):
     return from_x
 
 
-def _torch_reference(act):
+def _torch_reference(act, has_inplace):
     """PyTorch's own function for this activation: (input, params, inplace) -> tensor."""
     if act.name == "linear":
         return lambda x, values, inplace=False: x if inplace else x.clone()
     fn = getattr(F, act.name)
     names = act.param_names
-    if "inplace" in inspect.signature(getattr(torch.nn, act.cls_name)).parameters:
+    if has_inplace:
         return lambda x, values, inplace=False: fn(x, **dict(zip(names, values)),
                                                    inplace=inplace)
     return lambda x, values, inplace=False: fn(x, **dict(zip(names, values)))
 
 
 def _make(act):
+    torch_module = torch.nn.Identity if act.name == "linear" else getattr(torch.nn, act.cls_name)
+    has_inplace = "inplace" in inspect.signature(torch_module).parameters
     prepare = _api._PREPARE[act.name]
-    reference = _torch_reference(act)
+    reference = _torch_reference(act, has_inplace)
     autograd_fn = type(f"{act.cls_name}Function", (_Function,), {"__module__": __name__})
     specs = {}
 
     def spec_for(values):
+        """Validated parameters (ValueError) -> what the autograd function needs."""
         spec = specs.get(values)
         if spec is None:
             kernel, params = prepare(*values)
-            y_form = KERNELS[kernel].y_form
-            from_y = KERNELS[kernel].name in _DERIVATIVE_IN_Y and y_form(params)
-            double = _double_backward(lambda t: reference(t, values), KERNELS[kernel].name,
-                                      params, from_y)
+            name = KERNELS[kernel].name
+            from_y = name in _DERIVATIVE_IN_Y and KERNELS[kernel].y_form(params)
+            double = _double_backward(lambda t: reference(t, values), name, params, from_y)
             spec = specs[values] = (act, kernel, params, from_y, double)
         return spec
 
-    torch_module = torch.nn.Identity if act.name == "linear" else getattr(torch.nn, act.cls_name)
-    has_inplace = "inplace" in inspect.signature(torch_module).parameters
+    def apply(x, values, spec, inplace):
+        if inplace or not isinstance(x, torch.Tensor) or not _eligible(x):
+            return reference(x, values, inplace)
+        return autograd_fn.apply(x, spec)
+
     P = inspect.Parameter
     params = [P(n, P.POSITIONAL_OR_KEYWORD, default=P.empty if d is _api.REQUIRED else d)
               for n, d in act.params]
@@ -175,16 +180,17 @@ def _make(act):
     init_signature = inspect.Signature(params)
     signature = inspect.Signature([P("input", P.POSITIONAL_OR_KEYWORD)] + params)
 
-    def function(*args, **kwargs):
-        values = signature.bind(*args, **kwargs)
-        values.apply_defaults()
-        x, *values = values.arguments.values()
+    def bind(args, kwargs):
+        """(parameter values, inplace) from the arguments after the input."""
+        bound = init_signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = list(bound.arguments.values())
         inplace = values.pop() if has_inplace else False
-        values = tuple(values)
-        spec = spec_for(values)             # validates the parameters (ValueError)
-        if inplace or not isinstance(x, torch.Tensor) or not _eligible(x):
-            return reference(x, values, inplace)
-        return autograd_fn.apply(x, spec)
+        return tuple(values), inplace
+
+    def function(input, *args, **kwargs):
+        values, inplace = bind(args, kwargs)
+        return apply(input, values, spec_for(values), inplace)
 
     function.__name__ = function.__qualname__ = act.name
     function.__module__ = __name__
@@ -194,19 +200,13 @@ def _make(act):
 
     def __init__(self, *args, **kwargs):
         torch.nn.Module.__init__(self)
-        bound = init_signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        values = list(bound.arguments.values())
-        self.inplace = values.pop() if has_inplace else False
-        self._values = tuple(values)
-        spec_for(self._values)              # invalid parameters fail here
-        for n, v in zip(act.param_names, values):
+        self._values, self.inplace = bind(args, kwargs)
+        self._spec = spec_for(self._values)        # invalid parameters fail here, once
+        for n, v in zip(act.param_names, self._values):
             setattr(self, n, v)             # torch's attribute names (its extra_repr reads them)
 
     def forward(self, input):
-        if has_inplace:
-            return function(input, *self._values, inplace=self.inplace)
-        return function(input, *self._values)
+        return apply(input, self._values, self._spec, self.inplace)
 
     cls_name = torch_module.__name__
     module = type(cls_name, (torch.nn.Module,), {
