@@ -50,9 +50,13 @@ def kinks(name, params):
     return points
 
 
-def call(entry, name, x, params, **kw):
-    """fastact's entry point ('forward', 'grad', 'backward', ...) for a case."""
+ENTRY_POINTS = ("forward", "grad", "backward", "forward_backward")
+
+
+def call(entry, name, x, params, grad_output=None, **kw):
+    """fastact's entry point ('forward', 'grad', 'backward', ...) for a case; grad_output
+    is used by 'backward' only."""
     suffix = {"forward": "", "grad": "_grad", "backward": "_backward",
               "forward_backward": "_forward_backward"}[entry]
-    return getattr(fastact, name + suffix)(x, **params, **kw) if entry != "backward" \
-        else getattr(fastact, name + suffix)(kw.pop("grad_output"), x, **params, **kw)
+    f = getattr(fastact, name + suffix)
+    return f(grad_output, x, **params, **kw) if entry == "backward" else f(x, **params, **kw)

@@ -4,6 +4,13 @@ import numpy as np
 import fastact
 
 
+def same(a, b):
+    """Equal results (tuples elementwise), NaN equal to NaN."""
+    if isinstance(a, tuple):
+        return all(same(u, v) for u, v in zip(a, b))
+    return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+
+
 def ulp_distance(a, b, dtype, flush=0.0):
     """|a - b| in ulps of b's binade, in dtype; 0 where both are NaN or equal infinities,
     and where both are below flush * (the smallest normal number): results there may be

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import fastact
+from helpers import same
 
 NAMES = fastact.ACTIVATIONS
 PARAMS = {"threshold": {"threshold": 0.25, "value": -1.0}}
@@ -20,12 +21,6 @@ def run(name, entry, x, **kw):
             g = np.full(np.shape(x), 1.5, dtype=np.asarray(x).dtype if np.asarray(x).dtype.kind == "f" else None)
         return f(g, x, **params, **kw)
     return f(x, **params, **kw)
-
-
-def same(a, b):
-    if isinstance(a, tuple):
-        return all(same(u, v) for u, v in zip(a, b))
-    return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
 
 
 def data(shape, dtype=np.float64, seed=0):

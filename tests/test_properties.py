@@ -11,12 +11,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import fastact
-from cases import CASES, case_id
+from cases import CASES, ENTRY_POINTS, call, case_id
 from helpers import ulp_distance
 
 torch = pytest.importorskip("torch")
 
-ENTRIES = ("", "_grad", "_backward", "_forward_backward")
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
@@ -40,17 +39,12 @@ def arrays(draw, dtypes=(np.float16, np.float32, np.float64, np.int32, np.bool_)
     return a
 
 
-def _call(name, entry, params, x, g):
-    f = getattr(fastact, name + entry)
-    return f(g, x, **params) if entry == "_backward" else f(x, **params)
-
-
 def _both_backends(name, entry, params, x, g):
     out = {}
     for backend in ("compiled", "numpy"):
         previous = fastact.set_backend(backend)
         try:
-            out[backend] = _call(name, entry, params, x, g)
+            out[backend] = call(entry, name, x, params, grad_output=g)
         finally:
             fastact.set_backend(previous)
     return out["compiled"], out["numpy"]
@@ -70,7 +64,7 @@ def _agree(a, b, what):
     assert d.max(initial=0) <= 8, (what, a, b)
 
 
-@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 @SETTINGS
 @given(data=st.data())

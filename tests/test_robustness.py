@@ -11,20 +11,13 @@ import numpy as np
 import pytest
 
 import fastact
-from cases import CASES, case_id
+from cases import CASES, ENTRY_POINTS as ENTRIES, call, case_id
+from helpers import same
 
-ENTRIES = ("", "_grad", "_backward", "_forward_backward")
 
 
 def _call(name, entry, x, params):
-    f = getattr(fastact, name + entry)
-    return f(np.full_like(x, 0.75), x, **params) if entry == "_backward" else f(x, **params)
-
-
-def _same(a, b):
-    if isinstance(a, tuple):
-        return all(_same(u, v) for u, v in zip(a, b))
-    return np.array_equal(a, b, equal_nan=True)
+    return call(entry, name, x, params, grad_output=np.full_like(x, 0.75))
 
 
 def _in_threads(work, n):
@@ -59,7 +52,7 @@ def test_many_python_threads_at_once(case):
         for rep in range(2):
             for i, x in enumerate(inputs):
                 for e in ENTRIES:
-                    assert _same(_call(name, e, x, params), expected[(i, e)]), (k, i, e)
+                    assert same(_call(name, e, x, params), expected[(i, e)]), (k, i, e)
     _in_threads(work, 6)
 
 
@@ -79,12 +72,12 @@ def test_gil_is_released_during_a_long_call():
         while count[0] == 0:
             time.sleep(0.001)
         with fastact.threads(1):
-            for call in (lambda: fastact.gelu(x, out=out),
-                         lambda: fastact.mish_backward(x, x, out=out),
-                         lambda: fastact.tanh_forward_backward(x[::2]),       # general path
-                         lambda: fastact.softplus(x.astype(np.float32))):
+            for long_call in (lambda: fastact.gelu(x, out=out),
+                              lambda: fastact.mish_backward(x, x, out=out),
+                              lambda: fastact.tanh_forward_backward(x[::2]),  # general path
+                              lambda: fastact.softplus(x.astype(np.float32))):
                 before = count[0]
-                call()
+                long_call()
                 assert count[0] - before > 50, "the GIL was held during the call"
     finally:
         done.set()
@@ -105,7 +98,7 @@ def test_changing_thread_count_while_others_compute():
             stop.set()
             return
         while not stop.is_set():
-            assert _same(fastact.silu_forward_backward(x), expected)
+            assert same(fastact.silu_forward_backward(x), expected)
     with fastact.threads(2):        # restores the setting (following OpenMP) afterwards
         _in_threads(compute, 4)
 
@@ -144,12 +137,12 @@ def test_unaligned_and_byteswapped_outputs(backend):
     o2 = np.frombuffer(raw, np.float64, count=x.size, offset=x.nbytes + 2).reshape(x.shape)
     assert not o1.flags.aligned and not o2.flags.aligned
     r = fastact.elu_forward_backward(x, 0.5, out=o1, grad_out=o2)
-    assert r[0] is o1 and r[1] is o2 and _same(r, expected)
+    assert r[0] is o1 and r[1] is o2 and same(r, expected)
     swapped = np.empty(x.shape, ">f8")
-    assert fastact.elu(x, 0.5, out=swapped) is swapped and _same(swapped.astype("<f8"), expected[0])
+    assert fastact.elu(x, 0.5, out=swapped) is swapped and same(swapped.astype("<f8"), expected[0])
     xs = np.frombuffer(bytearray(x.nbytes + 5), np.float64, count=x.size, offset=5)
     xs[...] = x.ravel()
-    assert _same(fastact.elu_backward(xs, xs, 0.5), fastact.elu_backward(x.ravel(), x.ravel(), 0.5))
+    assert same(fastact.elu_backward(xs, xs, 0.5), fastact.elu_backward(x.ravel(), x.ravel(), 0.5))
 
 
 def test_index_arithmetic_is_64_bit():
