@@ -29,8 +29,9 @@
 
 #include "fa_coeffs.h"
 
-/* Per-type constants. EXP_MIN/EXP_MAX clamp exp's argument so that 2^k is a normal number,
- * zero (k = -bias) or inf (k = bias + 1); EXP_MIN_TAIL does the same for e^x 2^FA_TAIL;
+/* Per-type constants. exp's argument is clamped below at EXP_MIN, where 2^k is exactly
+ * zero (k = -bias), and EXP_MIN_TAIL does the same for e^x 2^FA_TAIL; EXP_MAX is the
+ * largest argument it is defined for (2^k still finite);
  * LN2_HI has few bits so that k*LN2_HI is exact; SPLIT is Dekker's splitter
  * 2^ceil(p/2) + 1. */
 #define FA_F32_MANT 23
@@ -41,9 +42,9 @@
 #define FA_F32_LOG2E 1.44269502f
 #define FA_F32_LN2_HI 0.693359375f
 #define FA_F32_LN2_LO -2.12194440e-4f
-#define FA_F32_EXP_MIN -88.0f                 /* k >= -127 */
-#define FA_F32_EXP_MIN_TAIL -132.0f           /* k + 64 >= -127 */
-#define FA_F32_EXP_MAX 89.0f                  /* k <= 128 */
+#define FA_F32_EXP_MIN -88.0f                 /* k = -127: 2^k = 0 */
+#define FA_F32_EXP_MIN_TAIL -132.5f           /* k + 64 = -127: 2^(k + 64) = 0 */
+#define FA_F32_EXP_MAX 88.0f                  /* k <= 127 */
 #define FA_F32_EXPM1_MIN -25.0f
 #define FA_F32_SPLIT 4097.0f
 #define FA_F32_TAIL_INV 5.42101086e-20f       /* 2^-64 */
@@ -57,9 +58,9 @@
 #define FA_F64_LOG2E 1.4426950408889634
 #define FA_F64_LN2_HI 6.93147180369123816490e-01
 #define FA_F64_LN2_LO 1.90821492927058770002e-10
-#define FA_F64_EXP_MIN -709.0                 /* k >= -1023 */
-#define FA_F64_EXP_MIN_TAIL -753.0            /* k + 64 >= -1023 */
-#define FA_F64_EXP_MAX 710.0                  /* k <= 1024 */
+#define FA_F64_EXP_MIN -709.0                 /* k = -1023: 2^k = 0 */
+#define FA_F64_EXP_MIN_TAIL -753.5            /* k + 64 = -1023: 2^(k + 64) = 0 */
+#define FA_F64_EXP_MAX 709.0                 /* k <= 1023 */
 #define FA_F64_EXPM1_MIN -40.0
 #define FA_F64_SPLIT 134217729.0
 #define FA_F64_TAIL_INV 5.421010862427522e-20 /* 2^-64 */
