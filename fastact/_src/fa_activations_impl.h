@@ -103,7 +103,7 @@ FA_DEFINE(gelu)
 /* ---- gelu, tanh approximation: x sigma(v), v = 2u = A x + B x^3 carried as v + vl ----*/
 #define GELU_T_CLAMP ((T)(sizeof(T) == 4 ? 12.0 : 23.0))
 FA_INLINE void S(gelu_tanh)(T x, FA_P(T), T *y, T *d) {
-    T xc = S(clamp)(x, -GELU_T_CLAMP, GELU_T_CLAMP);
+    T xc = S(limit)(x, GELU_T_CLAMP);
     T pe, p = S(two_prod)(xc, xc, &pe);
     T bpe, bp = S(two_prod)(C(GELU_B_HI), p, &bpe);
     T te, t = S(two_sum)(C(GELU_A_HI), bp, &te);
@@ -128,7 +128,7 @@ FA_DEFINE(gelu_tanh)
  * of each branch chosen first, then one division ---- */
 FA_INLINE void S(silu)(T x, FA_P(T), T *y, T *d) {
     T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV, den = 1 + e, den2 = S(sq1p)(e);
-    T xc = S(clamp)(x, C(EXP_MIN_TAIL), -C(EXP_MIN_TAIL)), scale = x >= 0 ? 1 : TAIL_INV;
+    T xc = S(limit)(x, -C(EXP_MIN_TAIL)), scale = x >= 0 ? 1 : TAIL_INV;
     *y = (x >= 0 ? x : xc * es) / den * scale;
     *d = (x >= 0 ? FA_FMA(e, 1 + xc, 1) : es * ((1 + xc) + e)) / den2 * scale;
 }
@@ -155,7 +155,7 @@ FA_DEFINE(softplus)
  * the cancellation near the zero of f' is exact. ---- */
 FA_INLINE void S(mish)(T x, FA_P(T), T *y, T *d) {
     T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV;
-    T xc = S(clamp)(x, C(EXP_MIN_TAIL), -C(EXP_MIN_TAIL)), scale = x >= 0 ? 1 : TAIL_INV;
+    T xc = S(limit)(x, -C(EXP_MIN_TAIL)), scale = x >= 0 ? 1 : TAIL_INV;
     T num = FA_FMA(2, e, 1), dp = FA_FMA(2 * e, e, num);         /* x >= 0 */
     T dn = FA_FMA(e, e + 2, 2);                                  /* x < 0 */
     T dn2 = FA_FMA(e, FA_FMA(e, FA_FMA(e, e + 4, 8), 8), 4);     /* D-^2 */

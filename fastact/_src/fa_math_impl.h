@@ -22,10 +22,11 @@ FA_INLINE T S(copysign)(T mag, T sgn) {
     return S(from_bits)((S(to_bits)(mag) & ~C(SIGN)) | (S(to_bits)(sgn) & C(SIGN)));
 }
 #endif
-/* x limited to [lo, hi]; NaN stays NaN. */
-FA_INLINE T S(clamp)(T x, T lo, T hi) {
-    x = x < lo ? lo : x;
-    return x > hi ? hi : x;
+/* x limited to [-m, m]; NaN stays NaN. On |x|, then the sign: one compare, where a
+ * two-sided clamp takes four mask instructions and is slower. */
+FA_INLINE T S(limit)(T x, T m) {
+    T a = S(abs)(x);
+    return S(copysign)(a > m ? m : a, x);
 }
 
 /* a * b = p + *err exactly (FMA, else Dekker's product) */
