@@ -23,6 +23,9 @@ class Kernel:
     name: str
     cost: int          # work per element, relu = 1: one thread below GRAIN / cost elements
     y_form: Optional[Callable[[tuple], bool]]   # params -> whether f' can be taken from y
+    # (parameter index, value): a common value that gets its own loop with the value as a
+    # compile-time constant (the C code has a cheaper path for it, see FA_KNOWN)
+    common: Optional[Tuple[int, float]] = None
 
 
 def _always(p):
@@ -39,7 +42,7 @@ KERNELS = (
     Kernel("gelu", 16, None),
     Kernel("gelu_tanh", 16, None),
     Kernel("silu", 8, None),
-    Kernel("softplus", 12, None),
+    Kernel("softplus", 12, None, common=(0, 1.0)),         # beta = 1
     Kernel("mish", 12, None),
     Kernel("hardtanh", 1, _always),
     Kernel("hardsigmoid", 1, None),

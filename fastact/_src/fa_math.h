@@ -27,6 +27,15 @@
 #  define FA_FMA(a, b, c) ((a) * (b) + (c))
 #endif
 
+/* FA_KNOWN(c): c, where the compiler can evaluate it at compile time (a parameter the
+ * loop passes as a constant), else 0: lets a kernel have a cheaper path for a common
+ * parameter value without testing it per element in the general loop. */
+#if defined(__GNUC__) || defined(__clang__)
+#  define FA_KNOWN(c) (__builtin_constant_p(c) && (c))
+#else
+#  define FA_KNOWN(c) 0
+#endif
+
 #include "fa_coeffs.h"
 
 /* Per-type constants. exp's argument is clamped below at EXP_MIN, where 2^k is exactly
