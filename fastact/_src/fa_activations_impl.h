@@ -161,7 +161,7 @@ FA_DEFINE(softplus)
  * the cancellation near the zero of f' is exact. ---- */
 FA_INLINE void S(mish)(T x, FA_P(T), T *y, T *d) {
     T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV;
-    T xc = S(limit)(x, -C(EXP_MIN_TAIL)), scale = x >= 0 ? 1 : TAIL_INV;
+    T xc = S(limit)(x, -C(EXP_MIN_TAIL));
     T num = FA_FMA(2, e, 1), dp = FA_FMA(2 * e, e, num);         /* x >= 0 */
     T dn = FA_FMA(e, e + 2, 2);                                  /* x < 0 */
     T dn2 = FA_FMA(e, FA_FMA(e, FA_FMA(e, e + 4, 8), 8), 4);     /* D-^2 */
