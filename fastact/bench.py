@@ -3,9 +3,10 @@
 Every case (activation x direction x dtype x size) times fastact (``out=`` preallocated),
 PyTorch on the CPU (same thread count; its ``out=`` / ``grad_input=`` variants where it has
 them) and the idiomatic NumPy expression; the backward of sigmoid, tanh and relu is taken
-from y on both sides, as PyTorch's autograd does, interleaving the three and reporting medians. The 2-thread copy of the same
-array (fastact.linear with out=) is the memory roofline. The implementations here are also
-what the asv suite in benchmarks/ times.
+from y on both sides, as PyTorch's autograd does. The copy of the same array on the same
+threads (fastact.linear with out=) is the memory roofline, timed with them: each round
+runs all of them in turn, and the report gives medians. The implementations here are
+also what the asv suite in benchmarks/ times.
 """
 import argparse
 import json
@@ -233,21 +234,19 @@ def run(activations=None, sizes=("4K", "256K", "4M"), dtypes=("float32", "float6
     results = []
     rng = np.random.default_rng(0)
     with fastact.threads(threads):
-        roofline = {}
         for i, ((label, name, params), direction, dtype, n) in enumerate(plan):
             if progress:
                 _progress(i, len(plan), f"{label} {direction} {dtype} {_size_label(n)}", progress)
             x = (rng.standard_normal(n) * 3).astype(dtype)
             g = rng.uniform(-1, 1, n).astype(dtype)
             out = np.empty_like(x)
-            key = (dtype, n)
-            if key not in roofline:
-                roofline[key] = time_interleaved({"copy": lambda: fastact.linear(x, out=out)},
-                                                 repeat)["copy"]
+            copy_out = np.empty_like(x)
             ff, fb = fastact_impl(name, params)
             nf, nb = numpy_impl(label, params)
             y = ff(x, np.empty_like(x)) if direction == "backward" else None
-            fns = {"fastact": (lambda: ff(x, out)) if direction == "forward" else (lambda: fb(g, x, y, out))}
+            fns = {"fastact": (lambda: ff(x, out)) if direction == "forward" else (lambda: fb(g, x, y, out)),
+                   # the roofline, timed in the same rounds: this VM's bandwidth drifts
+                   "copy": lambda: fastact.linear(x, out=copy_out)}
             if n <= numpy_max:
                 fns["numpy"] = (lambda: nf(x)) if direction == "forward" else (lambda: nb(g, x))
             if torch is not None:
@@ -257,7 +256,7 @@ def run(activations=None, sizes=("4K", "256K", "4M"), dtypes=("float32", "float6
                 fns["torch"] = (lambda: tf(t, to)) if direction == "forward" else (lambda: tb(tg, t, ty, to))
             times = time_interleaved(fns, repeat)
             results.append({"activation": label, "direction": direction, "dtype": dtype, "n": n,
-                            "threads": threads, "copy": roofline[key], **times})
+                            "threads": threads, **times})
         if progress:
             _progress(len(plan), len(plan), "done", progress)
             progress.write("\n")
