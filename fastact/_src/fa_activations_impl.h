@@ -191,7 +191,7 @@ FA_DEFINE_Y(hardtanh)
 FA_INLINE void S(hardsigmoid)(T x, FA_P(T), T *y, T *d) {
     T t = p0 > x ? p0 : x;
     *y = ((p1 < t ? p1 : t) + 3) / 6;
-    *d = x > -3 ? (x < 3 ? (T)(1.0 / 6.0) : 0) : 0;
+    *d = x > p0 ? (x < p1 ? (T)(1.0 / 6.0) : 0) : 0;
 }
 FA_DEFINE(hardsigmoid)
 

@@ -71,40 +71,38 @@ FA_INLINE T S(div_dw)(T nh, T nl, T dh, T dl, T rdh) {
  * built from its bits; n = -bias gives 0 and n = bias + 1 gives inf. */
 FA_INLINE T S(pow2)(U n) { return S(from_bits)((n + C(BIAS)) << C(MANT)); }
 
-/* x = k ln2 + r with |r| <= 0.347 (Cody-Waite): returns r, stores k. The rounding to
- * an integer adds and subtracts 1.5 * 2^MANT, whose low bits then hold k. */
-FA_INLINE T S(exp_reduce)(T x, U *k, T *kf) {
-    T t = FA_FMA(x, C(LOG2E), C(MAGIC));
-    *kf = t - C(MAGIC);
-    *k = S(to_bits)(t) - C(MAGIC_BITS);
-    T r = FA_FMA(-*kf, C(LN2_HI), x);                  /* exact: k LN2_HI has few bits */
-    return FA_FMA(-*kf, C(LN2_LO), r);
-}
-
-/* e^r - 1 and e^r for |r| <= 0.347: r + r^2 P(r), and 1 + r (1 + r P(r)) rounded once */
-FA_INLINE T S(expm1_core)(T r) { return FA_FMA(r, r * C(EXP)(r), r); }
-FA_INLINE T S(exp_core)(T r) { return FA_FMA(r, FA_FMA(r, C(EXP)(r), 1), 1); }
-
 /* The exponentials below are for arguments up to EXP_MAX (every caller passes x <= 0,
  * or uses the result only in a branch a select discards); above it the result is
  * unspecified. Only the lower end is clamped, at a point where 2^(k + tail) is exactly
  * zero, so underflow flushes to 0 without a select: the two-sided clamp cost a third of
  * sigmoid's time in mask instructions. NaN stays NaN, -inf gives 0. */
 
+/* max(x, lo) = k ln2 + r with |r| <= 0.347 (Cody-Waite): returns r, stores k. The
+ * rounding to an integer adds and subtracts 1.5 * 2^MANT, whose low bits then hold k. */
+FA_INLINE T S(exp_reduce)(T x, T lo, U *k) {
+    x = x < lo ? lo : x;
+    T t = FA_FMA(x, C(LOG2E), C(MAGIC)), kf = t - C(MAGIC);
+    *k = S(to_bits)(t) - C(MAGIC_BITS);
+    T r = FA_FMA(-kf, C(LN2_HI), x);                   /* exact: k LN2_HI has few bits */
+    return FA_FMA(-kf, C(LN2_LO), r);
+}
+
+/* e^r - 1 and e^r for |r| <= 0.347: r + r^2 P(r), and 1 + r (1 + r P(r)) rounded once */
+FA_INLINE T S(expm1_core)(T r) { return FA_FMA(r, r * C(EXP)(r), r); }
+FA_INLINE T S(exp_core)(T r) { return FA_FMA(r, FA_FMA(r, C(EXP)(r), 1), 1); }
+
 /* e^(x + dx) * 2^tail, for a small correction dx and tail 0 or FA_TAIL. Below the
  * smallest normal number the result is rounded or flushed. <0.7 ulp */
 FA_INLINE T S(exp_dw)(T x, T dx, U tail) {
     U k;
-    T lo = tail ? C(EXP_MIN_TAIL) : C(EXP_MIN);
-    T kf, r = S(exp_reduce)(x < lo ? lo : x, &k, &kf);
+    T r = S(exp_reduce)(x, tail ? C(EXP_MIN_TAIL) : C(EXP_MIN), &k);
     return S(exp_core)(r + dx) * S(pow2)(k + tail);
 }
 
-/* e^x * 2^tail */
+/* e^x * 2^tail: exp_dw without dx (adding a zero is an instruction: -0 + 0 is +0) */
 FA_INLINE T S(exp2k)(T x, U tail) {
     U k;
-    T lo = tail ? C(EXP_MIN_TAIL) : C(EXP_MIN);
-    T kf, r = S(exp_reduce)(x < lo ? lo : x, &k, &kf);
+    T r = S(exp_reduce)(x, tail ? C(EXP_MIN_TAIL) : C(EXP_MIN), &k);
     return S(exp_core)(r) * S(pow2)(k + tail);
 }
 FA_INLINE T S(exp)(T x) { return S(exp2k)(x, 0); }
@@ -112,8 +110,7 @@ FA_INLINE T S(exp)(T x) { return S(exp2k)(x, 0); }
 /* e^x - 1, keeping -0.0 and tiny x exact. <2 ulp */
 FA_INLINE T S(expm1)(T x) {
     U k;
-    T kf, r = S(exp_reduce)(x < C(EXPM1_MIN) ? C(EXPM1_MIN) : x, &k, &kf);
-    T q = S(expm1_core)(r);
+    T r = S(exp_reduce)(x, C(EXPM1_MIN), &k), q = S(expm1_core)(r);
     T s = S(pow2)(k), res = s * q + (s - 1);
     return x == 0 ? x : res;
 }
