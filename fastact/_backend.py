@@ -1,13 +1,18 @@
 """Which backend computes, and at which SIMD level.
 
-The compiled backend is fastact._runner driving one of the ``_kernels_<level>`` modules
-(the same loops compiled for baseline x86-64, AVX2+FMA, and AVX-512). At import the best
-level the CPU runs is chosen; FASTACT_SIMD=<level> asks for a lower one and
-FASTACT_BACKEND=numpy for the pure-NumPy fallback. The active choice is the module-level
-``active`` object, which fastact._api reads on every call.
+The compiled backend is fastact._runner (built for baseline x86-64, so it loads on any
+CPU) driving one of the ``_kernels_<level>`` modules: the same loops compiled for
+baseline, AVX2+FMA and AVX-512. A level's module is imported only after _runner has
+checked that the CPU runs that level: its module init already executes instructions of
+its level, so importing it on a CPU without them would kill the process (SIGILL).
+At import the best level the CPU runs is chosen; FASTACT_SIMD=<level> asks for a lower
+one and FASTACT_BACKEND=numpy for the pure-NumPy fallback. The active choice is the
+module-level ``active`` object, which fastact._api reads on every call.
 """
 import importlib
+import importlib.util
 import os
+import sys
 import warnings
 
 from . import _activations, _numpy_backend
@@ -19,6 +24,23 @@ BACKENDS = ("compiled", "numpy")
 # at GRAIN / c. Measured with benchmarks/thread_threshold.py on a 2-core AVX-512 machine:
 # two threads start to pay at ~64K elements for relu, ~7K for elu/tanh, ~3.5K for gelu.
 GRAIN = 1 << 16
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn_user(message, category=RuntimeWarning):
+    """warnings.warn pointing at the user's line: the first frame outside fastact (and
+    outside importlib, whose frames warnings skips when counting)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "importlib" in name and "_bootstrap" in name:
+            frame = frame.f_back
+            continue
+        if not name.startswith(_PACKAGE_DIR):
+            break
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def _no_fast_path(*args):
@@ -46,33 +68,48 @@ else:
 COMPILED = None if _runner is None else Backend(
     "compiled", _runner.launch, _runner.call1, _runner.call2, _runner.call_fb)
 
-_kernel_modules = {}
-level = None          # SIMD level in use by the compiled backend
+_kernel_modules = {}  # level -> imported module (only levels this CPU runs)
+level = None          # SIMD level loaded into the compiled backend (None: none yet)
 active = NUMPY
 
 
 def built_levels():
-    """SIMD levels this build has kernels for."""
-    found = []
-    for name in LEVELS:
-        try:
-            _kernel_modules[name] = importlib.import_module(f"fastact._kernels_{name}")
-        except ImportError:
-            continue
-        found.append(name)
-    return tuple(found)
+    """SIMD levels this build has kernel modules for (looked up, not imported)."""
+    return tuple(name for name in LEVELS
+                 if importlib.util.find_spec(f"fastact._kernels_{name}") is not None)
+
+
+def cpu_levels():
+    """SIMD levels this CPU runs (whether built or not)."""
+    if _runner is None:
+        return ()
+    return LEVELS[:LEVELS.index(_runner.cpu_level()) + 1]
 
 
 def supported_levels():
-    """Built levels this CPU can run."""
-    if _runner is None:
-        return ()
-    best = LEVELS.index(_runner.cpu_level())
-    return tuple(lv for lv in built_levels() if LEVELS.index(lv) <= best)
+    """Built levels this CPU runs."""
+    runs = cpu_levels()
+    return tuple(lv for lv in built_levels() if lv in runs)
 
 
 def kernel_module(name=None):
-    return _kernel_modules[name or level]
+    """The imported kernel module of a level (default: the one in use)."""
+    return _load(name or level)
+
+
+def _load(name):
+    """Import a level's kernel module; only ever called for a level the CPU runs."""
+    module = _kernel_modules.get(name)
+    if module is None:
+        try:
+            module = importlib.import_module(f"fastact._kernels_{name}")
+        except ImportError as exc:
+            raise ImportError(f"fastact._kernels_{name} failed to load: {exc}") from exc
+        if module.KERNELS != tuple(k.name for k in _activations.KERNELS):
+            raise ImportError(f"fastact._kernels_{name} was built from another kernel "
+                              f"table; rebuild fastact")
+        _kernel_modules[name] = module
+    return module
 
 
 def set_simd_level(name):
@@ -80,16 +117,38 @@ def set_simd_level(name):
     returns the previous level. ValueError if not built or not supported by this CPU."""
     global level
     if name not in supported_levels():
-        raise ValueError(f"SIMD level {name!r} is not available here; "
-                         f"this build and CPU support {supported_levels()}")
-    module = _kernel_modules[name]
-    if module.KERNELS != tuple(k.name for k in _activations.KERNELS):
-        raise ImportError(f"fastact._kernels_{name} was built from another kernel table; "
-                          f"rebuild fastact")
+        raise ValueError(f"SIMD level {name!r} is not available here: this build has "
+                         f"{built_levels()}, this CPU runs {cpu_levels()}")
+    module = _load(name)
     grains = [max(1024, GRAIN // k.cost) for k in _activations.KERNELS]
     _runner.use_table(module.TABLE_CAPSULE, grains)
     previous, level = level, name
     return previous
+
+
+def _load_best(wanted=None):
+    """Install the wanted level, else the best level that loads; a level that fails to
+    load is reported with its error. ImportError if none loads."""
+    levels = supported_levels()
+    if not levels:
+        raise ImportError(f"fastact's kernel modules are missing from {_PACKAGE_DIR} "
+                          f"(built: {built_levels() or 'none'}; this CPU runs "
+                          f"{cpu_levels()}); rebuild fastact")
+    if wanted and wanted not in levels:
+        warn_user(f"FASTACT_SIMD={wanted!r} is not available (this build has "
+                  f"{built_levels()}, this CPU runs {cpu_levels()}); using {levels[-1]!r}")
+        wanted = None
+    errors = []
+    for name in dict.fromkeys([wanted] * bool(wanted) + list(reversed(levels))):
+        try:
+            set_simd_level(name)
+        except ImportError as exc:
+            errors.append(str(exc))
+            continue
+        if errors:
+            warn_user("; ".join(errors) + f"; using the {name!r} level")
+        return
+    raise ImportError("; ".join(errors))
 
 
 def set_backend(name):
@@ -98,15 +157,18 @@ def set_backend(name):
     global active
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
-    if name == "compiled" and COMPILED is None:
-        raise ImportError(f"fastact's compiled extension is not available: {_IMPORT_ERROR}")
+    if name == "compiled":
+        if COMPILED is None:
+            raise ImportError(f"fastact's compiled extension is not available: "
+                              f"{_IMPORT_ERROR}")
+        if level is None:
+            _load_best(os.environ.get("FASTACT_SIMD", "").strip().lower() or None)
     previous = active.name
     active = COMPILED if name == "compiled" else NUMPY
     return previous
 
 
 def _init():
-    global active
     requested = os.environ.get("FASTACT_BACKEND", "").strip().lower() or "auto"
     if requested not in BACKENDS + ("auto",):
         raise ImportError(f"FASTACT_BACKEND must be 'compiled', 'numpy' or unset, "
@@ -116,20 +178,11 @@ def _init():
             raise ImportError(f"FASTACT_BACKEND=compiled but the extension is missing: "
                               f"{_IMPORT_ERROR}")
         if requested == "auto":
-            warnings.warn(f"fastact's compiled extension is missing ({_IMPORT_ERROR}); "
-                          f"using the NumPy fallback", RuntimeWarning, stacklevel=3)
+            warn_user(f"fastact's compiled extension is missing ({_IMPORT_ERROR}); "
+                      f"using the NumPy fallback")
         return
-    levels = supported_levels()
-    if not levels:
-        raise ImportError("fastact's kernel modules are missing; rebuild fastact")
-    forced = os.environ.get("FASTACT_SIMD", "").strip().lower()
-    if forced and forced not in levels:
-        warnings.warn(f"FASTACT_SIMD={forced!r} is not available (this build and CPU "
-                      f"support {levels}); using {levels[-1]!r}", RuntimeWarning, stacklevel=3)
-        forced = ""
-    set_simd_level(forced or levels[-1])
     if requested != "numpy":
-        active = COMPILED
+        set_backend("compiled")
 
 
 _init()

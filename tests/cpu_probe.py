@@ -1,0 +1,96 @@
+"""Every kernel x entry point x dtype on a sweep of specials, run in this process or, as a
+script, in a process emulating another CPU (tests/test_cpu_models.py):
+
+    qemu-x86_64 -cpu Haswell python tests/cpu_probe.py OUT.npz [LEVEL]
+
+imports fastact, records the SIMD level it chose and what asking for a level this CPU
+lacks does (never a signal), and saves every result (bits) to OUT.npz. Imports only
+NumPy and fastact: emulated, every import costs seconds.
+"""
+import os
+import sys
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+with warnings.catch_warnings(record=True) as IMPORT_WARNINGS:
+    warnings.simplefilter("always")
+    import fastact  # noqa: E402
+from cases import CASES, case_id, kinks  # noqa: E402
+
+
+def sweep(dtype, points=()):
+    """+-0, +-inf, NaN, subnormals, the normal edge, one value per binade over the whole
+    range (both signs), the tails, and each kink with its neighbours."""
+    dtype = np.dtype(dtype)
+    info = np.finfo(dtype)
+    rng = np.random.default_rng(5)
+    sub = [info.smallest_subnormal, info.smallest_subnormal * 3, info.tiny / 2,
+           info.tiny - info.smallest_subnormal, info.tiny, info.max]
+    mags = np.ldexp(rng.uniform(1, 2, info.maxexp - info.minexp),
+                    np.arange(info.minexp, info.maxexp))
+    tail = 110.0 if dtype == np.float32 else 800.0
+    xs = [np.array([0.0, np.inf, np.nan]), np.array(sub, np.float64), mags,
+          np.linspace(0, tail, 301), np.linspace(0, 10, 301)]
+    xs = np.concatenate(xs).astype(dtype)
+    xs = np.concatenate([xs, -xs])
+    near = []
+    for k in points:
+        k = dtype.type(k)
+        near += [k, np.nextafter(k, dtype.type(-np.inf)), np.nextafter(k, dtype.type(np.inf))]
+    return np.concatenate([xs, np.array(near, dtype)])
+
+
+def compute():
+    """{'case|entry|dtype': result} for every case, entry point and dtype."""
+    results = {}
+    with np.errstate(all="ignore"):
+        for dtype in (np.float32, np.float64):
+            for case in CASES:
+                name, params = case
+                x = sweep(dtype, kinks(name, params))
+                g = np.resize(np.array([1.5, -0.75, 0.0, -0.0, 3.0e5], dtype), x.size)
+                key = f"{case_id(case)}|{{}}|{np.dtype(dtype).name}"
+                f = lambda suffix: getattr(fastact, name + suffix)  # noqa: E731
+                results[key.format("forward")] = f("")(x, **params)
+                results[key.format("grad")] = f("_grad")(x, **params)
+                results[key.format("backward")] = f("_backward")(g, x, **params)
+                try:
+                    results[key.format("backward_y")] = f("_backward")(g, y=x, **params)
+                except TypeError:                      # no y-form for these parameters
+                    pass
+                y, d = f("_forward_backward")(x, **params)
+                results[key.format("fb_y")], results[key.format("fb_d")] = y, d
+                y, d = f("_forward_backward")(x, grad_output=g, **params)
+                results[key.format("fbg_y")], results[key.format("fbg_g")] = y, d
+    return results
+
+
+def probe():
+    """What this CPU gets: the level chosen, and the answers to asking for more."""
+    info = {"simd_level": fastact.simd_level(),
+            "cpu_levels": ",".join(fastact._backend.cpu_levels())}
+    try:
+        fastact.set_simd_level("avx512")
+        info["set_avx512"] = "ok"
+    except ValueError as exc:
+        info["set_avx512"] = "ValueError: " + str(exc)
+    return info
+
+
+def main(path, level=None):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if level:
+            fastact.set_simd_level(level)
+        info = probe()
+    info["warnings"] = " | ".join(str(w.message) for w in IMPORT_WARNINGS + caught)
+    if level:
+        fastact.set_simd_level(level)
+    info = {f"info:{k}": np.array(v) for k, v in info.items()}
+    np.savez(path, **info, **compute())
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,85 @@
+"""fastact on CPUs this machine may not have, emulated by qemu's user mode.
+
+`qemu-x86_64 -cpu MODEL python ...` runs an unmodified Python process on a CPU model:
+Nehalem (SSE4.2, no AVX: NumPy 2's floor) must get the baseline kernels, Haswell (AVX2
+and FMA, no AVX-512) the avx2 ones. Under each, `import fastact` must work (a module of
+a level the CPU lacks executes that level's instructions when imported: SIGILL), asking
+for avx512 must warn or raise (never a signal), and every kernel x entry point x dtype on
+a sweep of specials (tests/cpu_probe.py) must give the same bits as this machine's run
+of the same level. Skipped, with the reason, where qemu-x86_64 is missing or the host is
+not x86-64; FASTACT_REQUIRE_EMULATION=1 (set by .ci/run) turns the skip into a failure.
+"""
+import os
+import platform
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import cpu_probe
+import fastact
+from fastact import _backend
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+QEMU = shutil.which("qemu-x86_64")
+MODELS = {"Nehalem": "baseline", "Haswell": "avx2"}
+
+
+def _require():
+    reason = None
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        reason = "the CPU models are x86-64; this host is " + platform.machine()
+    elif QEMU is None:
+        reason = "qemu-x86_64 not found (Debian: apt-get install qemu-user)"
+    if reason:
+        if os.environ.get("FASTACT_REQUIRE_EMULATION") == "1":
+            pytest.fail(reason + " (FASTACT_REQUIRE_EMULATION=1)")
+        pytest.skip(reason)
+
+
+def _emulated(model, tmp_path, env=None):
+    out = tmp_path / f"{model}.npz"
+    # the child imports the very fastact under test
+    path = os.pathsep.join([os.path.dirname(os.path.dirname(fastact.__file__)),
+                            os.environ.get("PYTHONPATH", "")])
+    cmd = [QEMU, "-cpu", model, sys.executable, os.path.join(HERE, "cpu_probe.py"), str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path,
+                       env={**os.environ, "PYTHONPATH": path, **(env or {})})
+    assert r.returncode == 0, (f"qemu -cpu {model}: exit {r.returncode} "
+                               f"(-4/132: illegal instruction)\n{r.stderr[-3000:]}")
+    with np.load(out) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _same_bits(a, b):
+    """Bit for bit, except that any NaN equals any NaN: the sign of a NaN result is not
+    specified (IEEE 754), and qemu's emulation of x86 does not always keep a NaN
+    input's sign (-NaN in, +NaN out, where the hardware gives -NaN)."""
+    bits = np.uint32 if a.dtype == np.float32 else np.uint64
+    return a.dtype == b.dtype and np.array_equal(
+        np.where(np.isnan(a), 0, a.view(bits)), np.where(np.isnan(b), 0, b.view(bits))) \
+        and np.array_equal(np.isnan(a), np.isnan(b))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_cpu_model(model, tmp_path):
+    _require()
+    level = MODELS[model]
+    got = _emulated(model, tmp_path, {"FASTACT_SIMD": "avx512"})
+    assert str(got.pop("info:simd_level")) == level
+    assert str(got.pop("info:cpu_levels")).split(",")[-1] == level
+    assert "FASTACT_SIMD='avx512' is not available" in str(got.pop("info:warnings"))
+    assert str(got.pop("info:set_avx512")).startswith("ValueError")
+
+    if level not in _backend.supported_levels():
+        pytest.skip(f"this host does not run the {level!r} level to compare with")
+    previous = fastact.set_simd_level(level)
+    try:
+        native = cpu_probe.compute()
+    finally:
+        fastact.set_simd_level(previous)
+    assert native.keys() == got.keys()
+    differ = [k for k in native if not _same_bits(native[k], got[k])]
+    assert not differ, f"{len(differ)} results differ from the native {level} run: {differ[:5]}"
