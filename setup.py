@@ -29,17 +29,19 @@ SRC = os.path.join("fastact", "_src")
 GEN = os.path.join("build", "generated")
 
 
-def _load_table():
-    """fastact/_activations.py, without importing the fastact package."""
+def _load(filename):
+    """A module of the fastact package by path, without importing the package."""
     import importlib.util
 
-    name = "_fastact_build_activations"
-    spec = importlib.util.spec_from_file_location(
-        name, os.path.join(HERE, "fastact", "_activations.py"))
+    name = "_fastact_build_" + filename[:-3].lstrip("_")
+    spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, "fastact", filename))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module             # dataclasses look their module up
     spec.loader.exec_module(module)
     return vars(module)
+
+
+FLAGS = _load("_build_flags.py")
 
 
 def _is_x86_64():
@@ -48,15 +50,11 @@ def _is_x86_64():
 
 def _levels(msvc):
     """SIMD level -> extra compile flags."""
-    levels = {"baseline": []}
     if _is_x86_64():
-        if msvc:
-            levels.update(avx2=["/arch:AVX2"], avx512=["/arch:AVX512"])
-        else:
-            levels.update(
-                avx2=["-mavx2", "-mfma", "-mf16c"],
-                avx512=["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2",
-                        "-mfma", "-mf16c", "-mprefer-vector-width=512"])
+        levels = dict(FLAGS["X86_64_MSVC"] if msvc else FLAGS["X86_64"])
+    else:
+        levels = dict(FLAGS["AARCH64"] if platform.machine().lower() in ("aarch64", "arm64")
+                      else {"baseline": []})
     wanted = os.environ.get("FASTACT_SIMD_LEVELS")
     if wanted:
         names = [w.strip() for w in wanted.split(",") if w.strip()]
@@ -141,6 +139,8 @@ def _render_kernels(level, table):
         template = Tempita.Template(f.read())
     text = template.substitute(
         level=level, kernels=table["KERNELS"], entries=table["ENTRIES"],
+        entry_code=table["ENTRY_CODE"], entry_statement=table["entry_statement"],
+        has_entry=table["has_entry"],
         types=((0, "float", "f32"), (1, "double", "f64")))
     path = os.path.join(GEN, "fastact", f"_kernels_{level}.pyx")
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -165,19 +165,13 @@ class BuildExt(build_ext):
         customize_compiler(compiler)
         msvc = compiler.compiler_type == "msvc"
         omp = _openmp_flags(compiler)
-        table = _load_table()
+        table = _load("_activations.py")
         if msvc:
-            base = ["/O2", "/fp:precise"]
+            base = list(FLAGS["MSVC_BASE"])
+        elif os.environ.get("FASTACT_SANITIZE"):
+            base = list(FLAGS["SANITIZE"])
         else:
-            base = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off",
-                    "-Wno-unused-function"]
-            # every loop is long and elementwise: vectorize even where GCC's cost model
-            # hesitates (it rejected gelu's loop, at a 10x cost)
-            if _accepts(compiler, "-fvect-cost-model=unlimited"):
-                base.append("-fvect-cost-model=unlimited")
-            if os.environ.get("FASTACT_SANITIZE"):
-                base = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
-                        "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
+            base = FLAGS["BASE"] + [f for f in FLAGS["OPTIONAL"] if _accepts(compiler, f)]
         link = ["-fsanitize=address,undefined"] if os.environ.get("FASTACT_SANITIZE") else []
         omp_c, omp_l = omp if omp else ([], [])
         numpy_include = __import__("numpy").get_include()

@@ -56,8 +56,34 @@ KERNELS = (
 )
 KERNEL_INDEX = {k.name: i for i, k in enumerate(KERNELS)}
 
-# The entry points every kernel has, in the order of the compiled table.
+# The entry points every kernel has, in the order of the compiled table, and what each
+# computes for element i: (inputs, outputs, C statement). The loops of every SIMD level
+# (fastact/_src/_kernels.pyx.in) and the C driver of tools/kernel_driver.py are generated
+# from these, so both run the same code.
 ENTRIES = ("fwd", "grad", "bwd", "bwdy", "fb", "fbg")
+ENTRY_CODE = {
+    "fwd": (("x",), ("y",), "y[i] = fa_{k}_fwd_{s}(x[i], {p})"),
+    "grad": (("x",), ("y",), "y[i] = fa_{k}_grad_{s}(x[i], {p})"),
+    "bwd": (("g", "x"), ("y",), "y[i] = fa_{k}_bwd_{s}(g[i], x[i], {p})"),
+    "bwdy": (("g", "x"), ("y",), "y[i] = fa_{k}_bwdy_{s}(g[i], x[i], {p})"),
+    "fb": (("x",), ("y", "d"), "fa_{k}_fb_{s}(x[i], {p}, &y[i], &d[i])"),
+    "fbg": (("g", "x"), ("y", "d"), "fa_{k}_fbg_{s}(g[i], x[i], {p}, &y[i], &d[i])"),
+}
+
+
+def has_entry(kernel, entry):
+    """Whether the kernel has this entry point (bwdy only where f' can be taken from y)."""
+    return entry != "bwdy" or kernel.y_form is not None
+
+
+def entry_statement(kernel, entry, suffix, constant=False):
+    """The statement for element i of a loop of kernel x entry x dtype (suffix 'f32' or
+    'f64'); constant=True: with the kernel's common parameter value as a literal."""
+    params = [f"p{i}" for i in range(NPARAMS)]
+    if constant:
+        index, value = kernel.common
+        params[index] = repr(value)
+    return ENTRY_CODE[entry][2].format(k=kernel.name, s=suffix, p=", ".join(params))
 
 REQUIRED = object()   # default of a parameter that has none
 

@@ -17,14 +17,13 @@ import sysconfig
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FLAGS = {"baseline": [], "avx2": ["-mavx2", "-mfma"],
-         "avx512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma",
-                    "-mprefer-vector-width=512"]}
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from kernel_driver import FLAGS  # noqa: E402  (fastact/_build_flags.py, as setup.py reads it)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--level", default="avx512", choices=sorted(FLAGS))
+    ap.add_argument("--level", default="avx512", choices=sorted(FLAGS.X86_64))
     args = ap.parse_args()
     src = os.path.join(ROOT, "build", "cython", "build", "generated", "fastact",
                        f"_kernels_{args.level}.c")
@@ -32,10 +31,11 @@ def main():
         sys.exit(f"{src} not found: build fastact first")
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "vec.txt")
-        cmd = ["gcc", "-O3", "-fvect-cost-model=unlimited", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off",
-               "-fopenmp", "-fPIC", "-I", os.path.join(ROOT, "fastact", "_src"),
-               "-I", sysconfig.get_paths()["include"], "-c", src, "-o", os.path.join(tmp, "k.o"),
-               f"-fopt-info-vec-optimized={report}"] + FLAGS[args.level]
+        # -fno-ipa-icf: identical functions (relu's bwd and bwdy) keep a report each
+        cmd = (["gcc"] + FLAGS.BASE + FLAGS.OPTIONAL + FLAGS.X86_64[args.level]
+               + ["-fopenmp", "-fPIC", "-fno-ipa-icf", "-I", os.path.join(ROOT, "fastact", "_src"),
+                  "-I", sysconfig.get_paths()["include"], "-c", src, "-o",
+                  os.path.join(tmp, "k.o"), f"-fopt-info-vec-optimized={report}"])
         subprocess.run(cmd, check=True)
         lines = open(report).read().splitlines()
     text = open(src).read().splitlines()

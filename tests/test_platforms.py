@@ -1,0 +1,54 @@
+"""The kernels on platforms this machine is not: aarch64 (NEON, and SVE at three vector
+lengths) cross-compiled and run under qemu-aarch64, through the C driver of
+tools/kernel_driver.py (every kernel x entry point x dtype loop, generated from the same
+table and statements as the Cython loops). They must give the same bits as fastact's
+FMA level here (AVX2/AVX-512) on the sweep of tests/cpu_probe.py (specials, subnormals,
+every binade, tails, kinks), and every loop must vectorize (GCC's reports). The driver
+built for this x86-64 CPU is held to the same, which shows that it computes what the
+Cython loops compute. Skipped, with the reason, where a tool is missing;
+FASTACT_REQUIRE_EMULATION=1 (set by .ci/run) turns the skip into a failure.
+"""
+import os
+import platform
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
+kernel_driver = pytest.importorskip("kernel_driver", reason="tools/ is not beside tests/")
+
+TARGETS = [("native", None)] + [("neon", None)] + [
+    ("sve", f"max,sve-default-vector-length={vl}") for vl in (16, 32, 64)]
+
+
+def _require(target):
+    reason = None
+    if kernel_driver.fma_level() is None:
+        reason = "this CPU runs no FMA level of fastact to compare with"
+    elif target == "native" and platform.machine().lower() not in ("x86_64", "amd64"):
+        reason = "the native driver is built for x86-64"
+    elif kernel_driver.missing_tools(target):
+        reason = (f"{', '.join(kernel_driver.missing_tools(target))} not found (Debian: "
+                  f"apt-get install gcc-aarch64-linux-gnu qemu-user)")
+    if reason:
+        if os.environ.get("FASTACT_REQUIRE_EMULATION") == "1":
+            pytest.fail(reason + " (FASTACT_REQUIRE_EMULATION=1)")
+        pytest.skip(reason)
+
+
+@pytest.mark.parametrize("target, cpu", TARGETS, ids=lambda v: (v or "").split("=")[-1])
+def test_same_bits(target, cpu, tmp_path):
+    _require(target)
+    n, differ = kernel_driver.compare(target, str(tmp_path), cpu)
+    assert n > 400
+    assert not differ, f"{len(differ)} of {n} jobs differ from fastact's FMA level: {differ[:5]}"
+
+
+@pytest.mark.parametrize("target", ["native", "neon", "sve"])
+def test_every_loop_vectorizes(target):
+    _require(target)
+    counts = kernel_driver.vectorized(target)
+    missed = [f for f, c in counts.items()
+              if c < kernel_driver.expected_loops(f) and not f.startswith("linear_")]
+    assert len(counts) > 400 and not missed, f"not vectorized for {target}: {missed}"
