@@ -38,7 +38,7 @@ KERNELS = (
     Kernel("linear", 1, _always),
     Kernel("relu", 1, _always),
     Kernel("leaky_relu", 1, lambda p: p[0] >= 0),          # slope >= 0: sign(y) = sign(x)
-    Kernel("elu", 8, lambda p: p[0] * p[3] >= 0 and p[1] > 0),
+    Kernel("elu", 8, lambda p: p[0] * p[3] >= 0 and p[1] > 0, common=(2, 1.0)),  # p2 = 1: elu, selu
     Kernel("gelu", 16, None),
     Kernel("gelu_tanh", 16, None),
     Kernel("silu", 8, None),

@@ -8,6 +8,8 @@ which try the active backend's fast path and fall back to fastact._arrays.run.
 """
 import functools
 
+import numpy as np
+
 from . import _arrays, _backend
 from ._activations import ACTIVATIONS_BY_NAME, ACTIVATIONS_TABLE, ALIASES, KERNEL_INDEX, \
     KERNELS, REQUIRED
@@ -66,12 +68,25 @@ def _forward_backward(kernel, params, x, grad_output, out, grad_out):
     return r
 
 
+def plain_values(values):
+    """Parameter values with NumPy scalars and 0-d arrays as Python numbers (hashable,
+    and what the table validates)."""
+    return tuple(v.item() if isinstance(v, (np.ndarray, np.generic)) and np.ndim(v) == 0
+                 else v for v in values)
+
+
 def _preparer(act):
     """Validated parameters -> (kernel index, kernel parameters), cached per value."""
     @functools.lru_cache(maxsize=256)
-    def prepare(*values):
+    def cached(*values):
         kernel, params = act.prepare(*values)
         return KERNEL_INDEX[kernel], tuple(float(p) for p in params)
+
+    def prepare(*values):
+        try:
+            return cached(*values)
+        except TypeError:                   # unhashable: a 0-d array, say
+            return cached(*plain_values(values))
     return prepare
 
 
@@ -159,8 +174,23 @@ class ActivationFunction:
         if kwargs:
             raise TypeError(f"{type(self).__name__}() got unexpected argument(s) "
                             f"{', '.join(map(repr, kwargs))}")
-        self._values = tuple(values)
-        self._kernel, self._params = _PREPARE[self.name](*values)
+        self._set(plain_values(values))
+
+    def _set(self, values):
+        kernel, params = _PREPARE[self.name](*values)      # validates
+        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_kernel", kernel)
+        object.__setattr__(self, "_params", params)
+
+    def __setattr__(self, attr, value):
+        """Assigning a parameter (``act.alpha = 2.0``) validates it as the constructor
+        does and computes with it from then on."""
+        names = self._spec.param_names
+        if attr in names:
+            i = names.index(attr)
+            self._set(plain_values(self._values[:i] + (value,) + self._values[i + 1:]))
+        else:
+            object.__setattr__(self, attr, value)
 
     @property
     def params(self):

@@ -20,15 +20,21 @@ _SQRT1_2 = 0.70710678118654752440
 
 
 def _two_prod(a, b):
-    """a * b = p + e exactly (Dekker); |a|, |b| < 1e300."""
+    """a * b = p + e exactly (Dekker); operands beyond 2^996 are scaled by 2^-64 for
+    the split (which would overflow) and the error scaled back."""
     p = a * b
-    c = 134217729.0 * a
-    ah = c - (c - a)
-    al = a - ah
-    c = 134217729.0 * b
-    bh = c - (c - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    with np.errstate(all="ignore"):
+        sa = np.where(np.abs(a) > 2.0 ** 996, 2.0 ** -64, 1.0)
+        sb = np.where(np.abs(b) > 2.0 ** 996, 2.0 ** -64, 1.0)
+        a, b = a * sa, b * sb
+        ps = a * b
+        c = 134217729.0 * a
+        ah = c - (c - a)
+        al = a - ah
+        c = 134217729.0 * b
+        bh = c - (c - b)
+        bl = b - bh
+        return p, (((ah * bh - ps) + ah * bl + al * bh) + al * bl) / (sa * sb)
 
 
 def _fma(a, b, c):
@@ -61,7 +67,7 @@ def _two_sum(a, b):
 def _exp_split(t, dt=0.0):
     """e^(t + dt) = m * 2^k with m in [0.7, 1.42] (dt a small correction of t): (m, k);
     scale back with np.ldexp."""
-    t = np.clip(t, -1100.0, 710.0)
+    t = np.clip(t, -1500.0, 1500.0)          # c m 2^k is exact for any factor c
     k = np.rint(t * 1.4426950408889634)
     k = np.where(np.isnan(k), 0.0, k)
     m = np.exp((t - k * _LN2_HI) - (k * _LN2_LO - dt))
@@ -84,6 +90,11 @@ def _div_dw(nh, nl, dh, dl):
 
 def _where(cond, a, b):
     return np.where(cond, a, b)
+
+
+def _nan(d, x):
+    """d, with NaN where x is NaN (the derivative of a NaN input is NaN)."""
+    return _where(np.isnan(x), x, d)
 
 
 # ---- the kernels: (x float64 array, p params, dtype) -> (y, d) ----
@@ -118,35 +129,41 @@ def linear_dy(y, p):
 
 
 def relu(x, p, dtype):
-    return _where(x < 0, 0.0, x), _where(x <= 0, 0.0, 1.0)
+    return _where(x < 0, 0.0, x), _nan(_where(x <= 0, 0.0, 1.0), x)
 
 
 def relu_dy(y, p):
-    return _where(y <= 0, 0.0, 1.0)
+    return _nan(_where(y <= 0, 0.0, 1.0), y)
 
 
 def leaky_relu(x, p, dtype):
     s = p[0]
     neg = _where((s == 0) & (x == -np.inf), -0.0, x * s)
-    return _where(x > 0, x, neg), _where(x > 0, 1.0, s)
+    return _where(x > 0, x, neg), _nan(_where(x > 0, 1.0, s), x)
 
 
 def leaky_relu_dy(y, p):
-    return _where(y > 0, 1.0, p[0])
+    return _nan(_where(y > 0, 1.0, p[0]), y)
 
 
 def elu(x, p, dtype):
+    """As fa_activations_impl.h: q + ql = x / div, e^(q + ql) over the whole range,
+    x neg / div where q is too small to hold its own digits."""
     neg, pos, div, _, dcoef = p
     q = x / div
-    ph, pl = _two_prod(np.clip(q, -1e300, 1e300), div)
+    ph, pl = _two_prod(q, div)
     ql = _where(np.abs(q) < 1024, ((x - ph) - pl) / div, 0.0)
-    y = _where(x < 0, neg * np.expm1(q), x * pos)
-    m, k = _exp_split(q, ql)
-    return y, _where(x <= 0, np.ldexp(dcoef * m, k), pos)
+    m, k = _exp_split(q, ql)                                  # e^(q + ql) = m 2^k
+    e = np.ldexp(m, k)
+    em1 = np.expm1(np.minimum(q, 40.0)) + ql * e
+    y_neg = _where(q > 40, np.ldexp(neg * m, k),
+                   _where(np.abs(q) < 2.0 ** -60, x * (neg / div), neg * em1))
+    d_pos = _where(x > 0, pos, x)                             # NaN stays NaN
+    return _where(x < 0, y_neg, x * pos), _where(x <= 0, np.ldexp(dcoef * m, k), d_pos)
 
 
 def elu_dy(y, p):
-    return _where(y <= 0, (y + p[0]) / p[2], p[1])
+    return _nan(_where(y <= 0, (y + p[0]) / p[2], p[1]), y)
 
 
 def gelu(x, p, dtype):
@@ -212,7 +229,7 @@ def silu(x, p, dtype):
 
 def softplus(x, p, dtype):
     beta, threshold = p[0], p[1]
-    z, z_err = _two_prod(np.clip(x, -1e300, 1e300), beta)
+    z, z_err = _two_prod(x, beta)
     z_err = _where(np.abs(z) < 1024, z_err, 0.0)
     # PyTorch's test beta * x > threshold, in the input's precision
     linear_part = (x.astype(dtype) * dtype.type(beta)) > dtype.type(threshold)
@@ -220,7 +237,7 @@ def softplus(x, p, dtype):
     e = np.ldexp(m, k)
     lg = np.log1p(e)
     sp = _where(z >= 0, (z + (z_err + lg)) / beta,
-                _where(z < -40, np.ldexp(m / beta, k), lg / beta))
+                _where(z < -40, np.ldexp(m * (1 / beta), k), lg / beta))
     d = _where(z >= 0, 1 / (1 + e), e / (1 + e))
     return _where(linear_part, x, sp), _where(linear_part, 1.0, d)
 
@@ -243,21 +260,21 @@ def mish(x, p, dtype):
 def hardtanh(x, p, dtype):
     lo, hi = p[0], p[1]
     return (_where(x < lo, lo, _where(x > hi, hi, x)),
-            _where((x <= lo) | (x >= hi), 0.0, 1.0))
+            _nan(_where((x <= lo) | (x >= hi), 0.0, 1.0), x))
 
 
 def hardtanh_dy(y, p):
-    return _where((y <= p[0]) | (y >= p[1]), 0.0, 1.0)
+    return _nan(_where((y <= p[0]) | (y >= p[1]), 0.0, 1.0), y)
 
 
 def hardsigmoid(x, p, dtype):
     y = _where(x <= -3, 0.0, _where(x >= 3, 1.0, (x + 3) / 6))
-    return y, _where((x > -3) & (x < 3), 1 / 6, 0.0)
+    return y, _nan(_where((x > -3) & (x < 3), 1 / 6, 0.0), x)
 
 
 def hardswish(x, p, dtype):
     y = _where(x <= -3, -0.0, _where(x >= 3, x, x * (x + 3) / 6))
-    return y, _where(x <= -3, 0.0, _where(x < 3, (2 * x + 3) / 6, 1.0))
+    return y, _nan(_where(x <= -3, 0.0, _where(x < 3, (2 * x + 3) / 6, 1.0)), x)
 
 
 def softsign(x, p, dtype):
@@ -284,17 +301,17 @@ def tanhshrink(x, p, dtype):
 def softshrink(x, p, dtype):
     lam = p[0]
     y = _where(x > lam, x - lam, _where(x < -lam, x + lam, x * 0))
-    return y, _where((x >= -lam) & (x <= lam), 0.0, 1.0)
+    return y, _nan(_where((x >= -lam) & (x <= lam), 0.0, 1.0), x)
 
 
 def hardshrink(x, p, dtype):
     inside = (x >= -p[0]) & (x <= p[0])
-    return _where(inside, 0.0, x), _where(inside, 0.0, 1.0)
+    return _where(inside, 0.0, x), _nan(_where(inside, 0.0, 1.0), x)
 
 
 def threshold(x, p, dtype):
     below = x <= p[0]
-    return _where(below, p[1], x), _where(below, 0.0, 1.0)
+    return _where(below, p[1], x), _nan(_where(below, 0.0, 1.0), x)
 
 
 MATH = {k.name: globals()[k.name] for k in KERNELS}

@@ -25,6 +25,17 @@ cdef extern from *:
     static int fa_omp_max_threads(void) { return 1; }
     #define FA_RUNNER_OPENMP 0
     #endif
+    /* Shut the calling thread's OpenMP thread pool down (OpenMP 5.0; GNU libgomp 9+,
+     * LLVM libomp): called before fork, so that the child does not inherit a pool whose
+     * threads it does not have (GNU libgomp then hangs). Whoever started the pool
+     * (fastact, PyTorch, another library on the same runtime), it is this thread's.
+     * 0 on success, -1 where the runtime cannot. */
+    #if defined(_OPENMP) && ((defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 9) \
+                             || defined(__clang__))
+    static int fa_omp_pause(void) { return omp_pause_resource_all(omp_pause_soft); }
+    #else
+    static int fa_omp_pause(void) { return -1; }
+    #endif
 
     /* 0: baseline, 1: AVX2 + FMA, 2: AVX-512 F/DQ/BW/VL; each with the OS saving the
      * registers (GCC's and MSVC's checks both look at XCR0). */
@@ -55,6 +66,7 @@ cdef extern from *:
     #endif
     """
     int fa_omp_max_threads() nogil
+    int fa_omp_pause()
     int fa_cpu_level()
     int FA_RUNNER_OPENMP
 
@@ -73,8 +85,9 @@ cdef enum:
 cdef kernel_t *g_table = NULL
 cdef int g_threads = 0                   # 0: follow omp_get_max_threads()
 cdef Py_ssize_t g_grain[MAXKERNELS]      # per kernel: below this size, one thread
-cdef bint g_pool_started = False         # a parallel loop has run in this process
-cdef bint g_fork_serial = False          # forked after that: GNU OpenMP would hang
+cdef bint g_pool_started = False         # a parallel loop of fastact's has run here
+cdef bint g_paused = False               # the last before_fork() shut the pool down
+cdef bint g_fork_serial = False          # a child that may hold a dead pool: one thread
 
 OPENMP = bool(FA_RUNNER_OPENMP)
 LEVELS = ("baseline", "avx2", "avx512")
@@ -115,11 +128,20 @@ def get_thread_setting():
     return g_threads
 
 
+def before_fork():
+    """Registered with os.register_at_fork(before=...): shut down this thread's OpenMP
+    pool (the runtime restarts it on the next parallel call), so that the child starts
+    without one and can run threads, whoever started the pool."""
+    global g_paused
+    g_paused = FA_RUNNER_OPENMP and fa_omp_pause() == 0
+
+
 def after_fork_in_child():
-    """Registered with os.register_at_fork: a child of a process whose OpenMP thread
-    pool ran stays on one thread (GNU OpenMP's pool does not survive fork)."""
+    """Registered with os.register_at_fork(after_in_child=...): where the pool could not
+    be shut down before the fork and fastact had run one, the child stays on one thread
+    (GNU OpenMP's pool does not survive fork)."""
     global g_fork_serial
-    g_fork_serial = g_pool_started
+    g_fork_serial = g_pool_started and not g_paused
 
 
 cdef inline int threads_for(Py_ssize_t kernel, Py_ssize_t n) noexcept nogil:

@@ -1,13 +1,15 @@
 """Threads of the compiled kernels.
 
-A build without OpenMP runs on one thread whatever is asked. By default a large call uses OpenMP's thread count (``omp_get_max_threads``), which
+A build without OpenMP runs on one thread whatever is asked. Before a fork the calling
+thread's OpenMP pool is shut down (see fastact._runner.before_fork), so that the child
+can run threads too. By default a large call uses OpenMP's thread count (``omp_get_max_threads``), which
 follows OMP_NUM_THREADS and ``threadpoolctl.threadpool_limits``; FASTACT_NUM_THREADS,
 ``set_num_threads`` and ``threads`` override it. Small arrays always run on one thread.
 """
 import contextlib
 import numbers
 import os
-import warnings
+import threading
 
 from . import _backend
 
@@ -31,20 +33,37 @@ def set_num_threads(n):
         _backend._runner.set_num_threads(n)
 
 
+# The `threads` blocks in effect, innermost last (any Python thread may add one), and
+# the setting from before the first of them: the setting is process-wide, so a block
+# that ends restores the innermost block still open, or that first setting.
+_lock = threading.Lock()
+_blocks = []
+_outside = None
+
+
 @contextlib.contextmanager
 def threads(n):
-    """``with fastact.threads(n):`` runs the block's calls on n threads."""
+    """``with fastact.threads(n):`` runs the block's calls on n threads. The setting is
+    process-wide: blocks open in several Python threads at once overlap, and when the last
+    one ends the setting from before the first is back."""
+    global _outside
     n = _check(n)
     runner = _backend._runner
     if runner is None:
         yield
         return
-    previous = runner.get_thread_setting()
-    runner.set_num_threads(n)
+    block = [n]                       # a fresh object per block, found by identity
+    with _lock:
+        if not _blocks:
+            _outside = runner.get_thread_setting()
+        _blocks.append(block)
+        runner.set_num_threads(n)
     try:
         yield
     finally:
-        runner.set_num_threads(previous)
+        with _lock:
+            del _blocks[next(i for i, b in enumerate(_blocks) if b is block)]
+            runner.set_num_threads(_blocks[-1][0] if _blocks else _outside)
 
 
 def _init():
@@ -52,14 +71,15 @@ def _init():
     if runner is None:
         return
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=runner.after_fork_in_child)
+        os.register_at_fork(before=runner.before_fork,
+                            after_in_child=runner.after_fork_in_child)
     value = os.environ.get("FASTACT_NUM_THREADS", "").strip()
     if value:
         try:
             set_num_threads(int(value))
         except ValueError:
-            warnings.warn(f"ignoring FASTACT_NUM_THREADS={value!r}: not a positive integer",
-                          RuntimeWarning, stacklevel=3)
+            _backend.warn_user(f"ignoring FASTACT_NUM_THREADS={value!r}: not a positive "
+                               f"integer")
 
 
 _init()

@@ -17,6 +17,7 @@ and its gradients stay within 4 ulp. The backward is fastact's fused
 wrapped tensors of ``torch.func`` transforms) is handed to PyTorch's own implementation, with its semantics. Double backward
 (``create_graph=True``) is computed with PyTorch operations, so ``gradgradcheck`` passes.
 """
+import functools
 import inspect
 
 import torch
@@ -75,7 +76,9 @@ def _like(t, g):
 
 
 class _Function(torch.autograd.Function):
-    """fastact forward; backward by the fused kernel from the saved x or y."""
+    """fastact forward; backward (and forward-mode jvp) by the fused kernel from the
+    saved x or y; PyTorch operations where autograd differentiates or batches the
+    backward itself (create_graph=True, is_grads_batched, vectorized jacobians)."""
 
     @staticmethod
     def forward(ctx, x, spec):
@@ -84,23 +87,36 @@ class _Function(torch.autograd.Function):
         y = torch.empty_like(dense)
         _api._forward(kernel, params, _api.FWD, _flat(dense), _flat(y))
         ctx.spec = spec
-        ctx.save_for_backward(y if from_y else x)      # x itself: double backward reaches it
+        saved = y if from_y else x
+        ctx.save_for_backward(saved)      # x itself: double backward reaches it
+        ctx.save_for_forward(saved)
         return y
 
     @staticmethod
     def backward(ctx, grad_output):
-        act, kernel, params, from_y, double = ctx.spec
         saved, = ctx.saved_tensors
-        if torch.is_grad_enabled():             # create_graph=True: differentiable ops
-            return double(grad_output, saved), None
-        saved = _dense(saved)
-        g = _like(saved, grad_output)
-        out = torch.empty_like(saved)
-        if from_y:
-            _api._backward(act.name, kernel, params, _flat(g), None, _flat(saved), _flat(out))
-        else:
-            _api._backward(act.name, kernel, params, _flat(g), _flat(saved), None, _flat(out))
-        return out, None
+        return _times_derivative(ctx.spec, grad_output, saved), None
+
+    @staticmethod
+    def jvp(ctx, x_tangent, _):
+        saved, = ctx.saved_tensors
+        return _times_derivative(ctx.spec, x_tangent, saved)
+
+
+def _times_derivative(spec, g, saved):
+    """g * f' at the saved x (or y): fastact's fused kernel, or the PyTorch expression
+    when autograd records it (create_graph) or batches it (vmap of the backward)."""
+    act, kernel, params, from_y, double = spec
+    if torch.is_grad_enabled() or not _eligible(g) or g.dtype != saved.dtype:
+        return double(g, saved)
+    saved = _dense(saved)
+    g = _like(saved, g)
+    out = torch.empty_like(saved)
+    if from_y:
+        _api._backward(act.name, kernel, params, _flat(g), None, _flat(saved), _flat(out))
+    else:
+        _api._backward(act.name, kernel, params, _flat(g), _flat(saved), None, _flat(out))
+    return out
 
 
 # Kernels whose f' is exactly a function of y (where their y_form holds), as PyTorch
@@ -154,18 +170,17 @@ def _make(act):
     prepare = _api._PREPARE[act.name]
     reference = _torch_reference(act, has_inplace)
     autograd_fn = type(f"{act.cls_name}Function", (_Function,), {"__module__": __name__})
-    specs = {}
+    @functools.lru_cache(maxsize=256)
+    def cached_spec(values):
+        kernel, params = prepare(*values)
+        name = KERNELS[kernel].name
+        from_y = name in _DERIVATIVE_IN_Y and KERNELS[kernel].y_form(params)
+        double = _double_backward(lambda t: reference(t, values), name, params, from_y)
+        return act, kernel, params, from_y, double
 
     def spec_for(values):
         """Validated parameters (ValueError) -> what the autograd function needs."""
-        spec = specs.get(values)
-        if spec is None:
-            kernel, params = prepare(*values)
-            name = KERNELS[kernel].name
-            from_y = name in _DERIVATIVE_IN_Y and KERNELS[kernel].y_form(params)
-            double = _double_backward(lambda t: reference(t, values), name, params, from_y)
-            spec = specs[values] = (act, kernel, params, from_y, double)
-        return spec
+        return cached_spec(_api.plain_values(values))
 
     def apply(x, values, spec, inplace):
         if inplace or not isinstance(x, torch.Tensor) or not _eligible(x):
@@ -200,19 +215,32 @@ def _make(act):
 
     def __init__(self, *args, **kwargs):
         torch.nn.Module.__init__(self)
-        self._values, self.inplace = bind(args, kwargs)
-        self._spec = spec_for(self._values)        # invalid parameters fail here, once
-        for n, v in zip(act.param_names, self._values):
-            setattr(self, n, v)             # torch's attribute names (its extra_repr reads them)
+        values, self.inplace = bind(args, kwargs)
+        values = _api.plain_values(values)
+        spec_for(values)                        # invalid parameters fail here
+        self._values = values
 
     def forward(self, input):
-        return apply(input, self._values, self._spec, self.inplace)
+        return apply(input, self._values, spec_for(self._values), self.inplace)
+
+    def parameter(i, pname):
+        """The attribute of a parameter: reads the value in use; an assignment is
+        validated as the constructor does and used from the next call on."""
+        def get(self):
+            return self._values[i]
+
+        def set(self, value):
+            values = _api.plain_values(self._values[:i] + (value,) + self._values[i + 1:])
+            spec_for(values)
+            self._values = values
+        return property(get, set, doc=f"{pname} (validated on assignment)")
 
     cls_name = torch_module.__name__
-    module = type(cls_name, (torch.nn.Module,), {
-        "__init__": __init__, "forward": forward, "extra_repr": torch_module.extra_repr,
-        "__module__": __name__, "__signature__": init_signature,
-        "__doc__": f"As torch.nn.{cls_name}, computed by fastact: {act.formula}."})
+    namespace = {"__init__": __init__, "forward": forward, "extra_repr": torch_module.extra_repr,
+                 "__module__": __name__, "__signature__": init_signature,
+                 "__doc__": f"As torch.nn.{cls_name}, computed by fastact: {act.formula}."}
+    namespace.update({n: parameter(i, n) for i, n in enumerate(act.param_names)})
+    module = type(cls_name, (torch.nn.Module,), namespace)
     return function, module
 
 

@@ -60,3 +60,38 @@ def call(entry, name, x, params, grad_output=None, **kw):
               "forward_backward": "_forward_backward"}[entry]
     f = getattr(fastact, name + suffix)
     return f(grad_output, x, **params, **kw) if entry == "backward" else f(x, **params, **kw)
+
+
+# Parameter magnitudes of both signs for the sweep of every numeric parameter (PyTorch
+# accepts them all): tiny, around 1, large, and past 2^64 (where a product with the
+# 2^64-scaled tail e^x 2^64 would overflow); float64 also near its own extremes.
+PARAM_VALUES = {
+    "float32": (1e-30, 0.3, 1.0, 3.7, 1e20, 1e30),
+    "float64": (1e-300, 1e-30, 0.3, 1.0, 3.7, 1e20, 1e30, 1e300),
+}
+
+
+def param_sweep(dtype_name):
+    """(activation, params) for every numeric parameter of every activation set to each
+    value of PARAM_VALUES, either sign, and 0, with the others at their defaults (or the
+    first CASES entry's, where required); combinations the activation refuses
+    (ValueError) are left out."""
+    from fastact._activations import ACTIVATIONS_TABLE, REQUIRED
+    base_cases = dict(reversed([(n, p) for n, p in CASES if p]))
+    out = []
+    for act in ACTIVATIONS_TABLE:
+        base = {k: v for k, v in act.params if v is not REQUIRED and not isinstance(v, str)}
+        base.update(base_cases.get(act.name, {}) if any(v is REQUIRED for _, v in act.params)
+                    else {})
+        for pname, default in act.params:
+            if isinstance(default, str):
+                continue
+            for mag in PARAM_VALUES[dtype_name]:
+                for value in (mag, -mag, 0.0) if mag == 1.0 else (mag, -mag):
+                    params = {**base, pname: value}
+                    try:
+                        fastact.get(act.name, **params)
+                    except ValueError:
+                        continue
+                    out.append((act.name, params))
+    return out

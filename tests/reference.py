@@ -34,7 +34,9 @@ def _tanhshrink(x):
 
 
 def _softplus(x, beta, threshold, dtype):
-    if dtype(x) * dtype(beta) > dtype(threshold):      # PyTorch's test, input precision
+    with np.errstate(over="ignore"):
+        linear = dtype(x) * dtype(beta) > dtype(threshold)    # PyTorch's test, input precision
+    if linear:
         return x, mp.mpf(1)
     z = beta * x
     return mp.log1p(mp.exp(z)) / beta, _sigmoid(z)

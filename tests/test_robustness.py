@@ -103,30 +103,102 @@ def test_changing_thread_count_while_others_compute():
         _in_threads(compute, 4)
 
 
-def _child(q):
-    x = np.linspace(-5, 5, 1 << 20)
-    y = fastact.gelu(x)                              # large: would use the OpenMP pool
-    q.put((float(y[123456]), fastact.get_num_threads()))
+FORK = pytest.mark.skipif(sys.platform == "win32"
+                          or "fork" not in multiprocessing.get_all_start_methods(),
+                          reason="the fork start method exists on POSIX only")
 
 
-@pytest.mark.skipif(sys.platform == "win32" or "fork" not in multiprocessing.get_all_start_methods(),
-                    reason="fork start method exists on POSIX only")
+def _fork_and_compute(expected, x):
+    """Pool(2) with 'fork': each child computes gelu on 2 threads; no hang, same bits."""
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool:
+        try:
+            got = pool.map_async(_gelu_probe, [x] * 4).get(timeout=60)
+        except multiprocessing.TimeoutError:
+            pool.terminate()
+            pytest.fail("a forked child hung in fastact")
+    assert [v for v, _ in got] == [expected] * 4
+    return [n for _, n in got]
+
+
+def _gelu_probe(x):
+    with fastact.threads(2):
+        return float(fastact.gelu(x)[123456]), fastact.get_num_threads()
+
+
+def _openmp_runtime():
+    """The OpenMP runtime fastact's compiled modules use, from this process's maps."""
+    import ctypes
+    if not sys.platform.startswith("linux"):
+        pytest.skip("finding the loaded OpenMP runtime reads /proc/self/maps (Linux)")
+    names = ("libgomp", "libomp", "libiomp")
+    paths = {line.split()[-1] for line in open("/proc/self/maps")
+             if any(n in line.rsplit("/", 1)[-1] for n in names)}
+    if not paths:
+        pytest.skip("no OpenMP runtime loaded (a build without OpenMP)")
+    return ctypes.CDLL(sorted(paths)[0])
+
+
+@FORK
 def test_fork_after_openmp_does_not_hang():
     x = np.linspace(-5, 5, 1 << 20)
     with fastact.threads(2):
         expected = float(fastact.gelu(x)[123456])    # the parent's OpenMP pool has run
-    ctx = multiprocessing.get_context("fork")
-    q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(q,))
-    p.start()
-    p.join(timeout=60)
-    if p.is_alive():
-        p.kill()
-        pytest.fail("the forked child hung in fastact")
-    assert p.exitcode == 0
-    value, threads = q.get(timeout=5)
-    assert value == expected and threads >= 1
+    threads = _fork_and_compute(expected, x)
+    # the pool was shut down before the fork: the children run threads again
+    if fastact._config.config().get("openmp"):
+        assert threads == [2] * 4
     assert float(fastact.gelu(x)[123456]) == expected    # and the parent still works
+
+
+# A fresh process where fastact has never run threads: someone else starts the OpenMP
+# pool of the runtime fastact shares, then the process forks a Pool whose workers run
+# fastact on 2 threads. {start} is the code that starts the pool.
+_FORK_SCRIPT = """
+import multiprocessing as mp, sys
+import numpy as np
+import fastact
+{start}
+def work(i):
+    with fastact.threads(2):
+        return float(fastact.gelu(np.linspace(-5, 5, 1 << 20))[123456]), fastact.get_num_threads()
+if __name__ == "__main__":
+    with mp.get_context("fork").Pool(2) as pool:
+        print(pool.map_async(work, range(4)).get(timeout=60))
+"""
+
+
+def _fork_in_fresh_process(start):
+    import subprocess
+    r = subprocess.run([sys.executable, "-c", _FORK_SCRIPT.format(start=start)],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = eval(r.stdout.strip().splitlines()[-1])
+    x = np.linspace(-5, 5, 1 << 20)
+    assert [v for v, _ in got] == [float(fastact.gelu(x)[123456])] * 4
+    if fastact._config.config().get("openmp"):
+        assert [n for _, n in got] == [2] * 4
+
+
+@FORK
+def test_fork_after_pytorch_started_the_openmp_pool():
+    """PyTorch's wheel and fastact share one OpenMP runtime: after any parallel PyTorch
+    op the pool exists although fastact never ran one."""
+    pytest.importorskip("torch")
+    _fork_in_fresh_process("import torch\ntorch.sigmoid(torch.randn(2_000_000))")
+
+
+@FORK
+def test_fork_after_another_openmp_user_started_the_pool():
+    """Any other user of the same runtime: a parallel region started through the
+    runtime's own GOMP_parallel entry (GNU ABI; LLVM's libomp has it too)."""
+    runtime = _openmp_runtime()
+    _fork_in_fresh_process(f"""import ctypes
+runtime = ctypes.CDLL({runtime._name!r})
+calls = []
+callback = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda data: calls.append(1))
+runtime.GOMP_parallel(callback, None, 2, 0)
+assert len(calls) == 2, calls""")
 
 
 def test_unaligned_and_byteswapped_outputs(backend):

@@ -79,3 +79,38 @@ def test_results_do_not_depend_on_thread_count(case, dtype):
     for other in runs[1:]:
         for a, b in zip(runs[0], other):
             assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_blocks_in_two_python_threads_restore_the_setting():
+    """Two `with fastact.threads(n)` blocks that overlap in two Python threads (A enters,
+    B enters, A exits, B exits, and the reverse): while any is open the innermost open
+    one holds; after both, the setting from before either."""
+    import threading
+    before = fastact.get_num_threads()
+    for order in (("a", "b", "a", "b"), ("a", "b", "b", "a")):
+        steps = {name: (threading.Event(), threading.Event()) for name in "ab"}
+        seen = {}
+
+        def worker(name, n):
+            enter, leave = steps[name]
+            with fastact.threads(n):
+                enter.set()
+                leave.wait(10)
+            seen[name] = True
+
+        threads = [threading.Thread(target=worker, args=("a", 1)),
+                   threading.Thread(target=worker, args=("b", 3))]
+        threads[0].start()
+        steps["a"][0].wait(10)
+        assert fastact.get_num_threads() == 1
+        threads[1].start()
+        steps["b"][0].wait(10)
+        assert fastact.get_num_threads() == _expect(3)
+        first, second = order[2], order[3]
+        steps[first][1].set()
+        threads["ab".index(first)].join(10)
+        assert fastact.get_num_threads() == _expect(3 if first == "a" else 1)
+        steps[second][1].set()
+        threads["ab".index(second)].join(10)
+        assert seen == {"a": True, "b": True}
+        assert fastact.get_num_threads() == before

@@ -33,21 +33,25 @@
     FA_INLINE T fa_##K##_bwdy_##s(T g, T y, FA_P(T)) { return g * fa_##K##_dy_##s(y, FA_A); }
 
 #define T float
+#define U uint32_t
 #define S(name) fa_##name##_f32
 #define C(name) FA_F32_##name
 #define SFX f32
 #include "fa_activations_impl.h"
 #undef T
+#undef U
 #undef S
 #undef C
 #undef SFX
 
 #define T double
+#define U uint64_t
 #define S(name) fa_##name##_f64
 #define C(name) FA_F64_##name
 #define SFX f64
 #include "fa_activations_impl.h"
 #undef T
+#undef U
 #undef S
 #undef C
 #undef SFX

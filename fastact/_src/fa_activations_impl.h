@@ -1,8 +1,10 @@
 /* fa_activations_impl.h: each activation's value and derivative, written once for type T.
  * Included by fa_activations.h with T, S(name), C(name) and SFX defined.
  *
- * Conventions. Conditions are PyTorch's, so that values at the kinks, -0.0 and NaN match
- * it; at +-inf the result is the mathematical limit. Branches are selects (both sides
+ * Conventions. Conditions are PyTorch's, so that values at the kinks and -0.0 match
+ * it; at +-inf the result is the mathematical limit; a NaN input gives a NaN value and
+ * derivative (also where PyTorch's scalar code gives 0 or 1: the third arm of the
+ * nested selects), except for linear, whose derivative does not depend on x. Branches are selects (both sides
  * are computed). Results that multiply a possibly subnormal e^x by a large factor use
  * es = e^x * 2^64 and scale back last (FA_TAIL), so they stay accurate while normal. */
 
@@ -40,9 +42,9 @@ FA_DEFINE_Y(linear)
 /* ---- relu: relu(-0.0) = -0.0; relu'(0) = 0 ---- */
 FA_INLINE void S(relu)(T x, FA_P(T), T *y, T *d) {
     *y = x < 0 ? 0 : x;
-    *d = x <= 0 ? (T)0 : (T)1;
+    *d = x > 0 ? (T)1 : (x <= 0 ? (T)0 : x);
 }
-FA_INLINE T S(relu_dy)(T y, FA_P(T)) { return y <= 0 ? (T)0 : (T)1; }
+FA_INLINE T S(relu_dy)(T y, FA_P(T)) { return y > 0 ? (T)1 : (y <= 0 ? (T)0 : y); }
 FA_DEFINE(relu)
 FA_DEFINE_Y(relu)
 
@@ -50,22 +52,40 @@ FA_DEFINE_Y(relu)
 FA_INLINE void S(leaky_relu)(T x, FA_P(T), T *y, T *d) {
     T neg = (p0 == 0 && x == -S(inf)()) ? -(T)0 : x * p0;   /* limit, not -inf * 0 */
     *y = x > 0 ? x : neg;
-    *d = x > 0 ? 1 : p0;
+    *d = x > 0 ? 1 : (x <= 0 ? p0 : x);
 }
-FA_INLINE T S(leaky_relu_dy)(T y, FA_P(T)) { return y > 0 ? 1 : p0; }
+FA_INLINE T S(leaky_relu_dy)(T y, FA_P(T)) { return y > 0 ? 1 : (y <= 0 ? p0 : y); }
 FA_DEFINE(leaky_relu)
 FA_DEFINE_Y(leaky_relu)
 
 /* ---- elu family: x > 0: p1 x; else p0 expm1(x / p2); f' on x <= 0: p4 e^(x / p2).
  * elu: (alpha, 1, 1, 1, alpha); selu: (alpha*scale, scale, 1, 1, alpha*scale);
- * celu: (alpha, 1, alpha, 1/alpha, 1). p3 = 1/p2; x / p2 is carried as q + ql. ---- */
+ * celu: (alpha, 1, alpha, 1/alpha, 1).
+ * p2 = 1 (elu, selu) runs its own loop (Kernel.common): there the exponent is x <= 0.
+ * celu's x / alpha has either sign and any size: it is carried as q + ql, e^(q + ql)
+ * is taken over the whole range (exp_split), expm1 as p0 e^q where the 1 no longer
+ * counts, and where |q| is too small to hold its own digits (subnormal) the value is
+ * x p0 / p2. Factors are applied to e^q in ldexp2's steps (no early overflow or
+ * underflow for any alpha). ---- */
 FA_INLINE void S(elu)(T x, FA_P(T), T *y, T *d) {
-    T q = x * p3, pl, ph = S(two_prod)(q, p2, &pl);
-    T ql = S(abs)(q) < 1024 ? ((x - ph) - pl) * p3 : 0;
-    *y = x < 0 ? p0 * S(expm1)(q) : x * p1;
-    *d = x <= 0 ? (p4 * S(exp_dw)(q, ql, FA_TAIL)) * TAIL_INV : p1;
+    U k1, k2;
+    if (FA_KNOWN(p2 == 1)) {
+        T m = S(exp_split)(x, -(T)0, &k1, &k2);               /* + -0: no instruction */
+        *y = x < 0 ? p0 * S(expm1)(x) : x * p1;
+        *d = x <= 0 ? S(ldexp2)(m * p4, k1, k2) : (x > 0 ? p1 : x);
+        return;
+    }
+    T q = x / p2, pl, ph = S(two_prod)(q, p2, &pl);
+    T ql = S(abs)(q) < 1024 ? ((x - ph) - pl) / p2 : 0;
+    T m = S(exp_split)(q, ql, &k1, &k2);                     /* e^(x / alpha) */
+    T qc = q > C(EXPM1_BIG) ? C(EXPM1_BIG) : q;
+    T em1 = FA_FMA(ql, S(ldexp2)(m, k1, k2), S(expm1)(qc));
+    T neg = q > C(EXPM1_BIG) ? S(ldexp2)(m * p0, k1, k2)
+                             : (S(abs)(q) < C(TINY_Q) ? x * (p0 / p2) : p0 * em1);
+    *y = x < 0 ? neg : x * p1;
+    *d = x <= 0 ? S(ldexp2)(m * p4, k1, k2) : (x > 0 ? p1 : x);
 }
-FA_INLINE T S(elu_dy)(T y, FA_P(T)) { return y <= 0 ? (y + p0) * p3 : p1; }
+FA_INLINE T S(elu_dy)(T y, FA_P(T)) { return y <= 0 ? (y + p0) * p3 : (y > 0 ? p1 : y); }
 FA_DEFINE(elu)
 FA_DEFINE_Y(elu)
 
@@ -144,12 +164,14 @@ FA_INLINE void S(softplus)(T x, FA_P(T), T *y, T *d) {
         *d = x > p1 ? 1 : (x >= 0 ? 1 : e) / (1 + e);
         return;
     }
+    U k1, k2;
     T zl, z = S(two_prod)(x, p0, &zl);
     zl = S(abs)(z) < 1024 ? zl : 0;
-    T es = S(exp_dw)(-S(abs)(z), z >= 0 ? -zl : zl, FA_TAIL);   /* e^-|z| 2^64 */
-    T e = es * TAIL_INV, l = S(log1p01)(e);
-    T num = z >= 0 ? z + (zl + l) : (z < SOFTPLUS_LIN ? es : l);
-    T sp = num / p0 * (z < SOFTPLUS_LIN ? TAIL_INV : 1);
+    T m = S(exp_split)(-S(abs)(z), z >= 0 ? -zl : zl, &k1, &k2);   /* e^-|z| */
+    T e = S(ldexp2)(m, k1, k2), l = S(log1p01)(e);
+    T num = z >= 0 ? z + (zl + l) : l;
+    /* the tail e^z / beta with 1 / beta applied before the powers of two: any beta */
+    T sp = z < SOFTPLUS_LIN ? S(ldexp2)(m * (1 / p0), k1, k2) : num / p0;
     *y = z > p1 ? x : sp;
     *d = z > p1 ? 1 : (z >= 0 ? 1 : e) / (1 + e);
 }
@@ -179,9 +201,11 @@ FA_DEFINE(mish)
 FA_INLINE void S(hardtanh)(T x, FA_P(T), T *y, T *d) {
     T t = p0 > x ? p0 : x;
     *y = p1 < t ? p1 : t;
-    *d = x <= p0 ? 0 : (x >= p1 ? (T)0 : (T)1);           /* nested selects, not ||: SSE2 */
+    *d = x <= p0 ? 0 : (x >= p1 ? (T)0 : (x < p1 ? (T)1 : x));   /* nested selects, not ||: SSE2 */
 }
-FA_INLINE T S(hardtanh_dy)(T y, FA_P(T)) { return y <= p0 ? 0 : (y >= p1 ? (T)0 : (T)1); }
+FA_INLINE T S(hardtanh_dy)(T y, FA_P(T)) {
+    return y <= p0 ? 0 : (y >= p1 ? (T)0 : (y < p1 ? (T)1 : y));
+}
 FA_DEFINE(hardtanh)
 FA_DEFINE_Y(hardtanh)
 
@@ -191,14 +215,14 @@ FA_DEFINE_Y(hardtanh)
 FA_INLINE void S(hardsigmoid)(T x, FA_P(T), T *y, T *d) {
     T t = p0 > x ? p0 : x;
     *y = ((p1 < t ? p1 : t) + 3) / 6;
-    *d = x > p0 ? (x < p1 ? (T)(1.0 / 6.0) : 0) : 0;
+    *d = x > p0 ? (x < p1 ? (T)(1.0 / 6.0) : 0) : (x <= p0 ? 0 : x);
 }
 FA_DEFINE(hardsigmoid)
 
 /* ---- hardswish: x relu6(x + 3) / 6; f' = 0 at -3, 1 at 3, (2x + 3) / 6 between ---- */
 FA_INLINE void S(hardswish)(T x, FA_P(T), T *y, T *d) {
     *y = x <= -3 ? -(T)0 : (x >= 3 ? x : x * (x + 3) / 6);
-    *d = x <= -3 ? 0 : (x < 3 ? (2 * x + 3) / 6 : 1);
+    *d = x <= -3 ? 0 : (x < 3 ? (2 * x + 3) / 6 : (x >= 3 ? 1 : x));
 }
 FA_DEFINE(hardswish)
 
@@ -231,13 +255,13 @@ FA_DEFINE(tanhshrink)
 /* ---- softshrink, p0 = lambd: f' = 0 on [-lambd, lambd] ---- */
 FA_INLINE void S(softshrink)(T x, FA_P(T), T *y, T *d) {
     *y = x > p0 ? x - p0 : (x < -p0 ? x + p0 : x * 0);
-    *d = x >= -p0 ? (x <= p0 ? (T)0 : (T)1) : 1;
+    *d = x >= -p0 ? (x <= p0 ? (T)0 : (T)1) : (x < -p0 ? 1 : x);
 }
 FA_DEFINE(softshrink)
 
 /* ---- hardshrink, p0 = lambd ---- */
 FA_INLINE void S(hardshrink)(T x, FA_P(T), T *y, T *d) {
-    T out = x >= -p0 ? (x <= p0 ? (T)0 : (T)1) : 1;                  /* 0 on [-lambd, lambd] */
+    T out = x >= -p0 ? (x <= p0 ? (T)0 : (T)1) : (x < -p0 ? 1 : x);   /* 0 on [-lambd, lambd] */
     *y = out == 0 ? 0 : x;
     *d = out;
 }
@@ -246,7 +270,7 @@ FA_DEFINE(hardshrink)
 /* ---- threshold, p0 = threshold, p1 = value: x <= threshold gives value ---- */
 FA_INLINE void S(threshold)(T x, FA_P(T), T *y, T *d) {
     *y = x <= p0 ? p1 : x;
-    *d = x <= p0 ? (T)0 : (T)1;
+    *d = x <= p0 ? (T)0 : (x > p0 ? (T)1 : x);
 }
 FA_DEFINE(threshold)
 

@@ -55,8 +55,14 @@
 #define FA_F32_EXP_MIN_TAIL -132.5f           /* k + 64 = -127: 2^(k + 64) = 0 */
 #define FA_F32_EXP_MAX 88.0f                  /* k <= 127 */
 #define FA_F32_EXPM1_MIN -25.0f
+#define FA_F32_EXP_FULL_LO -176.0f            /* k = -254: 2^k1 = 0 */
+#define FA_F32_EXP_FULL_HI 177.0f             /* k = 255: 2^k2 = inf */
+#define FA_F32_EXPM1_BIG 20.0f                /* e^x - 1 rounds as e^x does above */
+#define FA_F32_TINY_Q 9.31322575e-10f         /* 2^-30: expm1(q) = q to 2^-31 */
 #define FA_F32_SPLIT 4097.0f
+#define FA_F32_SPLIT_MAX 4.15383749e34f        /* 2^115: SPLIT * x stays finite */
 #define FA_F32_TAIL_INV 5.42101086e-20f       /* 2^-64 */
+#define FA_F32_TAIL 1.84467441e19f            /* 2^64 */
 #define FA_F32_INF_BITS 0x7F800000u
 
 #define FA_F64_MANT 52
@@ -71,8 +77,14 @@
 #define FA_F64_EXP_MIN_TAIL -753.5            /* k + 64 = -1023: 2^(k + 64) = 0 */
 #define FA_F64_EXP_MAX 709.0                 /* k <= 1023 */
 #define FA_F64_EXPM1_MIN -40.0
+#define FA_F64_EXP_FULL_LO -1418.5            /* k = -2046: 2^k1 = 0 */
+#define FA_F64_EXP_FULL_HI 1419.5             /* k = 2048: 2^k1 = inf */
+#define FA_F64_EXPM1_BIG 40.0
+#define FA_F64_TINY_Q 8.6736173798840355e-19  /* 2^-60 */
 #define FA_F64_SPLIT 134217729.0
+#define FA_F64_SPLIT_MAX 6.6969287949141707e299  /* 2^996 */
 #define FA_F64_TAIL_INV 5.421010862427522e-20 /* 2^-64 */
+#define FA_F64_TAIL 18446744073709551616.0    /* 2^64 */
 #define FA_F64_INF_BITS 0x7FF0000000000000ull
 
 /* Results whose exponential factor e^x may be subnormal while the result is not

@@ -35,10 +35,16 @@ FA_INLINE T S(two_prod)(T a, T b, T *err) {
 #if FA_HAVE_FMA
     *err = FA_FMA(a, b, -p);
 #else
+    /* operands beyond SPLIT_MAX are scaled by 2^-64 for the split (which would overflow)
+     * and the error scaled back */
+    int big_a = S(abs)(a) > C(SPLIT_MAX), big_b = S(abs)(b) > C(SPLIT_MAX);
+    a = a * (big_a ? C(TAIL_INV) : 1);
+    b = b * (big_b ? C(TAIL_INV) : 1);
     T c = C(SPLIT) * a, ah = c - (c - a), al = a - ah;
     c = C(SPLIT) * b;
     T bh = c - (c - b), bl = b - bh;
-    *err = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+    *err = ((((ah * bh - a * b) + ah * bl + al * bh) + al * bl) * (big_a ? C(TAIL) : 1))
+           * (big_b ? C(TAIL) : 1);
 #endif
     return p;
 }
@@ -106,6 +112,22 @@ FA_INLINE T S(exp2k)(T x, U tail) {
     return S(exp_core)(r) * S(pow2)(k + tail);
 }
 FA_INLINE T S(exp)(T x) { return S(exp2k)(x, 0); }
+
+/* c e^(x + dx) for x of either sign and any size, a small correction dx and any
+ * factor c, in two steps: m = e^r (returned) with k1, k2 stored, then ldexp2(c m, k1, k2)
+ * = c m 2^k1 2^k2 with k1 = floor(k / 2), k2 = k - k1. Neither power of two overflows or
+ * is subnormal where c e^x is a normal number (the last product rounds a subnormal
+ * result once); the clamps give 0 (2^k1 = 0) for x below LO and inf above HI. A result
+ * within a factor 2 of the smallest normal number may still flush when |c| is within a
+ * factor 2 of the largest finite number. NaN stays NaN. <0.7 ulp before c */
+FA_INLINE T S(exp_split)(T x, T dx, U *k1, U *k2) {
+    U k;
+    T r = S(exp_reduce)(x > C(EXP_FULL_HI) ? C(EXP_FULL_HI) : x, C(EXP_FULL_LO), &k);
+    *k1 = ((k + 4096u) >> 1) - 2048u;           /* floor(k / 2), logical shifts only */
+    *k2 = k - *k1;
+    return S(exp_core)(r + dx);
+}
+FA_INLINE T S(ldexp2)(T m, U k1, U k2) { return (m * S(pow2)(k1)) * S(pow2)(k2); }
 
 /* e^x - 1, keeping -0.0 and tiny x exact. <2 ulp */
 FA_INLINE T S(expm1)(T x) {
