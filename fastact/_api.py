@@ -77,16 +77,22 @@ def plain_values(values):
 
 def _preparer(act):
     """Validated parameters -> (kernel index, kernel parameters), cached per value."""
-    @functools.lru_cache(maxsize=256)
-    def cached(*values):
+    def uncached(*values):
         kernel, params = act.prepare(*values)
         return KERNEL_INDEX[kernel], tuple(float(p) for p in params)
+
+    cached = functools.lru_cache(maxsize=256)(uncached)
 
     def prepare(*values):
         try:
             return cached(*values)
         except TypeError:                   # unhashable: a 0-d array, say
-            return cached(*plain_values(values))
+            values = plain_values(values)
+            try:
+                hash(values)
+            except TypeError:               # not a number: validation names it
+                return uncached(*values)
+            return cached(*values)
     return prepare
 
 

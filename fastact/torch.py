@@ -30,18 +30,22 @@ __all__ = []
 _DTYPES = (torch.float32, torch.float64)
 
 
-try:                                   # tensors of torch.func transforms (vmap, grad)
-    _wrapped = torch._C._functorch.is_functorch_wrapped_tensor
-except AttributeError:                 # pragma: no cover - older torch
-    def _wrapped(t):
-        return False
+_KEY = torch._C.DispatchKey
+# dispatch keys of tensors that only look like CPU tensors: those of torch.func's
+# transforms (vmap, grad), tensor subclasses, functionalization
+_WRAPPER_KEYS = [getattr(_KEY, k) for k in ("FuncTorchBatched", "FuncTorchGradWrapper",
+                                             "Python", "Functionalize") if hasattr(_KEY, k)]
 
 
 def _eligible(t):
-    """Whether fastact's kernels take this tensor."""
-    return (type(t) is torch.Tensor or isinstance(t, torch.nn.Parameter)) \
-        and t.device.type == "cpu" and t.dtype in _DTYPES and t.layout == torch.strided \
-        and not _wrapped(t)
+    """Whether fastact's kernels take this tensor: a dense CPU float32/float64 tensor
+    with real memory (not the batched tensors of vmap or is_grads_batched, which have
+    no CPU key, nor a wrapper)."""
+    if not ((type(t) is torch.Tensor or isinstance(t, torch.nn.Parameter))
+            and t.device.type == "cpu" and t.dtype in _DTYPES and t.layout == torch.strided):
+        return False
+    keys = torch._C._dispatch_keys(t)
+    return keys.has(_KEY.CPU) and not any(keys.has(k) for k in _WRAPPER_KEYS)
 
 
 def _covers_memory_densely(t):
@@ -124,7 +128,7 @@ def _times_derivative(spec, g, saved):
 _DERIVATIVE_IN_Y = {
     "linear": lambda y, p: torch.ones_like(y),
     "relu": lambda y, p: (y > 0).to(y.dtype),
-    "leaky_relu": lambda y, p: torch.where(y > 0, 1.0, p[0]).to(y.dtype),
+    "leaky_relu": lambda y, p: torch.where(y > 0, torch.ones_like(y), torch.full_like(y, p[0])),
     "hardtanh": lambda y, p: ((y > p[0]) & (y < p[1])).to(y.dtype),
 }
 

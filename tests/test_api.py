@@ -209,3 +209,42 @@ def test_backward_needs_exactly_one_of_x_and_y():
         fastact.sigmoid_backward(np.ones(3))
     with pytest.raises(TypeError, match="not both"):
         fastact.sigmoid_backward(np.ones(3), np.ones(3), y=np.ones(3))
+
+
+@pytest.mark.parametrize("name", [n for n in fastact.ACTIVATIONS
+                                  if fastact.get(n, **({"threshold": 0.5, "value": 1.0}
+                                                        if n == "threshold" else {})).params])
+def test_assigned_parameters_are_used_and_validated(name):
+    """act.alpha = 2.0 changes what the object computes, equality and hash; an invalid
+    value raises the constructor's error and leaves the object as it was."""
+    base = {"threshold": 0.5, "value": 1.0} if name == "threshold" else {}
+    new = {"negative_slope": 0.5, "alpha": 2.5, "approximate": "tanh", "beta": 3.0,
+           "threshold": 0.75, "min_val": -0.25, "max_val": 2.0, "lambd": 1.25, "value": -3.0}
+    bad = {"alpha": float("nan"), "beta": 0.0, "approximate": "fast", "min_val": 5.0,
+           "lambd": -1.0 if name == "softshrink" else float("nan"), "max_val": -5.0,
+           "threshold": float("nan"), "value": float("nan"), "negative_slope": float("nan")}
+    x = np.linspace(-4, 4, 81)
+    for pname in fastact.get(name, **base).params:
+        act = fastact.get(name, **base)
+        setattr(act, pname, np.float64(new[pname]) if pname != "approximate" else new[pname])
+        params = act.params
+        assert params[pname] == new[pname] and type(params[pname]) is not np.float64
+        fresh = fastact.get(name, **params)
+        assert act == fresh and hash(act) == hash(fresh) and repr(act) == repr(fresh)
+        assert np.array_equal(act(x), getattr(fastact, name)(x, **params))
+        assert np.array_equal(act.gradient(x), getattr(fastact, name + "_grad")(x, **params))
+        with pytest.raises(ValueError) as raised:
+            setattr(act, pname, bad[pname])
+        with pytest.raises(ValueError) as constructed:
+            fastact.get(name, **{**params, pname: bad[pname]})
+        assert str(raised.value) == str(constructed.value) and act == fresh
+
+
+def test_zero_d_array_parameters():
+    """A parameter given as a NumPy scalar or 0-d array works as the number it holds."""
+    x = np.linspace(-3, 3, 13)
+    for value in (np.array(0.2), np.float32(0.2), np.array([0.2])[0]):
+        assert np.array_equal(fastact.elu(x, alpha=value), fastact.elu(x, alpha=float(value)))
+        assert fastact.ELU(alpha=value) == fastact.ELU(alpha=float(value))
+    with pytest.raises(TypeError, match="alpha"):
+        fastact.elu(x, alpha=np.array([0.2, 0.3]))

@@ -239,3 +239,102 @@ def test_type_stub_matches_the_modules():
         torch_has = "inplace" in inspect.signature(getattr(torch.nn, cls)).parameters
         ours_has = "inplace" in inspect.signature(getattr(ft, act.name)).parameters
         assert ("inplace" in line) == torch_has == ours_has, act.name
+
+
+def _reference_fn(name, params):
+    return torch_function(name, params)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_modules_pickle_save_load_and_deepcopy(case, tmp_path):
+    """Every module (any parameters) pickles, survives torch.save/torch.load inside a
+    model and copy.deepcopy, and computes the same afterwards."""
+    import copy
+    import pickle
+    name, params = case
+    module = _module(name, params, True)
+    x = torch.linspace(-4, 4, 41, dtype=torch.float64)
+    expected = module(x)
+    for other in (pickle.loads(pickle.dumps(module)), copy.deepcopy(module)):
+        assert type(other) is type(module) and repr(other) == repr(module)
+        assert torch.equal(other(x), expected)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 41), module).to(torch.float64)
+    torch.save(model, tmp_path / "model.pt")
+    loaded = torch.load(tmp_path / "model.pt", weights_only=False)
+    data = torch.randn(2, 3, dtype=torch.float64)
+    assert torch.equal(loaded(data), model(data))
+
+
+@pytest.mark.parametrize("name", [a.name for a in ACTIVATIONS_BY_NAME.values() if a.params
+                                  and a.name != "gelu"] + ["gelu"])
+def test_changed_module_attributes_are_used_and_validated(name):
+    """As torch.nn: assigning a parameter attribute changes what the module computes
+    (and its repr); an invalid value raises the constructor's error and changes nothing."""
+    act = ACTIVATIONS_BY_NAME[name]
+    base = dict(CASES)[name] if name == "threshold" else {}
+    new = {"negative_slope": 0.5, "alpha": 2.5, "approximate": "tanh", "beta": 3.0,
+           "threshold": 0.75, "min_val": -0.25, "max_val": 2.0, "lambd": 1.25, "value": -3.0}
+    bad = {"alpha": float("nan"), "beta": 0.0, "approximate": "fast", "min_val": 5.0,
+           "lambd": -1.0 if name == "softshrink" else float("nan"),
+           "threshold": float("nan"), "value": float("nan"), "max_val": -5.0,
+           "negative_slope": float("nan")}
+    x = torch.linspace(-4, 4, 81, dtype=torch.float64, requires_grad=True)
+    for pname, _ in act.params:
+        module = getattr(ft, _class_name(name))(**base)
+        setattr(module, pname, new[pname])
+        assert getattr(module, pname) == new[pname]
+        params = {**base, **{p: getattr(module, p) for p, _ in act.params}}
+        fresh = getattr(ft, _class_name(name))(**params)
+        assert repr(module) == repr(fresh)
+        y = module(x)
+        torch.testing.assert_close(y, _reference_fn(name, params)(x), rtol=1e-13, atol=1e-15)
+        g, = torch.autograd.grad(y.sum(), x)
+        gr, = torch.autograd.grad(_reference_fn(name, params)(x).sum(), x)
+        torch.testing.assert_close(g, gr, rtol=1e-13, atol=1e-15)
+        with pytest.raises(ValueError) as raised:
+            setattr(module, pname, bad[pname])
+        with pytest.raises(ValueError) as constructed:
+            getattr(ft, _class_name(name))(**{**params, pname: bad[pname]})
+        assert str(raised.value) == str(constructed.value)
+        assert getattr(module, pname) == new[pname]
+
+
+MODES = ["is_grads_batched", "jacobian_vectorized", "forward_ad", "jacfwd", "jacrev", "hessian"]
+
+
+def _mode(mode, fn, x):
+    import torch.autograd.forward_ad as fwAD
+    n = x.numel()
+    if mode == "is_grads_batched":
+        xr = x.detach().requires_grad_()
+        return torch.autograd.grad(fn(xr), xr, torch.eye(n, dtype=x.dtype),
+                                   is_grads_batched=True)[0]
+    if mode == "jacobian_vectorized":
+        return torch.autograd.functional.jacobian(fn, x, vectorize=True)
+    if mode == "forward_ad":
+        with fwAD.dual_level():
+            tangent = torch.linspace(-1, 1, n, dtype=x.dtype)
+            return fwAD.unpack_dual(fn(fwAD.make_dual(x, tangent)))[1]
+    if mode == "jacfwd":
+        return torch.func.jacfwd(fn)(x)
+    if mode == "jacrev":
+        return torch.func.jacrev(fn)(x)
+    return torch.autograd.functional.hessian(lambda t: fn(t).sum(), x)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_autograd_modes_match_torch(case, mode):
+    """Batched gradients, vectorized jacobians, forward-mode AD, torch.func's jacobians
+    and second derivatives: fastact.torch gives torch.nn.functional's results."""
+    name, params = case
+    x = _away_from_kinks(name, params).detach().reshape(-1)[:8]
+    ours = _mode(mode, lambda t: getattr(ft, name)(t, **params), x)
+    try:
+        theirs = _mode(mode, _reference_fn(name, params), x)
+    except RuntimeError:       # PyTorch cannot differentiate its hardsigmoid_backward
+        assert name == "hardsigmoid" and mode == "hessian"
+        theirs = torch.zeros_like(ours)               # f'' = 0 away from the kinks
+    # PyTorch's hardsigmoid' is a float32 1/6 also in float64 (fastact's is exact)
+    rtol = 1e-7 if name == "hardsigmoid" else 1e-12
+    torch.testing.assert_close(ours, theirs, rtol=rtol, atol=1e-14)
