@@ -1,23 +1,32 @@
-"""python -m fastact {info,bench}"""
+"""python -m fastact {info,bench}: the build and the benchmark."""
+import argparse
 import sys
 
 
+def build_parser():
+    ap = argparse.ArgumentParser(
+        prog="python -m fastact",
+        description="fastact: neural-network activations and their gradients on NumPy arrays.")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser("info", help="print the version, backend, SIMD levels, OpenMP, threads, "
+                                "compiler and build flags (fastact.show_config())",
+                   description="Print fastact's configuration (fastact.show_config()).")
+    from . import bench
+    bench.add_arguments(sub.add_parser(
+        "bench", help="time every activation against NumPy and PyTorch; print a table of "
+                      "times and speed-ups",
+        description=bench.__doc__.split("\n\n")[0].replace("``", "")))
+    return ap
+
+
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    usage = "usage: python -m fastact {info,bench} [options]  (bench --help for its options)"
-    if not argv or argv[0] in ("-h", "--help"):
-        print(usage)
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    if command == "info":
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "info":
         from ._config import show_config
         show_config()
         return 0
-    if command == "bench":
-        from .bench import main as bench
-        return bench(rest)
-    print(f"unknown command {command!r}\n{usage}", file=sys.stderr)
-    return 2
+    from . import bench
+    return bench.run_cli(args)
 
 
 if __name__ == "__main__":

@@ -215,7 +215,7 @@ def _progress(i, total, text, stream):
 
 
 def run(activations=None, sizes=("4K", "256K", "4M"), dtypes=("float32", "float64"),
-        directions=("forward", "backward"), threads=None, repeat=7, numpy_max="256K",
+        directions=("forward", "backward"), threads=None, repeat=5, numpy_max="256K",
         use_torch=True, progress=sys.stderr):
     """Measure every case; returns a list of dicts (times in seconds)."""
     try:
@@ -357,6 +357,10 @@ def summary(results):
     return out
 
 
+def _speedup(other, ours):
+    return f"{other / ours:8.2f}x" if other else f"{'-':>9s}"
+
+
 def table(results):
     head = (f"{'activation':12s} {'dir':8s} {'dtype':7s} {'n':>5s} {'fastact':>10s} "
             f"{'torch':>10s} {'numpy':>10s} {'vs torch':>9s} {'vs numpy':>9s} {'copy':>10s}")
@@ -366,13 +370,17 @@ def table(results):
         lines.append(
             f"{r['activation']:12s} {r['direction']:8s} {r['dtype']:7s} {_size_label(r['n']):>5s} "
             f"{_fmt_time(r['fastact']):>10s} {_fmt_time(t):>10s} {_fmt_time(npy):>10s} "
-            f"{(t / r['fastact'] if t else float('nan')):8.2f}x "
-            f"{(npy / r['fastact'] if npy else float('nan')):8.2f}x {_fmt_time(r['copy']):>10s}")
+            f"{_speedup(t, r['fastact'])} {_speedup(npy, r['fastact'])} "
+            f"{_fmt_time(r['copy']):>10s}")
+    lines.append("\nTimes are medians per call. 'vs torch' and 'vs numpy' are the other's time "
+                 "/ fastact's (above 1: fastact faster); '-': not timed (NumPy only up to "
+                 "--numpy-max, PyTorch when installed). 'copy' is the memory roofline: a copy "
+                 "of the same array on the same threads, timed in the same rounds.")
     s = summary(results)
     if "geomean_fastact_over_torch" in s:
         lines.append(f"\nfastact/torch time, geometric mean over {s['cases']} cases: "
                      f"{s['geomean_fastact_over_torch']:.3f} ({s['slower_than_torch']} slower "
-                     f"than torch); speed-up columns are other/fastact")
+                     f"than torch)")
     if "geomean_numpy_over_fastact" in s:
         lines.append(f"fastact speed-up over NumPy, geometric mean: {s['geomean_numpy_over_fastact']:.1f}x")
     return "\n".join(lines)
@@ -425,12 +433,9 @@ def markdown(results, mlp=()):
 
 
 def plot(results, path):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise SystemExit("--plot needs matplotlib: pip install matplotlib")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     groups = sorted({(r["dtype"], r["n"], r["direction"]) for r in results})
     fig, axes = plt.subplots(len(groups), 1, figsize=(12, 3.2 * len(groups)), squeeze=False)
     for ax, (dtype, n, direction) in zip(axes[:, 0], groups):
@@ -457,42 +462,111 @@ def _have_torch():
         return False
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m fastact bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--activations", help="comma-separated (default: all, and gelu_tanh)")
-    ap.add_argument("--sizes", default="4K,256K,4M", help="comma-separated, e.g. 4K,256K,16M")
-    ap.add_argument("--dtypes", default="float32,float64")
-    ap.add_argument("--directions", default="forward,backward")
-    ap.add_argument("--threads", type=int, help="threads for fastact and torch (default: fastact's)")
-    ap.add_argument("--repeat", type=int, default=7, help="interleaved rounds per case")
-    ap.add_argument("--numpy-max", default="256K", help="largest size timed with NumPy")
+def _choices(kind, text, known):
+    """Comma-separated names, each one of known (argparse error otherwise)."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown {kind} {', '.join(map(repr, unknown)) or '(none given)'}; choose from "
+            f"{', '.join(known)}")
+    return names
+
+
+def _sizes(text):
+    try:
+        sizes = [parse_size(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid sizes {text!r}: comma-separated element counts such as 4K,256K,16M")
+    return sizes
+
+
+LABELS = [c[0] for c in CASES]
+
+
+def add_arguments(ap):
+    """The bench command's options (python -m fastact bench --help)."""
+    ap.add_argument("--activations", metavar="NAMES",
+                    type=lambda t: _choices("activation", t, LABELS),
+                    help="comma-separated activations (default: all; gelu_tanh is gelu "
+                         "with approximate='tanh')")
+    ap.add_argument("--sizes", default="4K,256K,4M", type=_sizes,
+                    help="comma-separated element counts, K = 1024, M = 1024^2 "
+                         "(default: %(default)s)")
+    ap.add_argument("--dtypes", default="float32,float64",
+                    type=lambda t: _choices("dtype", t, ["float32", "float64"]),
+                    help="comma-separated: float32, float64 (default: %(default)s)")
+    ap.add_argument("--directions", default="forward,backward",
+                    type=lambda t: _choices("direction", t, ["forward", "backward"]),
+                    help="comma-separated: forward (f(x)), backward (grad_output * f'(x)) "
+                         "(default: %(default)s)")
+    ap.add_argument("--threads", type=int, help="threads for fastact and PyTorch "
+                                                "(default: fastact.get_num_threads())")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="interleaved timing rounds per case; the report gives medians "
+                         "(default: %(default)s)")
+    ap.add_argument("--numpy-max", default="256K", type=lambda t: _sizes(t)[0],
+                    help="largest size timed with NumPy, whose expressions are slow "
+                         "(default: %(default)s)")
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
-    ap.add_argument("--json", metavar="FILE", help="write the raw numbers")
-    ap.add_argument("--plot", metavar="FILE.png", help="write a chart (needs matplotlib)")
-    ap.add_argument("--markdown", metavar="FILE.md", help="write README's speed-up tables")
     ap.add_argument("--mlp", default="gelu,silu,tanh",
-                    help="activations for the MLP training-step benchmark (needs torch; "
-                         "'none' to skip)")
+                    help="activations of the MLP training-step comparison (needs PyTorch); "
+                         "'none' to skip (default: %(default)s)")
+    ap.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
+    ap.add_argument("--plot", metavar="FILE.png", help="also save a chart (needs matplotlib)")
+    ap.add_argument("--markdown", metavar="FILE.md", help="also write README's tables")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = ap.parse_args(argv)
-    acts = args.activations.split(",") if args.activations else None
-    results = run(acts, args.sizes.split(","), args.dtypes.split(","), args.directions.split(","),
-                  args.threads, args.repeat, args.numpy_max, not args.no_torch,
-                  None if args.quiet else sys.stderr)
+    return ap
+
+
+def run_cli(args):
+    """Run the benchmark as parsed by add_arguments; checks what it needs first."""
+    def fail(message):
+        print(f"python -m fastact bench: error: {message}", file=sys.stderr)
+        return 2
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            return fail("--plot needs matplotlib (pip install matplotlib)")
+    if args.threads is not None and args.threads < 1:
+        return fail("--threads must be a positive integer")
+    if args.repeat < 1:
+        return fail("--repeat must be a positive integer")
+    mlp = [] if args.mlp == "none" else [m.strip() for m in args.mlp.split(",") if m.strip()]
+    from ._activations import ACTIVATIONS_BY_NAME
+    unknown = [m for m in mlp if m not in ACTIVATIONS_BY_NAME]
+    if unknown:
+        return fail(f"--mlp: unknown activation(s) {', '.join(unknown)}")
+    use_torch = not args.no_torch and _have_torch()
+    if not use_torch and not args.no_torch:
+        print("PyTorch is not installed: timing fastact and NumPy only", file=sys.stderr)
+    progress = None if args.quiet else sys.stderr
+    results = run(args.activations, args.sizes, args.dtypes, args.directions, args.threads,
+                  args.repeat, args.numpy_max, use_torch, progress)
     print(table(results))
-    mlp = []
-    if args.mlp != "none" and not args.no_torch and _have_torch():
-        mlp = mlp_step(args.mlp.split(","), threads=args.threads, repeat=args.repeat,
-                       progress=None if args.quiet else sys.stderr)
-        print("\n" + mlp_table(mlp))
+    mlp_results = []
+    if mlp and use_torch:
+        mlp_results = mlp_step(mlp, threads=args.threads, repeat=args.repeat, progress=progress)
+        print("\n" + mlp_table(mlp_results))
     if args.json:
         from ._config import config
         with open(args.json, "w") as f:
             json.dump({"config": config(), "summary": summary(results), "results": results,
-                       "mlp_step": mlp}, f, indent=1)
+                       "mlp_step": mlp_results}, f, indent=1)
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(markdown(results, mlp) + "\n")
+            f.write(markdown(results, mlp_results) + "\n")
     if args.plot:
         plot(results, args.plot)
+        print(f"chart written to {args.plot}")
     return 0
+
+
+def main(argv=None):
+    """python -m fastact bench [options]"""
+    from .__main__ import main as cli
+    return cli(["bench"] + list(sys.argv[1:] if argv is None else argv))
