@@ -23,8 +23,32 @@ def _general(kernel, entry, inputs, names, outs, out_names, params):
     if any(_arrays.is_dask(a) for a in inputs):
         from . import _dask
         return _dask.run(kernel, entry, inputs, names, outs, params)
+    if any(isinstance(a, np.ma.MaskedArray) for a in inputs):
+        return _masked(kernel, entry, inputs, names, outs, out_names, params)
     return _arrays.run(_backend.active.launch, kernel, entry, inputs, names, outs, out_names,
                        params)
+
+
+def _masked(kernel, entry, inputs, names, outs, out_names, params):
+    """Masked arrays as NumPy's ufuncs treat them: computed on the data, returned masked
+    where any input is (out= must then be a masked array too, and gets the mask)."""
+    mask = np.logical_or.reduce([np.ma.getmaskarray(a) for a in inputs])
+    plain_outs = tuple(np.ma.getdata(o) if o is not None else None for o in outs)
+    for o, name in zip(outs, out_names):
+        if o is not None and not isinstance(o, np.ma.MaskedArray):
+            raise TypeError(f"{name} must be a numpy.ma.MaskedArray for masked inputs")
+    r = _arrays.run(_backend.active.launch, kernel, entry,
+                    tuple(np.ma.getdata(a) for a in inputs), names, plain_outs, out_names,
+                    params)
+    results = r if isinstance(r, tuple) else (r,)
+    wrapped = []
+    for res, o in zip(results, outs):
+        if o is None:
+            wrapped.append(np.ma.masked_array(res, mask=mask.reshape(np.shape(res))))
+        else:
+            o.mask = mask
+            wrapped.append(o)
+    return tuple(wrapped) if isinstance(r, tuple) else wrapped[0]
 
 
 def _forward(kernel, params, entry, x, out):

@@ -9,6 +9,7 @@ import dask.array as da
 import numpy as np
 
 from . import _arrays, _backend
+from ._activations import ENTRIES, KERNELS
 from ._api import FB, FBG
 
 _FORWARD_BACKWARD = (FB, FBG)       # two outputs
@@ -32,8 +33,10 @@ def run(kernel, entry, inputs, names, outs, params):
     arrays = [a if _arrays.is_dask(a) else da.from_array(a, chunks=chunks) for a in arrays]
     index = "".join(chr(ord("a") + i) for i in range(arrays[0].ndim))
     arrays = da.core.unify_chunks(*[x for a in arrays for x in (a, index)])[1]
+    # task names say what they compute: 'fastact-gelu-bwd-<hash>'
+    token = f"fastact-{KERNELS[kernel].name}-{ENTRIES[entry]}"
     kw = dict(kernel=kernel, entry=entry, names=names, params=params, dtype=result,
-              meta=np.empty((0,) * arrays[0].ndim, result))
+              meta=np.empty((0,) * arrays[0].ndim, result), token=token)
     if entry not in _FORWARD_BACKWARD:
         return da.map_blocks(_block, *arrays, **kw)
     kw["meta"] = np.empty((0,) * (arrays[0].ndim + 1), result)

@@ -215,3 +215,22 @@ def test_compiled_path_allocates_only_outputs(name):
         finally:
             tracemalloc.stop()
         assert outputs * x.nbytes <= peak < outputs * x.nbytes + 64 * 1024, (outputs, peak)
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_masked_arrays_keep_their_mask(entry, backend):
+    """As NumPy's ufuncs: computed on the data, masked where any input is masked."""
+    import numpy.ma as ma
+    data = np.linspace(-3, 3, 12).reshape(3, 4)
+    x = ma.masked_array(data, mask=data > 2)
+    g = ma.masked_array(np.full_like(data, 0.5), mask=data < -2.5)
+    f = getattr(fastact, "elu" + entry)
+    args = (g, x) if entry == "_backward" else (x,)
+    plain = getattr(fastact, "elu" + entry)(*[ma.getdata(a) for a in args])
+    got = f(*args)
+    for res, ref in zip(got if isinstance(got, tuple) else (got,),
+                        plain if isinstance(plain, tuple) else (plain,)):
+        assert isinstance(res, ma.MaskedArray)
+        expected_mask = (data > 2) | ((data < -2.5) if entry == "_backward" else False)
+        assert np.array_equal(ma.getmaskarray(res), expected_mask)
+        assert np.array_equal(res.data[~expected_mask], ref[~expected_mask])

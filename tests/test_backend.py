@@ -101,3 +101,48 @@ def test_show_config_and_info(capsys):
     out = subprocess.run([sys.executable, "-m", "fastact", "info"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0 and "SIMD level" in out.stdout
+
+
+def test_environment_warnings_point_at_the_users_line(tmp_path):
+    """A bad FASTACT_SIMD or FASTACT_NUM_THREADS warns at the user's `import fastact`
+    line, not inside fastact."""
+    script = tmp_path / "user_script.py"
+    script.write_text("import os\n\nimport fastact  # line 3\n")
+    for var, value in (("FASTACT_SIMD", "avx1024"), ("FASTACT_NUM_THREADS", "many")):
+        r = subprocess.run([sys.executable, "-W", "always", str(script)], capture_output=True,
+                           text=True, env={**os.environ, var: value}, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert f"user_script.py:3: RuntimeWarning" in r.stderr and var in r.stderr, r.stderr
+
+
+def test_numpy_backend_reports_no_simd_level():
+    code = "import fastact; print(fastact.backend(), fastact.simd_level())"
+    assert _python(code, FASTACT_BACKEND="numpy") == "numpy None"
+    previous = fastact.set_backend("numpy")
+    try:
+        assert fastact.simd_level() is None
+    finally:
+        fastact.set_backend(previous)
+    assert fastact.simd_level() in ("baseline", "avx2", "avx512")
+
+
+def test_a_level_that_fails_to_load_says_why(tmp_path):
+    """A kernel module that exists but cannot be imported (a broken build) is reported
+    with its own ImportError, and a lower level is used."""
+    import shutil
+    from fastact import _backend
+    levels = _backend.supported_levels()
+    if len(levels) < 2:
+        pytest.skip("needs two SIMD levels this CPU runs")
+    pkg = tmp_path / "fastact"
+    shutil.copytree(os.path.dirname(fastact.__file__), pkg)
+    broken = next(pkg.glob(f"_kernels_{levels[-1]}.*"))
+    broken.write_bytes(b"not a shared object")
+    r = subprocess.run([sys.executable, "-W", "always", "-c",
+                        "import fastact; print(fastact.simd_level())"], capture_output=True,
+                       text=True, cwd=tmp_path, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == levels[-2]
+    assert f"fastact._kernels_{levels[-1]} failed to load" in r.stderr
+    assert "invalid ELF header" in r.stderr or "file too short" in r.stderr, r.stderr

@@ -104,3 +104,10 @@ def test_distributed_local_cluster():
     assert np.array_equal(got["gelu"], fastact.gelu(x, approximate="tanh"))
     assert np.array_equal(got["mish_backward"], fastact.mish_backward(g, x))
     assert np.array_equal(got["elu_fb"], fastact.elu_grad(x, 0.3))
+
+
+def test_task_names_say_what_they_compute():
+    x = da.from_array(np.linspace(-3, 3, 100), chunks=25)
+    assert fastact.gelu(x).name.startswith("fastact-gelu-fwd-")
+    assert fastact.celu_backward(x, x, 0.5).name.startswith("fastact-elu-bwd-")
+    assert fastact.silu(x).name != fastact.silu(x + 1).name        # still unique per input
