@@ -37,10 +37,22 @@ def _require(target):
         pytest.skip(reason)
 
 
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory):
+    """target -> the driver built for it (once per test session)."""
+    built = {}
+
+    def get(target):
+        if target not in built:
+            built[target] = kernel_driver.build(target, str(tmp_path_factory.mktemp(target)))
+        return built[target]
+    return get
+
+
 @pytest.mark.parametrize("target, cpu", TARGETS, ids=lambda v: (v or "").split("=")[-1])
-def test_same_bits(target, cpu, tmp_path):
+def test_same_bits(target, cpu, tmp_path, driver):
     _require(target)
-    n, differ = kernel_driver.compare(target, str(tmp_path), cpu)
+    n, differ = kernel_driver.compare(target, str(tmp_path), cpu, exe=driver(target))
     assert n > 400
     assert not differ, f"{len(differ)} of {n} jobs differ from fastact's FMA level: {differ[:5]}"
 

@@ -1,11 +1,13 @@
-"""Check that GCC vectorizes both loops (serial and OpenMP) of every generated kernel.
+"""Check that the compiler vectorizes every loop (serial and OpenMP) of every generated
+kernel.
 
 A kernel whose loop stops vectorizing still computes the right numbers, only 5-20x
 slower, so no correctness test notices; this does. It recompiles the cythonized kernels
-of one SIMD level (default: avx512) with -fopt-info-vec and maps the vectorized loops
-back to the kernel functions. Run after a build (the .c files live in build/cython):
+of each SIMD level with the build's flags and the compiler's vectorization report (GCC's
+-fopt-info-vec-optimized, clang's -Rpass=loop-vectorize remarks) and maps the vectorized
+loops back to the kernel functions. Run after a build (the .c files live in build/cython):
 
-    python tools/check_vectorization.py [--level avx2]
+    python tools/check_vectorization.py [--level avx2] [--compiler clang]
 """
 import argparse
 import bisect
@@ -18,42 +20,64 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-from kernel_driver import FLAGS  # noqa: E402  (fastact/_build_flags.py, as setup.py reads it)
+from kernel_driver import FLAGS, expected_loops  # noqa: E402  (the flags setup.py reads)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--level", default="avx512", choices=sorted(FLAGS.X86_64))
-    args = ap.parse_args()
+def _report(compiler, level, src, tmp):
+    """The compiler's lines saying a loop was vectorized, as (line number) list."""
+    common = FLAGS.BASE + FLAGS.X86_64[level] + [
+        "-fopenmp", "-fPIC", "-I", os.path.join(ROOT, "fastact", "_src"),
+        "-I", sysconfig.get_paths()["include"], "-c", src, "-o", os.path.join(tmp, "k.o")]
+    if compiler == "gcc":
+        report = os.path.join(tmp, "vec.txt")
+        # -fno-ipa-icf: identical functions (relu's bwd and bwdy) keep a report each
+        subprocess.run(["gcc"] + FLAGS.OPTIONAL + common
+                       + ["-fno-ipa-icf", f"-fopt-info-vec-optimized={report}"], check=True)
+        text, pattern = open(report).read(), r"\.c:(\d+):\d+: optimized: loop vectorized"
+    else:                              # clang's remarks, on stderr
+        r = subprocess.run([compiler] + FLAGS.CLANG + common + ["-Rpass=loop-vectorize"],
+                           check=True, capture_output=True, text=True)
+        text, pattern = r.stderr, r"\.c:(\d+):\d+: remark: vectorized loop"
+    return [int(m.group(1)) for m in re.finditer(pattern, text)]
+
+
+def check(compiler, level):
+    """Kernel functions of a level whose loops did not all vectorize."""
     src = os.path.join(ROOT, "build", "cython", "build", "generated", "fastact",
-                       f"_kernels_{args.level}.c")
+                       f"_kernels_{level}.c")
     if not os.path.exists(src):
         sys.exit(f"{src} not found: build fastact first")
     with tempfile.TemporaryDirectory() as tmp:
-        report = os.path.join(tmp, "vec.txt")
-        # -fno-ipa-icf: identical functions (relu's bwd and bwdy) keep a report each
-        cmd = (["gcc"] + FLAGS.BASE + FLAGS.OPTIONAL + FLAGS.X86_64[args.level]
-               + ["-fopenmp", "-fPIC", "-fno-ipa-icf", "-I", os.path.join(ROOT, "fastact", "_src"),
-                  "-I", sysconfig.get_paths()["include"], "-c", src, "-o",
-                  os.path.join(tmp, "k.o"), f"-fopt-info-vec-optimized={report}"])
-        subprocess.run(cmd, check=True)
-        lines = open(report).read().splitlines()
+        lines = _report(compiler, level, src, tmp)
     text = open(src).read().splitlines()
     funcs = [(i, m.group(1)) for i, line in enumerate(text, 1) if "/*proto*/" not in line
              and (m := re.match(r"static void __pyx_f_\w+?_kernels_[a-z0-9]+?_(\w+)\(char const \*", line))]
     starts = [i for i, _ in funcs]
     counts = {name: 0 for _, name in funcs}
     for line in lines:
-        m = re.search(r"\.c:(\d+):\d+: optimized: loop vectorized", line)
-        if m:
-            k = bisect.bisect(starts, int(m.group(1))) - 1
-            if k >= 0:
-                counts[funcs[k][1]] += 1
-    # the serial and the OpenMP loop of each; linear's are copies that GCC turns into memcpy
-    bad = [name for name, n in counts.items() if n < 2 and not name.startswith("linear_")]
-    print(f"{len(funcs)} kernels at {args.level}: "
-          f"{'all loops vectorized' if not bad else 'NOT vectorized: ' + ', '.join(bad)}")
-    return 1 if bad else 0
+        k = bisect.bisect(starts, line) - 1
+        if k >= 0:
+            counts[funcs[k][1]] += 1
+    # the serial and the OpenMP loop of each (and of the constant-parameter variant where
+    # the kernel has one); linear's are copies that the compiler turns into memcpy
+    return len(funcs), [name for name, n in counts.items()
+                        if n < 2 * expected_loops(name) and not name.startswith("linear_")]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--level", nargs="+", default=sorted(FLAGS.X86_64),
+                    choices=sorted(FLAGS.X86_64), help="SIMD levels (default: all)")
+    ap.add_argument("--compiler", default="gcc",
+                    help="gcc (its -fopt-info reports) or clang (its -Rpass remarks)")
+    args = ap.parse_args()
+    status = 0
+    for level in args.level:
+        n, bad = check(args.compiler, level)
+        print(f"{args.compiler}: {n} kernels at {level}: "
+              f"{'all loops vectorized' if not bad else 'NOT vectorized: ' + ', '.join(bad)}")
+        status |= bool(bad)
+    return status
 
 
 if __name__ == "__main__":

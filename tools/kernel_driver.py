@@ -58,9 +58,18 @@ TARGETS = {
 
 
 def missing_tools(target):
-    """The programs a target needs that are not on PATH."""
+    """The programs a target needs that are not on PATH (or do not run: a stub)."""
     cc, _, runner = TARGETS[target]
-    return [p for p in [cc] + runner[:1] if shutil.which(p) is None]
+    missing = []
+    for program in [cc] + runner[:1]:
+        try:
+            ok = shutil.which(program) and subprocess.run(
+                [program, "--version"], capture_output=True, timeout=60).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+        if not ok:
+            missing.append(program)
+    return missing
 
 
 def render():
@@ -264,10 +273,11 @@ def fma_level():
     return levels[-1] if levels else None
 
 
-def compare(target, directory, cpu=None):
-    """Job descriptions whose driver results differ from fastact's FMA level."""
+def compare(target, directory, cpu=None, exe=None):
+    """(number of jobs, descriptions of those whose driver results differ from fastact's
+    FMA level); exe: a driver already built for the target."""
     job_list = jobs()
-    exe = build(target, directory)
+    exe = exe or build(target, directory)
     got = run(target, exe, job_list, directory, cpu)
     expected = native_results(job_list, fma_level())
     bad = []

@@ -2,9 +2,11 @@
 # Build fastact's sdist and wheel with `python -m build` (the wheel is built from the
 # sdist, so this also proves the sdist is complete), install the wheel into a fresh
 # virtual environment outside the source tree, hide every C compiler, and run the test
-# suite against the installed wheel. Then rebuild the wheel from the same sdist with
-# FASTACT_DISABLE_OPENMP=1 (a compiler without OpenMP) and run the suite again: it must
-# build, say "OpenMP: off" and run on one thread.
+# suite against the installed wheel; the wheel must hold exactly the SIMD levels of its
+# build. Then rebuild the wheel from the same sdist with the lowest setuptools, Cython and
+# NumPy pyproject.toml allows, FASTACT_DISABLE_OPENMP=1 (a compiler without OpenMP) and
+# FASTACT_SIMD_LEVELS=baseline,avx2 over a stale avx512 module, and run the suite again:
+# it must build, ship two levels, say "OpenMP: off" and run on one thread.
 #
 #   tools/wheel_test.sh [WORKDIR]       (what .ci/run does; ~6 minutes here)
 set -euo pipefail
@@ -20,14 +22,28 @@ sdist=$(ls "$work"/dist/fastact-*.tar.gz)
 wheel=$(ls "$work"/dist/fastact-*.whl)
 echo "   $(basename "$sdist")  $(basename "$wheel")"
 
-# the sdist ships the Cython/C sources and no generated C (see README, Packaging)
+# the sdist ships the Cython/C sources and no generated C (see README, Packaging), and
+# every file README points to under docs/ and tools/ (its image, the scripts it names)
 listing=$(tar tzf "$sdist")
+named=$(grep -oE '(docs|tools)/[A-Za-z0-9_./-]+\.(png|md|txt|json|py|sh)' "$root/README.md" | sort -u)
 for f in fastact/_runner.pyx fastact/_src/_kernels.pyx.in fastact/_src/fa_math.h \
-         fastact/_src/fa_activations.h fastact/_src/fa_coeffs.h fastact/__init__.pyi \
-         fastact/py.typed LICENSE tests/conftest.py; do
+         fastact/_src/fa_activations.h fastact/_src/fa_coeffs.h fastact/_build_flags.py \
+         fastact/__init__.pyi fastact/py.typed LICENSE tests/conftest.py tests/cpu_probe.py \
+         .ci/run $named; do
     grep -q "/$f\$" <<<"$listing" || { echo "sdist lacks $f"; exit 1; }
 done
 if grep -E '\.(c|so)$' <<<"$listing"; then echo "sdist ships generated/binary files"; exit 1; fi
+
+# a wheel holds exactly the SIMD levels of its own build (x86-64: all three)
+levels_in() {
+    "$python" -c 'import re, sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+print(" ".join(sorted(m.group(1) for n in names if (m := re.match(r"fastact/_kernels_(\w+?)\.", n)))) + " ", end="")' "$1"
+}
+expected="baseline "
+case "$(uname -m)" in x86_64|amd64) expected="avx2 avx512 baseline ";; esac
+[ "$(levels_in "$wheel")" = "$expected" ] || { echo "wheel levels: $(levels_in "$wheel"), expected $expected"; exit 1; }
+echo "   wheel levels: $expected"
 
 echo "== fresh venv, install the wheel"
 "$python" -m venv "$work/venv"
@@ -62,11 +78,32 @@ PY
 echo "== tests against the installed wheel"
 run_suite on
 
-echo "== the same sdist built without OpenMP"
+echo "== the same sdist built at the toolchain floor, without OpenMP, two levels"
+# setuptools 77 (project.license as an SPDX string), Cython 3.1, NumPy 2.0: the floors
+# pyproject.toml states, in a build venv of their own (--no-build-isolation: exactly
+# these). FASTACT_SIMD_LEVELS=baseline,avx2 after a stale avx512 module was left in
+# build/lib: the wheel must hold baseline and avx2 only.
 PATH=${PATH#"$work/nocc:"}          # a compiler again, for this build only
-FASTACT_DISABLE_OPENMP=1 python -m pip wheel --quiet --no-deps -w "$work/noomp" "$sdist" \
-    > "$work/noomp.log" 2>&1 || { tail -40 "$work/noomp.log"; exit 1; }
-python -m pip install --quiet --force-reinstall --no-deps "$work"/noomp/fastact-*.whl
+deactivate
+"$python" -m venv "$work/floor"
+"$work/floor/bin/python" -m pip install --quiet "setuptools==77.0.3" "Cython==3.1.0" \
+    "numpy==2.0.0" wheel
+rm -rf "$work/src" && mkdir -p "$work/src" && tar xzf "$sdist" -C "$work/src" --strip-components=1
+platlib=$("$work/floor/bin/python" -c "import sys, sysconfig; print(f'build/lib.{sysconfig.get_platform()}-cpython-{sys.version_info[0]}{sys.version_info[1]}')")
+mkdir -p "$work/src/$platlib/fastact"
+stale="$work/src/$platlib/fastact/_kernels_avx512$("$work/floor/bin/python" -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")"
+echo "stale" > "$stale"
+(cd "$work/src" && FASTACT_DISABLE_OPENMP=1 FASTACT_SIMD_LEVELS=baseline,avx2 \
+    "$work/floor/bin/python" -m pip wheel --quiet --no-deps --no-build-isolation \
+    -w "$work/noomp" .) > "$work/noomp.log" 2>&1 || { tail -40 "$work/noomp.log"; exit 1; }
+[ ! -e "$stale" ] || { echo "the stale avx512 module was not removed from $platlib"; exit 1; }
+noomp=$(ls "$work"/noomp/fastact-*.whl)
+expected="baseline "
+case "$(uname -m)" in x86_64|amd64) expected="avx2 baseline ";; esac
+[ "$(levels_in "$noomp")" = "$expected" ] || { echo "wheel levels: $(levels_in "$noomp"), expected $expected"; exit 1; }
+echo "   wheel levels: $expected(stale avx512 module removed)"
+. "$work/venv/bin/activate"
+python -m pip install --quiet --force-reinstall --no-deps "$noomp"
 export PATH="$work/nocc:$PATH"
 run_suite off
 echo "== wheel test passed"

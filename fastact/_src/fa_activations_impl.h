@@ -252,16 +252,20 @@ FA_INLINE void S(tanhshrink)(T x, FA_P(T), T *y, T *d) {
 }
 FA_DEFINE(tanhshrink)
 
-/* ---- softshrink, p0 = lambd: f' = 0 on [-lambd, lambd] ---- */
+/* ---- softshrink, p0 = lambd >= 0: x -+ lambd outside [-lambd, lambd], x 0 inside;
+ * f' = 0 on [-lambd, lambd]. Conditions on |x| (GCC 12 does not if-convert the
+ * three-way selects on x here) ---- */
 FA_INLINE void S(softshrink)(T x, FA_P(T), T *y, T *d) {
-    *y = x > p0 ? x - p0 : (x < -p0 ? x + p0 : x * 0);
-    *d = x >= -p0 ? (x <= p0 ? (T)0 : (T)1) : (x < -p0 ? 1 : x);
+    T a = S(abs)(x);
+    *y = a > p0 ? x - S(copysign)(p0, x) : x * 0;
+    *d = a > p0 ? (T)1 : (a <= p0 ? (T)0 : x);
 }
 FA_DEFINE(softshrink)
 
-/* ---- hardshrink, p0 = lambd ---- */
+/* ---- hardshrink, p0 = lambd (any sign): 0 on [-lambd, lambd], i.e. |x| <= lambd ---- */
 FA_INLINE void S(hardshrink)(T x, FA_P(T), T *y, T *d) {
-    T out = x >= -p0 ? (x <= p0 ? (T)0 : (T)1) : (x < -p0 ? 1 : x);   /* 0 on [-lambd, lambd] */
+    T out = S(abs)(x) > p0 ? (T)1 : (T)0;
+    out = x != x ? x : out;
     *y = out == 0 ? 0 : x;
     *d = out;
 }
