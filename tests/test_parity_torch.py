@@ -144,3 +144,21 @@ def test_more_exact_than_pytorch(backend):
     assert fastact.gelu(f32(-6)) == pytest.approx(-5.91986640e-09, rel=1e-6)
     assert fastact.tanhshrink(f32(1e-8)) == pytest.approx(3.3333333e-25, rel=1e-6)
     assert fastact.elu(f32(-1e-7)) == pytest.approx(-9.9999995e-08, rel=1e-6)
+
+
+def test_celu_negative_alpha_and_tiny_quotients(backend):
+    """The reports that found celu wrong: a negative alpha (e^(x/alpha) grows without
+    bound) against PyTorch, and a large alpha with x / alpha subnormal against mpmath."""
+    import fastact
+    import torch
+    x = np.array([-30.0, -50.0, -400.0, -1.0, 0.0], np.float32)
+    for alpha in (-0.5, -2.0):
+        t = torch.tensor(x, requires_grad=True)
+        y = torch.nn.functional.celu(t, alpha=alpha)
+        y.backward(torch.ones_like(y))
+        assert_ulp_close(fastact.celu(x, alpha=alpha), y.detach().numpy(), np.float32, 1)
+        assert_ulp_close(fastact.celu_grad(x, alpha=alpha), t.grad.numpy(), np.float32, 1)
+    assert fastact.celu(np.array([-400.0]), alpha=-0.5)[0] == -np.inf
+    tiny = np.float32(-1.1867386e-38)
+    exact = float(100 * mp.expm1(mp.mpf(float(tiny)) / 100))
+    assert_ulp_close(fastact.celu(tiny, alpha=100.0), np.float32(exact), np.float32, 1)
