@@ -23,20 +23,36 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 from kernel_driver import FLAGS, expected_loops  # noqa: E402  (the flags setup.py reads)
 
 
+def _accepted(compiler, flags):
+    """The flags the compiler takes (as setup.py probes them)."""
+    ok = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "t.c")
+        open(src, "w").write("int main(void) { return 0; }\n")
+        for flag in flags:
+            r = subprocess.run([compiler, flag, "-Werror", "-c", src, "-o", src + ".o"],
+                               capture_output=True)
+            ok += [flag] if r.returncode == 0 else []
+    return ok
+
+
 def _report(compiler, level, src, tmp):
-    """The compiler's lines saying a loop was vectorized, as (line number) list."""
-    common = FLAGS.BASE + FLAGS.X86_64[level] + [
-        "-fopenmp", "-fPIC", "-I", os.path.join(ROOT, "fastact", "_src"),
-        "-I", sysconfig.get_paths()["include"], "-c", src, "-o", os.path.join(tmp, "k.o")]
+    """The line numbers the compiler reports a vectorized loop at, compiling as setup.py
+    does: Python's CFLAGS (with its -fwrapv), then the project's flags."""
+    common = (sysconfig.get_config_var("CFLAGS").split() + FLAGS.BASE
+              + _accepted(compiler, FLAGS.OPTIONAL) + FLAGS.X86_64[level] + [
+                  "-fopenmp", "-fPIC", "-I", os.path.join(ROOT, "fastact", "_src"),
+                  "-I", sysconfig.get_paths()["include"], "-c", src, "-o",
+                  os.path.join(tmp, "k.o")])
     if compiler == "gcc":
         report = os.path.join(tmp, "vec.txt")
         # -fno-ipa-icf: identical functions (relu's bwd and bwdy) keep a report each
-        subprocess.run(["gcc"] + FLAGS.OPTIONAL + common
-                       + ["-fno-ipa-icf", f"-fopt-info-vec-optimized={report}"], check=True)
+        subprocess.run(["gcc"] + common + ["-fno-ipa-icf", f"-fopt-info-vec-optimized={report}"],
+                       check=True)
         text, pattern = open(report).read(), r"\.c:(\d+):\d+: optimized: loop vectorized"
     else:                              # clang's remarks, on stderr
-        r = subprocess.run([compiler] + FLAGS.CLANG + common + ["-Rpass=loop-vectorize"],
-                           check=True, capture_output=True, text=True)
+        r = subprocess.run([compiler] + common + ["-Rpass=loop-vectorize"], check=True,
+                           capture_output=True, text=True)
         text, pattern = r.stderr, r"\.c:(\d+):\d+: remark: vectorized loop"
     return [int(m.group(1)) for m in re.finditer(pattern, text)]
 

@@ -1,12 +1,15 @@
 /* fa_activations_impl.h: each activation's value and derivative, written once for type T.
  * Included by fa_activations.h with T, S(name), C(name) and SFX defined.
  *
- * Conventions. Conditions are PyTorch's, so that values at the kinks and -0.0 match
- * it; at +-inf the result is the mathematical limit; a NaN input gives a NaN value and
- * derivative (also where PyTorch's scalar code gives 0 or 1: the third arm of the
- * nested selects), except for linear, whose derivative does not depend on x. Branches are selects (both sides
- * are computed). Results that multiply a possibly subnormal e^x by a large factor use
- * es = e^x * 2^64 and scale back last (FA_TAIL), so they stay accurate while normal. */
+ * Conventions. Conditions are PyTorch's, so that values at the kinks and -0.0 match it;
+ * at +-inf the result is the mathematical limit; a NaN input gives a NaN value and
+ * derivative (also where PyTorch's scalar code gives 0 or 1: the third arm of the nested
+ * selects), except for linear, whose derivative does not depend on x. Branches are
+ * selects, and every value is computed before the selects that choose between them (an
+ * expensive arm inside a ?: is control flow that GCC may not if-convert). Results that
+ * multiply a possibly subnormal e^x by a large factor use es = e^x * 2^64 and scale
+ * back last (FA_TAIL), or apply the factor before the powers of two (ldexp2), so they
+ * stay accurate while normal. */
 
 #ifndef FA_DEFINE
 #  define FA_DEFINE_(K, T, s) FA_ENTRIES(K, T, s)
@@ -71,8 +74,9 @@ FA_INLINE void S(elu)(T x, FA_P(T), T *y, T *d) {
     U k1, k2;
     if (FA_KNOWN(p2 == 1)) {
         T m = S(exp_split)(x, -(T)0, &k1, &k2);               /* + -0: no instruction */
-        *y = x < 0 ? p0 * S(expm1)(x) : x * p1;
-        *d = x <= 0 ? S(ldexp2)(m * p4, k1, k2) : (x > 0 ? p1 : x);
+        T neg = p0 * S(expm1)(x), dneg = S(ldexp2)(m * p4, k1, k2);
+        *y = x < 0 ? neg : x * p1;
+        *d = x > 0 ? p1 : dneg;                                    /* NaN: e^NaN */
         return;
     }
     T q = x / p2, pl, ph = S(two_prod)(q, p2, &pl);
@@ -80,10 +84,10 @@ FA_INLINE void S(elu)(T x, FA_P(T), T *y, T *d) {
     T m = S(exp_split)(q, ql, &k1, &k2);                     /* e^(x / alpha) */
     T qc = q > C(EXPM1_BIG) ? C(EXPM1_BIG) : q;
     T em1 = FA_FMA(ql, S(ldexp2)(m, k1, k2), S(expm1)(qc));
-    T neg = q > C(EXPM1_BIG) ? S(ldexp2)(m * p0, k1, k2)
-                             : (S(abs)(q) < C(TINY_Q) ? x * (p0 / p2) : p0 * em1);
+    T big = S(ldexp2)(m * p0, k1, k2), dneg = S(ldexp2)(m * p4, k1, k2);
+    T neg = q > C(EXPM1_BIG) ? big : (S(abs)(q) < C(TINY_Q) ? x * (p0 / p2) : p0 * em1);
     *y = x < 0 ? neg : x * p1;
-    *d = x <= 0 ? S(ldexp2)(m * p4, k1, k2) : (x > 0 ? p1 : x);
+    *d = x > 0 ? p1 : dneg;
 }
 FA_INLINE T S(elu_dy)(T y, FA_P(T)) { return y <= 0 ? (y + p0) * p3 : (y > 0 ? p1 : y); }
 FA_DEFINE(elu)
@@ -171,7 +175,7 @@ FA_INLINE void S(softplus)(T x, FA_P(T), T *y, T *d) {
     T e = S(ldexp2)(m, k1, k2), l = S(log1p01)(e);
     T num = z >= 0 ? z + (zl + l) : l;
     /* the tail e^z / beta with 1 / beta applied before the powers of two: any beta */
-    T sp = z < SOFTPLUS_LIN ? S(ldexp2)(m * (1 / p0), k1, k2) : num / p0;
+    T tail = S(ldexp2)(m * (1 / p0), k1, k2), sp = z < SOFTPLUS_LIN ? tail : num / p0;
     *y = z > p1 ? x : sp;
     *d = z > p1 ? 1 : (z >= 0 ? 1 : e) / (1 + e);
 }
