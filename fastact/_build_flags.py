@@ -8,10 +8,14 @@ platform with FMA gives the same bits.
 """
 BASE = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off",
         "-Wno-unused-function", "-Werror=implicit-function-declaration"]
-# passed where the compiler accepts them: every kernel loop is long and elementwise,
-# vectorize it even where GCC's cost model hesitates (it rejected gelu's loop, at a 10x
-# cost)
-OPTIONAL = ["-fvect-cost-model=unlimited"]
+# passed where the compiler accepts them (setup.py probes each):
+# - every kernel loop is long and elementwise: vectorize it even where GCC's cost model
+#   hesitates (it rejected gelu's loop, at a 10x cost);
+# - Python's CFLAGS, which setuptools puts first, bring -fwrapv, under which clang cannot
+#   count the iterations of an OpenMP loop (its `iv <= ub` step may wrap) and leaves every
+#   prange loop scalar; -fno-wrapv after them undoes it (the kernels' integer arithmetic
+#   is unsigned)
+OPTIONAL = ["-fvect-cost-model=unlimited", "-fno-wrapv"]
 MSVC_BASE = ["/O2", "/fp:precise"]
 SANITIZE = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
             "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]

@@ -85,8 +85,7 @@ cdef enum:
 cdef kernel_t *g_table = NULL
 cdef int g_threads = 0                   # 0: follow omp_get_max_threads()
 cdef Py_ssize_t g_grain[MAXKERNELS]      # per kernel: below this size, one thread
-cdef bint g_pool_started = False         # a parallel loop of fastact's has run here
-cdef bint g_paused = False               # the last before_fork() shut the pool down
+cdef bint g_pool_started = False         # fastact ran a parallel loop since the last pause
 cdef bint g_fork_serial = False          # a child that may hold a dead pool: one thread
 
 OPENMP = bool(FA_RUNNER_OPENMP)
@@ -131,9 +130,11 @@ def get_thread_setting():
 def before_fork():
     """Registered with os.register_at_fork(before=...): shut down this thread's OpenMP
     pool (the runtime restarts it on the next parallel call), so that the child starts
-    without one and can run threads, whoever started the pool."""
-    global g_paused
-    g_paused = FA_RUNNER_OPENMP and fa_omp_pause() == 0
+    without one and can run threads, whoever started the pool. (LLVM's libomp refuses a
+    second pause with no parallel call in between; its pool is then already down.)"""
+    global g_pool_started
+    if FA_RUNNER_OPENMP and fa_omp_pause() == 0:
+        g_pool_started = False
 
 
 def after_fork_in_child():
@@ -141,7 +142,7 @@ def after_fork_in_child():
     be shut down before the fork and fastact had run one, the child stays on one thread
     (GNU OpenMP's pool does not survive fork)."""
     global g_fork_serial
-    g_fork_serial = g_pool_started and not g_paused
+    g_fork_serial = g_pool_started
 
 
 cdef inline int threads_for(Py_ssize_t kernel, Py_ssize_t n) noexcept nogil:

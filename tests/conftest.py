@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -44,8 +46,10 @@ def dtype(request):
 ACCURACY = {}
 
 
-def pytest_terminal_summary(terminalreporter):
-    if not ACCURACY:
+def pytest_terminal_summary(terminalreporter, config):
+    """The worst error of every case, on request: FASTACT_ACCURACY_REPORT=1 or -v."""
+    if not ACCURACY or not (os.environ.get("FASTACT_ACCURACY_REPORT") == "1"
+                            or config.getoption("verbose") > 0):
         return
     tr = terminalreporter
     tr.section("fastact accuracy: worst error in ulp over the sweep (bound: 4)")

@@ -53,7 +53,10 @@ FA_DEFINE_Y(relu)
 
 /* ---- leaky_relu, p0 = negative_slope; f'(0) = slope ---- */
 FA_INLINE void S(leaky_relu)(T x, FA_P(T), T *y, T *d) {
-    T neg = (p0 == 0 && x == -S(inf)()) ? -(T)0 : x * p0;   /* limit, not -inf * 0 */
+    /* f(-inf) is the limit, not -inf * 0; a function of p0 alone, so that the loop has one
+     * compare per element (clang turned p0 == 0 && x == -inf into a mask-packing sequence) */
+    T lim = p0 == 0 ? -(T)0 : -S(inf)() * p0;
+    T neg = x == -S(inf)() ? lim : x * p0;
     *y = x > 0 ? x : neg;
     *d = x > 0 ? 1 : (x <= 0 ? p0 : x);
 }
@@ -193,9 +196,11 @@ FA_INLINE void S(mish)(T x, FA_P(T), T *y, T *d) {
     T dn2 = FA_FMA(e, FA_FMA(e, FA_FMA(e, e + 4, 8), 8), 4);     /* D-^2 */
     T bn = FA_FMA(e, FA_FMA(e, e + 4, FA_FMA(4, xc, 6)), 4 * (1 + xc));
     T t = num / dp, rn = 1 / dn;                                 /* tanh(softplus(x)), x >= 0 */
-    *y = x >= 0 ? x * t : S(mul_div)(xc * es, e + 2, -(T)0, dn, rn) * TAIL_INV;
-    *d = x >= 0 ? t + 4 * xc * e * e * (1 + e) / (dp * dp)
-                : S(mul_div)(es, bn, -(T)0, dn2, rn * rn) * TAIL_INV;
+    T yn = S(mul_div)(xc * es, e + 2, -(T)0, dn, rn) * TAIL_INV;
+    T dpos = t + 4 * xc * e * e * (1 + e) / (dp * dp);
+    T dneg = S(mul_div)(es, bn, -(T)0, dn2, rn * rn) * TAIL_INV;
+    *y = x >= 0 ? x * t : yn;
+    *d = x >= 0 ? dpos : dneg;
 }
 FA_DEFINE(mish)
 
@@ -223,17 +228,26 @@ FA_INLINE void S(hardsigmoid)(T x, FA_P(T), T *y, T *d) {
 }
 FA_DEFINE(hardsigmoid)
 
-/* ---- hardswish: x relu6(x + 3) / 6; f' = 0 at -3, 1 at 3, (2x + 3) / 6 between ---- */
+/* ---- hardswish: x relu6(x + 3) / 6 on x limited below at -3 (so -inf gives -0.0, not
+ * -inf * 0), and x itself from 3 on; f' = 0 at -3, 1 at 3, (2x + 3) / 6 between. Clamps
+ * rather than selects where they serve: clang's cost model refused the float64 SSE2
+ * loop with three nested selects ---- */
 FA_INLINE void S(hardswish)(T x, FA_P(T), T *y, T *d) {
-    *y = x <= -3 ? -(T)0 : (x >= 3 ? x : x * (x + 3) / 6);
-    *d = x <= -3 ? 0 : (x < 3 ? (2 * x + 3) / 6 : (x >= 3 ? 1 : x));
+    T xc = x < -3 ? -3 : x;                                       /* NaN stays */
+    T t = xc + 3;
+    t = t > 6 ? 6 : t;
+    T mid = xc * t / 6;
+    *y = x >= 3 ? x : mid;                                        /* exactly x */
+    T dmid = (2 * x + 3) / 6;
+    *d = x <= -3 ? 0 : (x >= 3 ? 1 : dmid);
 }
 FA_DEFINE(hardswish)
 
-/* ---- softsign: x / (1 + |x|) ---- */
+/* ---- softsign: x / (1 + |x|), as |x| / (1 + |x|) with the sign, |x| limited to 2^60
+ * (where the quotient is 1 already): softsign(+-inf) = +-1 without a select ---- */
 FA_INLINE void S(softsign)(T x, FA_P(T), T *y, T *d) {
-    T a = S(abs)(x);
-    *y = a == S(inf)() ? S(copysign)(1, x) : x / (1 + a);
+    T a = S(abs)(x), ac = a > (T)0x1p60 ? (T)0x1p60 : a;
+    *y = S(copysign)(ac / (1 + ac), x);
     *d = 1 / S(sq1p)(a);
 }
 FA_DEFINE(softsign)
@@ -251,7 +265,8 @@ FA_DEFINE(logsigmoid)
 FA_INLINE void S(tanhshrink)(T x, FA_P(T), T *y, T *d) {
     T a = S(abs)(x), dt, q, t = S(tanh_d)(x, &dt, &q);
     T big = S(copysign)((a - 1) + q, x);                        /* q = 2u / (1 + u) */
-    *y = a < 1 ? S(tanhshrink_core)(x) + 0 : big;              /* + 0: -0.0 -> 0.0 */
+    T small = S(tanhshrink_core)(x) + 0;                        /* + 0: -0.0 -> 0.0 */
+    *y = a < 1 ? small : big;
     *d = a < 1 ? t * t : 1 - dt;
 }
 FA_DEFINE(tanhshrink)
