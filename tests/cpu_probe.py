@@ -68,9 +68,19 @@ def compute():
 
 
 def probe():
-    """What this CPU gets: the level chosen, and the answers to asking for more."""
+    """What this CPU gets: the level chosen, the answers to asking for more, and the main
+    job (python -m fastact bench's loop, tiny, without PyTorch) and info running."""
+    import contextlib
+    import io
+    from fastact import bench
+    results = bench.run(sizes=[256], repeat=1, use_torch=False, progress=None)
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        fastact.show_config()
     info = {"simd_level": fastact.simd_level(),
-            "cpu_levels": ",".join(fastact._backend.cpu_levels())}
+            "cpu_levels": ",".join(fastact._backend.cpu_levels()),
+            "bench_cases": len([r for r in results if r["fastact"] > 0 and r["numpy"] > 0]),
+            "show_config": text.getvalue()}
     try:
         fastact.set_simd_level("avx512")
         info["set_avx512"] = "ok"

@@ -4,7 +4,8 @@
 Nehalem (SSE4.2, no AVX: NumPy 2's floor) must get the baseline kernels, Haswell (AVX2
 and FMA, no AVX-512) the avx2 ones. Under each, `import fastact` must work (a module of
 a level the CPU lacks executes that level's instructions when imported: SIGILL), asking
-for avx512 must warn or raise (never a signal), and every kernel x entry point x dtype on
+for avx512 must warn or raise (never a signal), the benchmark's loop (tiny) and
+show_config must run, and every kernel x entry point x dtype on
 a sweep of specials (tests/cpu_probe.py) must give the same bits as this machine's run
 of the same level. Skipped, with the reason, where qemu-x86_64 is missing or the host is
 not x86-64; FASTACT_REQUIRE_EMULATION=1 (set by .ci/run) turns the skip into a failure.
@@ -72,6 +73,10 @@ def test_cpu_model(model, tmp_path):
     assert str(got.pop("info:cpu_levels")).split(",")[-1] == level
     assert "FASTACT_SIMD='avx512' is not available" in str(got.pop("info:warnings"))
     assert str(got.pop("info:set_avx512")).startswith("ValueError")
+    assert int(got.pop("info:bench_cases")) == (len(fastact.ACTIVATIONS) + 1) * 4
+    config = str(got.pop("info:show_config"))
+    runs = ", ".join(_backend.LEVELS[:_backend.LEVELS.index(level) + 1])
+    assert f"SIMD level:  {level}" in config and f"this CPU runs {runs}" in config
 
     if level not in _backend.supported_levels():
         pytest.skip(f"this host does not run the {level!r} level to compare with")
