@@ -100,10 +100,25 @@ class Activation:
     params: Tuple[Tuple[str, object], ...]   # (name, default or REQUIRED), in order
     prepare: Callable                # validated params -> (kernel name, kernel params)
     formula: str                     # one line for docstrings and README
+    # params (by name, defaults filled in) -> the points where f or f' changes formula,
+    # and those where f' crosses zero (tests and docs take them from here)
+    kinks: Callable = lambda **p: ()
+    crossings: Callable = lambda **p: ()
 
     @property
     def param_names(self):
         return tuple(name for name, _ in self.params)
+
+    def with_defaults(self, params):
+        """params (a dict) completed with the defaults."""
+        return {**{k: v for k, v in self.params if v is not REQUIRED}, **params}
+
+    def kinks_at(self, params):
+        """The kinks for these parameters: 0 always, and the activation's own."""
+        return (0.0,) + tuple(self.kinks(**self.with_defaults(params)))
+
+    def crossings_at(self, params):
+        return tuple(self.crossings(**self.with_defaults(params)))
 
 
 def _check(name, value):
@@ -169,34 +184,41 @@ ACTIVATIONS_TABLE = (
                "x if x > 0 else negative_slope * x"),
     Activation("elu", "ELU", (("alpha", 1.0),), _elu, "x if x > 0 else alpha * (exp(x) - 1)"),
     Activation("gelu", "GELU", (("approximate", "none"),), _gelu,
-               "x * Phi(x) (approximate='tanh': 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))))"),
-    Activation("silu", "SiLU", (), _fixed("silu"), "x * sigmoid(x) (swish)"),
+               "x * Phi(x) (approximate='tanh': 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))))",
+               crossings=lambda approximate: (-0.7524 if approximate == "tanh" else -0.7518,)),
+    Activation("silu", "SiLU", (), _fixed("silu"), "x * sigmoid(x) (swish)",
+               crossings=lambda: (-1.2785,)),
     Activation("softplus", "Softplus", (("beta", 1.0), ("threshold", 20.0)), _softplus,
-               "log(1 + exp(beta x)) / beta, x where beta x > threshold"),
-    Activation("mish", "Mish", (), _fixed("mish"), "x * tanh(softplus(x))"),
+               "log(1 + exp(beta x)) / beta, x where beta x > threshold",
+               kinks=lambda beta, threshold: (threshold / beta,)),
+    Activation("mish", "Mish", (), _fixed("mish"), "x * tanh(softplus(x))",
+               crossings=lambda: (-1.1924,)),
     Activation("selu", "SELU", (),
                _fixed("elu", SELU_ALPHA_SCALE, SELU_SCALE, 1.0, 1.0, SELU_ALPHA_SCALE),
                "scale * elu(x, alpha), PyTorch's alpha and scale"),
     Activation("celu", "CELU", (("alpha", 1.0),), _celu,
                "x if x > 0 else alpha * (exp(x / alpha) - 1)"),
     Activation("hardtanh", "Hardtanh", (("min_val", -1.0), ("max_val", 1.0)), _hardtanh,
-               "clip(x, min_val, max_val)"),
-    Activation("relu6", "ReLU6", (), _fixed("hardtanh", 0.0, 6.0), "clip(x, 0, 6)"),
+               "clip(x, min_val, max_val)", kinks=lambda min_val, max_val: (min_val, max_val)),
+    Activation("relu6", "ReLU6", (), _fixed("hardtanh", 0.0, 6.0), "clip(x, 0, 6)",
+               kinks=lambda: (6.0,)),
     Activation("hardsigmoid", "Hardsigmoid", (), _fixed("hardsigmoid", -3.0, 3.0),
-               "clip(x / 6 + 1 / 2, 0, 1)"),
-    Activation("hardswish", "Hardswish", (), _fixed("hardswish"), "x * hardsigmoid(x)"),
+               "clip(x / 6 + 1 / 2, 0, 1)", kinks=lambda: (-3.0, 3.0)),
+    Activation("hardswish", "Hardswish", (), _fixed("hardswish"), "x * hardsigmoid(x)",
+               kinks=lambda: (-3.0, 3.0, -1.5)),         # -1.5: f' = 0
     Activation("softsign", "Softsign", (), _fixed("softsign"), "x / (1 + |x|)"),
     Activation("logsigmoid", "LogSigmoid", (), _fixed("logsigmoid"), "log(sigmoid(x))"),
     Activation("tanhshrink", "Tanhshrink", (), _fixed("tanhshrink"), "x - tanh(x)"),
     Activation("softshrink", "Softshrink", (("lambd", 0.5),), _softshrink,
-               "x - lambd if x > lambd, x + lambd if x < -lambd, else 0"),
+               "x - lambd if x > lambd, x + lambd if x < -lambd, else 0",
+               kinks=lambda lambd: (lambd, -lambd)),
     Activation("hardshrink", "Hardshrink", (("lambd", 0.5),),
                lambda lambd: ("hardshrink", (_check("lambd", lambd),)),
-               "x if |x| > lambd else 0"),
+               "x if |x| > lambd else 0", kinks=lambda lambd: (lambd, -lambd)),
     Activation("threshold", "Threshold", (("threshold", REQUIRED), ("value", REQUIRED)),
                lambda threshold, value: ("threshold", (_check("threshold", threshold),
                                                        _check("value", value))),
-               "x if x > threshold else value"),
+               "x if x > threshold else value", kinks=lambda threshold, value: (threshold,)),
 )
 ACTIVATIONS_BY_NAME = {a.name: a for a in ACTIVATIONS_TABLE}
 ALIASES = {"swish": "silu", "identity": "linear"}

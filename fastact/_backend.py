@@ -139,7 +139,7 @@ def _load_best(wanted=None):
                   f"{built_levels()}, this CPU runs {cpu_levels()}); using {levels[-1]!r}")
         wanted = None
     errors = []
-    for name in dict.fromkeys([wanted] * bool(wanted) + list(reversed(levels))):
+    for name in dict.fromkeys(([wanted] if wanted else []) + list(reversed(levels))):
         try:
             set_simd_level(name)
         except ImportError as exc:

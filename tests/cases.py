@@ -1,5 +1,6 @@
 """The activations and parameter sets every test runs over, with their kinks."""
 import fastact
+from fastact._activations import ACTIVATIONS_BY_NAME
 
 # (activation, params): the defaults of every activation, plus other parameters.
 CASES = [(name, {}) for name in fastact.ACTIVATIONS if name != "threshold"] + [
@@ -30,24 +31,15 @@ def case_id(case):
 
 
 def kinks(name, params):
-    """Points where the activation or its derivative changes formula."""
-    points = [0.0]
-    if name in ("hardsigmoid", "hardswish"):
-        points += [-3.0, 3.0]
-    if name == "hardtanh":
-        points += [params.get("min_val", -1.0), params.get("max_val", 1.0)]
-    if name == "relu6":
-        points += [6.0]
-    if name in ("softshrink", "hardshrink"):
-        lam = params.get("lambd", 0.5)
-        points += [lam, -lam]
-    if name == "threshold":
-        points += [params["threshold"]]
-    if name == "softplus":
-        points += [params.get("threshold", 20.0) / params.get("beta", 1.0)]
-    if name == "hardswish":
-        points += [-1.5]
-    return points
+    """Points where the activation or its derivative changes formula (the table's)."""
+    return list(ACTIVATIONS_BY_NAME[name].kinks_at(params))
+
+
+def crossing(name, params):
+    """Where the derivative crosses zero (None if it does not): there it is held to an
+    absolute bound (README, Accuracy)."""
+    points = ACTIVATIONS_BY_NAME[name].crossings_at(params)
+    return points[0] if points else None
 
 
 ENTRY_POINTS = ("forward", "grad", "backward", "forward_backward")

@@ -153,10 +153,6 @@ def reference(name, xs, params, dtype):
                              xs.tobytes())
 
 
-# Where a derivative crosses zero it is held to 4 machine epsilons absolute there.
-ZERO_CROSSINGS = {"silu": -1.2785, "gelu": -0.7518, "mish": -1.1924}
-
-
 def ulp_error(computed, hi, lo, dtype, x=None, crossing=None, scale=1.0):
     """Error of computed against hi + lo in ulps of the exact value's binade.
 

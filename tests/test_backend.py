@@ -112,7 +112,7 @@ def test_environment_warnings_point_at_the_users_line(tmp_path):
         r = subprocess.run([sys.executable, "-W", "always", str(script)], capture_output=True,
                            text=True, env={**os.environ, var: value}, timeout=120)
         assert r.returncode == 0, r.stderr
-        assert f"user_script.py:3: RuntimeWarning" in r.stderr and var in r.stderr, r.stderr
+        assert "user_script.py:3: RuntimeWarning" in r.stderr and var in r.stderr, r.stderr
 
 
 def test_numpy_backend_reports_no_simd_level():

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import reference
+import cases
 from cases import CASES, case_id, kinks
 from helpers import assert_ulp_close, fastact_values, torch_values
 
@@ -29,11 +30,7 @@ def _check_parity(name, x, params, dtype, min_oracle=0.0):
     y_hi, y_lo, d_hi, d_lo = reference.reference(name, x, params, dtype)
     for got, theirs, hi, lo, what in ((y, yt, y_hi, y_lo, "forward"), (d, dt, d_hi, d_lo, "grad")):
         assert got.dtype == dtype
-        crossing = None
-        if what == "grad":
-            crossing = reference.ZERO_CROSSINGS.get(name)
-            if name == "gelu" and params.get("approximate") == "tanh":
-                crossing = -0.7524
+        crossing = cases.crossing(name, params) if what == "grad" else None
         torch_accurate = reference.ulp_error(theirs, hi, lo, dtype, x=x, crossing=crossing) <= 4
         assert torch_accurate.mean() >= min_oracle, f"{name} {what}: PyTorch accurate on too few points"
         apart = reference.ulp_error(got, theirs.astype(np.float64), 0.0, dtype, x=x,

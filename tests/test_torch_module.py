@@ -12,7 +12,7 @@ import torch.nn.functional as F  # noqa: E402
 import fastact.torch as ft  # noqa: E402
 from fastact._activations import ACTIVATIONS_BY_NAME  # noqa: E402
 import reference  # noqa: E402
-from cases import CASES, case_id, kinks  # noqa: E402
+from cases import CASES, case_id, crossing, kinks  # noqa: E402
 from helpers import torch_function  # noqa: E402
 
 TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
@@ -23,12 +23,6 @@ def _points(name, params, dtype, n=300, seed=0):
     x = np.concatenate([rng.standard_normal(n) * 4, rng.uniform(-30, 30, 40), kinks(name, params),
                         [-0.0, 1e-6, -1e-6, 50.0, -50.0]])
     return x.astype(dtype)
-
-
-def _crossing(name, params):
-    if name == "gelu" and params.get("approximate") == "tanh":
-        return -0.7524
-    return reference.ZERO_CROSSINGS.get(name)
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
@@ -42,7 +36,7 @@ def test_values_and_gradients_within_4_ulp(case, dtype, backend):
     y_hi, y_lo, d_hi, d_lo = reference.reference(name, x, params, dtype)
     err_y = reference.ulp_error(y.detach().numpy(), y_hi, y_lo, dtype)
     err_d = reference.ulp_error(t.grad.numpy(), d_hi, d_lo, dtype, x=x,
-                                crossing=_crossing(name, params))
+                                crossing=crossing(name, params))
     assert err_y.max() <= 4, f"forward: {err_y.max():.2f} ulp at x={x[err_y.argmax()]!r}"
     assert err_d.max() <= 4, f"grad: {err_d.max():.2f} ulp at x={x[err_d.argmax()]!r}"
 

@@ -26,6 +26,7 @@ def main():
     args = ap.parse_args()
     os.environ["FASTACT_ACCURACY_DENSITY"] = str(args.density)
     import reference  # noqa: E402  (reads the density)
+    import cases  # noqa: E402
     from cases import kinks  # noqa: E402
     from helpers import torch_values  # noqa: E402
 
@@ -38,9 +39,7 @@ def main():
         for dtype in (np.float32, np.float64):
             xs = reference.sweep(dtype, kinks(name, params))
             y_hi, y_lo, d_hi, d_lo = reference.reference(name, xs, params, dtype)
-            crossing = reference.ZERO_CROSSINGS.get(name)
-            if params.get("approximate") == "tanh":
-                crossing = -0.7524
+            crossing = cases.crossing(name, params)
             ours = (getattr(fastact, name)(xs, **params), getattr(fastact, name + "_grad")(xs, **params))
             with np.errstate(all="ignore"):
                 theirs = torch_values(name, xs, params, dtype)
