@@ -104,6 +104,8 @@ class Activation:
     # and those where f' crosses zero (tests and docs take them from here)
     kinks: Callable = lambda **p: ()
     crossings: Callable = lambda **p: ()
+    # per parameter, in order: what it means and which values are valid (docstrings)
+    param_docs: Tuple[str, ...] = ()
 
     @property
     def param_names(self):
@@ -181,25 +183,31 @@ ACTIVATIONS_TABLE = (
     Activation("relu", "ReLU", (), _fixed("relu"), "max(x, 0)"),
     Activation("leaky_relu", "LeakyReLU", (("negative_slope", 0.01),),
                lambda negative_slope: ("leaky_relu", (_check("negative_slope", negative_slope),)),
-               "x if x > 0 else negative_slope * x"),
-    Activation("elu", "ELU", (("alpha", 1.0),), _elu, "x if x > 0 else alpha * (exp(x) - 1)"),
+               "x if x > 0 else negative_slope * x",
+               param_docs=("slope for x <= 0; any real number (negative: an odd-looking but valid slope)",)),
+    Activation("elu", "ELU", (("alpha", 1.0),), _elu, "x if x > 0 else alpha * (exp(x) - 1)",
+               param_docs=("scale of the negative part; any real number",)),
     Activation("gelu", "GELU", (("approximate", "none"),), _gelu,
                "x * Phi(x) (approximate='tanh': 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))))",
-               crossings=lambda approximate: (-0.7524 if approximate == "tanh" else -0.7518,)),
+               crossings=lambda approximate: (-0.7524 if approximate == "tanh" else -0.7518,),
+               param_docs=("'none': the exact x Phi(x); 'tanh': PyTorch's tanh approximation",)),
     Activation("silu", "SiLU", (), _fixed("silu"), "x * sigmoid(x) (swish)",
                crossings=lambda: (-1.2785,)),
     Activation("softplus", "Softplus", (("beta", 1.0), ("threshold", 20.0)), _softplus,
                "log(1 + exp(beta x)) / beta, x where beta x > threshold",
-               kinks=lambda beta, threshold: (threshold / beta,)),
+               kinks=lambda beta, threshold: (threshold / beta,),
+               param_docs=("sharpness; any nonzero real number (negative: the mirror image)", "beta x above which the result is x; any real number")),
     Activation("mish", "Mish", (), _fixed("mish"), "x * tanh(softplus(x))",
                crossings=lambda: (-1.1924,)),
     Activation("selu", "SELU", (),
                _fixed("elu", SELU_ALPHA_SCALE, SELU_SCALE, 1.0, 1.0, SELU_ALPHA_SCALE),
                "scale * elu(x, alpha), PyTorch's alpha and scale"),
     Activation("celu", "CELU", (("alpha", 1.0),), _celu,
-               "x if x > 0 else alpha * (exp(x / alpha) - 1)"),
+               "x if x > 0 else alpha * (exp(x / alpha) - 1)",
+               param_docs=("scale of the negative part and of its exponent; any nonzero real number",)),
     Activation("hardtanh", "Hardtanh", (("min_val", -1.0), ("max_val", 1.0)), _hardtanh,
-               "clip(x, min_val, max_val)", kinks=lambda min_val, max_val: (min_val, max_val)),
+               "clip(x, min_val, max_val)", kinks=lambda min_val, max_val: (min_val, max_val),
+               param_docs=("lower bound; any real number, at most max_val", "upper bound; any real number, at least min_val")),
     Activation("relu6", "ReLU6", (), _fixed("hardtanh", 0.0, 6.0), "clip(x, 0, 6)",
                kinks=lambda: (6.0,)),
     Activation("hardsigmoid", "Hardsigmoid", (), _fixed("hardsigmoid", -3.0, 3.0),
@@ -211,14 +219,17 @@ ACTIVATIONS_TABLE = (
     Activation("tanhshrink", "Tanhshrink", (), _fixed("tanhshrink"), "x - tanh(x)"),
     Activation("softshrink", "Softshrink", (("lambd", 0.5),), _softshrink,
                "x - lambd if x > lambd, x + lambd if x < -lambd, else 0",
-               kinks=lambda lambd: (lambd, -lambd)),
+               kinks=lambda lambd: (lambd, -lambd),
+               param_docs=("half-width of the band mapped to 0; >= 0",)),
     Activation("hardshrink", "Hardshrink", (("lambd", 0.5),),
                lambda lambd: ("hardshrink", (_check("lambd", lambd),)),
-               "x if |x| > lambd else 0", kinks=lambda lambd: (lambd, -lambd)),
+               "x if |x| > lambd else 0", kinks=lambda lambd: (lambd, -lambd),
+               param_docs=("half-width of the band mapped to 0; any real number (negative: the identity)",)),
     Activation("threshold", "Threshold", (("threshold", REQUIRED), ("value", REQUIRED)),
                lambda threshold, value: ("threshold", (_check("threshold", threshold),
                                                        _check("value", value))),
-               "x if x > threshold else value", kinks=lambda threshold, value: (threshold,)),
+               "x if x > threshold else value", kinks=lambda threshold, value: (threshold,),
+               param_docs=("x above which the input passes; any real number", "the value where x <= threshold; any real number")),
 )
 ACTIVATIONS_BY_NAME = {a.name: a for a in ACTIVATIONS_TABLE}
 ALIASES = {"swish": "silu", "identity": "linear"}
