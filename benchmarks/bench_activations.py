@@ -28,7 +28,10 @@ def _call(library, label, entry, x, g):
                 "forward_backward": lambda: f("_forward_backward")(x, **params, out=out, grad_out=out2),
                 }[entry]
     if library == "numpy":
-        fwd, bwd = bench.numpy_impl(label, params)
+        peer = bench.numpy_impl(label, params)
+        if peer is None:
+            return None
+        fwd, bwd = peer
         ones = np.ones_like(x)
         return {"forward": lambda: fwd(x), "grad": lambda: bwd(ones, x),
                 "backward": lambda: bwd(g, x), "forward_backward": lambda: (fwd(x), bwd(g, x))}[entry]
@@ -37,7 +40,10 @@ def _call(library, label, entry, x, g):
     except ImportError:
         return None
     torch.set_num_threads(fastact.get_num_threads())
-    fwd, bwd = bench.torch_impl(label, params)
+    peer = bench.torch_impl(label, params)
+    if peer is None:
+        return None
+    fwd, bwd = peer
     t, tg, to = torch.from_numpy(x), torch.from_numpy(g), torch.empty_like(torch.from_numpy(x))
     ones = torch.ones_like(t)
     y = fwd(t, torch.empty_like(t)).clone()
@@ -61,7 +67,7 @@ class Activations:
         x, g = _data(dtype, n)
         self.fn = _call(library, activation, entry, x, g)
         if self.fn is None:
-            raise NotImplementedError(f"{library} is not installed")
+            raise NotImplementedError(f"{library}: not installed, or no counterpart of {activation}")
         self.fn()       # warm up: thread pools, first touch of the outputs (--quick times one call)
 
     def time_call(self, *args):

@@ -34,12 +34,12 @@ def main(argv=None):
     print(f"{'case':22s}" + "".join(f"{t:>18d}" for t in counts))
     for label in args.activations.split(","):
         name, params = {c[0]: (c[1], c[2]) for c in bench.CASES}[label]
-        ff, fb = bench.fastact_impl(name, params)
+        ff, fb = bench.fastact_impl(name, params, label)
         y = ff(x, np.empty_like(x))
         rows = {}
         for t in counts:
             fns = {"fastact fwd": lambda: ff(x, out), "fastact bwd": lambda: fb(g, x, y, out)}
-            if torch is not None:
+            if torch is not None and bench.torch_impl(label, params):
                 torch.set_num_threads(t)
                 tf, tb = bench.torch_impl(label, params)
                 tx, tg, to = torch.from_numpy(x), torch.from_numpy(g), torch.empty_like(torch.from_numpy(x))

@@ -1,6 +1,7 @@
 """fastact: neural-network activation functions and their gradients on NumPy arrays.
 
-For every elementwise activation of torch.nn.functional (``fastact.ACTIVATIONS``):
+For every elementwise activation of torch.nn.functional, and those of jax.nn, Keras and
+ONNX it lacks (``fastact.ACTIVATIONS``):
 ``NAME(x)``, ``NAME_grad(x)``, ``NAME_backward(grad_output, x)``,
 ``NAME_forward_backward(x)`` and a class (``fastact.GELU(approximate='tanh')``), with
 PyTorch's names, parameters and values, computed by compiled, vectorized, multithreaded
@@ -14,7 +15,11 @@ from ._threads import get_num_threads, set_num_threads, threads
 from ._version import __version__
 
 globals().update({name: _api._NAMESPACE[name] for name in _api.PUBLIC})
+# other libraries' names of the same functions (jax's hard_silu is hardswish)
+ALIASES = {alias + suffix: name + suffix for alias, name in _api.ALIASES.items()
+           for suffix in ("", "_grad", "_backward", "_forward_backward")}
+globals().update({alias: _api._NAMESPACE[name] for alias, name in ALIASES.items()})
 
 __all__ = sorted(["ACTIVATIONS", "ActivationFunction", "get", "backend", "set_backend",
                   "simd_level", "set_simd_level", "show_config", "get_num_threads",
-                  "set_num_threads", "threads", "__version__"] + _api.PUBLIC)
+                  "set_num_threads", "threads", "__version__"] + _api.PUBLIC + list(ALIASES))

@@ -12,7 +12,7 @@ parameters, relu6 is hardtanh on [0, 6]).
 """
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional, Tuple
 
 NPARAMS = 5   # p0..p4 of every kernel
@@ -26,6 +26,9 @@ class Kernel:
     # (parameter index, value): a common value that gets its own loop with the value as a
     # compile-time constant (the C code has a cheaper path for it, see FA_KNOWN)
     common: Optional[Tuple[int, float]] = None
+    # f' written in y = f(x) (kernel parameters p) as a PyTorch expression, where it is
+    # exact: fastact.torch then saves y for backward (as PyTorch does) instead of x
+    torch_dy: Optional[str] = None
 
 
 def _always(p):
@@ -35,16 +38,17 @@ def _always(p):
 KERNELS = (
     Kernel("sigmoid", 8, _always),
     Kernel("tanh", 8, _always),
-    Kernel("linear", 1, _always),
-    Kernel("relu", 1, _always),
-    Kernel("leaky_relu", 1, lambda p: p[0] >= 0),          # slope >= 0: sign(y) = sign(x)
+    Kernel("linear", 1, _always, torch_dy="torch.ones_like(y)"),
+    Kernel("relu", 1, _always, torch_dy="(y > 0).to(y.dtype)"),
+    Kernel("leaky_relu", 1, lambda p: p[0] >= 0,          # slope >= 0: sign(y) = sign(x)
+           torch_dy="torch.where(y > 0, torch.ones_like(y), torch.full_like(y, p[0]))"),
     Kernel("elu", 8, lambda p: p[0] * p[3] >= 0 and p[1] > 0, common=(2, 1.0)),  # p2 = 1: elu, selu
     Kernel("gelu", 16, None),
     Kernel("gelu_tanh", 16, None),
-    Kernel("silu", 8, None),
+    Kernel("silu", 8, None, common=(0, 1.0)),              # p0 = beta; 1: silu
     Kernel("softplus", 12, None, common=(0, 1.0)),         # beta = 1
     Kernel("mish", 12, None),
-    Kernel("hardtanh", 1, _always),
+    Kernel("hardtanh", 1, _always, torch_dy="((y > p[0]) & (y < p[1])).to(y.dtype)"),
     Kernel("hardsigmoid", 1, None),
     Kernel("hardswish", 1, None),
     Kernel("softsign", 2, None),
@@ -53,6 +57,10 @@ KERNELS = (
     Kernel("softshrink", 1, None),
     Kernel("hardshrink", 1, None),
     Kernel("threshold", 1, None),
+    Kernel("squareplus", 4, None),
+    Kernel("sparse_plus", 1, None),
+    Kernel("exponential", 8, _always, torch_dy="y"),
+    Kernel("clipped_relu", 1, None),
 )
 KERNEL_INDEX = {k.name: i for i, k in enumerate(KERNELS)}
 
@@ -95,17 +103,33 @@ SELU_ALPHA_SCALE = 1.7580993408473768599402175208123   # correctly rounded produ
 
 @dataclass(frozen=True)
 class Activation:
-    name: str                        # function name, as torch.nn.functional
-    cls_name: str                    # class name, as torch.nn
+    name: str                        # function name, as torch.nn.functional / jax.nn / Keras
+    cls_name: str                    # class name, as torch.nn where it has one
     params: Tuple[Tuple[str, object], ...]   # (name, default or REQUIRED), in order
     prepare: Callable                # validated params -> (kernel name, kernel params)
     formula: str                     # one line for docstrings and README
+    # PyTorch: the activation as an expression in x, the parameters by name, torch and
+    # F = torch.nn.functional (the counterpart's call, or the formula in torch operations:
+    # fastact.torch computes other devices and dtypes, and double backward, with it),
+    # and the torch.nn class it mirrors (None: it has none; fastact.torch's module is
+    # fastact's own, and the tests compare with the mpmath reference only)
+    torch: str = ""
+    torch_module: Optional[str] = None
+    # f' in x as a PyTorch expression, where PyTorch cannot differentiate its own backward
+    torch_grad: Optional[str] = None
     # params (by name, defaults filled in) -> the points where f or f' changes formula,
     # and those where f' crosses zero (tests and docs take them from here)
     kinks: Callable = lambda **p: ()
     crossings: Callable = lambda **p: ()
     # per parameter, in order: what it means and which values are valid (docstrings)
     param_docs: Tuple[str, ...] = ()
+    # benchmark peers, {"numpy" | "torch": (forward, backward)}: expressions in x, the
+    # parameters by name, g (the gradient), for torch also y (the forward's output) and o
+    # (an output buffer); a torch backward in y is timed against fastact's backward from
+    # y, as autograd takes it. Missing: not timed (fastact.bench says so). Names in scope:
+    # fastact.bench's NUMPY_SCOPE and TORCH_SCOPE.
+    peers: dict = field(default_factory=dict)
+    aliases: Tuple[str, ...] = ()    # other names of the same functions (jax's, Keras's)
 
     @property
     def param_names(self):
@@ -172,64 +196,233 @@ def _softshrink(lambd):
     return "softshrink", (lambd,)
 
 
+def _squareplus(b):
+    b = _check("b", b)
+    if not b > 0:
+        raise ValueError(f"b must be > 0 for squareplus, got {b} (b = 0 is relu)")
+    return "squareplus", (b,)
+
+
+def _clipped_relu(negative_slope, max_value, threshold):
+    slope, thr = _check("negative_slope", negative_slope), _check("threshold", threshold)
+    cap = math.inf if max_value is None else _check("max_value", max_value)
+    return "clipped_relu", (slope, thr, cap)
+
+
 def _fixed(kernel, *params):
     return lambda: (kernel, params)
 
 
+SILU_ZERO = -1.2784645427610738    # where silu' crosses zero (swish's at SILU_ZERO / beta)
+QUICK_GELU_BETA = 1.702
+
+_SIG_BWD = "g * (s := sig(x)) * (1 + x * (1 - s))"
+_GELU_TANH = "(t := np.tanh(GELU_C * (x + 0.044715 * x ** 3)))"
+
 ACTIVATIONS_TABLE = (
-    Activation("sigmoid", "Sigmoid", (), _fixed("sigmoid"), "1 / (1 + exp(-x))"),
-    Activation("tanh", "Tanh", (), _fixed("tanh"), "tanh(x)"),
-    Activation("linear", "Linear", (), _fixed("linear"), "x (identity)"),
-    Activation("relu", "ReLU", (), _fixed("relu"), "max(x, 0)"),
+    Activation("sigmoid", "Sigmoid", (), _fixed("sigmoid"), "1 / (1 + exp(-x))",
+               torch="torch.sigmoid(x)", torch_module="Sigmoid",
+               peers={"numpy": ("1 / (1 + np.exp(-x))", "g * (s := sig(x)) * (1 - s)"),
+                      "torch": ("A.sigmoid.out(x, out=o)",
+                                "A.sigmoid_backward.grad_input(g, y, grad_input=o)")}),
+    Activation("tanh", "Tanh", (), _fixed("tanh"), "tanh(x)",
+               torch="torch.tanh(x)", torch_module="Tanh",
+               peers={"numpy": ("np.tanh(x)", "g * (1 - np.tanh(x) ** 2)"),
+                      "torch": ("A.tanh.out(x, out=o)",
+                                "A.tanh_backward.grad_input(g, y, grad_input=o)")}),
+    Activation("linear", "Linear", (), _fixed("linear"), "x (identity)",
+               torch="x.clone()", torch_module="Identity", aliases=("identity",),
+               peers={"numpy": ("x.copy()", "g.copy()"),
+                      "torch": ("o.copy_(x)", "o.copy_(g)")}),
+    Activation("relu", "ReLU", (), _fixed("relu"), "max(x, 0)",
+               torch="F.relu(x)", torch_module="ReLU",
+               peers={"numpy": ("np.maximum(x, 0)", "g * (x > 0)"),
+                      "torch": ("A.relu.out(x, out=o)",
+                                "A.threshold_backward.grad_input(g, y, 0, grad_input=o)")}),
     Activation("leaky_relu", "LeakyReLU", (("negative_slope", 0.01),),
                lambda negative_slope: ("leaky_relu", (_check("negative_slope", negative_slope),)),
                "x if x > 0 else negative_slope * x",
-               param_docs=("slope for x <= 0; any real number (negative: an odd-looking but valid slope)",)),
+               torch="F.leaky_relu(x, negative_slope)", torch_module="LeakyReLU",
+               param_docs=("slope for x <= 0; any real number (negative: an odd-looking but valid slope)",),
+               peers={"numpy": ("np.where(x > 0, x, negative_slope * x)",
+                                "g * np.where(x > 0, 1, negative_slope)"),
+                      "torch": ("A.leaky_relu.out(x, negative_slope, out=o)",
+                                "A.leaky_relu_backward.grad_input(g, x, negative_slope, False, grad_input=o)")}),
     Activation("elu", "ELU", (("alpha", 1.0),), _elu, "x if x > 0 else alpha * (exp(x) - 1)",
-               param_docs=("scale of the negative part; any real number",)),
+               torch="F.elu(x, alpha)", torch_module="ELU",
+               param_docs=("scale of the negative part; any real number",),
+               peers={"numpy": ("np.where(x > 0, x, alpha * np.expm1(x))",
+                                "g * np.where(x > 0, 1, alpha * np.exp(x))"),
+                      "torch": ("A.elu.out(x, alpha, 1.0, 1.0, out=o)",
+                                "A.elu_backward.grad_input(g, alpha, 1.0, 1.0, False, x, grad_input=o)")}),
     Activation("gelu", "GELU", (("approximate", "none"),), _gelu,
                "x * Phi(x) (approximate='tanh': 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))))",
+               torch="F.gelu(x, approximate=approximate)", torch_module="GELU",
                crossings=lambda approximate: (-0.7524 if approximate == "tanh" else -0.7518,),
-               param_docs=("'none': the exact x Phi(x); 'tanh': PyTorch's tanh approximation",)),
-    Activation("silu", "SiLU", (), _fixed("silu"), "x * sigmoid(x) (swish)",
-               crossings=lambda: (-1.2785,)),
+               param_docs=("'none': the exact x Phi(x); 'tanh': PyTorch's tanh approximation",),
+               peers={"numpy": (
+                   "0.5 * x * (1 + erf(x / SQRT2)) if approximate == 'none' else "
+                   "0.5 * x * (1 + np.tanh(GELU_C * (x + 0.044715 * x ** 3)))",
+                   "g * (0.5 * (1 + erf(x / SQRT2)) + x * np.exp(-x * x / 2) / SQRT_2PI) "
+                   "if approximate == 'none' else g * (0.5 * (1 + " + _GELU_TANH + ") + 0.5 * x "
+                   "* (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * x * x))"),
+                      "torch": ("A.gelu.out(x, approximate=approximate, out=o)",
+                                "A.gelu_backward.grad_input(g, x, approximate=approximate, grad_input=o)")}),
+    Activation("silu", "SiLU", (), _fixed("silu", 1.0), "x * sigmoid(x)",
+               torch="F.silu(x)", torch_module="SiLU", crossings=lambda: (SILU_ZERO,),
+               peers={"numpy": ("x * sig(x)", _SIG_BWD),
+                      "torch": ("A.silu.out(x, out=o)",
+                                "A.silu_backward.grad_input(g, x, grad_input=o)")}),
     Activation("softplus", "Softplus", (("beta", 1.0), ("threshold", 20.0)), _softplus,
                "log(1 + exp(beta x)) / beta, x where beta x > threshold",
+               torch="F.softplus(x, beta, threshold)", torch_module="Softplus",
                kinks=lambda beta, threshold: (threshold / beta,),
-               param_docs=("sharpness; any nonzero real number (negative: the mirror image)", "beta x above which the result is x; any real number")),
+               param_docs=("sharpness; any nonzero real number (negative: the mirror image)",
+                           "beta x above which the result is x; any real number"),
+               peers={"numpy": ("np.where(beta * x > threshold, x, np.log1p(np.exp(beta * x)) / beta)",
+                                "g * np.where(beta * x > threshold, 1, sig(beta * x))"),
+                      "torch": ("A.softplus.out(x, beta, threshold, out=o)",
+                                "A.softplus_backward.grad_input(g, x, beta, threshold, grad_input=o)")}),
     Activation("mish", "Mish", (), _fixed("mish"), "x * tanh(softplus(x))",
-               crossings=lambda: (-1.1924,)),
+               torch="F.mish(x)", torch_module="Mish", crossings=lambda: (-1.1924,),
+               peers={"numpy": ("x * np.tanh(np.log1p(np.exp(x)))",
+                                "g * ((t := np.tanh(np.log1p(np.exp(x)))) + x * (1 - t * t) * sig(x))"),
+                      "torch": ("A.mish.out(x, out=o)", "A.mish_backward(g, x)")}),
     Activation("selu", "SELU", (),
                _fixed("elu", SELU_ALPHA_SCALE, SELU_SCALE, 1.0, 1.0, SELU_ALPHA_SCALE),
-               "scale * elu(x, alpha), PyTorch's alpha and scale"),
+               "scale * elu(x, alpha), PyTorch's alpha and scale",
+               torch="F.selu(x)", torch_module="SELU",
+               peers={"numpy": ("SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(x))",
+                                "g * SELU_SCALE * np.where(x > 0, 1, SELU_ALPHA * np.exp(x))"),
+                      "torch": ("A.elu.out(x, SELU_ALPHA, SELU_SCALE, 1.0, out=o)",
+                                "A.elu_backward.grad_input(g, SELU_ALPHA, SELU_SCALE, 1.0, False, x, grad_input=o)")}),
     Activation("celu", "CELU", (("alpha", 1.0),), _celu,
                "x if x > 0 else alpha * (exp(x / alpha) - 1)",
-               param_docs=("scale of the negative part and of its exponent; any nonzero real number",)),
+               torch="F.celu(x, alpha)", torch_module="CELU",
+               param_docs=("scale of the negative part and of its exponent; any nonzero real number",),
+               peers={"numpy": ("np.where(x > 0, x, alpha * np.expm1(x / alpha))",
+                                "g * np.where(x > 0, 1, np.exp(x / alpha))"),
+                      "torch": ("A.celu.out(x, alpha, out=o)",
+                                "A.elu_backward.grad_input(g, alpha, 1.0, 1.0 / alpha, False, x, grad_input=o)")}),
     Activation("hardtanh", "Hardtanh", (("min_val", -1.0), ("max_val", 1.0)), _hardtanh,
-               "clip(x, min_val, max_val)", kinks=lambda min_val, max_val: (min_val, max_val),
-               param_docs=("lower bound; any real number, at most max_val", "upper bound; any real number, at least min_val")),
+               "clip(x, min_val, max_val)", torch="F.hardtanh(x, min_val, max_val)",
+               torch_module="Hardtanh", kinks=lambda min_val, max_val: (min_val, max_val),
+               param_docs=("lower bound; any real number, at most max_val",
+                           "upper bound; any real number, at least min_val"),
+               peers={"numpy": ("np.clip(x, min_val, max_val)",
+                                "g * ((x > min_val) & (x < max_val))"),
+                      "torch": ("A.hardtanh.out(x, min_val, max_val, out=o)",
+                                "A.hardtanh_backward.grad_input(g, x, min_val, max_val, grad_input=o)")}),
     Activation("relu6", "ReLU6", (), _fixed("hardtanh", 0.0, 6.0), "clip(x, 0, 6)",
-               kinks=lambda: (6.0,)),
-    Activation("hardsigmoid", "Hardsigmoid", (), _fixed("hardsigmoid", -3.0, 3.0),
-               "clip(x / 6 + 1 / 2, 0, 1)", kinks=lambda: (-3.0, 3.0)),
+               torch="F.relu6(x)", torch_module="ReLU6", kinks=lambda: (6.0,),
+               peers={"numpy": ("np.clip(x, 0, 6)", "g * ((x > 0) & (x < 6))"),
+                      "torch": ("A.hardtanh.out(x, 0.0, 6.0, out=o)",
+                                "A.hardtanh_backward.grad_input(g, x, 0.0, 6.0, grad_input=o)")}),
+    Activation("hardsigmoid", "Hardsigmoid", (), _fixed("hardsigmoid", -3.0, 3.0, 6.0, 1 / 6),
+               "clip(x / 6 + 1 / 2, 0, 1)", torch="F.hardsigmoid(x)",
+               torch_module="Hardsigmoid", torch_grad="((x > -3) & (x < 3)).to(x.dtype) / 6",
+               kinks=lambda: (-3.0, 3.0),
+               peers={"numpy": ("np.clip(x / 6 + 0.5, 0, 1)", "g * ((x > -3) & (x < 3)) / 6"),
+                      "torch": ("A.hardsigmoid.out(x, out=o)",
+                                "A.hardsigmoid_backward.grad_input(g, x, grad_input=o)")}),
     Activation("hardswish", "Hardswish", (), _fixed("hardswish"), "x * hardsigmoid(x)",
-               kinks=lambda: (-3.0, 3.0, -1.5)),         # -1.5: f' = 0
-    Activation("softsign", "Softsign", (), _fixed("softsign"), "x / (1 + |x|)"),
-    Activation("logsigmoid", "LogSigmoid", (), _fixed("logsigmoid"), "log(sigmoid(x))"),
-    Activation("tanhshrink", "Tanhshrink", (), _fixed("tanhshrink"), "x - tanh(x)"),
+               torch="F.hardswish(x)", torch_module="Hardswish",
+               kinks=lambda: (-3.0, 3.0, -1.5), aliases=("hard_silu", "hard_swish"),  # -1.5: f' = 0
+               peers={"numpy": ("x * np.clip(x + 3, 0, 6) / 6",
+                                "g * np.where(x <= -3, 0, np.where(x < 3, x / 3 + 0.5, 1))"),
+                      "torch": ("A.hardswish.out(x, out=o)", "A.hardswish_backward.out(g, x, out=o)")}),
+    Activation("softsign", "Softsign", (), _fixed("softsign"), "x / (1 + |x|)",
+               torch="F.softsign(x)", torch_module="Softsign",
+               peers={"numpy": ("x / (1 + np.abs(x))", "g / (1 + np.abs(x)) ** 2"),
+                      "torch": ("F.softsign(x)", "g / (1 + x.abs()).square()")}),
+    Activation("logsigmoid", "LogSigmoid", (), _fixed("logsigmoid"), "log(sigmoid(x))",
+               torch="F.logsigmoid(x)", torch_module="LogSigmoid",
+               peers={"numpy": ("-np.logaddexp(0, -x)", "g / (1 + np.exp(x))"),
+                      "torch": ("torch._C._nn.log_sigmoid(x, out=o)",
+                                "A.log_sigmoid_backward.grad_input(g, x, saved(A.log_sigmoid_forward, x)[1], grad_input=o)")}),
+    Activation("tanhshrink", "Tanhshrink", (), _fixed("tanhshrink"), "x - tanh(x)",
+               torch="F.tanhshrink(x)", torch_module="Tanhshrink",
+               peers={"numpy": ("x - np.tanh(x)", "g * np.tanh(x) ** 2"),
+                      "torch": ("F.tanhshrink(x)", "g * torch.tanh(x).square()")}),
     Activation("softshrink", "Softshrink", (("lambd", 0.5),), _softshrink,
                "x - lambd if x > lambd, x + lambd if x < -lambd, else 0",
+               torch="F.softshrink(x, lambd)", torch_module="Softshrink",
                kinks=lambda lambd: (lambd, -lambd),
-               param_docs=("half-width of the band mapped to 0; >= 0",)),
+               param_docs=("half-width of the band mapped to 0; >= 0",),
+               peers={"numpy": ("np.where(x > lambd, x - lambd, np.where(x < -lambd, x + lambd, 0))",
+                                "g * (np.abs(x) > lambd)"),
+                      "torch": ("A.softshrink.out(x, lambd, out=o)",
+                                "A.softshrink_backward.grad_input(g, x, lambd, grad_input=o)")}),
     Activation("hardshrink", "Hardshrink", (("lambd", 0.5),),
                lambda lambd: ("hardshrink", (_check("lambd", lambd),)),
-               "x if |x| > lambd else 0", kinks=lambda lambd: (lambd, -lambd),
-               param_docs=("half-width of the band mapped to 0; any real number (negative: the identity)",)),
+               "x if |x| > lambd else 0", torch="F.hardshrink(x, lambd)",
+               torch_module="Hardshrink", kinks=lambda lambd: (lambd, -lambd),
+               param_docs=("half-width of the band mapped to 0; any real number (negative: the identity)",),
+               peers={"numpy": ("np.where(np.abs(x) > lambd, x, 0)", "g * (np.abs(x) > lambd)"),
+                      "torch": ("A.hardshrink.out(x, lambd, out=o)",
+                                "A.hardshrink_backward.grad_input(g, x, lambd, grad_input=o)")}),
     Activation("threshold", "Threshold", (("threshold", REQUIRED), ("value", REQUIRED)),
                lambda threshold, value: ("threshold", (_check("threshold", threshold),
                                                        _check("value", value))),
-               "x if x > threshold else value", kinks=lambda threshold, value: (threshold,),
-               param_docs=("x above which the input passes; any real number", "the value where x <= threshold; any real number")),
+               "x if x > threshold else value", torch="F.threshold(x, threshold, value)",
+               torch_module="Threshold", kinks=lambda threshold, value: (threshold,),
+               param_docs=("x above which the input passes; any real number",
+                           "the value where x <= threshold; any real number"),
+               peers={"numpy": ("np.where(x > threshold, x, value)", "g * (x > threshold)"),
+                      "torch": ("A.threshold.out(x, threshold, value, out=o)",
+                                "A.threshold_backward.grad_input(g, x, threshold, grad_input=o)")}),
+    # jax.nn, Keras, ONNX
+    Activation("squareplus", "Squareplus", (("b", 4.0),), _squareplus,
+               "(x + sqrt(x^2 + b)) / 2 (jax.nn.squareplus)",
+               torch="0.5 * (x + torch.sqrt(x * x + b))",
+               param_docs=("smoothness near 0; > 0 (b -> 0 approaches relu)",),
+               peers={"numpy": ("0.5 * (x + np.sqrt(x * x + b))",
+                                "g * 0.5 * (1 + x / np.sqrt(x * x + b))")}),
+    Activation("sparse_plus", "SparsePlus", (), _fixed("sparse_plus"),
+               "0 for x <= -1, (x + 1)^2 / 4 for -1 < x < 1, x for x >= 1 (jax.nn.sparse_plus)",
+               torch="torch.where(x <= -1, 0.0, torch.where(x >= 1, x, (x + 1) ** 2 / 4))",
+               kinks=lambda: (-1.0, 1.0),
+               peers={"numpy": ("np.where(x <= -1, 0, np.where(x >= 1, x, (x + 1) ** 2 / 4))",
+                                "g * np.where(x <= -1, 0, np.where(x >= 1, 1, (x + 1) / 2))")}),
+    Activation("sparse_sigmoid", "SparseSigmoid", (), _fixed("hardsigmoid", -1.0, 1.0, 2.0, 0.5),
+               "clip((x + 1) / 2, 0, 1) (jax.nn.sparse_sigmoid); f' = 0 at +-1",
+               torch="torch.where(x >= 1, 1.0, torch.where(x > -1, (x + 1) / 2, "
+                     "torch.where(x <= -1, 0.0, x)))",
+               kinks=lambda: (-1.0, 1.0),
+               peers={"numpy": ("np.clip((x + 1) / 2, 0, 1)", "g * ((x > -1) & (x < 1)) / 2")}),
+    Activation("swish", "Swish", (("beta", 1.0),),
+               lambda beta: ("silu", (_check("beta", beta),)),
+               "x * sigmoid(beta x) (ONNX Swish, Keras swish; beta = 1 is silu)",
+               torch="x * torch.sigmoid(beta * x)",
+               crossings=lambda beta: (SILU_ZERO / beta,) if beta else (),
+               param_docs=("slope inside the sigmoid; any real number (0: x / 2)",),
+               peers={"numpy": ("x * sig(beta * x)",
+                                "g * (s := sig(beta * x)) * (1 + beta * x * (1 - s))")}),
+    Activation("quick_gelu", "QuickGELU", (), _fixed("silu", QUICK_GELU_BETA),
+               "x * sigmoid(1.702 x) (the GELU approximation of CLIP)",
+               torch="x * torch.sigmoid(1.702 * x)",
+               crossings=lambda: (SILU_ZERO / QUICK_GELU_BETA,),
+               peers={"numpy": ("x * sig(1.702 * x)",
+                                "g * (s := sig(1.702 * x)) * (1 + 1.702 * x * (1 - s))")}),
+    Activation("exponential", "Exponential", (), _fixed("exponential"),
+               "exp(x) (Keras exponential)", torch="torch.exp(x)",
+               peers={"numpy": ("np.exp(x)", "g * np.exp(x)"),
+                      "torch": ("torch.exp(x, out=o)", "torch.mul(g, y, out=o)")}),
+    Activation("clipped_relu", "ClippedReLU",
+               (("negative_slope", 0.0), ("max_value", None), ("threshold", 0.0)), _clipped_relu,
+               "Keras's relu: negative_slope (x - threshold) for x <= threshold, else "
+               "min(x, max_value)",
+               torch="torch.where(x > threshold, x if max_value is None else "
+                     "torch.where(x >= max_value, max_value, x), negative_slope * (x - threshold))",
+               kinks=lambda negative_slope, max_value, threshold:
+                   (threshold,) + (() if max_value is None else (max_value,)),
+               param_docs=("slope below threshold; any real number",
+                           "the largest value; any real number, None: no limit",
+                           "x at and below which the slope applies; any real number"),
+               peers={"numpy": ("np.where(x > threshold, np.minimum(x, np.inf if max_value is "
+                                "None else max_value), negative_slope * (x - threshold))",
+                                "g * np.where(x > threshold, x < (np.inf if max_value is None "
+                                "else max_value), negative_slope)")}),
 )
 ACTIVATIONS_BY_NAME = {a.name: a for a in ACTIVATIONS_TABLE}
-ALIASES = {"swish": "silu", "identity": "linear"}
+ALIASES = {alias: a.name for a in ACTIVATIONS_TABLE for alias in a.aliases}

@@ -218,12 +218,19 @@ def gelu_tanh(x, p, dtype):
 
 
 def silu(x, p, dtype):
-    m, k = _exp_split(-np.abs(x))
+    """silu and swish, p[0] = beta: z = beta x exact as z + zl (fa_activations_impl.h)."""
+    z, zl = _two_prod(x, p[0])
+    z = _where(p[0] == 0, _where(np.isnan(x), x, 0.0), z)     # beta = 0: x / 2
+    zl = _where((np.abs(z) < 1024) & (p[0] != 0), zl, 0.0)
+    m, k = _exp_split(-np.abs(z), _where(z >= 0, -zl, zl))
     e = np.ldexp(m, k)
     den = 1 + e
-    xc = np.clip(x, -1100.0, 1100.0)
-    y = _where(x >= 0, x / den, np.ldexp(xc * m / den, k))
-    d = _where(x >= 0, _fma(e, 1 + xc, 1.0) / _sq1p(e), np.ldexp(m * ((1 + xc) + e) / _sq1p(e), k))
+    zc = np.clip(z, -1100.0, 1100.0)
+    xc = np.clip(x, -np.finfo(np.float64).max, np.finfo(np.float64).max)
+    k1 = k // 2                                         # x may be huge when beta is tiny
+    y = _where(z >= 0, x / den, np.ldexp(np.ldexp(xc, k1) * (m / den), k - k1))
+    d = _where(z >= 0, _fma(e, 1 + zc, 1.0) / _sq1p(e),
+               np.ldexp(m * (((1 + zc) + zl) + e) / _sq1p(e), k))
     return y, d
 
 
@@ -268,8 +275,10 @@ def hardtanh_dy(y, p):
 
 
 def hardsigmoid(x, p, dtype):
-    y = _where(x <= -3, 0.0, _where(x >= 3, 1.0, (x + 3) / 6))
-    return y, _nan(_where((x > -3) & (x < 3), 1 / 6, 0.0), x)
+    """hardsigmoid and sparse_sigmoid: (clip(x, p0, p1) - p0) / p2, f' = p3 inside."""
+    lo, hi = p[0], p[1]
+    y = _where(x <= lo, 0.0, _where(x >= hi, 1.0, (x - lo) / p[2]))
+    return y, _nan(_where((x > lo) & (x < hi), p[3], 0.0), x)
 
 
 def hardswish(x, p, dtype):
@@ -312,6 +321,45 @@ def hardshrink(x, p, dtype):
 def threshold(x, p, dtype):
     below = x <= p[0]
     return _where(below, p[1], x), _nan(_where(below, 0.0, 1.0), x)
+
+
+def squareplus(x, p, dtype):
+    b = p[0]
+    a = np.abs(x)
+    big = a > 2.0 ** 500
+    with np.errstate(all="ignore"):
+        s = _where(big, a * np.sqrt(1 + (b / a) / a), np.sqrt(_fma(x, x, b)))
+        q = _where(big, 1 / np.sqrt(1 + (b / a) / a), a / s)     # |x| / s
+        h2 = b / (0.5 * s + 0.5 * a)               # 2 (s - |x|): no cancellation, no overflow
+    return (_where(x >= 0, 0.5 * x + 0.5 * s, 0.25 * h2),
+            _where(x >= 0, 0.5 + 0.5 * q, 0.25 * (h2 / s)))
+
+
+def sparse_plus(x, p, dtype):
+    u = x + 1
+    y = _where(x <= -1, 0.0, _where(x >= 1, x, 0.25 * (u * u)))
+    return y, _where(x <= -1, 0.0, _where(x >= 1, 1.0, 0.5 * u))
+
+
+def exponential(x, p, dtype):
+    m, k = _exp_split(x)
+    e = np.ldexp(m, k)
+    return e, e
+
+
+def exponential_dy(y, p):
+    return y
+
+
+def clipped_relu(x, p, dtype):
+    """Keras's relu: p0 (x - p1) for x <= p1, else min(x, p2); f' = p0, 1, 0 from p2."""
+    slope, thr, cap = p[0], p[1], p[2]
+    dx = x - thr
+    neg = _where(np.isfinite(dx), dx * slope, x * slope - thr * slope)
+    neg = _where(x == -np.inf, -np.inf * slope if slope != 0 else -0.0, neg)
+    above = _where((x < cap) | (cap == np.inf), 1.0, 0.0)
+    return (_where(x > thr, np.minimum(x, cap), neg),
+            _nan(_where(x > thr, above, slope), x))
 
 
 MATH = {k.name: globals()[k.name] for k in KERNELS}

@@ -17,17 +17,15 @@ import time
 import numpy as np
 
 import fastact
-
-SQRT2, SQRT_2PI = math.sqrt(2.0), math.sqrt(2 * math.pi)
-SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
-GELU_C = math.sqrt(2 / math.pi)
+from fastact._activations import ACTIVATIONS_BY_NAME, KERNELS
 
 # (label, fastact name, params); default parameters, gelu in both forms
 CASES = [(n, n, {"threshold": 0.25, "value": -1.0} if n == "threshold" else {})
          for n in fastact.ACTIVATIONS] + [("gelu_tanh", "gelu", {"approximate": "tanh"})]
-MEMORY_BOUND = {"relu", "leaky_relu", "linear", "hardtanh", "relu6"}
-TRANSCENDENTAL = {"sigmoid", "tanh", "elu", "gelu", "gelu_tanh", "silu", "softplus", "mish",
-                  "selu", "celu", "logsigmoid", "tanhshrink"}
+_BY_LABEL = {label: name for label, name, _ in CASES}
+# memory-bound: the kernels of the least work per element (timed against the copy)
+MEMORY_BOUND = {label for label, name, params in CASES
+                if KERNELS[fastact.get(name, **params)._kernel].cost == 1}
 
 
 def _erf():
@@ -38,133 +36,63 @@ def _erf():
         return np.frompyfunc(math.erf, 1, 1)
 
 
+# the names the table's peer expressions use
+NUMPY_SCOPE = {"np": np, "sig": lambda x: 1 / (1 + np.exp(-x)), "SQRT2": math.sqrt(2.0),
+               "SQRT_2PI": math.sqrt(2 * math.pi), "GELU_C": math.sqrt(2 / math.pi),
+               "SELU_ALPHA": 1.6732632423543772848170429916717,
+               "SELU_SCALE": 1.0507009873554804934193349852946}
+
+
+def _torch_scope():
+    import torch
+    import torch.nn.functional as F
+    memo = {}
+
+    def saved(fn, t):
+        """fn(t) computed once, as autograd saves it from the forward."""
+        key = (fn, id(t))
+        if key not in memo:
+            memo[key] = fn(t)
+        return memo[key]
+    return {**NUMPY_SCOPE, "torch": torch, "F": F, "A": torch.ops.aten, "saved": saved}
+
+
+def _peer(label, params, library, scope, args):
+    """The table's (forward, backward) expressions of a peer library as functions of
+    args, with the parameters in scope; None where the table names no such peer."""
+    act = ACTIVATIONS_BY_NAME[_BY_LABEL[label]]
+    if library not in act.peers:
+        return None
+    scope = {**scope, **act.with_defaults(params)}
+    return tuple(eval(compile(f"lambda {a}: {expr}", f"<{library} peer of {label}>", "eval"),
+                      scope) for a, expr in zip(args, act.peers[library]))
+
+
 def numpy_impl(label, params):
-    """(forward(x), backward(g, x)): the idiomatic NumPy expressions."""
-    p = params
-    erf = _erf()
-    sig = lambda x: 1 / (1 + np.exp(-x))                                  # noqa: E731
-    table = {
-        "sigmoid": (sig, lambda g, x: g * sig(x) * (1 - sig(x))),
-        "tanh": (np.tanh, lambda g, x: g * (1 - np.tanh(x) ** 2)),
-        "linear": (lambda x: x.copy(), lambda g, x: g.copy()),
-        "relu": (lambda x: np.maximum(x, 0), lambda g, x: g * (x > 0)),
-        "leaky_relu": (lambda x: np.where(x > 0, x, 0.01 * x),
-                       lambda g, x: g * np.where(x > 0, 1, 0.01)),
-        "elu": (lambda x: np.where(x > 0, x, np.expm1(x)),
-                lambda g, x: g * np.where(x > 0, 1, np.exp(x))),
-        "gelu": (lambda x: 0.5 * x * (1 + erf(x / SQRT2)),
-                 lambda g, x: g * (0.5 * (1 + erf(x / SQRT2)) + x * np.exp(-x * x / 2) / SQRT_2PI)),
-        "gelu_tanh": (lambda x: 0.5 * x * (1 + np.tanh(GELU_C * (x + 0.044715 * x ** 3))),
-                      lambda g, x: g * _gelu_tanh_grad(x)),
-        "silu": (lambda x: x * sig(x), lambda g, x: g * sig(x) * (1 + x * (1 - sig(x)))),
-        "softplus": (lambda x: np.where(x > 20, x, np.log1p(np.exp(x))),
-                     lambda g, x: g * np.where(x > 20, 1, sig(x))),
-        "mish": (lambda x: x * np.tanh(np.log1p(np.exp(x))), lambda g, x: g * _mish_grad(x, sig)),
-        "selu": (lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(x)),
-                 lambda g, x: g * SELU_SCALE * np.where(x > 0, 1, SELU_ALPHA * np.exp(x))),
-        "celu": (lambda x: np.where(x > 0, x, np.expm1(x)),
-                 lambda g, x: g * np.where(x > 0, 1, np.exp(x))),
-        "hardtanh": (lambda x: np.clip(x, -1, 1), lambda g, x: g * ((x > -1) & (x < 1))),
-        "relu6": (lambda x: np.clip(x, 0, 6), lambda g, x: g * ((x > 0) & (x < 6))),
-        "hardsigmoid": (lambda x: np.clip(x / 6 + 0.5, 0, 1),
-                        lambda g, x: g * ((x > -3) & (x < 3)) / 6),
-        "hardswish": (lambda x: x * np.clip(x + 3, 0, 6) / 6,
-                      lambda g, x: g * np.where(x <= -3, 0, np.where(x < 3, x / 3 + 0.5, 1))),
-        "softsign": (lambda x: x / (1 + np.abs(x)), lambda g, x: g / (1 + np.abs(x)) ** 2),
-        "logsigmoid": (lambda x: -np.logaddexp(0, -x), lambda g, x: g / (1 + np.exp(x))),
-        "tanhshrink": (lambda x: x - np.tanh(x), lambda g, x: g * np.tanh(x) ** 2),
-        "softshrink": (lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0)),
-                       lambda g, x: g * (np.abs(x) > 0.5)),
-        "hardshrink": (lambda x: np.where(np.abs(x) > 0.5, x, 0), lambda g, x: g * (np.abs(x) > 0.5)),
-        "threshold": (lambda x: np.where(x > p.get("threshold", 0), x, p.get("value", 0)),
-                      lambda g, x: g * (x > p.get("threshold", 0))),
-    }
-    return table[label]
-
-
-def _gelu_tanh_grad(x):
-    t = np.tanh(GELU_C * (x + 0.044715 * x ** 3))
-    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * x * x)
-
-
-def _mish_grad(x, sig):
-    t = np.tanh(np.log1p(np.exp(x)))
-    return t + x * (1 - t * t) * sig(x)
+    """(forward(x), backward(g, x)): the idiomatic NumPy expressions (the table's);
+    None where it names none."""
+    if "erf" not in NUMPY_SCOPE:
+        NUMPY_SCOPE["erf"] = _erf()
+    return _peer(label, params, "numpy", NUMPY_SCOPE, ("x", "g, x"))
 
 
 def torch_impl(label, params):
-    """(forward(t, out), backward(g, t, y, out)) with PyTorch's CPU kernels: the out= and
-    grad_input= variants where they exist (else the allocating op, as F.* calls it)."""
-    import torch
-    import torch.nn.functional as F
-    A = torch.ops.aten
-    p = params
-    fwd = {
-        "sigmoid": lambda t, o: A.sigmoid.out(t, out=o),
-        "tanh": lambda t, o: A.tanh.out(t, out=o),
-        "linear": lambda t, o: o.copy_(t),
-        "relu": lambda t, o: A.relu.out(t, out=o),
-        "leaky_relu": lambda t, o: A.leaky_relu.out(t, 0.01, out=o),
-        "elu": lambda t, o: A.elu.out(t, 1.0, 1.0, 1.0, out=o),
-        "gelu": lambda t, o: A.gelu.out(t, approximate="none", out=o),
-        "gelu_tanh": lambda t, o: A.gelu.out(t, approximate="tanh", out=o),
-        "silu": lambda t, o: A.silu.out(t, out=o),
-        "softplus": lambda t, o: A.softplus.out(t, 1.0, 20.0, out=o),
-        "mish": lambda t, o: A.mish.out(t, out=o),
-        "selu": lambda t, o: A.elu.out(t, SELU_ALPHA, SELU_SCALE, 1.0, out=o),
-        "celu": lambda t, o: A.celu.out(t, 1.0, out=o),
-        "hardtanh": lambda t, o: A.hardtanh.out(t, -1.0, 1.0, out=o),
-        "relu6": lambda t, o: A.hardtanh.out(t, 0.0, 6.0, out=o),
-        "hardsigmoid": lambda t, o: A.hardsigmoid.out(t, out=o),
-        "hardswish": lambda t, o: A.hardswish.out(t, out=o),
-        "softsign": lambda t, o: F.softsign(t),
-        "logsigmoid": lambda t, o: torch._C._nn.log_sigmoid(t, out=o),
-        "tanhshrink": lambda t, o: F.tanhshrink(t),
-        "softshrink": lambda t, o: A.softshrink.out(t, 0.5, out=o),
-        "hardshrink": lambda t, o: A.hardshrink.out(t, 0.5, out=o),
-        "threshold": lambda t, o: A.threshold.out(t, p.get("threshold", 0), p.get("value", 0), out=o),
-    }[label]
-    buffer = {}
-
-    def bwd(g, t, y, o):
-        if label == "logsigmoid" and "b" not in buffer:
-            buffer["b"] = A.log_sigmoid_forward(t)[1]
-        return {
-            "sigmoid": lambda: A.sigmoid_backward.grad_input(g, y, grad_input=o),
-            "tanh": lambda: A.tanh_backward.grad_input(g, y, grad_input=o),
-            "linear": lambda: o.copy_(g),
-            "relu": lambda: A.threshold_backward.grad_input(g, y, 0, grad_input=o),
-            "leaky_relu": lambda: A.leaky_relu_backward.grad_input(g, t, 0.01, False, grad_input=o),
-            "elu": lambda: A.elu_backward.grad_input(g, 1.0, 1.0, 1.0, False, t, grad_input=o),
-            "gelu": lambda: A.gelu_backward.grad_input(g, t, approximate="none", grad_input=o),
-            "gelu_tanh": lambda: A.gelu_backward.grad_input(g, t, approximate="tanh", grad_input=o),
-            "silu": lambda: A.silu_backward.grad_input(g, t, grad_input=o),
-            "softplus": lambda: A.softplus_backward.grad_input(g, t, 1.0, 20.0, grad_input=o),
-            "mish": lambda: A.mish_backward(g, t),
-            "selu": lambda: A.elu_backward.grad_input(g, SELU_ALPHA, SELU_SCALE, 1.0, False, t, grad_input=o),
-            "celu": lambda: A.elu_backward.grad_input(g, 1.0, 1.0, 1.0, False, t, grad_input=o),
-            "hardtanh": lambda: A.hardtanh_backward.grad_input(g, t, -1.0, 1.0, grad_input=o),
-            "relu6": lambda: A.hardtanh_backward.grad_input(g, t, 0.0, 6.0, grad_input=o),
-            "hardsigmoid": lambda: A.hardsigmoid_backward.grad_input(g, t, grad_input=o),
-            "hardswish": lambda: A.hardswish_backward.out(g, t, out=o),
-            "softsign": lambda: g / (1 + t.abs()).square(),
-            "logsigmoid": lambda: A.log_sigmoid_backward.grad_input(g, t, buffer["b"], grad_input=o),
-            "tanhshrink": lambda: g * torch.tanh(t).square(),
-            "softshrink": lambda: A.softshrink_backward.grad_input(g, t, 0.5, grad_input=o),
-            "hardshrink": lambda: A.hardshrink_backward.grad_input(g, t, 0.5, grad_input=o),
-            "threshold": lambda: A.threshold_backward.grad_input(g, t, p.get("threshold", 0), grad_input=o),
-        }[label]()
-    return fwd, bwd
+    """(forward(t, out), backward(g, t, y, out)) with PyTorch's CPU kernels (the table's
+    expressions: the out= and grad_input= variants where they exist); None where PyTorch
+    has no counterpart."""
+    return _peer(label, params, "torch", _torch_scope(), ("x, o", "g, x, y, o"))
 
 
-# backward from y where PyTorch's autograd takes it from y (the same information)
-FROM_Y = {"sigmoid", "tanh", "relu"}
+def from_y(label):
+    """Whether PyTorch's backward peer takes y (fastact's is then timed from y too)."""
+    act = ACTIVATIONS_BY_NAME[_BY_LABEL[label]]
+    return "torch" in act.peers and "y" in compile(act.peers["torch"][1], "", "eval").co_names
 
 
-def fastact_impl(name, params):
+def fastact_impl(name, params, label=None):
     """(forward(x, out), backward(g, x, y, out))."""
     f, b = getattr(fastact, name), getattr(fastact, name + "_backward")
-    if name in FROM_Y:
+    if from_y(label or name):
         return (lambda x, o: f(x, **params, out=o)), (lambda g, x, y, o: b(g, y=y, **params, out=o))
     return (lambda x, o: f(x, **params, out=o)), (lambda g, x, y, o: b(g, x, **params, out=o))
 
@@ -241,16 +169,18 @@ def run(activations=None, sizes=("4K", "256K", "4M"), dtypes=("float32", "float6
             g = rng.uniform(-1, 1, n).astype(dtype)
             out = np.empty_like(x)
             copy_out = np.empty_like(x)
-            ff, fb = fastact_impl(name, params)
-            nf, nb = numpy_impl(label, params)
+            ff, fb = fastact_impl(name, params, label)
+            numpy_peer = numpy_impl(label, params)
             y = ff(x, np.empty_like(x)) if direction == "backward" else None
             fns = {"fastact": (lambda: ff(x, out)) if direction == "forward" else (lambda: fb(g, x, y, out)),
                    # the roofline, timed in the same rounds: this VM's bandwidth drifts
                    "copy": lambda: fastact.linear(x, out=copy_out)}
-            if n <= numpy_max:
+            if n <= numpy_max and numpy_peer:
+                nf, nb = numpy_peer
                 fns["numpy"] = (lambda: nf(x)) if direction == "forward" else (lambda: nb(g, x))
-            if torch is not None:
-                tf, tb = torch_impl(label, params)
+            torch_peer = torch_impl(label, params) if torch is not None else None
+            if torch_peer:
+                tf, tb = torch_peer
                 t, tg, to = torch.from_numpy(x), torch.from_numpy(g), torch.from_numpy(np.empty_like(x))
                 ty = tf(t, torch.empty_like(t)).clone() if direction == "backward" else None
                 fns["torch"] = (lambda: tf(t, to)) if direction == "forward" else (lambda: tb(tg, t, ty, to))
@@ -376,6 +306,9 @@ def table(results):
                  "/ fastact's (above 1: fastact faster); '-': not timed (NumPy only up to "
                  "--numpy-max, PyTorch when installed). 'copy' is the memory roofline: a copy "
                  "of the same array on the same threads, timed in the same rounds.")
+    missing = sorted({r["activation"] for r in results if r["activation"] not in _TORCH_PEERS})
+    if missing:
+        lines.append(f"No PyTorch counterpart (not timed against torch): {', '.join(missing)}.")
     s = summary(results)
     if "geomean_fastact_over_torch" in s:
         lines.append(f"\nfastact/torch time, geometric mean over {s['cases']} cases: "
@@ -387,6 +320,7 @@ def table(results):
 
 
 _SHORT = {"forward": "fwd", "backward": "bwd"}
+_TORCH_PEERS = {label for label, name, _ in CASES if "torch" in ACTIVATIONS_BY_NAME[name].peers}
 
 
 def markdown(results, mlp=()):

@@ -3,13 +3,16 @@
 For every activation NAME, ``fastact.torch.NAME(input, *params)`` (parameters as
 ``torch.nn.functional.NAME``) and a module with PyTorch's class name
 (``fastact.torch.GELU(approximate='tanh')``; the identity ``linear`` is ``Identity``,
-since ``torch.nn.Linear`` is the affine layer).
+since ``torch.nn.Linear`` is the affine layer). Activations PyTorch lacks (squareplus,
+swish, ...) get a module of fastact's own class name; PyTorch's side of them (other
+devices, double backward) is the table's expression in torch operations.
 
 CPU float32/float64 tensors are computed by fastact's kernels on the tensors' own memory
 (NumPy views, no copy) when the tensor covers its memory densely, in any dimension order
 (contiguous, transposed, channels-last); other views (gaps, overlaps) are copied once.
 The forward saves for backward one tensor: y where the derivative is exactly a function
-of y (relu, leaky_relu, hardtanh, relu6, identity: the next layer keeps y alive anyway),
+of y (the kernels with a ``torch_dy``: relu, leaky_relu, hardtanh, relu6, identity,
+exponential; the next layer keeps y alive anyway),
 x everywhere else. PyTorch also takes sigmoid', tanh' and elu' from y, but y has rounded
 away the tails (sigmoid'(30) from y = 1.0 is 0, not 9.4e-14), so fastact keeps x there
 and its gradients stay within 4 ulp. The backward is fastact's fused
@@ -123,63 +126,57 @@ def _times_derivative(spec, g, saved):
     return out
 
 
-# Kernels whose f' is exactly a function of y (where their y_form holds), as PyTorch
-# operations (the kernels' *_dy) for double backward.
-_DERIVATIVE_IN_Y = {
-    "linear": lambda y, p: torch.ones_like(y),
-    "relu": lambda y, p: (y > 0).to(y.dtype),
-    "leaky_relu": lambda y, p: torch.where(y > 0, torch.ones_like(y), torch.full_like(y, p[0])),
-    "hardtanh": lambda y, p: ((y > p[0]) & (y < p[1])).to(y.dtype),
-}
+def _expression(args, expr, name):
+    """A PyTorch expression of the table as a function of args (torch and F in scope)."""
+    return eval(compile(f"lambda {args}: {expr}", f"<fastact.torch {name}>", "eval"),
+                {"torch": torch, "F": F})
 
 
-# PyTorch cannot differentiate its own hardsigmoid backward: f' in x, as operations
-_DERIVATIVE_IN_X = {
-    "hardsigmoid": lambda x, p: ((x > -3) & (x < 3)).to(x.dtype) / 6,
-}
-
-
-def _double_backward(reference, kernel_name, params, from_y):
-    """grad_output * f'(saved) as a differentiable PyTorch expression."""
+def _double_backward(reference, act, kernel, params, values, from_y):
+    """grad_output * f'(saved) as a differentiable PyTorch expression: f' in y (the
+    kernel's torch_dy), f' in x (the activation's torch_grad), or autograd of the
+    activation's PyTorch expression."""
     if from_y:
-        derivative = _DERIVATIVE_IN_Y[kernel_name]
+        derivative = _expression("y, p", kernel.torch_dy, kernel.name)
         return lambda g, y: g * derivative(y, params)
-    if kernel_name in _DERIVATIVE_IN_X:
-        derivative = _DERIVATIVE_IN_X[kernel_name]
-        return lambda g, x: g * derivative(x, params)
+    if act.torch_grad:
+        derivative = _expression(", ".join(("x",) + act.param_names), act.torch_grad, act.name)
+        return lambda g, x: g * derivative(x, *values)
 
     def from_x(g, x):
         with torch.enable_grad():
             if not x.requires_grad:
                 x = x.detach().requires_grad_()
-            return torch.autograd.grad(reference(x), x, g, create_graph=True)[0]
+            return torch.autograd.grad(reference(x, values), x, g, create_graph=True)[0]
     return from_x
 
 
-def _torch_reference(act, has_inplace):
-    """PyTorch's own function for this activation: (input, params, inplace) -> tensor."""
-    if act.name == "linear":
-        return lambda x, values, inplace=False: x if inplace else x.clone()
-    fn = getattr(F, act.name)
-    names = act.param_names
-    if has_inplace:
-        return lambda x, values, inplace=False: fn(x, **dict(zip(names, values)),
-                                                   inplace=inplace)
-    return lambda x, values, inplace=False: fn(x, **dict(zip(names, values)))
+def _torch_reference(act, torch_module, has_inplace):
+    """The activation computed by PyTorch (the table's expression): (input, params,
+    inplace) -> tensor; inplace=True through the torch.nn module that has it."""
+    fn = _expression(", ".join(("x",) + act.param_names), act.torch, act.name)
+
+    def reference(x, values, inplace=False):
+        if inplace and has_inplace:
+            return torch_module(*values, inplace=True)(x)
+        return fn(x, *values)
+    return reference
 
 
 def _make(act):
-    torch_module = torch.nn.Identity if act.name == "linear" else getattr(torch.nn, act.cls_name)
-    has_inplace = "inplace" in inspect.signature(torch_module).parameters
+    torch_module = getattr(torch.nn, act.torch_module) if act.torch_module else None
+    has_inplace = torch_module is not None and \
+        "inplace" in inspect.signature(torch_module).parameters
     prepare = _api._PREPARE[act.name]
-    reference = _torch_reference(act, has_inplace)
+    reference = _torch_reference(act, torch_module, has_inplace)
     autograd_fn = type(f"{act.cls_name}Function", (_Function,), {"__module__": __name__})
+
     @functools.lru_cache(maxsize=256)
     def cached_spec(values):
         kernel, params = prepare(*values)
-        name = KERNELS[kernel].name
-        from_y = name in _DERIVATIVE_IN_Y and KERNELS[kernel].y_form(params)
-        double = _double_backward(lambda t: reference(t, values), name, params, from_y)
+        k = KERNELS[kernel]
+        from_y = k.torch_dy is not None and k.y_form(params)
+        double = _double_backward(reference, act, k, params, values, from_y)
         return act, kernel, params, from_y, double
 
     def spec_for(values):
@@ -214,8 +211,9 @@ def _make(act):
     function.__name__ = function.__qualname__ = act.name
     function.__module__ = __name__
     function.__signature__ = signature
-    function.__doc__ = (f"{act.formula}, by fastact's kernels with autograd; as "
-                        f"torch.nn.functional.{act.name} (PyTorch computes other tensors).")
+    function.__doc__ = (f"{act.formula}, by fastact's kernels with autograd"
+                        + (f"; as torch.nn.functional.{act.name}" if torch_module else "")
+                        + " (PyTorch computes other tensors).")
 
     def __init__(self, *args, **kwargs):
         torch.nn.Module.__init__(self)
@@ -226,6 +224,11 @@ def _make(act):
 
     def forward(self, input):
         return apply(input, self._values, spec_for(self._values), self.inplace)
+
+    def extra_repr(self):
+        if torch_module is not None:
+            return torch_module.extra_repr(self)
+        return ", ".join(f"{n}={v!r}" for n, v in zip(act.param_names, self._values))
 
     def parameter(i, pname):
         """The attribute of a parameter: reads the value in use; an assignment is
@@ -239,10 +242,11 @@ def _make(act):
             self._values = values
         return property(get, set, doc=f"{pname} (validated on assignment)")
 
-    cls_name = torch_module.__name__
-    namespace = {"__init__": __init__, "forward": forward, "extra_repr": torch_module.extra_repr,
+    cls_name = act.torch_module or act.cls_name
+    counterpart = f"As torch.nn.{cls_name}" if torch_module else "No torch.nn counterpart"
+    namespace = {"__init__": __init__, "forward": forward, "extra_repr": extra_repr,
                  "__module__": __name__, "__signature__": init_signature,
-                 "__doc__": f"As torch.nn.{cls_name}, computed by fastact: {act.formula}."}
+                 "__doc__": f"{counterpart}; computed by fastact: {act.formula}."}
     namespace.update({n: parameter(i, n) for i, n in enumerate(act.param_names)})
     module = type(cls_name, (torch.nn.Module,), namespace)
     return function, module
@@ -250,7 +254,7 @@ def _make(act):
 
 for _act in ACTIVATIONS_TABLE:
     _fn, _cls = _make(_act)
-    globals()[_fn.__name__] = _fn
-    globals()[_cls.__name__] = _cls
-    __all__ += [_fn.__name__, _cls.__name__]
-del _act, _fn, _cls
+    for _name in (_fn.__name__, _cls.__name__) + _act.aliases:
+        globals()[_name] = _cls if _name == _cls.__name__ else _fn
+        __all__.append(_name)
+del _act, _fn, _cls, _name

@@ -22,6 +22,13 @@ CASES = [(name, {}) for name in fastact.ACTIVATIONS if name != "threshold"] + [
     ("hardshrink", {"lambd": -0.5}),
     ("threshold", {"threshold": 0.5, "value": -2.0}),
     ("threshold", {"threshold": -1.0, "value": 3.0}),
+    ("squareplus", {"b": 0.25}),
+    ("squareplus", {"b": 100.0}),
+    ("swish", {"beta": 2.5}),
+    ("swish", {"beta": -0.75}),
+    ("swish", {"beta": 0.0}),
+    ("clipped_relu", {"negative_slope": 0.2, "max_value": 6.0, "threshold": 0.5}),
+    ("clipped_relu", {"negative_slope": -0.5, "max_value": -1.0, "threshold": -2.0}),
 ]
 
 
@@ -87,3 +94,16 @@ def param_sweep(dtype_name):
                         continue
                     out.append((act.name, params))
     return out
+
+
+# For the tests of assigned parameters: a valid value other than the default, by
+# parameter name, and one the activation refuses (ValueError)
+NEW_VALUES = {"negative_slope": 0.5, "alpha": 2.5, "approximate": "tanh", "beta": 3.0,
+              "threshold": 0.75, "min_val": -0.25, "max_val": 2.0, "lambd": 1.25,
+              "value": -3.0, "b": 2.0, "max_value": 3.0}
+
+
+def bad_value(name, pname):
+    return {"approximate": "fast", "min_val": 5.0, "max_val": -5.0, "b": 0.0,
+            "beta": 0.0 if name == "softplus" else float("nan"),
+            "lambd": -1.0 if name == "softshrink" else float("nan")}.get(pname, float("nan"))

@@ -2,6 +2,7 @@
 import numpy as np
 
 import fastact
+from fastact._activations import ACTIVATIONS_BY_NAME
 
 
 def same(a, b):
@@ -43,15 +44,15 @@ def assert_ulp_close(actual, expected, dtype, ulps, atol_eps=0.0, what="", flush
 
 
 def torch_function(name, params):
-    """The torch.nn.functional equivalent of a fastact activation with parameters."""
+    """PyTorch's computation of a fastact activation with parameters: the table's torch
+    expression (torch.nn.functional's function where PyTorch has the activation, else
+    the formula in torch operations)."""
     import torch
     import torch.nn.functional as F
-    special = {"sigmoid": torch.sigmoid, "tanh": torch.tanh,
-               "linear": lambda t: t * 1}
-    if name in special:
-        return special[name]
-    fn = getattr(F, name)
-    return lambda t: fn(t, **params)
+    act = ACTIVATIONS_BY_NAME[name]
+    fn = eval(f"lambda x, {', '.join(act.param_names)}: {act.torch}", {"torch": torch, "F": F})
+    values = [act.with_defaults(params)[p] for p in act.param_names]
+    return lambda t: fn(t, *values)
 
 
 def torch_values(name, x, params, dtype):

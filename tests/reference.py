@@ -89,9 +89,11 @@ def exact(name, x, params, dtype):
             return _gelu_tanh(x)
         cdf = mp.erfc(-x / mp.sqrt(2)) / 2
         return x * cdf, cdf + x * mp.npdf(x)
-    if name == "silu":
-        s = _sigmoid(x)
-        return x * s, s * (1 + x * (1 - s))
+    if name in ("silu", "swish", "quick_gelu"):
+        beta = {"silu": 1.0, "quick_gelu": 1.702}.get(name, p.get("beta", 1.0))
+        z = mp.mpf(float(dtype(beta))) * x
+        s = _sigmoid(z)
+        return x * s, s * (1 + z * (1 - s))
     if name == "softplus":
         return _softplus(x, mp.mpf(p.get("beta", 1.0)), mp.mpf(p.get("threshold", 20.0)), dtype)
     if name == "mish":
@@ -100,6 +102,29 @@ def exact(name, x, params, dtype):
         lo, hi = (0, 6) if name == "relu6" else (p.get("min_val", -1.0), p.get("max_val", 1.0))
         lo, hi = mp.mpf(float(dtype(lo))), mp.mpf(float(dtype(hi)))
         return min(max(x, lo), hi), mp.mpf(0 if x <= lo or x >= hi else 1)
+    if name == "sparse_sigmoid":
+        return min(max((x + 1) / 2, 0), 1), (mp.mpf(1) / 2 if -1 < x < 1 else mp.mpf(0))
+    if name == "sparse_plus":
+        if x <= -1:
+            return mp.mpf(0), mp.mpf(0)
+        return ((x, mp.mpf(1)) if x >= 1 else ((x + 1) ** 2 / 4, (x + 1) / 2))
+    if name == "squareplus":
+        b = mp.mpf(float(dtype(p.get("b", 4.0))))
+        s = mp.sqrt(x * x + b)
+        if x >= 0:
+            return (x + s) / 2, (1 + x / s) / 2
+        h = b / (s - x)                     # s + x without the cancellation
+        return h / 2, h / (2 * s)
+    if name == "exponential":
+        return mp.exp(x), mp.exp(x)
+    if name == "clipped_relu":
+        slope, thr = mp.mpf(float(dtype(p.get("negative_slope", 0.0)))), \
+            mp.mpf(float(dtype(p.get("threshold", 0.0))))
+        cap = p.get("max_value")
+        cap = mp.inf if cap is None else mp.mpf(float(dtype(cap)))
+        if x <= thr:
+            return slope * (x - thr), slope
+        return min(x, cap), mp.mpf(1 if x < cap else 0)
     if name == "hardsigmoid":
         return min(max(x + 3, 0), 6) / 6, (mp.mpf(1) / 6 if -3 < x < 3 else mp.mpf(0))
     if name == "hardswish":
@@ -184,9 +209,9 @@ def ulp_error(computed, hi, lo, dtype, x=None, crossing=None, scale=1.0):
 def dd_mul(g, hi, lo):
     """g * (hi + lo) as a double-double (Dekker's exact product of g and hi)."""
     g = np.asarray(g, np.float64)
-    p = g * hi
     split = 134217729.0
     with np.errstate(invalid="ignore", over="ignore"):
+        p = g * hi                          # may overflow (exponential's tail): inf
         c = split * g
         gh = c - (c - g)
         gl = g - gh

@@ -8,7 +8,10 @@ import pytest
 import torch
 
 import fastact
+import cases
 from cases import CASES, case_id
+from fastact._activations import ACTIVATIONS_TABLE, KERNELS
+import reference
 
 SPEC_NAMES = ("sigmoid tanh linear relu leaky_relu elu gelu silu softplus mish selu celu "
               "hardtanh relu6 hardsigmoid hardswish softsign logsigmoid tanhshrink softshrink "
@@ -16,8 +19,9 @@ SPEC_NAMES = ("sigmoid tanh linear relu leaky_relu elu gelu silu softplus mish s
 SPEC_CLASSES = ("Sigmoid Tanh Linear ReLU LeakyReLU ELU GELU SiLU Softplus Mish SELU CELU "
                 "Hardtanh ReLU6 Hardsigmoid Hardswish Softsign LogSigmoid Tanhshrink "
                 "Softshrink Hardshrink Threshold").split()
-Y_FORMS = {"sigmoid", "tanh", "linear", "relu", "leaky_relu", "elu", "selu", "celu",
-           "hardtanh", "relu6"}
+# activations whose kernel offers backward(y=...) for some parameters (the table's)
+Y_FORMS = {a.name for a in ACTIVATIONS_TABLE if KERNELS[fastact.get(a.name, **dict(
+    CASES)[a.name] if a.name == "threshold" else {})._kernel].y_form}
 
 
 def test_names():
@@ -30,6 +34,71 @@ def test_names():
             assert name + suffix in fastact.__all__
         assert issubclass(getattr(fastact, cls), fastact.ActivationFunction)
         assert getattr(fastact, cls)().name == name if name != "threshold" else True
+
+
+# The activations of jax.nn, Keras and ONNX fastact adds, with those libraries' parameter
+# names and defaults (jax.nn.squareplus(x, b=4), keras.activations.relu(x,
+# negative_slope=0.0, max_value=None, threshold=0.0) as clipped_relu, ONNX Swish alpha
+# as beta), and the aliases (jax.nn.hard_silu / hard_swish are hardswish)
+OTHER_LIBRARIES = {"squareplus": {"b": 4.0}, "sparse_plus": {}, "sparse_sigmoid": {},
+                   "swish": {"beta": 1.0}, "quick_gelu": {}, "exponential": {},
+                   "clipped_relu": {"negative_slope": 0.0, "max_value": None, "threshold": 0.0}}
+OTHER_ALIASES = {"hard_silu": "hardswish", "hard_swish": "hardswish", "identity": "linear"}
+
+
+def test_every_activation_is_public_everywhere():
+    """Each row of the table: four functions, a class, fastact.torch's function and
+    module, a benchmark case, typed in the stubs; the aliases are the same objects."""
+    import os
+    from fastact import bench
+    import fastact.torch as ft
+    assert set(OTHER_LIBRARIES) <= set(fastact.ACTIVATIONS)
+    stub = open(os.path.join(os.path.dirname(fastact.__file__), "__init__.pyi")).read()
+    for act in ACTIVATIONS_TABLE:
+        for suffix in ("", "_grad", "_backward", "_forward_backward"):
+            assert act.name + suffix in fastact.__all__ and f"def {act.name}{suffix}(" in stub
+        cls = getattr(fastact, act.cls_name)
+        assert issubclass(cls, fastact.ActivationFunction) and f"class {act.cls_name}(" in stub
+        assert callable(getattr(ft, act.name)) and issubclass(
+            getattr(ft, act.torch_module or act.cls_name), torch.nn.Module)
+        assert act.name in {name for _, name, _ in bench.CASES}
+    for alias, name in OTHER_ALIASES.items():
+        for suffix in ("", "_grad", "_backward", "_forward_backward"):
+            assert getattr(fastact, alias + suffix) is getattr(fastact, name + suffix)
+            assert alias + suffix in fastact.__all__
+        assert fastact.get(alias) == fastact.get(name)
+        assert getattr(ft, alias) is getattr(ft, name)
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_LIBRARIES))
+def test_parameters_are_the_other_libraries(name):
+    sig = inspect.signature(getattr(fastact, name)).parameters
+    assert {p.name: p.default for p in sig.values() if p.name not in ("x", "out")} == \
+        OTHER_LIBRARIES[name]
+    assert inspect.signature(getattr(fastact, name + "_grad")).parameters.keys() == sig.keys()
+
+
+def test_other_libraries_examples():
+    """Values the other libraries document: Keras's relu examples, jax's sparse_plus and
+    squareplus at a few points, silu = swish(beta=1), quick_gelu = swish(beta=1.702)."""
+    x = np.array([-10, -5, 0.0, 5, 10])
+    assert np.array_equal(fastact.clipped_relu(x), [0, 0, 0, 5, 10])
+    assert np.array_equal(fastact.clipped_relu(x, negative_slope=0.5), [-5, -2.5, 0, 5, 10])
+    assert np.array_equal(fastact.clipped_relu(x, max_value=5.0), [0, 0, 0, 5, 5])
+    assert np.array_equal(fastact.clipped_relu(x, threshold=5.0), [0, 0, 0, 0, 10])
+    assert np.array_equal(np.signbit(fastact.clipped_relu(x, threshold=5.0)), [1, 1, 1, 0, 0])
+    z = np.linspace(-3, 3, 61)
+    assert np.array_equal(fastact.swish(z), fastact.silu(z))
+    assert np.allclose(fastact.quick_gelu(z), fastact.swish(z, beta=1.702), rtol=1e-15)
+    assert np.allclose(fastact.squareplus(z), (z + np.sqrt(z * z + 4)) / 2, rtol=1e-15)
+    assert np.allclose(fastact.squareplus(z, b=0.5), (z + np.sqrt(z * z + 0.5)) / 2, rtol=1e-14)
+    assert np.array_equal(fastact.sparse_plus(np.array([-2, -1, 0, 1, 2.0])), [0, 0, 0.25, 1, 2])
+    assert np.array_equal(fastact.sparse_sigmoid(np.array([-2, -1, 0, 1, 2.0])), [0, 0, 0.5, 1, 1])
+    assert np.allclose(fastact.exponential(z), np.exp(z), rtol=1e-15)
+    assert np.array_equal(fastact.swish(np.array([np.inf, np.nan, -2.0]), beta=0.0),
+                          [np.inf, np.nan, -1.0], equal_nan=True)
+    with pytest.raises(ValueError, match="b must be > 0"):
+        fastact.squareplus(z, b=0.0)
 
 
 @pytest.mark.parametrize("name, cls", list(zip(SPEC_NAMES, SPEC_CLASSES)))
@@ -83,7 +152,8 @@ def test_get():
     assert fastact.get("elu", alpha=0.5) == fastact.ELU(alpha=0.5)
     assert fastact.get("ELU") == fastact.ELU()
     assert fastact.get("LeakyReLU", negative_slope=0.1) == fastact.LeakyReLU(0.1)
-    assert fastact.get("swish") == fastact.SiLU()
+    assert fastact.get("swish", beta=2.0) == fastact.Swish(2.0)
+    assert fastact.get("hard_silu") == fastact.get("HardSwish") == fastact.Hardswish()
     assert fastact.get("identity") == fastact.Linear()
     for name in fastact.ACTIVATIONS:
         params = {"threshold": 0.0, "value": 0.0} if name == "threshold" else {}
@@ -153,35 +223,11 @@ def test_entry_points_agree(case, backend, dtype):
     assert np.array_equal(ya, y, equal_nan=True) and np.array_equal(da, d, equal_nan=True)
 
 
-def _y_derivative(name, params, y):
-    """f'(x) written in y = f(x), in float64 (the reference formulas)."""
-    a = params.get("alpha", 1.0)
-    if name == "sigmoid":
-        return y * (1 - y)
-    if name == "tanh":
-        return (1 - y) * (1 + y)
-    if name == "linear":
-        return np.ones_like(y)
-    if name == "relu":
-        return (y > 0).astype(float)
-    if name == "leaky_relu":
-        return np.where(y > 0, 1.0, params.get("negative_slope", 0.01))
-    if name == "elu":
-        return np.where(y > 0, 1.0, y + a)
-    if name == "selu":
-        s, al = 1.0507009873554804934193349852946, 1.6732632423543772848170429916717
-        return np.where(y > 0, s, y + s * al)
-    if name == "celu":
-        return np.where(y > 0, 1.0, y / a + 1)
-    lo, hi = (0.0, 6.0) if name == "relu6" else (params.get("min_val", -1.0), params.get("max_val", 1.0))
-    return np.where((y <= lo) | (y >= hi), 0.0, 1.0)
-
-
 @pytest.mark.parametrize("case", [c for c in CASES if c[0] in Y_FORMS], ids=case_id)
 def test_backward_from_y(case, backend, dtype):
     name, params = case
-    if (name == "elu" and params.get("alpha", 1.0) < 0) or \
-            (name == "leaky_relu" and params.get("negative_slope", 0.01) < 0):
+    act = fastact.get(name, **params)
+    if not KERNELS[act._kernel].y_form(act._params):       # e.g. elu with alpha < 0
         with pytest.raises(TypeError, match="pass x"):
             getattr(fastact, name + "_backward")(np.ones(3), y=np.ones(3), **params)
         return
@@ -190,8 +236,9 @@ def test_backward_from_y(case, backend, dtype):
     g = rng.uniform(0.5, 2, x.size).astype(dtype)
     y = getattr(fastact, name)(x, **params)
     got = getattr(fastact, name + "_backward")(g, y=y, **params)
-    # f' written in y is accurate to y's scale (y + alpha cancels in the tails)
-    d = _y_derivative(name, params, y.astype(np.float64))
+    # f' written in y is accurate to y's scale (y + alpha cancels in the tails, sigmoid'
+    # from y = 1.0 is 0): within a few epsilons of |f'(x)| + |y| + 1 of the exact f'(x)
+    d = reference.reference(name, x, params, dtype)[2]
     tol = 8 * np.finfo(dtype).eps * (np.abs(d) + np.abs(y) + 1)
     assert np.all(np.abs(got / g - d) <= tol)
     # at the kinks the y-form and the x-form agree exactly
@@ -199,7 +246,7 @@ def test_backward_from_y(case, backend, dtype):
     assert np.array_equal(got[-2:], at0)
 
 
-@pytest.mark.parametrize("name", sorted(set(SPEC_NAMES) - Y_FORMS))
+@pytest.mark.parametrize("name", sorted(set(fastact.ACTIVATIONS) - Y_FORMS))
 def test_y_not_available(name):
     params = {"threshold": 0.0, "value": 0.0} if name == "threshold" else {}
     with pytest.raises(TypeError, match=f"{name}_forward_backward"):
@@ -220,11 +267,8 @@ def test_assigned_parameters_are_used_and_validated(name):
     """act.alpha = 2.0 changes what the object computes, equality and hash; an invalid
     value raises the constructor's error and leaves the object as it was."""
     base = {"threshold": 0.5, "value": 1.0} if name == "threshold" else {}
-    new = {"negative_slope": 0.5, "alpha": 2.5, "approximate": "tanh", "beta": 3.0,
-           "threshold": 0.75, "min_val": -0.25, "max_val": 2.0, "lambd": 1.25, "value": -3.0}
-    bad = {"alpha": float("nan"), "beta": 0.0, "approximate": "fast", "min_val": 5.0,
-           "lambd": -1.0 if name == "softshrink" else float("nan"), "max_val": -5.0,
-           "threshold": float("nan"), "value": float("nan"), "negative_slope": float("nan")}
+    new = cases.NEW_VALUES
+    bad = {pname: cases.bad_value(name, pname) for pname in new}
     x = np.linspace(-4, 4, 81)
     for pname in fastact.get(name, **base).params:
         act = fastact.get(name, **base)

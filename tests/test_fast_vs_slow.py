@@ -8,11 +8,8 @@ import numpy as np
 import pytest
 
 import fastact
-from cases import CASES, case_id
+from cases import CASES, case_id, crossing
 from helpers import assert_ulp_close
-
-CROSSING = {"silu", "gelu", "mish"}
-
 
 def _data(dtype, shape, seed):
     rng = np.random.default_rng(seed)
@@ -40,7 +37,7 @@ def test_compiled_matches_numpy(case, entry, dtype):
             finally:
                 fastact.set_backend(previous)
             results[backend] = r if isinstance(r, tuple) else (r,)
-        atol = 4 if (name in CROSSING or params.get("approximate")) and entry != "" else 0
+        atol = 4 if crossing(name, params) is not None and entry != "" else 0
         for fast, slow in zip(results["compiled"], results["numpy"]):
             assert fast.dtype == slow.dtype == dtype
             assert_ulp_close(fast, slow, dtype, 8, atol_eps=atol, what=f"{name}{entry}", flush=2)

@@ -21,9 +21,6 @@ import cases
 from cases import CASES, case_id, kinks
 from helpers import assert_ulp_close, fastact_values, torch_values
 
-CROSSING = {"silu", "gelu", "mish"}
-
-
 def _check_parity(name, x, params, dtype, min_oracle=0.0):
     y, d = fastact_values(name, x, params)
     yt, dt = torch_values(name, x, params, dtype)

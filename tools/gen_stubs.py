@@ -13,10 +13,15 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 STUB = ROOT / "fastact" / "__init__.pyi"
 TORCH_STUB = ROOT / "fastact" / "torch.pyi"
 
-# torch.nn modules that take inplace= (fastact.torch reads this from torch at import;
-# tests/test_torch_module.py checks that the two agree)
-TORCH_INPLACE = {"relu", "leaky_relu", "elu", "selu", "celu", "hardtanh", "relu6",
-                 "hardsigmoid", "hardswish", "silu", "mish", "threshold"}
+
+
+def _torch_inplace(act):
+    """Whether fastact.torch's function takes inplace=: where its torch.nn counterpart
+    does (as fastact.torch decides at import)."""
+    import inspect
+    import torch
+    module = getattr(torch.nn, act.torch_module) if act.torch_module else None
+    return module is not None and "inplace" in inspect.signature(module).parameters
 
 
 def _table():
@@ -40,6 +45,7 @@ _Out = np.ndarray | None
 
 __version__: str
 ACTIVATIONS: tuple[str, ...]
+ALIASES: dict[str, str]
 
 def backend() -> str: ...
 def set_backend(name: Literal["compiled", "numpy"]) -> str: ...
@@ -65,7 +71,8 @@ class ActivationFunction:
 
 
 def _param(name, default, required_ok, table):
-    kind = 'Literal["none", "tanh"]' if name == "approximate" else "float"
+    kind = ('Literal["none", "tanh"]' if name == "approximate" else
+            "float | None" if default is None else "float")
     if default is table.REQUIRED:
         return f"{name}: {kind}" if required_ok else f"{name}: {kind} = ..."
     return f"{name}: {kind} = ..."
@@ -91,7 +98,9 @@ def render():
         for pname, default in act.params:
             lines.append(f"    {_param(pname, default, True, table).split(' = ')[0]}")
         lines += [f"    def __init__(self, {sig.rstrip(', ')}) -> None: ..." if sig else
-                  "    def __init__(self) -> None: ...", ""]
+                  "    def __init__(self) -> None: ..."]
+        lines += [f"{alias}{suffix} = {n}{suffix}" for alias in act.aliases
+                  for suffix in ("", "_grad", "_backward", "_forward_backward")] + [""]
     return "\n".join(lines)
 
 
@@ -109,17 +118,18 @@ def render_torch():
     lines = [TORCH_HEADER]
     for act in table.ACTIVATIONS_TABLE:
         params = [_param(n, d, True, table) for n, d in act.params]
-        if act.name in TORCH_INPLACE:
+        if _torch_inplace(act):
             params.append("inplace: bool = ...")
         sig = "".join(", " + p for p in params)
-        cls = "Identity" if act.name == "linear" else act.cls_name
+        cls = act.torch_module or act.cls_name
         lines += [f"def {act.name}(input: torch.Tensor{sig}) -> torch.Tensor: ...",
                   f"class {cls}(torch.nn.Module):"]
         for n, d in act.params:
             lines.append(f"    {_param(n, d, True, table).split(' = ')[0]}")
         lines += ["    inplace: bool",
                   f"    def __init__(self{sig}) -> None: ...",
-                  "    def forward(self, input: torch.Tensor) -> torch.Tensor: ...", ""]
+                  "    def forward(self, input: torch.Tensor) -> torch.Tensor: ..."]
+        lines += [f"{alias} = {act.name}" for alias in act.aliases] + [""]
     return "\n".join(lines)
 
 

@@ -150,14 +150,35 @@ FA_INLINE void S(gelu_tanh)(T x, FA_P(T), T *y, T *d) {
 }
 FA_DEFINE(gelu_tanh)
 
-/* ---- silu: x sigma(x); f' = sigma(x) (1 + x (1 - sigma(x))), with e = e^-|x|:
- * (1 + e + x e) / (1 + e)^2 for x >= 0, e (1 + x + e) / (1 + e)^2 below; the numerator
- * of each branch chosen first, then one division ---- */
+/* ---- silu and swish, p0 = beta (silu: 1, its own loop): x sigma(z), z = beta x;
+ * f' = sigma(z) (1 + z (1 - sigma(z))), with e = e^-|z|: (1 + e + z e) / (1 + e)^2 for
+ * z >= 0, e (1 + z + e) / (1 + e)^2 below; the numerator of each branch chosen first,
+ * then one division. For beta != 1, z is carried exactly as z + zl (e^z and the
+ * cancellation of 1 + z + e near f' = 0 would amplify its rounding), and e^-|z| is taken
+ * over the whole range as m 2^k (x and z need not be small together). ---- */
+#define SWISH_XMAX ((T)(sizeof(T) == 4 ? 0x1p127 : 0x1p1023))
 FA_INLINE void S(silu)(T x, FA_P(T), T *y, T *d) {
-    T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV, den = 1 + e, den2 = S(sq1p)(e);
-    T xc = S(limit)(x, -C(EXP_MIN_TAIL)), scale = x >= 0 ? 1 : TAIL_INV;
-    *y = (x >= 0 ? x : xc * es) / den * scale;
-    *d = (x >= 0 ? FA_FMA(e, 1 + xc, 1) : es * ((1 + xc) + e)) / den2 * scale;
+    if (FA_KNOWN(p0 == 1)) {
+        T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV, den = 1 + e, den2 = S(sq1p)(e);
+        T xc = S(limit)(x, -C(EXP_MIN_TAIL)), scale = x >= 0 ? 1 : TAIL_INV;
+        *y = (x >= 0 ? x : xc * es) / den * scale;
+        *d = (x >= 0 ? FA_FMA(e, 1 + xc, 1) : es * ((1 + xc) + e)) / den2 * scale;
+        return;
+    }
+    U k1, k2;
+    T zl, z = S(two_prod)(x, p0, &zl);
+    z = p0 == 0 ? (x != x ? x : 0) : z;                          /* beta = 0: x / 2 */
+    zl = S(abs)(z) < 1024 && p0 != 0 ? zl : 0;
+    T m = S(exp_split)(-S(abs)(z), z >= 0 ? -zl : zl, &k1, &k2);   /* e^-|z| */
+    T e = S(ldexp2)(m, k1, k2), den = 1 + e, den2 = S(sq1p)(e);
+    T zc = S(limit)(z, -C(EXP_MIN_TAIL));
+    T xc = S(limit)(x, SWISH_XMAX);                              /* +-inf e^-inf: +-0 */
+    /* z < 0: x e / (1 + e) with x scaled by 2^k1 <= 1/2 first (|x| may be huge when
+     * beta is tiny), and f' as m (...) scaled last (e may be subnormal, f' not) */
+    T yneg = ((xc * S(pow2)(k1)) * (m / den)) * S(pow2)(k2);
+    T dneg = S(ldexp2)(m * (((1 + zc) + zl) + e) / den2, k1, k2);
+    *y = z >= 0 ? x / den : yneg;
+    *d = z >= 0 ? FA_FMA(e, 1 + zc, 1) / den2 : dneg;
 }
 FA_DEFINE(silu)
 
@@ -218,13 +239,15 @@ FA_INLINE T S(hardtanh_dy)(T y, FA_P(T)) {
 FA_DEFINE(hardtanh)
 FA_DEFINE_Y(hardtanh)
 
-/* ---- hardsigmoid: (clip(x, -3, 3) + 3) / 6; f' = 0 at +-3 and for NaN (as PyTorch).
- * p0, p1 = -3, 3: as parameters, the clip compiles to max/min as in hardtanh; with the
- * literals GCC merges the two selects into a mask sequence 4x slower ---- */
+/* ---- hardsigmoid and sparse_sigmoid: (clip(x, p0, p1) - p0) / p2, p2 = p1 - p0,
+ * f' = p3 = 1 / p2 inside, 0 at both ends and outside; NaN gives NaN. Hardsigmoid is
+ * (-3, 3, 6, 1/6), jax's sparse_sigmoid (-1, 1, 2, 1/2). As parameters, the clip
+ * compiles to max/min as in hardtanh; with the literals GCC merged the two selects into
+ * a mask sequence 4x slower ---- */
 FA_INLINE void S(hardsigmoid)(T x, FA_P(T), T *y, T *d) {
     T t = p0 > x ? p0 : x;
-    *y = ((p1 < t ? p1 : t) + 3) / 6;
-    *d = x > p0 ? (x < p1 ? (T)(1.0 / 6.0) : 0) : (x <= p0 ? 0 : x);
+    *y = ((p1 < t ? p1 : t) - p0) / p2;
+    *d = x > p0 ? (x < p1 ? p3 : 0) : (x <= p0 ? 0 : x);
 }
 FA_DEFINE(hardsigmoid)
 
@@ -297,7 +320,66 @@ FA_INLINE void S(threshold)(T x, FA_P(T), T *y, T *d) {
 }
 FA_DEFINE(threshold)
 
+/* ---- squareplus, p0 = b > 0: (x + s) / 2, s = sqrt(x^2 + b), and for x < 0
+ * h / 2 with h = s - |x| = b / (s + |x|) (no cancellation; s and |x| halved first, as
+ * their sum may overflow); f' = (1 + x / s) / 2, for x < 0 h / (2 s). Past |x| =
+ * SQP_BIG, x^2 would overflow: x and b are scaled by 2^-SQP_K (2^-2 SQP_K) under the root.
+ * One root, two divisions; y and f' select on different conditions (x < 0, x >= 0):
+ * sharing one, clang turned the pair into a branch and left the SSE2 loops scalar. ---- */
+#define SQP_BIG ((T)(sizeof(T) == 4 ? 0x1p60 : 0x1p500))
+#define SQP_DOWN ((T)(sizeof(T) == 4 ? 0x1p-70 : 0x1p-600))
+#define SQP_UP ((T)(sizeof(T) == 4 ? 0x1p70 : 0x1p600))
+FA_INLINE void S(squareplus)(T x, FA_P(T), T *y, T *d) {
+    T a = S(abs)(x), down = a > SQP_BIG ? SQP_DOWN : 1, up = a > SQP_BIG ? SQP_UP : 1;
+    T xs = x * down, s = S(sqrt)(FA_FMA(xs, xs, (p0 * down) * down)) * up;
+    T rs = 1 / s, q = a * rs;                                   /* |x| / s */
+    q = q < 1 ? q : 1;                                          /* inf / inf */
+    T h2 = p0 / ((T)0.5 * s + (T)0.5 * a);                      /* 2 h */
+    *y = x < 0 ? (T)0.25 * h2 : (T)0.5 * x + (T)0.5 * s;
+    *d = x >= 0 ? (T)0.5 + (T)0.5 * q : (T)0.25 * (h2 * rs);
+}
+FA_DEFINE(squareplus)
+
+/* ---- sparse_plus (jax): 0 for x <= -1, (x + 1)^2 / 4 between, x from 1 on;
+ * f' = 0, (x + 1) / 2, 1 (continuous). x + 1 is exact near -1. ---- */
+FA_INLINE void S(sparse_plus)(T x, FA_P(T), T *y, T *d) {
+    T u = x + 1, mid = (T)0.25 * (u * u), dmid = (T)0.5 * u;
+    *y = x <= -1 ? 0 : (x >= 1 ? x : mid);                      /* NaN: mid */
+    *d = x <= -1 ? 0 : (x >= 1 ? 1 : dmid);
+}
+FA_DEFINE(sparse_plus)
+
+/* ---- exponential (Keras): e^x over the whole range; f' = e^x = y ---- */
+FA_INLINE void S(exponential)(T x, FA_P(T), T *y, T *d) {
+    U k1, k2;
+    T m = S(exp_split)(x, -(T)0, &k1, &k2), e = S(ldexp2)(m, k1, k2);
+    *y = e;
+    *d = e;
+}
+FA_INLINE T S(exponential_dy)(T y, FA_P(T)) { return y; }
+FA_DEFINE(exponential)
+FA_DEFINE_Y(exponential)
+
+/* ---- clipped_relu (Keras's relu), p0 = negative_slope, p1 = threshold, p2 =
+ * max_value (inf: none): p0 (x - p1) for x <= p1, else min(x, p2); f' = p0, then 1, and
+ * 0 from p2 on (1 at x = inf when p2 = inf). Where x - p1 overflows for a finite x it is
+ * p0 x - p0 p1; f(-inf) is the limit, a function of p0 alone (as leaky_relu). ---- */
+FA_INLINE void S(clipped_relu)(T x, FA_P(T), T *y, T *d) {
+    T inf = S(inf)(), lim = p0 == 0 ? -(T)0 : -inf * p0, top_d = p2 == inf ? 1 : 0;
+    T dx = x - p1, far = x * p0 - p1 * p0;
+    T neg = S(abs)(dx) < inf ? dx * p0 : far;
+    neg = x == -inf ? lim : neg;
+    T top = p2 < x ? p2 : x;                                    /* NaN stays */
+    *y = x <= p1 ? neg : top;              /* not f''s condition: see squareplus */
+    *d = x > p1 ? (x < p2 ? (T)1 : top_d) : (x <= p1 ? p0 : x);
+}
+FA_DEFINE(clipped_relu)
+
 #undef TAIL_INV
 #undef GELU_CLAMP
 #undef GELU_T_CLAMP
 #undef SOFTPLUS_LIN
+#undef SWISH_XMAX
+#undef SQP_BIG
+#undef SQP_DOWN
+#undef SQP_UP

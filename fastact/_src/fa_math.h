@@ -11,6 +11,7 @@
 #ifndef FA_MATH_H
 #define FA_MATH_H
 
+#include <math.h>     /* sqrt, sqrtf (MSVC; GCC and clang use their builtins) */
 #include <stdint.h>
 
 #if defined(_MSC_VER) && !defined(__clang__)

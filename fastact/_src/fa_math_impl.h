@@ -15,7 +15,9 @@ FA_INLINE T S(abs)(T x) { return _Generic(x, float: __builtin_fabsf, default: __
 FA_INLINE T S(copysign)(T mag, T sgn) {
     return _Generic(mag, float: __builtin_copysignf, default: __builtin_copysign)(mag, sgn);
 }
+FA_INLINE T S(sqrt)(T x) { return _Generic(x, float: __builtin_sqrtf, default: __builtin_sqrt)(x); }
 #else
+FA_INLINE T S(sqrt)(T x) { return sizeof(T) == 4 ? (T)sqrtf((float)x) : (T)sqrt((double)x); }
 FA_INLINE T S(abs)(T x) { return S(from_bits)(S(to_bits)(x) & ~C(SIGN)); }
 /* |mag| with the sign of sgn */
 FA_INLINE T S(copysign)(T mag, T sgn) {
