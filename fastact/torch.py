@@ -214,8 +214,8 @@ def _make(act):
     function.__name__ = function.__qualname__ = act.name
     function.__module__ = __name__
     function.__signature__ = signature
-    function.__doc__ = (f"{act.formula}, by fastact's kernels with autograd; as "
-                        f"torch.nn.functional.{act.name} (PyTorch computes other tensors).")
+    function.__doc__ = (f"``{act.formula}``, by fastact's kernels with autograd; as "
+                        f"torch.nn.{torch_module.__name__} (PyTorch computes other tensors).")
 
     def __init__(self, *args, **kwargs):
         torch.nn.Module.__init__(self)
@@ -242,7 +242,7 @@ def _make(act):
     cls_name = torch_module.__name__
     namespace = {"__init__": __init__, "forward": forward, "extra_repr": torch_module.extra_repr,
                  "__module__": __name__, "__signature__": init_signature,
-                 "__doc__": f"As torch.nn.{cls_name}, computed by fastact: {act.formula}."}
+                 "__doc__": f"As torch.nn.{cls_name}, computed by fastact: ``{act.formula}``."}
     namespace.update({n: parameter(i, n) for i, n in enumerate(act.param_names)})
     module = type(cls_name, (torch.nn.Module,), namespace)
     return function, module
