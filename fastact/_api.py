@@ -1,8 +1,9 @@
 """The public functions and classes, built from the activation table.
 
 For every activation NAME: NAME, NAME_grad, NAME_backward, NAME_forward_backward and a
-class (README, *The API*). The functions are generated from the short templates below so
-that each has its real signature (``leaky_relu(x, negative_slope=0.01, *, out=None)``);
+class (docs/contract.md, *The API*). The functions are generated from the short templates
+below so that each has its real signature (``leaky_relu(x, negative_slope=0.01, *,
+out=None)``) and its docstring from fastact._docs;
 all of them come down to the four ``_forward/_backward/_forward_backward`` helpers,
 which try the active backend's fast path and fall back to fastact._arrays.run.
 """
