@@ -115,7 +115,7 @@ def _y_entry(act, kernel):
 
 def _call(params, *first):
     """The argument list of an example call: the inputs, then the parameters."""
-    return ", ".join(list(first) + [f"{k}={v!r}" for k, v in params.items()])
+    return ", ".join([*first, *(f"{k}={v!r}" for k, v in params.items())])
 
 
 def _notes(params, x, f, d):
@@ -176,8 +176,8 @@ def function_doc(act, suffix):
                    *own, *([y_entry] if y_entry else []), OUT_ENTRY]
         example = f">>> fastact.{name}({_call(params, 'np.ones(3)', 'x')})\n{d_repr}"
         if y_entry:
-            example += (f"\n>>> fastact.{name}(np.ones(3), y=fastact.{act.name}("
-                        f"{_call(params, 'x')}){_call(params, '')})\n{d_repr}")
+            y = f"y=fastact.{act.name}({_call(params, 'x')})"
+            example += f"\n>>> fastact.{name}({_call(params, 'np.ones(3)', y)})\n{d_repr}"
     elif suffix == "_forward_backward":
         entries = [X_ENTRY, *own,
                    _entry("grad_output : array_like, optional",
