@@ -11,7 +11,7 @@ Levels: 'baseline' always; on x86-64 also 'avx2' (AVX2 + FMA) and 'avx512'
 Environment:
   FASTACT_DISABLE_OPENMP=1   build without OpenMP (as if the compiler lacked it)
   FASTACT_SIMD_LEVELS=a,b    build only these levels (default: all the platform has)
-  FASTACT_SANITIZE=1         AddressSanitizer + UBSan debug build (see README)
+  FASTACT_SANITIZE=1         AddressSanitizer + UBSan debug build (docs/robustness.md)
 """
 import glob
 import os

@@ -1,6 +1,6 @@
 """asv benchmarks: every activation x entry point x dtype x size, for fastact and, in the
 same suite, PyTorch (CPU, same threads) and the idiomatic NumPy expression (the
-implementations of fastact.bench). Run: asv run --python=same --quick (see README).
+implementations of fastact.bench). Run: asv run --python=same --quick (see docs/packaging.md).
 FASTACT_ASV_SMOKE=1 keeps only the 1K size (CI's smoke pass)."""
 import os
 import tracemalloc

@@ -5,7 +5,7 @@ ONNX it lacks (``fastact.ACTIVATIONS``):
 ``NAME(x)``, ``NAME_grad(x)``, ``NAME_backward(grad_output, x)``,
 ``NAME_forward_backward(x)`` and a class (``fastact.GELU(approximate='tanh')``), with
 PyTorch's names, parameters and values, computed by compiled, vectorized, multithreaded
-kernels (or NumPy, see ``fastact.backend()``). See README.md.
+kernels (or NumPy, see ``fastact.backend()``). Documentation: docs/ (docs/index.md).
 """
 from . import _api
 from ._api import ACTIVATIONS, ActivationFunction, get

@@ -107,7 +107,7 @@ class Activation:
     cls_name: str                    # class name, as torch.nn where it has one
     params: Tuple[Tuple[str, object], ...]   # (name, default or REQUIRED), in order
     prepare: Callable                # validated params -> (kernel name, kernel params)
-    formula: str                     # one line for docstrings and README
+    formula: str                     # one line for the docstrings and the docs
     # PyTorch: the activation as an expression in x, the parameters by name, torch and
     # F = torch.nn.functional (the counterpart's call, or the formula in torch operations:
     # fastact.torch computes other devices and dtypes, and double backward, with it),
@@ -130,6 +130,8 @@ class Activation:
     # fastact.bench's NUMPY_SCOPE and TORCH_SCOPE.
     peers: dict = field(default_factory=dict)
     aliases: Tuple[str, ...] = ()    # other names of the same functions (jax's, Keras's)
+    # where the kernel's y-form holds for some parameters only: the condition, in words
+    y_when: str = ""
 
     @property
     def param_names(self):
@@ -243,13 +245,14 @@ ACTIVATIONS_TABLE = (
                lambda negative_slope: ("leaky_relu", (_check("negative_slope", negative_slope),)),
                "x if x > 0 else negative_slope * x",
                torch="F.leaky_relu(x, negative_slope)", torch_module="LeakyReLU",
+               y_when="negative_slope >= 0",
                param_docs=("slope for x <= 0; any real number (negative: an odd-looking but valid slope)",),
                peers={"numpy": ("np.where(x > 0, x, negative_slope * x)",
                                 "g * np.where(x > 0, 1, negative_slope)"),
                       "torch": ("A.leaky_relu.out(x, negative_slope, out=o)",
                                 "A.leaky_relu_backward.grad_input(g, x, negative_slope, False, grad_input=o)")}),
     Activation("elu", "ELU", (("alpha", 1.0),), _elu, "x if x > 0 else alpha * (exp(x) - 1)",
-               torch="F.elu(x, alpha)", torch_module="ELU",
+               torch="F.elu(x, alpha)", torch_module="ELU", y_when="alpha >= 0",
                param_docs=("scale of the negative part; any real number",),
                peers={"numpy": ("np.where(x > 0, x, alpha * np.expm1(x))",
                                 "g * np.where(x > 0, 1, alpha * np.exp(x))"),

@@ -1,8 +1,9 @@
 """The public functions and classes, built from the activation table.
 
 For every activation NAME: NAME, NAME_grad, NAME_backward, NAME_forward_backward and a
-class (README, *The API*). The functions are generated from the short templates below so
-that each has its real signature (``leaky_relu(x, negative_slope=0.01, *, out=None)``);
+class (docs/contract.md, *The API*). The functions are generated from the short templates
+below so that each has its real signature (``leaky_relu(x, negative_slope=0.01, *,
+out=None)``) and its docstring from fastact._docs;
 all of them come down to the four ``_forward/_backward/_forward_backward`` helpers,
 which try the active backend's fast path and fall back to fastact._arrays.run.
 """
@@ -10,7 +11,7 @@ import functools
 
 import numpy as np
 
-from . import _arrays, _backend
+from . import _arrays, _backend, _docs
 from ._activations import ACTIVATIONS_BY_NAME, ACTIVATIONS_TABLE, ALIASES, KERNEL_INDEX, \
     KERNELS, REQUIRED
 
@@ -120,26 +121,20 @@ def _preparer(act):
     return prepare
 
 
-_TEMPLATES = {
+_TEMPLATES = {     # docstrings: fastact._docs, from the table
     "": '''def {name}(x, {sig}*, out=None):
-    """{summary}, elementwise. Parameters as torch.nn.functional.{name}."""
     {check}kernel, params = _prepare_{name}({args})
     return _forward(kernel, params, FWD, x, out)
 ''',
     "_grad": '''def {name}_grad(x, {sig}*, out=None):
-    """Derivative of {name} with respect to x, elementwise."""
     {check}kernel, params = _prepare_{name}({args})
     return _forward(kernel, params, GRAD, x, out)
 ''',
     "_backward": '''def {name}_backward(grad_output, x=None, {sig_opt}*, y=None, out=None):
-    """grad_output * {name}'(x) in one pass; x, or y= the forward's output where the
-    derivative can be written in it."""
     {check}kernel, params = _prepare_{name}({args})
     return _backward({name!r}, kernel, params, grad_output, x, y, out)
 ''',
     "_forward_backward": '''def {name}_forward_backward(x, {sig}*, grad_output=None, out=None, grad_out=None):
-    """({name}(x), {name}'(x)) in one pass; with grad_output, ({name}(x),
-    grad_output * {name}'(x))."""
     {check}kernel, params = _prepare_{name}({args})
     return _forward_backward(kernel, params, x, grad_output, out, grad_out)
 ''',
@@ -172,12 +167,13 @@ def _make_functions(namespace):
         namespace[f"_prepare_{act.name}"] = _preparer(act)
         for suffix, template in _TEMPLATES.items():
             source = template.format(
-                name=act.name, summary=act.formula, sig=_signature(act, False),
+                name=act.name, sig=_signature(act, False),
                 sig_opt=_signature(act, True), args=", ".join(act.param_names),
                 check=_required_check(act, act.name + suffix) if suffix == "_backward" else "")
             exec(compile(source, f"<fastact {act.name}{suffix}>", "exec"), namespace)
             fn = namespace[act.name + suffix]
             fn.__module__ = "fastact"
+            fn.__doc__ = _docs.function_doc(act, suffix)
             names.append(act.name + suffix)
     return names
 
@@ -274,8 +270,7 @@ def _make_classes(namespace):
         _PREPARE[act.name] = namespace[f"_prepare_{act.name}"]
         cls = type(act.cls_name, (ActivationFunction,), {
             "name": act.name, "_spec": act, "__module__": "fastact",
-            "__doc__": f"{act.cls_name}({_signature(act, False).rstrip(', ')}): "
-                       f"{act.formula}. As torch.nn.{act.cls_name}."})
+            "__doc__": _docs.class_doc(act), "__signature__": _docs.class_signature(act)})
         namespace[act.cls_name] = cls
         names.append(act.cls_name)
     return names

@@ -1,4 +1,4 @@
-"""Array handling shared by both backends (README, *Arrays*).
+"""Array handling shared by both backends (docs/contract.md, *Arrays*).
 
 ``run`` takes whatever the user passed, checks it, brings the inputs to one contiguous,
 aligned, native-order dtype (float32 or float64), picks or allocates the outputs, calls

@@ -324,8 +324,9 @@ _TORCH_PEERS = {label for label, name, _ in CASES if "torch" in ACTIVATIONS_BY_N
 
 
 def markdown(results, mlp=()):
-    """README tables: speed-up of fastact over torch (torch time / fastact time) per
-    activation, direction, dtype and size, NumPy's at the sizes it ran, the summary."""
+    """The tables of docs/performance.md (benchmarks/results/bench.md): speed-up of
+    fastact over torch (torch time / fastact time) per activation, direction, dtype and
+    size, NumPy's at the sizes it ran, the summary."""
     cols = sorted({(r["dtype"], r["n"]) for r in results})
     rows = {}
     for r in results:
@@ -451,7 +452,8 @@ def add_arguments(ap):
                          "'none' to skip (default: %(default)s)")
     ap.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
     ap.add_argument("--plot", metavar="FILE.png", help="also save a chart (needs matplotlib)")
-    ap.add_argument("--markdown", metavar="FILE.md", help="also write README's tables")
+    ap.add_argument("--markdown", metavar="FILE.md", help="also write the tables of docs/performance.md "
+                         "(kept in benchmarks/results/bench.md)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
 

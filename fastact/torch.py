@@ -211,8 +211,9 @@ def _make(act):
     function.__name__ = function.__qualname__ = act.name
     function.__module__ = __name__
     function.__signature__ = signature
-    function.__doc__ = (f"{act.formula}, by fastact's kernels with autograd"
-                        + (f"; as torch.nn.functional.{act.name}" if torch_module else "")
+    function.__doc__ = (f"``{act.formula}``, by fastact's kernels with autograd"
+                        + (f"; as torch.nn.{torch_module.__name__}" if torch_module else
+                           " (no PyTorch counterpart)")
                         + " (PyTorch computes other tensors).")
 
     def __init__(self, *args, **kwargs):
@@ -246,7 +247,7 @@ def _make(act):
     counterpart = f"As torch.nn.{cls_name}" if torch_module else "No torch.nn counterpart"
     namespace = {"__init__": __init__, "forward": forward, "extra_repr": extra_repr,
                  "__module__": __name__, "__signature__": init_signature,
-                 "__doc__": f"{counterpart}; computed by fastact: {act.formula}."}
+                 "__doc__": f"{counterpart}; computed by fastact: ``{act.formula}``."}
     namespace.update({n: parameter(i, n) for i, n in enumerate(act.param_names)})
     module = type(cls_name, (torch.nn.Module,), namespace)
     return function, module

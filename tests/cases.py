@@ -44,7 +44,7 @@ def kinks(name, params):
 
 def crossing(name, params):
     """Where the derivative crosses zero (None if it does not): there it is held to an
-    absolute bound (README, Accuracy)."""
+    absolute bound (docs/contract.md, Accuracy)."""
     points = ACTIVATIONS_BY_NAME[name].crossings_at(params)
     return points[0] if points else None
 

@@ -223,7 +223,7 @@ def dd_mul(g, hi, lo):
     return p, err + g * lo
 
 
-# FASTACT_ACCURACY_DENSITY=10 makes every sweep 10 times denser (the README table).
+# FASTACT_ACCURACY_DENSITY=10 makes every sweep 10 times denser (the table of docs/accuracy.md).
 DENSITY = int(os.environ.get("FASTACT_ACCURACY_DENSITY", "1"))
 
 

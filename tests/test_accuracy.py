@@ -57,7 +57,7 @@ def _check(case, entry, dtype, backend_level, xs):
     assert got.dtype == dtype
     err = reference.ulp_error(got, hi, lo, dtype, x=xs, crossing=crossing, scale=scale)
     if entry == "backward":
-        # backward is g * f'(x) (README): where f'(x) itself overflows (celu with
+        # backward is g * f'(x) (docs/contract.md, Values): where f'(x) itself overflows (celu with
         # alpha < 0) the rounded f'(x) is inf and so is the product
         info = np.finfo(dtype)
         over = np.abs(d_hi) >= float(info.max) * (1 + float(info.eps) / 4)

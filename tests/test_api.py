@@ -294,3 +294,19 @@ def test_zero_d_array_parameters():
         assert fastact.ELU(alpha=value) == fastact.ELU(alpha=float(value))
     with pytest.raises(TypeError, match="alpha"):
         fastact.elu(x, alpha=np.array([0.2, 0.3]))
+
+
+def test_y_when_says_where_backward_takes_y():
+    """An activation whose backward takes y= for some parameters only says so in the table
+    (y_when, shown by the docs); the others take it for every parameter they accept."""
+    for dtype in ("float32", "float64"):
+        for name, params in cases.param_sweep(dtype):
+            act = ACTIVATIONS_TABLE[fastact.ACTIVATIONS.index(name)]
+            obj = fastact.get(name, **params)
+            y_form = KERNELS[obj._kernel].y_form
+            if y_form is not None and not act.y_when:
+                assert y_form(obj._params), (name, params)
+    for act in ACTIVATIONS_TABLE:
+        if act.y_when:
+            assert any(not KERNELS[fastact.get(n, **p)._kernel].y_form(fastact.get(n, **p)._params)
+                       for n, p in cases.param_sweep("float64") if n == act.name), act.name

@@ -1,4 +1,4 @@
-"""The README's accuracy table: worst-case error in ulp of fastact and PyTorch (CPU) on
+"""The accuracy table of docs/accuracy.md: worst-case error in ulp of fastact and PyTorch (CPU) on
 the same sweep (tests/reference.py: every binade from the smallest normal to the overflow
 edge, both signs, the tails and the kinks), against mpmath, per activation and dtype.
 

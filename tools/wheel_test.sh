@@ -22,10 +22,12 @@ sdist=$(ls "$work"/dist/fastact-*.tar.gz)
 wheel=$(ls "$work"/dist/fastact-*.whl)
 echo "   $(basename "$sdist")  $(basename "$wheel")"
 
-# the sdist ships the Cython/C sources and no generated C (see README, Packaging), and
-# every file README points to under docs/ and tools/ (its image, the scripts it names)
+# the sdist ships the Cython/C sources and no generated C (see docs/packaging.md), and
+# every file README and the documentation pages point to under docs/, tools/ and
+# benchmarks/ (the images, the benchmark results, the scripts they name)
 listing=$(tar tzf "$sdist")
-named=$(grep -oE '(docs|tools)/[A-Za-z0-9_./-]+\.(png|md|txt|json|py|sh)' "$root/README.md" | sort -u)
+named=$(cat "$root/README.md" "$root"/docs/*.md \
+        | grep -oE '(docs|tools|benchmarks)/[A-Za-z0-9_./-]+\.(png|md|txt|json|py|sh)' | sort -u)
 for f in fastact/_runner.pyx fastact/_src/_kernels.pyx.in fastact/_src/fa_math.h \
          fastact/_src/fa_activations.h fastact/_src/fa_coeffs.h fastact/_build_flags.py \
          fastact/__init__.pyi fastact/py.typed LICENSE tests/conftest.py tests/cpu_probe.py \
