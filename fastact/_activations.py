@@ -15,52 +15,77 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Tuple
 
-NPARAMS = 5   # p0..p4 of every kernel
+NPARAMS = 5   # the most parameters a kernel takes (its C functions' slots)
 
 
 @dataclass(frozen=True)
 class Kernel:
     name: str
     cost: int          # work per element, relu = 1: one thread below GRAIN / cost elements
-    y_form: Optional[Callable[[tuple], bool]]   # params -> whether f' can be taken from y
-    # (parameter index, value): a common value that gets its own loop with the value as a
+    # its parameters' names, in order: the C function's (fa_activations_impl.h), the
+    # generated loops' and the NumPy twin's (p.NAME); prepare gives them by name
+    params: Tuple[str, ...] = ()
+    # the parameters by name -> whether f' can be taken from y; None: never
+    y_form: Optional[Callable[..., bool]] = None
+    # (parameter, value): a common value that gets its own loop with the value as a
     # compile-time constant (the C code has a cheaper path for it, see FA_KNOWN)
-    common: Optional[Tuple[int, float]] = None
-    # f' written in y = f(x) (kernel parameters p) as a PyTorch expression, where it is
-    # exact: fastact.torch then saves y for backward (as PyTorch does) instead of x
+    common: Optional[Tuple[str, float]] = None
+    # f' written in y = f(x) (and the parameters by name) as a PyTorch expression, where
+    # it is exact: fastact.torch then saves y for backward (as PyTorch does) instead of x
     torch_dy: Optional[str] = None
 
+    def named(self, values):
+        """The parameter values (a tuple in order) by name."""
+        return dict(zip(self.params, values))
 
-def _always(p):
+    def takes_y(self, values):
+        """Whether backward can take y= with these parameter values."""
+        return self.y_form is not None and self.y_form(**self.named(values))
+
+    def args(self, constant=False):
+        """The parameters as the C functions take them: the names, then 0 for the unused
+        slots; constant=True: the common value as a literal."""
+        names = [repr(self.common[1]) if constant and n == self.common[0] else n
+                 for n in self.params]
+        return ", ".join(names + ["0"] * (NPARAMS - len(names)))
+
+
+def _always(**params):
     return True
 
 
 KERNELS = (
-    Kernel("sigmoid", 8, _always),
-    Kernel("tanh", 8, _always),
-    Kernel("linear", 1, _always, torch_dy="torch.ones_like(y)"),
-    Kernel("relu", 1, _always, torch_dy="(y > 0).to(y.dtype)"),
-    Kernel("leaky_relu", 1, lambda p: p[0] >= 0,          # slope >= 0: sign(y) = sign(x)
-           torch_dy="torch.where(y > 0, torch.ones_like(y), torch.full_like(y, p[0]))"),
-    Kernel("elu", 8, lambda p: p[0] * p[3] >= 0 and p[1] > 0, common=(2, 1.0)),  # p2 = 1: elu, selu
-    Kernel("gelu", 16, None),
-    Kernel("gelu_tanh", 16, None),
-    Kernel("silu", 8, None, common=(0, 1.0)),              # p0 = beta; 1: silu
-    Kernel("softplus", 12, None, common=(0, 1.0)),         # beta = 1
-    Kernel("mish", 12, None),
-    Kernel("hardtanh", 1, _always, torch_dy="((y > p[0]) & (y < p[1])).to(y.dtype)"),
-    Kernel("hardsigmoid", 1, None),
-    Kernel("hardswish", 1, None),
-    Kernel("softsign", 2, None),
-    Kernel("logsigmoid", 8, None),
-    Kernel("tanhshrink", 12, None),
-    Kernel("softshrink", 1, None),
-    Kernel("hardshrink", 1, None),
-    Kernel("threshold", 1, None),
-    Kernel("squareplus", 4, None),
-    Kernel("sparse_plus", 1, None),
-    Kernel("exponential", 8, _always, torch_dy="y"),
-    Kernel("clipped_relu", 1, None),
+    Kernel("sigmoid", 8, y_form=_always),
+    Kernel("tanh", 8, y_form=_always),
+    Kernel("linear", 1, y_form=_always, torch_dy="torch.ones_like(y)"),
+    Kernel("relu", 1, y_form=_always, torch_dy="(y > 0).to(y.dtype)"),
+    Kernel("leaky_relu", 1, ("negative_slope",),       # slope >= 0: sign(y) = sign(x)
+           y_form=lambda negative_slope: negative_slope >= 0,
+           torch_dy="torch.where(y > 0, torch.ones_like(y), torch.full_like(y, negative_slope))"),
+    # x > 0: scale x, else alpha expm1(x / div), f' = alpha_div e^(x / div) there;
+    # div = 1 (elu, selu) has its own loop
+    Kernel("elu", 8, ("alpha", "scale", "div", "inv_div", "alpha_div"),
+           y_form=lambda alpha, scale, div, inv_div, alpha_div: alpha * inv_div >= 0 and scale > 0,
+           common=("div", 1.0)),
+    Kernel("gelu", 16),
+    Kernel("gelu_tanh", 16),
+    Kernel("silu", 8, ("beta",), common=("beta", 1.0)),         # beta = 1: silu
+    Kernel("softplus", 12, ("beta", "threshold"), common=("beta", 1.0)),
+    Kernel("mish", 12),
+    Kernel("hardtanh", 1, ("min_val", "max_val"), y_form=_always,
+           torch_dy="((y > min_val) & (y < max_val)).to(y.dtype)"),
+    Kernel("hardsigmoid", 1, ("lo", "hi", "width", "slope")),  # (clip(x, lo, hi) - lo) / width
+    Kernel("hardswish", 1),
+    Kernel("softsign", 2),
+    Kernel("logsigmoid", 8),
+    Kernel("tanhshrink", 12),
+    Kernel("softshrink", 1, ("lambd",)),
+    Kernel("hardshrink", 1, ("lambd",)),
+    Kernel("threshold", 1, ("threshold", "value")),
+    Kernel("squareplus", 4, ("b",)),
+    Kernel("sparse_plus", 1),
+    Kernel("exponential", 8, y_form=_always, torch_dy="y"),
+    Kernel("clipped_relu", 1, ("negative_slope", "threshold", "max_value")),
 )
 KERNEL_INDEX = {k.name: i for i, k in enumerate(KERNELS)}
 
@@ -87,11 +112,8 @@ def has_entry(kernel, entry):
 def entry_statement(kernel, entry, suffix, constant=False):
     """The statement for element i of a loop of kernel x entry x dtype (suffix 'f32' or
     'f64'); constant=True: with the kernel's common parameter value as a literal."""
-    params = [f"p{i}" for i in range(NPARAMS)]
-    if constant:
-        index, value = kernel.common
-        params[index] = repr(value)
-    return ENTRY_CODE[entry][2].format(k=kernel.name, s=suffix, p=", ".join(params))
+    return ENTRY_CODE[entry][2].format(k=kernel.name, s=suffix, p=kernel.args(constant))
+
 
 REQUIRED = object()   # default of a parameter that has none
 
@@ -106,7 +128,7 @@ class Activation:
     name: str                        # function name, as torch.nn.functional / jax.nn / Keras
     cls_name: str                    # class name, as torch.nn where it has one
     params: Tuple[Tuple[str, object], ...]   # (name, default or REQUIRED), in order
-    prepare: Callable                # validated params -> (kernel name, kernel params)
+    prepare: Callable                # validated params -> (kernel name, its params by name)
     formula: str                     # one line for the docstrings and the docs
     # PyTorch: the activation as an expression in x, the parameters by name, torch and
     # F = torch.nn.functional (the counterpart's call, or the formula in torch operations:
@@ -148,6 +170,16 @@ class Activation:
     def crossings_at(self, params):
         return tuple(self.crossings(**self.with_defaults(params)))
 
+    def kernel_for(self, values):
+        """Validated parameter values -> (kernel, its parameter values as floats, in its
+        order); prepare must give exactly the kernel's parameters."""
+        name, named = self.prepare(*values)
+        kernel = KERNELS[KERNEL_INDEX[name]]
+        if set(named) != set(kernel.params):
+            raise AssertionError(f"{self.name}: prepare gives {sorted(named)}, kernel {name} "
+                                 f"takes {kernel.params}")
+        return kernel, tuple(float(named[n]) for n in kernel.params)
+
 
 def _check(name, value):
     """A parameter as a float: a real number, not NaN."""
@@ -161,14 +193,14 @@ def _check(name, value):
 
 def _elu(alpha):
     alpha = _check("alpha", alpha)
-    return "elu", (alpha, 1.0, 1.0, 1.0, alpha)
+    return "elu", dict(alpha=alpha, scale=1.0, div=1.0, inv_div=1.0, alpha_div=alpha)
 
 
 def _celu(alpha):
     alpha = _check("alpha", alpha)
     if alpha == 0:
         raise ValueError("alpha must not be 0 for celu")
-    return "elu", (alpha, 1.0, alpha, 1.0 / alpha, 1.0)
+    return "elu", dict(alpha=alpha, scale=1.0, div=alpha, inv_div=1.0 / alpha, alpha_div=1.0)
 
 
 def _gelu(approximate):
@@ -181,37 +213,37 @@ def _softplus(beta, threshold):
     beta, threshold = _check("beta", beta), _check("threshold", threshold)
     if beta == 0:
         raise ValueError("beta must not be 0 for softplus")
-    return "softplus", (beta, threshold)
+    return "softplus", dict(beta=beta, threshold=threshold)
 
 
 def _hardtanh(min_val, max_val):
     lo, hi = _check("min_val", min_val), _check("max_val", max_val)
     if lo > hi:
         raise ValueError(f"min_val ({lo}) must not exceed max_val ({hi})")
-    return "hardtanh", (lo, hi)
+    return "hardtanh", dict(min_val=lo, max_val=hi)
 
 
 def _softshrink(lambd):
     lambd = _check("lambd", lambd)
     if lambd < 0:
         raise ValueError(f"lambd must be >= 0 for softshrink, got {lambd}")
-    return "softshrink", (lambd,)
+    return "softshrink", dict(lambd=lambd)
 
 
 def _squareplus(b):
     b = _check("b", b)
     if not b > 0:
         raise ValueError(f"b must be > 0 for squareplus, got {b} (b = 0 is relu)")
-    return "squareplus", (b,)
+    return "squareplus", dict(b=b)
 
 
 def _clipped_relu(negative_slope, max_value, threshold):
     slope, thr = _check("negative_slope", negative_slope), _check("threshold", threshold)
     cap = math.inf if max_value is None else _check("max_value", max_value)
-    return "clipped_relu", (slope, thr, cap)
+    return "clipped_relu", dict(negative_slope=slope, threshold=thr, max_value=cap)
 
 
-def _fixed(kernel, *params):
+def _fixed(kernel, **params):
     return lambda: (kernel, params)
 
 
@@ -242,7 +274,8 @@ ACTIVATIONS_TABLE = (
                       "torch": ("A.relu.out(x, out=o)",
                                 "A.threshold_backward.grad_input(g, y, 0, grad_input=o)")}),
     Activation("leaky_relu", "LeakyReLU", (("negative_slope", 0.01),),
-               lambda negative_slope: ("leaky_relu", (_check("negative_slope", negative_slope),)),
+               lambda negative_slope: ("leaky_relu", dict(
+                   negative_slope=_check("negative_slope", negative_slope))),
                "x if x > 0 else negative_slope * x",
                torch="F.leaky_relu(x, negative_slope)", torch_module="LeakyReLU",
                y_when="negative_slope >= 0",
@@ -271,7 +304,7 @@ ACTIVATIONS_TABLE = (
                    "* (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * x * x))"),
                       "torch": ("A.gelu.out(x, approximate=approximate, out=o)",
                                 "A.gelu_backward.grad_input(g, x, approximate=approximate, grad_input=o)")}),
-    Activation("silu", "SiLU", (), _fixed("silu", 1.0), "x * sigmoid(x)",
+    Activation("silu", "SiLU", (), _fixed("silu", beta=1.0), "x * sigmoid(x)",
                torch="F.silu(x)", torch_module="SiLU", crossings=lambda: (SILU_ZERO,),
                peers={"numpy": ("x * sig(x)", _SIG_BWD),
                       "torch": ("A.silu.out(x, out=o)",
@@ -292,7 +325,8 @@ ACTIVATIONS_TABLE = (
                                 "g * ((t := np.tanh(np.log1p(np.exp(x)))) + x * (1 - t * t) * sig(x))"),
                       "torch": ("A.mish.out(x, out=o)", "A.mish_backward(g, x)")}),
     Activation("selu", "SELU", (),
-               _fixed("elu", SELU_ALPHA_SCALE, SELU_SCALE, 1.0, 1.0, SELU_ALPHA_SCALE),
+               _fixed("elu", alpha=SELU_ALPHA_SCALE, scale=SELU_SCALE, div=1.0, inv_div=1.0,
+                      alpha_div=SELU_ALPHA_SCALE),
                "scale * elu(x, alpha), PyTorch's alpha and scale",
                torch="F.selu(x)", torch_module="SELU",
                peers={"numpy": ("SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(x))",
@@ -316,12 +350,12 @@ ACTIVATIONS_TABLE = (
                                 "g * ((x > min_val) & (x < max_val))"),
                       "torch": ("A.hardtanh.out(x, min_val, max_val, out=o)",
                                 "A.hardtanh_backward.grad_input(g, x, min_val, max_val, grad_input=o)")}),
-    Activation("relu6", "ReLU6", (), _fixed("hardtanh", 0.0, 6.0), "clip(x, 0, 6)",
+    Activation("relu6", "ReLU6", (), _fixed("hardtanh", min_val=0.0, max_val=6.0), "clip(x, 0, 6)",
                torch="F.relu6(x)", torch_module="ReLU6", kinks=lambda: (6.0,),
                peers={"numpy": ("np.clip(x, 0, 6)", "g * ((x > 0) & (x < 6))"),
                       "torch": ("A.hardtanh.out(x, 0.0, 6.0, out=o)",
                                 "A.hardtanh_backward.grad_input(g, x, 0.0, 6.0, grad_input=o)")}),
-    Activation("hardsigmoid", "Hardsigmoid", (), _fixed("hardsigmoid", -3.0, 3.0, 6.0, 1 / 6),
+    Activation("hardsigmoid", "Hardsigmoid", (), _fixed("hardsigmoid", lo=-3.0, hi=3.0, width=6.0, slope=1 / 6),
                "clip(x / 6 + 1 / 2, 0, 1)", torch="F.hardsigmoid(x)",
                torch_module="Hardsigmoid", torch_grad="((x > -3) & (x < 3)).to(x.dtype) / 6",
                kinks=lambda: (-3.0, 3.0),
@@ -357,7 +391,7 @@ ACTIVATIONS_TABLE = (
                       "torch": ("A.softshrink.out(x, lambd, out=o)",
                                 "A.softshrink_backward.grad_input(g, x, lambd, grad_input=o)")}),
     Activation("hardshrink", "Hardshrink", (("lambd", 0.5),),
-               lambda lambd: ("hardshrink", (_check("lambd", lambd),)),
+               lambda lambd: ("hardshrink", dict(lambd=_check("lambd", lambd))),
                "x if |x| > lambd else 0", torch="F.hardshrink(x, lambd)",
                torch_module="Hardshrink", kinks=lambda lambd: (lambd, -lambd),
                param_docs=("half-width of the band mapped to 0; any real number (negative: the identity)",),
@@ -365,8 +399,8 @@ ACTIVATIONS_TABLE = (
                       "torch": ("A.hardshrink.out(x, lambd, out=o)",
                                 "A.hardshrink_backward.grad_input(g, x, lambd, grad_input=o)")}),
     Activation("threshold", "Threshold", (("threshold", REQUIRED), ("value", REQUIRED)),
-               lambda threshold, value: ("threshold", (_check("threshold", threshold),
-                                                       _check("value", value))),
+               lambda threshold, value: ("threshold", dict(threshold=_check("threshold", threshold),
+                                                           value=_check("value", value))),
                "x if x > threshold else value", torch="F.threshold(x, threshold, value)",
                torch_module="Threshold", kinks=lambda threshold, value: (threshold,),
                param_docs=("x above which the input passes; any real number",
@@ -387,21 +421,21 @@ ACTIVATIONS_TABLE = (
                kinks=lambda: (-1.0, 1.0),
                peers={"numpy": ("np.where(x <= -1, 0, np.where(x >= 1, x, (x + 1) ** 2 / 4))",
                                 "g * np.where(x <= -1, 0, np.where(x >= 1, 1, (x + 1) / 2))")}),
-    Activation("sparse_sigmoid", "SparseSigmoid", (), _fixed("hardsigmoid", -1.0, 1.0, 2.0, 0.5),
+    Activation("sparse_sigmoid", "SparseSigmoid", (), _fixed("hardsigmoid", lo=-1.0, hi=1.0, width=2.0, slope=0.5),
                "clip((x + 1) / 2, 0, 1) (jax.nn.sparse_sigmoid); f' = 0 at +-1",
                torch="torch.where(x >= 1, 1.0, torch.where(x > -1, (x + 1) / 2, "
                      "torch.where(x <= -1, 0.0, x)))",
                kinks=lambda: (-1.0, 1.0),
                peers={"numpy": ("np.clip((x + 1) / 2, 0, 1)", "g * ((x > -1) & (x < 1)) / 2")}),
     Activation("swish", "Swish", (("beta", 1.0),),
-               lambda beta: ("silu", (_check("beta", beta),)),
+               lambda beta: ("silu", dict(beta=_check("beta", beta))),
                "x * sigmoid(beta x) (ONNX Swish, Keras swish; beta = 1 is silu)",
                torch="x * torch.sigmoid(beta * x)",
                crossings=lambda beta: (SILU_ZERO / beta,) if beta else (),
                param_docs=("slope inside the sigmoid; any real number (0: x / 2)",),
                peers={"numpy": ("x * sig(beta * x)",
                                 "g * (s := sig(beta * x)) * (1 + beta * x * (1 - s))")}),
-    Activation("quick_gelu", "QuickGELU", (), _fixed("silu", QUICK_GELU_BETA),
+    Activation("quick_gelu", "QuickGELU", (), _fixed("silu", beta=QUICK_GELU_BETA),
                "x * sigmoid(1.702 x) (the GELU approximation of CLIP)",
                torch="x * torch.sigmoid(1.702 * x)",
                crossings=lambda: (SILU_ZERO / QUICK_GELU_BETA,),

@@ -68,7 +68,7 @@ def _backward(name, kernel, params, grad_output, x, y, out):
         if x is not None:
             raise TypeError(f"{name}_backward() takes x or y=, not both")
         y_form = KERNELS[kernel].y_form
-        if y_form is None or not y_form(params):
+        if not KERNELS[kernel].takes_y(params):
             raise TypeError(
                 f"{name}_backward() cannot take y= here: the derivative is not a function "
                 f"of the output" + ("" if y_form is None else " for these parameters")
@@ -103,8 +103,8 @@ def plain_values(values):
 def _preparer(act):
     """Validated parameters -> (kernel index, kernel parameters), cached per value."""
     def uncached(*values):
-        kernel, params = act.prepare(*values)
-        return KERNEL_INDEX[kernel], tuple(float(p) for p in params)
+        kernel, params = act.kernel_for(values)
+        return KERNEL_INDEX[kernel.name], params
 
     cached = functools.lru_cache(maxsize=256)(uncached)
 

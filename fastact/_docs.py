@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 
 from . import _activations, _numpy_backend
-from ._activations import KERNEL_INDEX, KERNELS, NPARAMS, REQUIRED
+from ._activations import KERNEL_INDEX, KERNELS, REQUIRED
 
 EXAMPLE_X = (-1.0, 0.5, 3.0)   # the input of every Examples section
 
@@ -54,8 +54,8 @@ def _facts(act):
     activation, cached for its five docstrings."""
     if act.name not in _FACTS:
         params = example_params(act)
-        name, p = act.prepare(*params.values())
-        p = tuple(map(float, p)) + (0.0,) * (NPARAMS - len(p))
+        kernel, values = act.kernel_for(tuple(params.values()))
+        name, p = kernel.name, _numpy_backend.named_params(kernel, values, np.dtype(np.float64))
         x = np.array(sorted(set(act.kinks_at(params))) + [-np.inf, np.inf, np.nan]
                      + list(EXAMPLE_X))
         with np.errstate(all="ignore"):
@@ -250,7 +250,7 @@ def class_signature(act):
 
 
 def _kernel_of(act):
-    return KERNELS[KERNEL_INDEX[act.prepare(*example_params(act).values())[0]]]
+    return act.kernel_for(tuple(example_params(act).values()))[0]
 
 
 def activation_table():

@@ -2,18 +2,22 @@
 
 Used when the compiled extension is missing or FASTACT_BACKEND=numpy, and as the
 "slow" twin the compiled kernels are tested against. Each kernel is a function
-``name(x, p, dtype) -> (f(x), f'(x))`` on float64 arrays (float32 inputs are computed in
-float64 with the parameters rounded to float32, so kinks fall where the float32 kernels
-put them); those whose derivative can be written in y also have ``name_dy(y, p)``.
+``name(x, p, dtype) -> (f(x), f'(x))`` on float64 arrays, p the kernel's parameters by
+name (``p.alpha``: the names of the table and of the C functions; float32 inputs are
+computed in float64 with the parameters rounded to float32, so kinks fall where the
+float32 kernels put them); those whose derivative can be written in y also have
+``name_dy(y, p)``.
 Accuracy comes from NumPy's own exp/expm1/log1p/tanh, the float64 polynomial cores the
 compiled kernels use where NumPy has no function (erf, erfc, x - tanh x: fastact._coeffs),
 exact products (Dekker) where an argument's rounding would be amplified, and ldexp
 scaling where e^x is subnormal while the result is not.
 """
+import collections
+
 import numpy as np
 
 from . import _coeffs as K
-from ._activations import ENTRIES, KERNELS, NPARAMS
+from ._activations import ENTRIES, KERNELS
 
 _LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 _SQRT1_2 = 0.70710678118654752440
@@ -137,19 +141,19 @@ def relu_dy(y, p):
 
 
 def leaky_relu(x, p, dtype):
-    s = p[0]
+    s = p.negative_slope
     neg = _where((s == 0) & (x == -np.inf), -0.0, x * s)
     return _where(x > 0, x, neg), _nan(_where(x > 0, 1.0, s), x)
 
 
 def leaky_relu_dy(y, p):
-    return _nan(_where(y > 0, 1.0, p[0]), y)
+    return _nan(_where(y > 0, 1.0, p.negative_slope), y)
 
 
 def elu(x, p, dtype):
     """As fa_activations_impl.h: q + ql = x / div, e^(q + ql) over the whole range,
     x neg / div where q is too small to hold its own digits."""
-    neg, pos, div, _, dcoef = p
+    neg, pos, div, dcoef = p.alpha, p.scale, p.div, p.alpha_div
     q = x / div
     ph, pl = _two_prod(q, div)
     ql = _where(np.abs(q) < 1024, ((x - ph) - pl) / div, 0.0)
@@ -163,7 +167,7 @@ def elu(x, p, dtype):
 
 
 def elu_dy(y, p):
-    return _nan(_where(y <= 0, (y + p[0]) / p[2], p[1]), y)
+    return _nan(_where(y <= 0, (y + p.alpha) / p.div, p.scale), y)
 
 
 def gelu(x, p, dtype):
@@ -218,10 +222,11 @@ def gelu_tanh(x, p, dtype):
 
 
 def silu(x, p, dtype):
-    """silu and swish, p[0] = beta: z = beta x exact as z + zl (fa_activations_impl.h)."""
-    z, zl = _two_prod(x, p[0])
-    z = _where(p[0] == 0, _where(np.isnan(x), x, 0.0), z)     # beta = 0: x / 2
-    zl = _where((np.abs(z) < 1024) & (p[0] != 0), zl, 0.0)
+    """silu and swish: z = beta x exact as z + zl (fa_activations_impl.h)."""
+    beta = p.beta
+    z, zl = _two_prod(x, beta)
+    z = _where(beta == 0, _where(np.isnan(x), x, 0.0), z)     # beta = 0: x / 2
+    zl = _where((np.abs(z) < 1024) & (beta != 0), zl, 0.0)
     m, k = _exp_split(-np.abs(z), _where(z >= 0, -zl, zl))
     e = np.ldexp(m, k)
     den = 1 + e
@@ -235,7 +240,7 @@ def silu(x, p, dtype):
 
 
 def softplus(x, p, dtype):
-    beta, threshold = p[0], p[1]
+    beta, threshold = p.beta, p.threshold
     z, z_err = _two_prod(x, beta)
     z_err = _where(np.abs(z) < 1024, z_err, 0.0)
     # PyTorch's test beta * x > threshold, in the input's precision
@@ -265,20 +270,20 @@ def mish(x, p, dtype):
 
 
 def hardtanh(x, p, dtype):
-    lo, hi = p[0], p[1]
+    lo, hi = p.min_val, p.max_val
     return (_where(x < lo, lo, _where(x > hi, hi, x)),
             _nan(_where((x <= lo) | (x >= hi), 0.0, 1.0), x))
 
 
 def hardtanh_dy(y, p):
-    return _nan(_where((y <= p[0]) | (y >= p[1]), 0.0, 1.0), y)
+    return _nan(_where((y <= p.min_val) | (y >= p.max_val), 0.0, 1.0), y)
 
 
 def hardsigmoid(x, p, dtype):
     """hardsigmoid and sparse_sigmoid: (clip(x, p0, p1) - p0) / p2, f' = p3 inside."""
-    lo, hi = p[0], p[1]
-    y = _where(x <= lo, 0.0, _where(x >= hi, 1.0, (x - lo) / p[2]))
-    return y, _nan(_where((x > lo) & (x < hi), p[3], 0.0), x)
+    lo, hi = p.lo, p.hi
+    y = _where(x <= lo, 0.0, _where(x >= hi, 1.0, (x - lo) / p.width))
+    return y, _nan(_where((x > lo) & (x < hi), p.slope, 0.0), x)
 
 
 def hardswish(x, p, dtype):
@@ -308,23 +313,23 @@ def tanhshrink(x, p, dtype):
 
 
 def softshrink(x, p, dtype):
-    lam = p[0]
+    lam = p.lambd
     y = _where(x > lam, x - lam, _where(x < -lam, x + lam, x * 0))
     return y, _nan(_where((x >= -lam) & (x <= lam), 0.0, 1.0), x)
 
 
 def hardshrink(x, p, dtype):
-    inside = (x >= -p[0]) & (x <= p[0])
+    inside = (x >= -p.lambd) & (x <= p.lambd)
     return _where(inside, 0.0, x), _nan(_where(inside, 0.0, 1.0), x)
 
 
 def threshold(x, p, dtype):
-    below = x <= p[0]
-    return _where(below, p[1], x), _nan(_where(below, 0.0, 1.0), x)
+    below = x <= p.threshold
+    return _where(below, p.value, x), _nan(_where(below, 0.0, 1.0), x)
 
 
 def squareplus(x, p, dtype):
-    b = p[0]
+    b = p.b
     a = np.abs(x)
     big = a > 2.0 ** 500
     with np.errstate(all="ignore"):
@@ -353,7 +358,7 @@ def exponential_dy(y, p):
 
 def clipped_relu(x, p, dtype):
     """Keras's relu: p0 (x - p1) for x <= p1, else min(x, p2); f' = p0, 1, 0 from p2."""
-    slope, thr, cap = p[0], p[1], p[2]
+    slope, thr, cap = p.negative_slope, p.threshold, p.max_value
     dx = x - thr
     neg = _where(np.isfinite(dx), dx * slope, x * slope - thr * slope)
     neg = _where(x == -np.inf, -np.inf * slope if slope != 0 else -0.0, neg)
@@ -363,6 +368,13 @@ def clipped_relu(x, p, dtype):
 
 
 MATH = {k.name: globals()[k.name] for k in KERNELS}
+_PARAMS = {k.name: collections.namedtuple(f"{k.name}_params", k.params) for k in KERNELS}
+
+
+def named_params(kernel, values, dtype):
+    """The kernel's parameter values (in its order) as p.NAME, rounded to dtype."""
+    return _PARAMS[kernel.name](*(float(dtype.type(v)) for v in values))
+
 Y_FORMS = {k.name: globals()[k.name + "_dy"] for k in KERNELS if k.y_form}
 _FWD, _GRAD, _BWD, _BWDY, _FB, _FBG = range(len(ENTRIES))
 
@@ -371,7 +383,7 @@ def launch(kernel, entry, inputs, outputs, params):
     """Same contract as fastact._runner.launch."""
     dtype = inputs[0].dtype
     name = KERNELS[kernel].name
-    p = tuple(float(dtype.type(v)) for v in params) + (0.0,) * (NPARAMS - len(params))
+    p = named_params(KERNELS[kernel], params, dtype)
     with np.errstate(all="ignore"):
         src = inputs[-1].astype(np.float64)
         if entry == _BWDY:

@@ -137,8 +137,8 @@ def _double_backward(reference, act, kernel, params, values, from_y):
     kernel's torch_dy), f' in x (the activation's torch_grad), or autograd of the
     activation's PyTorch expression."""
     if from_y:
-        derivative = _expression("y, p", kernel.torch_dy, kernel.name)
-        return lambda g, y: g * derivative(y, params)
+        derivative = _expression(", ".join(("y",) + kernel.params), kernel.torch_dy, kernel.name)
+        return lambda g, y: g * derivative(y, *params)
     if act.torch_grad:
         derivative = _expression(", ".join(("x",) + act.param_names), act.torch_grad, act.name)
         return lambda g, x: g * derivative(x, *values)
@@ -175,7 +175,7 @@ def _make(act):
     def cached_spec(values):
         kernel, params = prepare(*values)
         k = KERNELS[kernel]
-        from_y = k.torch_dy is not None and k.y_form(params)
+        from_y = k.torch_dy is not None and k.takes_y(params)
         double = _double_backward(reference, act, k, params, values, from_y)
         return act, kernel, params, from_y, double
 

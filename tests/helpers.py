@@ -15,7 +15,7 @@ def same(a, b):
 def ulp_distance(a, b, dtype, flush=0.0):
     """|a - b| in ulps of b's binade, in dtype; 0 where both are NaN or equal infinities,
     and where both are below flush * (the smallest normal number): results there may be
-    flushed (SPEC section 4)."""
+    flushed (docs/contract.md, Accuracy)."""
     info = np.finfo(dtype)
     a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
     _, e = np.frexp(np.maximum(np.abs(b64), float(info.tiny)))

@@ -2,7 +2,7 @@
 
 The references are the mathematical definitions evaluated in 50 digits, independent of
 fastact's formulas; the piecewise choices (kinks, softplus's threshold) follow PyTorch's
-conditions evaluated in the input's precision, as the SPEC asks.
+conditions evaluated in the input's precision (docs/contract.md, Values).
 """
 import functools
 import os

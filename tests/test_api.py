@@ -13,10 +13,10 @@ from cases import CASES, case_id
 from fastact._activations import ACTIVATIONS_TABLE, KERNELS
 import reference
 
-SPEC_NAMES = ("sigmoid tanh linear relu leaky_relu elu gelu silu softplus mish selu celu "
+TORCH_NAMES = ("sigmoid tanh linear relu leaky_relu elu gelu silu softplus mish selu celu "
               "hardtanh relu6 hardsigmoid hardswish softsign logsigmoid tanhshrink softshrink "
               "hardshrink threshold").split()
-SPEC_CLASSES = ("Sigmoid Tanh Linear ReLU LeakyReLU ELU GELU SiLU Softplus Mish SELU CELU "
+TORCH_CLASSES = ("Sigmoid Tanh Linear ReLU LeakyReLU ELU GELU SiLU Softplus Mish SELU CELU "
                 "Hardtanh ReLU6 Hardsigmoid Hardswish Softsign LogSigmoid Tanhshrink "
                 "Softshrink Hardshrink Threshold").split()
 # activations whose kernel offers backward(y=...) for some parameters (the table's)
@@ -27,8 +27,8 @@ Y_FORMS = {a.name for a in ACTIVATIONS_TABLE if KERNELS[fastact.get(a.name, **di
 def test_names():
     """The activations of torch.nn.functional the contract names are all there (in its
     order, first); activations beyond them may follow."""
-    assert fastact.ACTIVATIONS[:len(SPEC_NAMES)] == tuple(SPEC_NAMES)
-    for name, cls in zip(SPEC_NAMES, SPEC_CLASSES):
+    assert fastact.ACTIVATIONS[:len(TORCH_NAMES)] == tuple(TORCH_NAMES)
+    for name, cls in zip(TORCH_NAMES, TORCH_CLASSES):
         for suffix in ("", "_grad", "_backward", "_forward_backward"):
             assert callable(getattr(fastact, name + suffix)), name + suffix
             assert name + suffix in fastact.__all__
@@ -101,7 +101,7 @@ def test_other_libraries_examples():
         fastact.squareplus(z, b=0.0)
 
 
-@pytest.mark.parametrize("name, cls", list(zip(SPEC_NAMES, SPEC_CLASSES)))
+@pytest.mark.parametrize("name, cls", list(zip(TORCH_NAMES, TORCH_CLASSES)))
 def test_parameters_are_pytorchs(name, cls):
     """Parameter names and defaults equal torch.nn's (without inplace)."""
     ours = inspect.signature(getattr(fastact, name)).parameters
@@ -227,7 +227,7 @@ def test_entry_points_agree(case, backend, dtype):
 def test_backward_from_y(case, backend, dtype):
     name, params = case
     act = fastact.get(name, **params)
-    if not KERNELS[act._kernel].y_form(act._params):       # e.g. elu with alpha < 0
+    if not KERNELS[act._kernel].takes_y(act._params):      # e.g. elu with alpha < 0
         with pytest.raises(TypeError, match="pass x"):
             getattr(fastact, name + "_backward")(np.ones(3), y=np.ones(3), **params)
         return
@@ -303,10 +303,23 @@ def test_y_when_says_where_backward_takes_y():
         for name, params in cases.param_sweep(dtype):
             act = ACTIVATIONS_TABLE[fastact.ACTIVATIONS.index(name)]
             obj = fastact.get(name, **params)
-            y_form = KERNELS[obj._kernel].y_form
-            if y_form is not None and not act.y_when:
-                assert y_form(obj._params), (name, params)
+            if KERNELS[obj._kernel].y_form is not None and not act.y_when:
+                assert KERNELS[obj._kernel].takes_y(obj._params), (name, params)
     for act in ACTIVATIONS_TABLE:
         if act.y_when:
-            assert any(not KERNELS[fastact.get(n, **p)._kernel].y_form(fastact.get(n, **p)._params)
+            assert any(not KERNELS[fastact.get(n, **p)._kernel].takes_y(fastact.get(n, **p)._params)
                        for n, p in cases.param_sweep("float64") if n == act.name), act.name
+
+
+def test_kernel_parameter_names_are_the_c_functions():
+    """The table's names of each kernel's parameters are the names its C function
+    (fa_activations_impl.h) declares, in order: one word for a parameter in every layer."""
+    import os
+    import re
+    src = os.path.join(os.path.dirname(fastact.__file__), "_src", "fa_activations_impl.h")
+    if not os.path.exists(src):
+        pytest.skip("C sources not in this tree")
+    declared = {m.group(1): tuple(n.strip() for n in m.group(3).split(",") if n.strip())
+                for m in re.finditer(r"S\((\w+)\)\(T x, FA_P(\d)\(T((?:, \w+)*)\)",
+                                     open(src).read())}
+    assert declared == {k.name: k.params for k in KERNELS}

@@ -1,4 +1,4 @@
-"""Array semantics (SPEC section 3) for every activation and entry point, both backends:
+"""Array semantics (docs/contract.md, Arrays) for every activation and entry point, both backends:
 shapes, strides, layouts, dtypes, scalars, out=, in place, overlap, byte order."""
 import numpy as np
 import pytest

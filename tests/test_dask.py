@@ -1,5 +1,5 @@
 """Dask arrays in, lazy dask arrays out, computed block by block by fastact; the results
-equal the NumPy-array path (SPEC section 5)."""
+equal the NumPy-array path (docs/dask.md)."""
 import os
 import subprocess
 import sys

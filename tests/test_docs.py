@@ -14,7 +14,7 @@ import pytest
 import fastact
 from cases import CASES
 from fastact import _docs
-from fastact._activations import ACTIVATIONS_TABLE, KERNEL_INDEX, KERNELS, REQUIRED
+from fastact._activations import ACTIVATIONS_TABLE, KERNELS, REQUIRED
 
 SUFFIXES = ("", "_grad", "_backward", "_forward_backward")
 ACTS = [pytest.param(a, id=a.name) for a in ACTIVATIONS_TABLE]
@@ -40,8 +40,8 @@ def documented(lines):
 
 def has_y_form(act):
     """Whether NAME_backward takes y= for the parameters the docstrings show."""
-    kernel, _ = act.prepare(*_docs.example_params(act).values())
-    return KERNELS[KERNEL_INDEX[kernel]].y_form is not None
+    kernel, _ = act.kernel_for(tuple(_docs.example_params(act).values()))
+    return kernel.y_form is not None
 
 
 @pytest.mark.parametrize("act", ACTS)

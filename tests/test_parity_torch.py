@@ -3,7 +3,7 @@
 Tolerances, in ulp of the dtype under test:
 - values at the kinks, 0, -0.0 and NaN: exactly PyTorch's (float64 autograd, rounded);
   forward values at +-0 also in the sign of zero;
-- at +-inf: the mathematical limit (PyTorch returns NaN for some; SPEC section 1);
+- at +-inf: the mathematical limit (PyTorch returns NaN for some; docs/contract.md, Values);
 - elsewhere, PyTorch's autograd in the same dtype is the oracle wherever it is itself
   accurate (within 4 ulp of the mpmath value; on this data that is 32% to 100% of the
   points depending on the function, and the test requires a quarter): there fastact is
@@ -122,7 +122,7 @@ def test_nan_propagates(case, backend, dtype):
 
 
 def test_spec_limits(backend):
-    """The examples SPEC section 1 spells out."""
+    """The limits the contract spells out (docs/contract.md, Values)."""
     import fastact
     assert np.signbit(fastact.silu(-np.inf)) and fastact.silu(-np.inf) == 0
     assert fastact.softsign(np.inf) == 1.0 and fastact.softsign(-np.inf) == -1.0
@@ -131,7 +131,7 @@ def test_spec_limits(backend):
 
 
 def test_more_exact_than_pytorch(backend):
-    """The tails SPEC section 4 and the activations issue name, in float32."""
+    """Tails where PyTorch loses every digit (docs/accuracy.md), in float32."""
     import fastact
     f32 = np.float32
     assert fastact.sigmoid_grad(f32(30)) == pytest.approx(9.357622968840175e-14, rel=1e-6)

@@ -1,4 +1,4 @@
-"""Robust under threads and fork (SPEC section 4): many Python threads at once, the GIL
+"""Robust under threads and fork (docs/contract.md, Backends, SIMD levels, threads): many Python threads at once, the GIL
 released in every kernel, thread-count changes while others compute, a forked child
 after OpenMP ran; plus unaligned and byte-swapped outputs and the 64-bit index limit."""
 import multiprocessing

@@ -1,4 +1,4 @@
-"""fastact.torch: autograd functions and nn.Modules inside PyTorch (SPEC section 5).
+"""fastact.torch: autograd functions and nn.Modules inside PyTorch (docs/torch.md).
 
 References: mpmath (values and input gradients within 4 ulp), PyTorch's own
 torch.nn.functional (models, fallbacks, reprs), torch.autograd.gradcheck/gradgradcheck.

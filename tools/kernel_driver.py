@@ -91,7 +91,7 @@ def render():
                 names.append(fname)
                 loops = []
                 if k.common:
-                    loops.append((f"p{k.common[0]} == {k.common[1]!r}",
+                    loops.append((f"{k.common[0]} == {k.common[1]!r}",
                                   TABLE.entry_statement(k, e, s, constant=True)))
                 loops.append((None, TABLE.entry_statement(k, e, s)))
                 # the OpenMP loop in a function of its own, so that the vectorizer's
@@ -99,19 +99,19 @@ def render():
                 # function get one report)
                 for suffix, pragma in (("_omp", True), ("", False)):
                     funcs.append((len(lines) + 1, fname + suffix))
-                    lines.append(f"static void {fname}{suffix}(const char *a, const char *b, "
-                                 f"char *o1, char *o2, long n, const double *p, int nthreads) {{")
+                    lines.append(f"static void {fname}{suffix}(const char *in1, const char *in2, "
+                                 f"char *out1, char *out2, long n, const double *p, "
+                                 f"int nthreads) {{")
                     lines += [f"    const {t} *{v} = (const {t} *){ptr};"
-                              for v, ptr in zip(ins, ("a", "b"))]
+                              for v, ptr in zip(ins, ("in1", "in2"))]
                     lines += [f"    {t} *{v} = ({t} *){ptr};"
-                              for v, ptr in zip(outs, ("o1", "o2"))]
-                    lines.append("    " + " ".join(f"{t} p{i} = ({t})p[{i}];"
-                                                   for i in range(TABLE.NPARAMS)))
+                              for v, ptr in zip(outs, ("out1", "out2"))]
+                    lines += [f"    {t} {name} = ({t})p[{j}];" for j, name in enumerate(k.params)]
                     lines.append("    long i;")
-                    lines.append("    (void)b; (void)o2; (void)nthreads;")
+                    lines.append("    (void)in2; (void)out2; (void)nthreads; (void)p;")
                     if not pragma:
-                        lines.append(f"    if (nthreads > 1) {{ {fname}_omp(a, b, o1, o2, n, p, "
-                                     f"nthreads); return; }}")
+                        lines.append(f"    if (nthreads > 1) {{ {fname}_omp(in1, in2, out1, out2, "
+                                     f"n, p, nthreads); return; }}")
                     for cond, stmt in loops:
                         ind = "        " if cond else "    "
                         if cond:

@@ -11,8 +11,16 @@
 
 #include "fa_math.h"
 
+/* Every entry point takes five parameter slots p0..p4; a kernel's own function names
+ * the ones it uses (Kernel.params in fastact/_activations.py, in order) with FA_Pn. */
 #define FA_P(T) T p0, T p1, T p2, T p3, T p4
 #define FA_A p0, p1, p2, p3, p4
+#define FA_P0(T) T unused_p0, T unused_p1, T unused_p2, T unused_p3, T unused_p4
+#define FA_P1(T, a) T a, T unused_p1, T unused_p2, T unused_p3, T unused_p4
+#define FA_P2(T, a, b) T a, T b, T unused_p2, T unused_p3, T unused_p4
+#define FA_P3(T, a, b, c) T a, T b, T c, T unused_p3, T unused_p4
+#define FA_P4(T, a, b, c, e) T a, T b, T c, T e, T unused_p4
+#define FA_P5(T, a, b, c, e, f) T a, T b, T c, T e, T f
 
 /* The entry points of kernel K for type T (suffix s): forward, derivative, backward
  * g * f'(x), forward + derivative, forward + backward. */

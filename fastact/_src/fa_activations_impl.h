@@ -21,78 +21,84 @@
 #define TAIL_INV C(TAIL_INV)
 
 /* ---- sigmoid: 1 / (1 + e^-x); f' = e / (1 + e)^2 with e = e^-|x| ---- */
-FA_INLINE void S(sigmoid)(T x, FA_P(T), T *y, T *d) {
+FA_INLINE void S(sigmoid)(T x, FA_P0(T), T *y, T *d) {
     T e = S(exp)(-S(abs)(x));
     *y = (x >= 0 ? 1 : e) / (1 + e);
     *d = e / S(sq1p)(e);
 }
-FA_INLINE T S(sigmoid_dy)(T y, FA_P(T)) { return y * (1 - y); }
+FA_INLINE T S(sigmoid_dy)(T y, FA_P0(T)) { return y * (1 - y); }
 FA_DEFINE(sigmoid)
 FA_DEFINE_Y(sigmoid)
 
 /* ---- tanh ---- */
-FA_INLINE void S(tanh)(T x, FA_P(T), T *y, T *d) { T q; *y = S(tanh_d)(x, d, &q); }
-FA_INLINE T S(tanh_dy)(T y, FA_P(T)) { return (1 - y) * (1 + y); }
+FA_INLINE void S(tanh)(T x, FA_P0(T), T *y, T *d) { T q; *y = S(tanh_d)(x, d, &q); }
+FA_INLINE T S(tanh_dy)(T y, FA_P0(T)) { return (1 - y) * (1 + y); }
 FA_DEFINE(tanh)
 FA_DEFINE_Y(tanh)
 
 /* ---- linear: the identity ---- */
-FA_INLINE void S(linear)(T x, FA_P(T), T *y, T *d) { *y = x; *d = 1; }
-FA_INLINE T S(linear_dy)(T y, FA_P(T)) { return 1; }
+FA_INLINE void S(linear)(T x, FA_P0(T), T *y, T *d) { *y = x; *d = 1; }
+FA_INLINE T S(linear_dy)(T y, FA_P0(T)) { return 1; }
 FA_DEFINE(linear)
 FA_DEFINE_Y(linear)
 
 /* ---- relu: relu(-0.0) = -0.0; relu'(0) = 0 ---- */
-FA_INLINE void S(relu)(T x, FA_P(T), T *y, T *d) {
+FA_INLINE void S(relu)(T x, FA_P0(T), T *y, T *d) {
     *y = x < 0 ? 0 : x;
     *d = x > 0 ? (T)1 : (x <= 0 ? (T)0 : x);
 }
-FA_INLINE T S(relu_dy)(T y, FA_P(T)) { return y > 0 ? (T)1 : (y <= 0 ? (T)0 : y); }
+FA_INLINE T S(relu_dy)(T y, FA_P0(T)) { return y > 0 ? (T)1 : (y <= 0 ? (T)0 : y); }
 FA_DEFINE(relu)
 FA_DEFINE_Y(relu)
 
-/* ---- leaky_relu, p0 = negative_slope; f'(0) = slope ---- */
-FA_INLINE void S(leaky_relu)(T x, FA_P(T), T *y, T *d) {
-    /* f(-inf) is the limit, not -inf * 0; a function of p0 alone, so that the loop has one
-     * compare per element (clang turned p0 == 0 && x == -inf into a mask-packing sequence) */
-    T lim = p0 == 0 ? -(T)0 : -S(inf)() * p0;
-    T neg = x == -S(inf)() ? lim : x * p0;
+/* ---- leaky_relu(negative_slope); f'(0) = negative_slope ---- */
+FA_INLINE void S(leaky_relu)(T x, FA_P1(T, negative_slope), T *y, T *d) {
+    /* f(-inf) is the limit, not -inf * 0; a function of negative_slope alone, so that the
+     * loop has one compare per element (clang turned negative_slope == 0 && x == -inf
+     * into a mask-packing sequence) */
+    T lim = negative_slope == 0 ? -(T)0 : -S(inf)() * negative_slope;
+    T neg = x == -S(inf)() ? lim : x * negative_slope;
     *y = x > 0 ? x : neg;
-    *d = x > 0 ? 1 : (x <= 0 ? p0 : x);
+    *d = x > 0 ? 1 : (x <= 0 ? negative_slope : x);
 }
-FA_INLINE T S(leaky_relu_dy)(T y, FA_P(T)) { return y > 0 ? 1 : (y <= 0 ? p0 : y); }
+FA_INLINE T S(leaky_relu_dy)(T y, FA_P1(T, negative_slope)) {
+    return y > 0 ? 1 : (y <= 0 ? negative_slope : y);
+}
 FA_DEFINE(leaky_relu)
 FA_DEFINE_Y(leaky_relu)
 
-/* ---- elu family: x > 0: p1 x; else p0 expm1(x / p2); f' on x <= 0: p4 e^(x / p2).
+/* ---- elu family: x > 0: scale x; else alpha expm1(x / div); f' on x <= 0:
+ * alpha_div e^(x / div).
  * elu: (alpha, 1, 1, 1, alpha); selu: (alpha*scale, scale, 1, 1, alpha*scale);
  * celu: (alpha, 1, alpha, 1/alpha, 1).
- * p2 = 1 (elu, selu) runs its own loop (Kernel.common): there the exponent is x <= 0.
+ * div = 1 (elu, selu) runs its own loop (Kernel.common): there the exponent is x <= 0.
  * celu's x / alpha has either sign and any size: it is carried as q + ql, e^(q + ql)
- * is taken over the whole range (exp_split), expm1 as p0 e^q where the 1 no longer
+ * is taken over the whole range (exp_split), expm1 as alpha e^q where the 1 no longer
  * counts, and where |q| is too small to hold its own digits (subnormal) the value is
- * x p0 / p2. Factors are applied to e^q in ldexp2's steps (no early overflow or
+ * x alpha / div. Factors are applied to e^q in ldexp2's steps (no early overflow or
  * underflow for any alpha). ---- */
-FA_INLINE void S(elu)(T x, FA_P(T), T *y, T *d) {
+FA_INLINE void S(elu)(T x, FA_P5(T, alpha, scale, div, inv_div, alpha_div), T *y, T *d) {
     U k1, k2;
-    if (FA_KNOWN(p2 == 1)) {
+    if (FA_KNOWN(div == 1)) {
         T m = S(exp_split)(x, -(T)0, &k1, &k2);               /* + -0: no instruction */
-        T neg = p0 * S(expm1)(x), dneg = S(ldexp2)(m * p4, k1, k2);
-        *y = x < 0 ? neg : x * p1;
-        *d = x > 0 ? p1 : dneg;                                    /* NaN: e^NaN */
+        T neg = alpha * S(expm1)(x), dneg = S(ldexp2)(m * alpha_div, k1, k2);
+        *y = x < 0 ? neg : x * scale;
+        *d = x > 0 ? scale : dneg;                                    /* NaN: e^NaN */
         return;
     }
-    T q = x / p2, pl, ph = S(two_prod)(q, p2, &pl);
-    T ql = S(abs)(q) < 1024 ? ((x - ph) - pl) / p2 : 0;
+    T q = x / div, pl, ph = S(two_prod)(q, div, &pl);
+    T ql = S(abs)(q) < 1024 ? ((x - ph) - pl) / div : 0;
     T m = S(exp_split)(q, ql, &k1, &k2);                     /* e^(x / alpha) */
     T qc = q > C(EXPM1_BIG) ? C(EXPM1_BIG) : q;
     T em1 = FA_FMA(ql, S(ldexp2)(m, k1, k2), S(expm1)(qc));
-    T big = S(ldexp2)(m * p0, k1, k2), dneg = S(ldexp2)(m * p4, k1, k2);
-    T neg = q > C(EXPM1_BIG) ? big : (S(abs)(q) < C(TINY_Q) ? x * (p0 / p2) : p0 * em1);
-    *y = x < 0 ? neg : x * p1;
-    *d = x > 0 ? p1 : dneg;
+    T big = S(ldexp2)(m * alpha, k1, k2), dneg = S(ldexp2)(m * alpha_div, k1, k2);
+    T neg = q > C(EXPM1_BIG) ? big : (S(abs)(q) < C(TINY_Q) ? x * (alpha / div) : alpha * em1);
+    *y = x < 0 ? neg : x * scale;
+    *d = x > 0 ? scale : dneg;
 }
-FA_INLINE T S(elu_dy)(T y, FA_P(T)) { return y <= 0 ? (y + p0) * p3 : (y > 0 ? p1 : y); }
+FA_INLINE T S(elu_dy)(T y, FA_P5(T, alpha, scale, div, inv_div, alpha_div)) {
+    return y <= 0 ? (y + alpha) * inv_div : (y > 0 ? scale : y);
+}
 FA_DEFINE(elu)
 FA_DEFINE_Y(elu)
 
@@ -101,7 +107,7 @@ FA_DEFINE_Y(elu)
  * a^2 carried exactly) so that the lower tail keeps its digits. |x| past CLAMP: erfc
  * underflows. ---- */
 #define GELU_CLAMP ((T)(sizeof(T) == 4 ? 15.5 : 39.0))
-FA_INLINE void S(gelu)(T x, FA_P(T), T *y, T *d) {
+FA_INLINE void S(gelu)(T x, FA_P0(T), T *y, T *d) {
     T a = S(abs)(x), pe;
     a = a > GELU_CLAMP ? GELU_CLAMP : a;                        /* NaN stays */
     T p = S(two_prod)(a, a, &pe);
@@ -129,7 +135,7 @@ FA_DEFINE(gelu)
 
 /* ---- gelu, tanh approximation: x sigma(v), v = 2u = A x + B x^3 carried as v + vl ----*/
 #define GELU_T_CLAMP ((T)(sizeof(T) == 4 ? 12.0 : 23.0))
-FA_INLINE void S(gelu_tanh)(T x, FA_P(T), T *y, T *d) {
+FA_INLINE void S(gelu_tanh)(T x, FA_P0(T), T *y, T *d) {
     T xc = S(limit)(x, GELU_T_CLAMP);
     T pe, p = S(two_prod)(xc, xc, &pe);
     T bpe, bp = S(two_prod)(C(GELU_B_HI), p, &bpe);
@@ -150,15 +156,15 @@ FA_INLINE void S(gelu_tanh)(T x, FA_P(T), T *y, T *d) {
 }
 FA_DEFINE(gelu_tanh)
 
-/* ---- silu and swish, p0 = beta (silu: 1, its own loop): x sigma(z), z = beta x;
+/* ---- silu and swish(beta) (silu: beta = 1, its own loop): x sigma(z), z = beta x;
  * f' = sigma(z) (1 + z (1 - sigma(z))), with e = e^-|z|: (1 + e + z e) / (1 + e)^2 for
  * z >= 0, e (1 + z + e) / (1 + e)^2 below; the numerator of each branch chosen first,
  * then one division. For beta != 1, z is carried exactly as z + zl (e^z and the
  * cancellation of 1 + z + e near f' = 0 would amplify its rounding), and e^-|z| is taken
  * over the whole range as m 2^k (x and z need not be small together). ---- */
 #define SWISH_XMAX ((T)(sizeof(T) == 4 ? 0x1p127 : 0x1p1023))
-FA_INLINE void S(silu)(T x, FA_P(T), T *y, T *d) {
-    if (FA_KNOWN(p0 == 1)) {
+FA_INLINE void S(silu)(T x, FA_P1(T, beta), T *y, T *d) {
+    if (FA_KNOWN(beta == 1)) {
         T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV, den = 1 + e, den2 = S(sq1p)(e);
         T xc = S(limit)(x, -C(EXP_MIN_TAIL)), scale = x >= 0 ? 1 : TAIL_INV;
         *y = (x >= 0 ? x : xc * es) / den * scale;
@@ -166,9 +172,9 @@ FA_INLINE void S(silu)(T x, FA_P(T), T *y, T *d) {
         return;
     }
     U k1, k2;
-    T zl, z = S(two_prod)(x, p0, &zl);
-    z = p0 == 0 ? (x != x ? x : 0) : z;                          /* beta = 0: x / 2 */
-    zl = S(abs)(z) < 1024 && p0 != 0 ? zl : 0;
+    T zl, z = S(two_prod)(x, beta, &zl);
+    z = beta == 0 ? (x != x ? x : 0) : z;                          /* beta = 0: x / 2 */
+    zl = S(abs)(z) < 1024 && beta != 0 ? zl : 0;
     T m = S(exp_split)(-S(abs)(z), z >= 0 ? -zl : zl, &k1, &k2);   /* e^-|z| */
     T e = S(ldexp2)(m, k1, k2), den = 1 + e, den2 = S(sq1p)(e);
     T zc = S(limit)(z, -C(EXP_MIN_TAIL));
@@ -182,26 +188,26 @@ FA_INLINE void S(silu)(T x, FA_P(T), T *y, T *d) {
 }
 FA_DEFINE(silu)
 
-/* ---- softplus, p0 = beta, p1 = threshold: linear where beta x > threshold, else
+/* ---- softplus(beta, threshold): linear where beta x > threshold, else
  * log1p(e^(beta x)) / beta = (max(z, 0) + log1p(e^-|z|)) / beta, z = beta x exact ---- */
 #define SOFTPLUS_LIN ((T)(sizeof(T) == 4 ? -20.0 : -40.0))  /* log1p(e^z) = e^z below */
-FA_INLINE void S(softplus)(T x, FA_P(T), T *y, T *d) {
-    if (FA_KNOWN(p0 == 1)) {       /* beta = 1 (the default) in its own loop: z = x */
+FA_INLINE void S(softplus)(T x, FA_P2(T, beta, threshold), T *y, T *d) {
+    if (FA_KNOWN(beta == 1)) {       /* beta = 1 (the default) in its own loop: z = x */
         T e = S(exp)(-S(abs)(x)), l = S(log1p01)(e);
-        *y = x > p1 ? x : (x >= 0 ? x + l : l);
-        *d = x > p1 ? 1 : (x >= 0 ? 1 : e) / (1 + e);
+        *y = x > threshold ? x : (x >= 0 ? x + l : l);
+        *d = x > threshold ? 1 : (x >= 0 ? 1 : e) / (1 + e);
         return;
     }
     U k1, k2;
-    T zl, z = S(two_prod)(x, p0, &zl);
+    T zl, z = S(two_prod)(x, beta, &zl);
     zl = S(abs)(z) < 1024 ? zl : 0;
     T m = S(exp_split)(-S(abs)(z), z >= 0 ? -zl : zl, &k1, &k2);   /* e^-|z| */
     T e = S(ldexp2)(m, k1, k2), l = S(log1p01)(e);
     T num = z >= 0 ? z + (zl + l) : l;
     /* the tail e^z / beta with 1 / beta applied before the powers of two: any beta */
-    T tail = S(ldexp2)(m * (1 / p0), k1, k2), sp = z < SOFTPLUS_LIN ? tail : num / p0;
-    *y = z > p1 ? x : sp;
-    *d = z > p1 ? 1 : (z >= 0 ? 1 : e) / (1 + e);
+    T tail = S(ldexp2)(m * (1 / beta), k1, k2), sp = z < SOFTPLUS_LIN ? tail : num / beta;
+    *y = z > threshold ? x : sp;
+    *d = z > threshold ? 1 : (z >= 0 ? 1 : e) / (1 + e);
 }
 FA_DEFINE(softplus)
 
@@ -209,7 +215,7 @@ FA_DEFINE(softplus)
  * (1 + 2e) / D+ for x >= 0, D+ = 1 + 2e + 2e^2, and e (e + 2) / D- below, D- = e^2 + 2e + 2;
  * f' for x < 0 is e B / D-^2 with B = 4 (1 + x) + e (6 + 4x + e (4 + e)), expanded so that
  * the cancellation near the zero of f' is exact. ---- */
-FA_INLINE void S(mish)(T x, FA_P(T), T *y, T *d) {
+FA_INLINE void S(mish)(T x, FA_P0(T), T *y, T *d) {
     T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV;
     T xc = S(limit)(x, -C(EXP_MIN_TAIL));
     T num = FA_FMA(2, e, 1), dp = FA_FMA(2 * e, e, num);         /* x >= 0 */
@@ -225,29 +231,30 @@ FA_INLINE void S(mish)(T x, FA_P(T), T *y, T *d) {
 }
 FA_DEFINE(mish)
 
-/* ---- hardtanh, p0 = min_val, p1 = max_val (relu6: 0, 6); f' = 0 at both bounds.
+/* ---- hardtanh(min_val, max_val) (relu6: 0, 6); f' = 0 at both bounds.
  * y in the (b > a ? b : a) pattern, which compiles to max/min instructions (NaN kept, it
  * is the second operand); the nested selects took 2.7x longer in mask instructions ---- */
-FA_INLINE void S(hardtanh)(T x, FA_P(T), T *y, T *d) {
-    T t = p0 > x ? p0 : x;
-    *y = p1 < t ? p1 : t;
-    *d = x <= p0 ? 0 : (x >= p1 ? (T)0 : (x < p1 ? (T)1 : x));   /* nested selects, not ||: SSE2 */
+FA_INLINE void S(hardtanh)(T x, FA_P2(T, min_val, max_val), T *y, T *d) {
+    T t = min_val > x ? min_val : x;
+    *y = max_val < t ? max_val : t;
+    /* nested selects, not ||: SSE2 */
+    *d = x <= min_val ? 0 : (x >= max_val ? (T)0 : (x < max_val ? (T)1 : x));
 }
-FA_INLINE T S(hardtanh_dy)(T y, FA_P(T)) {
-    return y <= p0 ? 0 : (y >= p1 ? (T)0 : (y < p1 ? (T)1 : y));
+FA_INLINE T S(hardtanh_dy)(T y, FA_P2(T, min_val, max_val)) {
+    return y <= min_val ? 0 : (y >= max_val ? (T)0 : (y < max_val ? (T)1 : y));
 }
 FA_DEFINE(hardtanh)
 FA_DEFINE_Y(hardtanh)
 
-/* ---- hardsigmoid and sparse_sigmoid: (clip(x, p0, p1) - p0) / p2, p2 = p1 - p0,
- * f' = p3 = 1 / p2 inside, 0 at both ends and outside; NaN gives NaN. Hardsigmoid is
+/* ---- hardsigmoid and sparse_sigmoid: (clip(x, lo, hi) - lo) / width, width = hi - lo,
+ * f' = slope = 1 / width inside, 0 at both ends and outside; NaN gives NaN. Hardsigmoid is
  * (-3, 3, 6, 1/6), jax's sparse_sigmoid (-1, 1, 2, 1/2). As parameters, the clip
  * compiles to max/min as in hardtanh; with the literals GCC merged the two selects into
  * a mask sequence 4x slower ---- */
-FA_INLINE void S(hardsigmoid)(T x, FA_P(T), T *y, T *d) {
-    T t = p0 > x ? p0 : x;
-    *y = ((p1 < t ? p1 : t) - p0) / p2;
-    *d = x > p0 ? (x < p1 ? p3 : 0) : (x <= p0 ? 0 : x);
+FA_INLINE void S(hardsigmoid)(T x, FA_P4(T, lo, hi, width, slope), T *y, T *d) {
+    T t = lo > x ? lo : x;
+    *y = ((hi < t ? hi : t) - lo) / width;
+    *d = x > lo ? (x < hi ? slope : 0) : (x <= lo ? 0 : x);
 }
 FA_DEFINE(hardsigmoid)
 
@@ -255,7 +262,7 @@ FA_DEFINE(hardsigmoid)
  * -inf * 0), and x itself from 3 on; f' = 0 at -3, 1 at 3, (2x + 3) / 6 between. Clamps
  * rather than selects where they serve: clang's cost model refused the float64 SSE2
  * loop with three nested selects ---- */
-FA_INLINE void S(hardswish)(T x, FA_P(T), T *y, T *d) {
+FA_INLINE void S(hardswish)(T x, FA_P0(T), T *y, T *d) {
     T xc = x < -3 ? -3 : x;                                       /* NaN stays */
     T t = xc + 3;
     t = t > 6 ? 6 : t;
@@ -268,7 +275,7 @@ FA_DEFINE(hardswish)
 
 /* ---- softsign: x / (1 + |x|), as |x| / (1 + |x|) with the sign, |x| limited to 2^60
  * (where the quotient is 1 already): softsign(+-inf) = +-1 without a select ---- */
-FA_INLINE void S(softsign)(T x, FA_P(T), T *y, T *d) {
+FA_INLINE void S(softsign)(T x, FA_P0(T), T *y, T *d) {
     T a = S(abs)(x), ac = a > (T)0x1p60 ? (T)0x1p60 : a;
     *y = S(copysign)(ac / (1 + ac), x);
     *d = 1 / S(sq1p)(a);
@@ -276,7 +283,7 @@ FA_INLINE void S(softsign)(T x, FA_P(T), T *y, T *d) {
 FA_DEFINE(softsign)
 
 /* ---- logsigmoid: -softplus(-x) ---- */
-FA_INLINE void S(logsigmoid)(T x, FA_P(T), T *y, T *d) {
+FA_INLINE void S(logsigmoid)(T x, FA_P0(T), T *y, T *d) {
     T e = S(exp)(-S(abs)(x)), l = S(log1p01)(e);
     *y = x >= 0 ? -l : x - l;
     *d = (x >= 0 ? e : 1) / (1 + e);
@@ -285,7 +292,7 @@ FA_DEFINE(logsigmoid)
 
 /* ---- tanhshrink: x - tanh(x), a polynomial below |x| = 1, (|x| - 1) + 2u / (1 + u)
  * above (u = e^-2|x|: no cancellation); f' = tanh(x)^2 ---- */
-FA_INLINE void S(tanhshrink)(T x, FA_P(T), T *y, T *d) {
+FA_INLINE void S(tanhshrink)(T x, FA_P0(T), T *y, T *d) {
     T a = S(abs)(x), dt, q, t = S(tanh_d)(x, &dt, &q);
     T big = S(copysign)((a - 1) + q, x);                        /* q = 2u / (1 + u) */
     T small = S(tanhshrink_core)(x) + 0;                        /* + 0: -0.0 -> 0.0 */
@@ -294,33 +301,33 @@ FA_INLINE void S(tanhshrink)(T x, FA_P(T), T *y, T *d) {
 }
 FA_DEFINE(tanhshrink)
 
-/* ---- softshrink, p0 = lambd >= 0: x -+ lambd outside [-lambd, lambd], x 0 inside;
+/* ---- softshrink(lambd >= 0): x -+ lambd outside [-lambd, lambd], x 0 inside;
  * f' = 0 on [-lambd, lambd]. Conditions on |x| (GCC 12 does not if-convert the
  * three-way selects on x here) ---- */
-FA_INLINE void S(softshrink)(T x, FA_P(T), T *y, T *d) {
+FA_INLINE void S(softshrink)(T x, FA_P1(T, lambd), T *y, T *d) {
     T a = S(abs)(x);
-    *y = a > p0 ? x - S(copysign)(p0, x) : x * 0;
-    *d = a > p0 ? (T)1 : (a <= p0 ? (T)0 : x);
+    *y = a > lambd ? x - S(copysign)(lambd, x) : x * 0;
+    *d = a > lambd ? (T)1 : (a <= lambd ? (T)0 : x);
 }
 FA_DEFINE(softshrink)
 
-/* ---- hardshrink, p0 = lambd (any sign): 0 on [-lambd, lambd], i.e. |x| <= lambd ---- */
-FA_INLINE void S(hardshrink)(T x, FA_P(T), T *y, T *d) {
-    T out = S(abs)(x) > p0 ? (T)1 : (T)0;
+/* ---- hardshrink(lambd of any sign): 0 on [-lambd, lambd], i.e. |x| <= lambd ---- */
+FA_INLINE void S(hardshrink)(T x, FA_P1(T, lambd), T *y, T *d) {
+    T out = S(abs)(x) > lambd ? (T)1 : (T)0;
     out = x != x ? x : out;
     *y = out == 0 ? 0 : x;
     *d = out;
 }
 FA_DEFINE(hardshrink)
 
-/* ---- threshold, p0 = threshold, p1 = value: x <= threshold gives value ---- */
-FA_INLINE void S(threshold)(T x, FA_P(T), T *y, T *d) {
-    *y = x <= p0 ? p1 : x;
-    *d = x <= p0 ? (T)0 : (x > p0 ? (T)1 : x);
+/* ---- threshold(threshold, value): x <= threshold gives value ---- */
+FA_INLINE void S(threshold)(T x, FA_P2(T, threshold, value), T *y, T *d) {
+    *y = x <= threshold ? value : x;
+    *d = x <= threshold ? (T)0 : (x > threshold ? (T)1 : x);
 }
 FA_DEFINE(threshold)
 
-/* ---- squareplus, p0 = b > 0: (x + s) / 2, s = sqrt(x^2 + b), and for x < 0
+/* ---- squareplus(b > 0): (x + s) / 2, s = sqrt(x^2 + b), and for x < 0
  * h / 2 with h = s - |x| = b / (s + |x|) (no cancellation; s and |x| halved first, as
  * their sum may overflow); f' = (1 + x / s) / 2, for x < 0 h / (2 s). Past |x| =
  * SQP_BIG, x^2 would overflow: x and b are scaled by 2^-SQP_K (2^-2 SQP_K) under the root.
@@ -329,12 +336,12 @@ FA_DEFINE(threshold)
 #define SQP_BIG ((T)(sizeof(T) == 4 ? 0x1p60 : 0x1p500))
 #define SQP_DOWN ((T)(sizeof(T) == 4 ? 0x1p-70 : 0x1p-600))
 #define SQP_UP ((T)(sizeof(T) == 4 ? 0x1p70 : 0x1p600))
-FA_INLINE void S(squareplus)(T x, FA_P(T), T *y, T *d) {
+FA_INLINE void S(squareplus)(T x, FA_P1(T, b), T *y, T *d) {
     T a = S(abs)(x), down = a > SQP_BIG ? SQP_DOWN : 1, up = a > SQP_BIG ? SQP_UP : 1;
-    T xs = x * down, s = S(sqrt)(FA_FMA(xs, xs, (p0 * down) * down)) * up;
+    T xs = x * down, s = S(sqrt)(FA_FMA(xs, xs, (b * down) * down)) * up;
     T rs = 1 / s, q = a * rs;                                   /* |x| / s */
     q = q < 1 ? q : 1;                                          /* inf / inf */
-    T h2 = p0 / ((T)0.5 * s + (T)0.5 * a);                      /* 2 h */
+    T h2 = b / ((T)0.5 * s + (T)0.5 * a);                      /* 2 h */
     *y = x < 0 ? (T)0.25 * h2 : (T)0.5 * x + (T)0.5 * s;
     *d = x >= 0 ? (T)0.5 + (T)0.5 * q : (T)0.25 * (h2 * rs);
 }
@@ -342,7 +349,7 @@ FA_DEFINE(squareplus)
 
 /* ---- sparse_plus (jax): 0 for x <= -1, (x + 1)^2 / 4 between, x from 1 on;
  * f' = 0, (x + 1) / 2, 1 (continuous). x + 1 is exact near -1. ---- */
-FA_INLINE void S(sparse_plus)(T x, FA_P(T), T *y, T *d) {
+FA_INLINE void S(sparse_plus)(T x, FA_P0(T), T *y, T *d) {
     T u = x + 1, mid = (T)0.25 * (u * u), dmid = (T)0.5 * u;
     *y = x <= -1 ? 0 : (x >= 1 ? x : mid);                      /* NaN: mid */
     *d = x <= -1 ? 0 : (x >= 1 ? 1 : dmid);
@@ -350,28 +357,29 @@ FA_INLINE void S(sparse_plus)(T x, FA_P(T), T *y, T *d) {
 FA_DEFINE(sparse_plus)
 
 /* ---- exponential (Keras): e^x over the whole range; f' = e^x = y ---- */
-FA_INLINE void S(exponential)(T x, FA_P(T), T *y, T *d) {
+FA_INLINE void S(exponential)(T x, FA_P0(T), T *y, T *d) {
     U k1, k2;
     T m = S(exp_split)(x, -(T)0, &k1, &k2), e = S(ldexp2)(m, k1, k2);
     *y = e;
     *d = e;
 }
-FA_INLINE T S(exponential_dy)(T y, FA_P(T)) { return y; }
+FA_INLINE T S(exponential_dy)(T y, FA_P0(T)) { return y; }
 FA_DEFINE(exponential)
 FA_DEFINE_Y(exponential)
 
-/* ---- clipped_relu (Keras's relu), p0 = negative_slope, p1 = threshold, p2 =
- * max_value (inf: none): p0 (x - p1) for x <= p1, else min(x, p2); f' = p0, then 1, and
- * 0 from p2 on (1 at x = inf when p2 = inf). Where x - p1 overflows for a finite x it is
- * p0 x - p0 p1; f(-inf) is the limit, a function of p0 alone (as leaky_relu). ---- */
-FA_INLINE void S(clipped_relu)(T x, FA_P(T), T *y, T *d) {
-    T inf = S(inf)(), lim = p0 == 0 ? -(T)0 : -inf * p0, top_d = p2 == inf ? 1 : 0;
-    T dx = x - p1, far = x * p0 - p1 * p0;
-    T neg = S(abs)(dx) < inf ? dx * p0 : far;
+/* ---- clipped_relu(negative_slope, threshold, max_value), Keras's relu (max_value
+ * inf: none): negative_slope (x - threshold) for x <= threshold, else min(x, max_value);
+ * f' = negative_slope, then 1, and 0 from max_value on (1 at x = inf when max_value = inf).
+ * Where x - threshold overflows for a finite x it is negative_slope x - negative_slope
+ * threshold; f(-inf) is the limit, a function of negative_slope alone (as leaky_relu). ---- */
+FA_INLINE void S(clipped_relu)(T x, FA_P3(T, negative_slope, threshold, max_value), T *y, T *d) {
+    T inf = S(inf)(), lim = negative_slope == 0 ? -(T)0 : -inf * negative_slope, top_d = max_value == inf ? 1 : 0;
+    T dx = x - threshold, far = x * negative_slope - threshold * negative_slope;
+    T neg = S(abs)(dx) < inf ? dx * negative_slope : far;
     neg = x == -inf ? lim : neg;
-    T top = p2 < x ? p2 : x;                                    /* NaN stays */
-    *y = x <= p1 ? neg : top;              /* not f''s condition: see squareplus */
-    *d = x > p1 ? (x < p2 ? (T)1 : top_d) : (x <= p1 ? p0 : x);
+    T top = max_value < x ? max_value : x;                                    /* NaN stays */
+    *y = x <= threshold ? neg : top;              /* not f''s condition: see squareplus */
+    *d = x > threshold ? (x < max_value ? (T)1 : top_d) : (x <= threshold ? negative_slope : x);
 }
 FA_DEFINE(clipped_relu)
 
