@@ -71,6 +71,11 @@ ENTRY_CODE = {
 }
 
 
+# The compiled table's sizes, passed to the C code as macros (setup.py, and
+# tools/kernel_driver.py's driver): fastact/_src/fa_table.h lays the table out from them.
+C_MACROS = {"FA_NKERNELS": len(KERNELS), "FA_NENTRIES": len(ENTRIES), "FA_NPARAMS": NPARAMS}
+
+
 def has_entry(kernel, entry):
     """Whether the kernel has this entry point (bwdy only where f' can be taken from y)."""
     return entry != "bwdy" or kernel.y_form is not None

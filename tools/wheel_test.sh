@@ -27,7 +27,8 @@ echo "   $(basename "$sdist")  $(basename "$wheel")"
 listing=$(tar tzf "$sdist")
 named=$(grep -oE '(docs|tools)/[A-Za-z0-9_./-]+\.(png|md|txt|json|py|sh)' "$root/README.md" | sort -u)
 for f in fastact/_runner.pyx fastact/_src/_kernels.pyx.in fastact/_src/fa_math.h \
-         fastact/_src/fa_activations.h fastact/_src/fa_coeffs.h fastact/_build_flags.py \
+         fastact/_src/fa_activations.h fastact/_src/fa_coeffs.h fastact/_src/fa_table.h \
+         fastact/_build_flags.py \
          fastact/__init__.pyi fastact/py.typed LICENSE tests/conftest.py tests/cpu_probe.py \
          .ci/run $named; do
     grep -q "/$f\$" <<<"$listing" || { echo "sdist lacks $f"; exit 1; }
