@@ -20,7 +20,7 @@ _OUT, _OUT2 = ("out",), ("out", "grad_out")
 
 
 def _forward(kernel, params, entry, x, out):
-    return _arrays.compute(kernel, entry, (x,), _X, (out,), _OUT, params)
+    return _arrays.compute(kernel, entry, x, None, out, None, params, _X, _OUT)
 
 
 def _backward(name, kernel, params, grad_output, x, y, out):
@@ -39,13 +39,13 @@ def _backward(name, kernel, params, grad_output, x, y, out):
                 + f"; pass x instead, or use {name}_forward_backward to get y and the "
                 f"gradient in one pass")
         entry, src, names = BWDY, y, _GY
-    return _arrays.compute(kernel, entry, (grad_output, src), names, (out,), _OUT, params)
+    return _arrays.compute(kernel, entry, grad_output, src, out, None, params, names, _OUT)
 
 
 def _forward_backward(kernel, params, x, grad_output, out, grad_out):
     if grad_output is None:
-        return _arrays.compute(kernel, FB, (x,), _X, (out, grad_out), _OUT2, params)
-    return _arrays.compute(kernel, FBG, (grad_output, x), _GX, (out, grad_out), _OUT2, params)
+        return _arrays.compute(kernel, FB, x, None, out, grad_out, params, _X, _OUT2)
+    return _arrays.compute(kernel, FBG, grad_output, x, out, grad_out, params, _GX, _OUT2)
 
 
 def plain_values(values):

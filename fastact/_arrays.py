@@ -123,17 +123,19 @@ def run(launch, kernel, entry, inputs, names, outs, out_names, params):
     return results[0] if len(results) == 1 else tuple(results)
 
 
-def compute(kernel, entry, inputs, names, outs, out_names, params):
-    """entry of kernel on inputs (in the kernel's order: grad_output first) into outs
-    (None: allocate) with the active backend; the result, or a tuple of two results."""
+def compute(kernel, entry, a, b, o1, o2, params, names, out_names):
+    """entry of kernel with the active backend, on the kernel's own slots: inputs a, b
+    (grad_output first; b unused where names has one) into outputs o1, o2 (None:
+    allocate; o2 unused where out_names has one). The result, or a tuple of two."""
     backend = _backend.active
     fast = backend.fast                 # an attribute load: faster than a method call
-    r = fast(kernel, entry, inputs, outs, params)
+    r = fast(kernel, entry, a, b, o1, o2, params)
     if r is not None:
         return r
-    if any(is_dask(a) for a in inputs):
+    inputs, outs = (a, b)[:len(names)], (o1, o2)[:len(out_names)]
+    if any(is_dask(x) for x in inputs):
         return _lazy(kernel, entry, inputs, names, outs, params)
-    if any(isinstance(a, np.ma.MaskedArray) for a in inputs):
+    if any(isinstance(x, np.ma.MaskedArray) for x in inputs):
         return _masked(backend.launch, kernel, entry, inputs, names, outs, out_names, params)
     return run(backend.launch, kernel, entry, inputs, names, outs, out_names, params)
 
@@ -176,6 +178,6 @@ def _lazy(kernel, entry, inputs, names, outs, params):
 
 def _block(*blocks, kernel, entry, names, params, nout):
     """One block of a dask computation: two results stacked on a new first axis."""
-    r = compute(kernel, entry, blocks, names, (None,) * nout, ("out", "grad_out")[:nout],
-                params)
+    a, b = (blocks + (None,))[:2]
+    r = compute(kernel, entry, a, b, None, None, params, names, ("out", "grad_out")[:nout])
     return np.stack(r) if nout == 2 else r

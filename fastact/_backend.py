@@ -44,8 +44,9 @@ def warn_user(message, category=RuntimeWarning):
 
 
 class Backend:
-    """What fastact._arrays calls, the same for both: fast(kernel, entry, inputs, outputs,
-    params) takes the common case or returns None; launch(...) runs prepared flat arrays."""
+    """What fastact._arrays calls, the same for both: fast(kernel, entry, a, b, o1, o2,
+    params) takes the common case or returns None; launch(kernel, entry, inputs, outputs,
+    params) runs prepared flat arrays."""
 
     def __init__(self, name, module):
         self.name, self.fast, self.launch = name, module.fast, module.launch

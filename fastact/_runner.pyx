@@ -78,6 +78,8 @@ cdef extern from "fa_table.h":
         FA_NENTRIES
         FA_NPARAMS
     Py_ssize_t FA_SLOT(Py_ssize_t kernel, Py_ssize_t entry, int dtype) noexcept nogil
+    int FA_NIN(Py_ssize_t entry) noexcept nogil
+    int FA_NOUT(Py_ssize_t entry) noexcept nogil
 
 cdef extern from "numpy/arrayobject.h":
     object PyArray_NewLikeArray(cnp.ndarray prototype, cnp.NPY_ORDER order, void *descr,
@@ -239,36 +241,34 @@ cdef int run_kernel(Py_ssize_t kernel, Py_ssize_t entry, int dt, Py_ssize_t n,
     return 0
 
 
-def fast(Py_ssize_t kernel, Py_ssize_t entry, tuple inputs, tuple outputs, tuple params):
-    """entry of kernel on inputs (one or two, in the kernel's order) into outputs (one or
-    two, None: allocated) when they are the common case: ndarrays of float32 or float64,
-    ndim >= 1, C- or F-contiguous, aligned, native byte order, the inputs of one layout
-    and dtype, the outputs writable, of that layout too, and overlapping no input (except
-    as the very same elements: in place) nor each other. The result (a tuple for two
-    outputs), or None for fastact._arrays to take the call."""
-    cdef Py_ssize_t nin = len(inputs), nout = len(outputs)
-    if not (1 <= nin <= 2 and 1 <= nout <= 2):
+def fast(Py_ssize_t kernel, Py_ssize_t entry, a, b, o1, o2, tuple params):
+    """entry of kernel on the kernel's own slots, inputs a, b and outputs o1, o2 (None:
+    allocated; a slot the entry does not have is ignored), when they are the common case:
+    ndarrays of float32 or float64, ndim >= 1, C- or F-contiguous, aligned, native byte
+    order, the inputs of one layout and dtype, the outputs writable, of that layout too,
+    and overlapping no input (except as the very same elements: in place) nor each other.
+    The result (a tuple for two outputs), or None for fastact._arrays to take the call."""
+    if not 0 <= entry < FA_NENTRIES:
         return None
-    x = inputs[nin - 1]
+    cdef bint two_in = FA_NIN(entry) == 2, two_out = FA_NOUT(entry) == 2
+    x = b if two_in else a                  # the last input: the layout of all
     cdef int dt = fast_dtype(x)
     if dt < 0:
         return None
     cdef cnp.ndarray xa = <cnp.ndarray>x
-    a = inputs[0]
-    if nin == 2 and (fast_dtype(a) != dt or not same_layout(<cnp.ndarray>a, xa)):
+    if two_in and (fast_dtype(a) != dt or not same_layout(<cnp.ndarray>a, xa)):
         return None
-    o1 = fast_out(outputs[0], xa)
-    if o1 is None or not disjoint(o1, xa) or not disjoint(o1, a):
+    r1 = fast_out(o1, xa)
+    if r1 is None or not disjoint(r1, xa) or not disjoint(r1, a):
         return None
-    o2 = None
-    if nout == 2:
-        o2 = fast_out(outputs[1], xa)
-        if o2 is None or not disjoint(o2, xa) or not disjoint(o2, a) or not apart(o1, o2):
+    r2 = None
+    if two_out:
+        r2 = fast_out(o2, xa)
+        if r2 is None or not disjoint(r2, xa) or not disjoint(r2, a) or not apart(r1, r2):
             return None
-    run_kernel(kernel, entry, dt, cnp.PyArray_SIZE(xa), data(a),
-               data(x) if nin == 2 else NULL, data(o1), data(o2) if nout == 2 else NULL,
-               params)
-    return o1 if nout == 1 else (o1, o2)
+    run_kernel(kernel, entry, dt, cnp.PyArray_SIZE(xa), data(a), data(x) if two_in else NULL,
+               data(r1), data(r2) if two_out else NULL, params)
+    return (r1, r2) if two_out else r1
 
 
 def launch(Py_ssize_t kernel, Py_ssize_t entry, tuple inputs, tuple outputs, tuple params):

@@ -4,12 +4,16 @@
 #ifndef FA_TABLE_H
 #define FA_TABLE_H
 
-#if !defined(FA_NKERNELS) || !defined(FA_NENTRIES) || !defined(FA_NPARAMS)
-#error "FA_NKERNELS, FA_NENTRIES and FA_NPARAMS must be defined (fastact/_activations.py C_MACROS)"
+#if !defined(FA_NKERNELS) || !defined(FA_NENTRIES) || !defined(FA_NPARAMS) \
+    || !defined(FA_TWO_INPUTS) || !defined(FA_TWO_OUTPUTS)
+#error "define fastact/_activations.py's C_MACROS (setup.py does)"
 #endif
 
 /* the slot of kernel x entry point x dtype (0 float32, 1 float64) */
 #define FA_SLOT(kernel, entry, dtype) (((kernel) * FA_NENTRIES + (entry)) * 2 + (dtype))
 #define FA_TABLE_SIZE (FA_NKERNELS * FA_NENTRIES * 2)
+/* how many inputs an entry point takes and how many outputs it gives: 1 or 2 */
+#define FA_NIN(entry) (1 + ((FA_TWO_INPUTS >> (entry)) & 1))
+#define FA_NOUT(entry) (1 + ((FA_TWO_OUTPUTS >> (entry)) & 1))
 
 #endif
