@@ -13,6 +13,7 @@ Environment:
   FASTACT_SIMD_LEVELS=a,b    build only these levels (default: all the platform has)
   FASTACT_SANITIZE=1         AddressSanitizer + UBSan debug build (docs/robustness.md)
 """
+import functools
 import glob
 import os
 import platform
@@ -44,17 +45,9 @@ def _load(filename):
 FLAGS = _load("_build_flags.py")
 
 
-def _is_x86_64():
-    return platform.machine().lower() in ("x86_64", "amd64", "x64")
-
-
 def _levels(msvc):
-    """SIMD level -> extra compile flags."""
-    if _is_x86_64():
-        levels = dict(FLAGS["X86_64_MSVC"] if msvc else FLAGS["X86_64"])
-    else:
-        levels = dict(FLAGS["AARCH64"] if platform.machine().lower() in ("aarch64", "arm64")
-                      else {"baseline": []})
+    """SIMD level -> extra compile flags (the levels FASTACT_SIMD_LEVELS selects)."""
+    levels = FLAGS["level_flags"](platform.machine(), msvc)
     wanted = os.environ.get("FASTACT_SIMD_LEVELS")
     if wanted:
         names = [w.strip() for w in wanted.split(",") if w.strip()]
@@ -166,29 +159,33 @@ class BuildExt(build_ext):
         msvc = compiler.compiler_type == "msvc"
         omp = _openmp_flags(compiler)
         table = _load("_activations.py")
-        if msvc:
-            base = list(FLAGS["MSVC_BASE"])
-        elif os.environ.get("FASTACT_SANITIZE"):
-            base = list(FLAGS["SANITIZE"])
-        else:
-            base = FLAGS["BASE"] + [f for f in FLAGS["OPTIONAL"] if _accepts(compiler, f)]
-        link = ["-fsanitize=address,undefined"] if os.environ.get("FASTACT_SANITIZE") else []
+        sanitize = bool(os.environ.get("FASTACT_SANITIZE"))
         omp_c, omp_l = omp if omp else ([], [])
+        accepts = functools.lru_cache(maxsize=None)(lambda flag: _accepts(compiler, flag))
+
+        def compile_args(level):
+            """The project's flags for a level (FLAGS' compile_flags), then OpenMP's."""
+            return FLAGS["compile_flags"](level, platform.machine(), accepts=accepts,
+                                          msvc=msvc, sanitize=sanitize) + omp_c
+
+        link = ["-fsanitize=address,undefined"] if sanitize else []
         numpy_include = __import__("numpy").get_include()
         headers = sorted(glob.glob(os.path.join(SRC, "*.h")))
+        # the table's sizes (fa_table.h), from the activation table
+        macros = [(k, str(v)) for k, v in table["C_MACROS"].items()]
 
         extensions = [Extension(
             "fastact._runner", [os.path.join("fastact", "_runner.pyx")],
-            include_dirs=[numpy_include],
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            extra_compile_args=base + omp_c, extra_link_args=link + omp_l)]
+            include_dirs=[numpy_include, os.path.join(HERE, SRC)], depends=headers,
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")] + macros,
+            extra_compile_args=compile_args("baseline"), extra_link_args=link + omp_l)]
         self.level_flags = {}
-        for level, flags in _levels(msvc).items():
-            self.level_flags[level] = " ".join(base + flags + omp_c)
+        for level in _levels(msvc):
+            self.level_flags[level] = " ".join(compile_args(level))
             extensions.append(Extension(
                 f"fastact._kernels_{level}", [_render_kernels(level, table)],
-                include_dirs=[os.path.join(HERE, SRC)], depends=headers,
-                extra_compile_args=base + flags + omp_c, extra_link_args=link + omp_l))
+                include_dirs=[os.path.join(HERE, SRC)], depends=headers, define_macros=macros,
+                extra_compile_args=compile_args(level), extra_link_args=link + omp_l))
         self.extensions = cythonize(
             extensions, build_dir=os.path.join("build", "cython"), quiet=True,
             nthreads=int(os.environ.get("FASTACT_CYTHON_JOBS", os.cpu_count() or 1)),

@@ -104,6 +104,15 @@ ENTRY_CODE = {
 }
 
 
+# The compiled table's sizes and the entries taking two inputs / giving two outputs (bit
+# masks over ENTRIES), passed to the C code as macros (setup.py, and tools/kernel_driver.py's
+# driver): fastact/_src/fa_table.h lays the table out from them.
+C_MACROS = {"FA_NKERNELS": len(KERNELS), "FA_NENTRIES": len(ENTRIES), "FA_NPARAMS": NPARAMS,
+            **{f"FA_TWO_{side}": sum(1 << i for i, e in enumerate(ENTRIES)
+                                     if len(ENTRY_CODE[e][j]) == 2)
+               for j, side in enumerate(("INPUTS", "OUTPUTS"))}}
+
+
 def has_entry(kernel, entry):
     """Whether the kernel has this entry point (bwdy only where f' can be taken from y)."""
     return entry != "bwdy" or kernel.y_form is not None

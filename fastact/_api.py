@@ -3,15 +3,14 @@
 For every activation NAME: NAME, NAME_grad, NAME_backward, NAME_forward_backward and a
 class (docs/contract.md, *The API*). The functions are generated from the short templates
 below so that each has its real signature (``leaky_relu(x, negative_slope=0.01, *,
-out=None)``) and its docstring from fastact._docs;
-all of them come down to the four ``_forward/_backward/_forward_backward`` helpers,
-which try the active backend's fast path and fall back to fastact._arrays.run.
+out=None)``) and its docstring from fastact._docs; all of them come down to the
+``_forward/_backward/_forward_backward`` helpers, each one call of fastact._arrays.compute.
 """
 import functools
 
 import numpy as np
 
-from . import _arrays, _backend, _docs
+from . import _arrays, _docs
 from ._activations import ACTIVATIONS_BY_NAME, ACTIVATIONS_TABLE, ALIASES, KERNEL_INDEX, \
     KERNELS, REQUIRED
 
@@ -20,43 +19,8 @@ _X, _GX, _GY = ("x",), ("grad_output", "x"), ("grad_output", "y")
 _OUT, _OUT2 = ("out",), ("out", "grad_out")
 
 
-def _general(kernel, entry, inputs, names, outs, out_names, params):
-    if any(_arrays.is_dask(a) for a in inputs):
-        from . import _dask
-        return _dask.run(kernel, entry, inputs, names, outs, params)
-    if any(isinstance(a, np.ma.MaskedArray) for a in inputs):
-        return _masked(kernel, entry, inputs, names, outs, out_names, params)
-    return _arrays.run(_backend.active.launch, kernel, entry, inputs, names, outs, out_names,
-                       params)
-
-
-def _masked(kernel, entry, inputs, names, outs, out_names, params):
-    """Masked arrays as NumPy's ufuncs treat them: computed on the data, returned masked
-    where any input is (out= must then be a masked array too, and gets the mask)."""
-    mask = np.logical_or.reduce([np.ma.getmaskarray(a) for a in inputs])
-    plain_outs = tuple(np.ma.getdata(o) if o is not None else None for o in outs)
-    for o, name in zip(outs, out_names):
-        if o is not None and not isinstance(o, np.ma.MaskedArray):
-            raise TypeError(f"{name} must be a numpy.ma.MaskedArray for masked inputs")
-    r = _arrays.run(_backend.active.launch, kernel, entry,
-                    tuple(np.ma.getdata(a) for a in inputs), names, plain_outs, out_names,
-                    params)
-    results = r if isinstance(r, tuple) else (r,)
-    wrapped = []
-    for res, o in zip(results, outs):
-        if o is None:
-            wrapped.append(np.ma.masked_array(res, mask=mask.reshape(np.shape(res))))
-        else:
-            o.mask = mask
-            wrapped.append(o)
-    return tuple(wrapped) if isinstance(r, tuple) else wrapped[0]
-
-
 def _forward(kernel, params, entry, x, out):
-    r = _backend.active.call1(kernel, entry, x, out, params)
-    if r is None:
-        r = _general(kernel, entry, (x,), _X, (out,), _OUT, params)
-    return r
+    return _arrays.compute(kernel, entry, x, None, out, None, params, _X, _OUT)
 
 
 def _backward(name, kernel, params, grad_output, x, y, out):
@@ -75,22 +39,13 @@ def _backward(name, kernel, params, grad_output, x, y, out):
                 + f"; pass x instead, or use {name}_forward_backward to get y and the "
                 f"gradient in one pass")
         entry, src, names = BWDY, y, _GY
-    r = _backend.active.call2(kernel, entry, grad_output, src, out, params)
-    if r is None:
-        r = _general(kernel, entry, (grad_output, src), names, (out,), _OUT, params)
-    return r
+    return _arrays.compute(kernel, entry, grad_output, src, out, None, params, names, _OUT)
 
 
 def _forward_backward(kernel, params, x, grad_output, out, grad_out):
     if grad_output is None:
-        r = _backend.active.call_fb(kernel, FB, x, None, out, grad_out, params)
-        if r is None:
-            r = _general(kernel, FB, (x,), _X, (out, grad_out), _OUT2, params)
-    else:
-        r = _backend.active.call_fb(kernel, FBG, x, grad_output, out, grad_out, params)
-        if r is None:
-            r = _general(kernel, FBG, (grad_output, x), _GX, (out, grad_out), _OUT2, params)
-    return r
+        return _arrays.compute(kernel, FB, x, None, out, grad_out, params, _X, _OUT2)
+    return _arrays.compute(kernel, FBG, grad_output, x, out, grad_out, params, _GX, _OUT2)
 
 
 def plain_values(values):

@@ -1,12 +1,17 @@
-"""Array handling shared by both backends (docs/contract.md, *Arrays*).
+"""Arrays in, results out: the one way every fastact call computes (docs/contract.md,
+*Arrays*).
 
-``run`` takes whatever the user passed, checks it, brings the inputs to one contiguous,
-aligned, native-order dtype (float32 or float64), picks or allocates the outputs, calls
-a backend's ``launch`` on flat arrays, and shapes the results. The compiled backend's
-fast path (fastact._runner) takes the common case without coming here; this is the
-complete rule set and the only place that raises for bad arrays.
+``compute`` is what fastact._api calls: the active backend's fast path (``fast``, the
+common case straight to a kernel) first, else dask arrays (fastact._dask, lazily), masked
+arrays, or ``run``, the general path: it checks whatever the user passed, brings the
+inputs to one contiguous, aligned, native-order dtype (float32 or float64), picks or
+allocates the outputs, calls the backend's ``launch`` on flat arrays, and shapes the
+results. It is the complete rule set and the only place that raises for bad arrays.
 """
 import numpy as np
+
+from . import _backend
+from ._activations import ENTRIES, KERNELS
 
 ACCEPTED = "float16, float32, float64, bool or integer"
 _F16, _F32, _F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
@@ -117,3 +122,63 @@ def run(launch, kernel, entry, inputs, names, outs, out_names, params):
                 np.copyto(out, shaped, casting="same_kind")
             results.append(out)
     return results[0] if len(results) == 1 else tuple(results)
+
+
+def compute(kernel, entry, a, b, o1, o2, params, names, out_names):
+    """entry of kernel with the active backend, on the kernel's own slots: inputs a, b
+    (grad_output first; b unused where names has one) into outputs o1, o2 (None:
+    allocate; o2 unused where out_names has one). The result, or a tuple of two."""
+    backend = _backend.active
+    fast = backend.fast                 # an attribute load: faster than a method call
+    r = fast(kernel, entry, a, b, o1, o2, params)
+    if r is not None:
+        return r
+    inputs, outs = (a, b)[:len(names)], (o1, o2)[:len(out_names)]
+    if any(is_dask(x) for x in inputs):
+        return _lazy(kernel, entry, inputs, names, outs, params)
+    if any(isinstance(x, np.ma.MaskedArray) for x in inputs):
+        return _masked(backend.launch, kernel, entry, inputs, names, outs, out_names, params)
+    return run(backend.launch, kernel, entry, inputs, names, outs, out_names, params)
+
+
+def _masked(launch, kernel, entry, inputs, names, outs, out_names, params):
+    """Masked arrays as NumPy's ufuncs treat them: computed on the data, returned masked
+    where any input is (out= must then be a masked array too, and gets the mask)."""
+    mask = np.logical_or.reduce([np.ma.getmaskarray(a) for a in inputs])
+    plain_outs = tuple(np.ma.getdata(o) if o is not None else None for o in outs)
+    for o, name in zip(outs, out_names):
+        if o is not None and not isinstance(o, np.ma.MaskedArray):
+            raise TypeError(f"{name} must be a numpy.ma.MaskedArray for masked inputs")
+    r = run(launch, kernel, entry, tuple(np.ma.getdata(a) for a in inputs), names,
+            plain_outs, out_names, params)
+    results = r if isinstance(r, tuple) else (r,)
+    wrapped = []
+    for res, o in zip(results, outs):
+        if o is None:
+            wrapped.append(np.ma.masked_array(res, mask=mask.reshape(np.shape(res))))
+        else:
+            o.mask = mask
+            wrapped.append(o)
+    return tuple(wrapped) if isinstance(r, tuple) else wrapped[0]
+
+
+def _lazy(kernel, entry, inputs, names, outs, params):
+    """Dask inputs: a lazy result (a tuple of two for two outputs), each block computed
+    by ``compute`` (so blocks get exactly the NumPy-array results, dtypes and errors)."""
+    from . import _dask
+
+    if any(o is not None for o in outs):
+        raise TypeError("out= is not supported with dask arrays (the result is lazy)")
+    arrays = [a if is_dask(a) else np.asarray(a) for a in inputs]
+    result = check_inputs(arrays, names)
+    # task names say what they compute: 'fastact-gelu-bwd-<hash>'
+    return _dask.map_blocks(_block, arrays, len(outs), result,
+                            f"fastact-{KERNELS[kernel].name}-{ENTRIES[entry]}",
+                            kernel=kernel, entry=entry, names=names, params=params)
+
+
+def _block(*blocks, kernel, entry, names, params, nout):
+    """One block of a dask computation: two results stacked on a new first axis."""
+    a, b = (blocks + (None,))[:2]
+    r = compute(kernel, entry, a, b, None, None, params, names, ("out", "grad_out")[:nout])
+    return np.stack(r) if nout == 2 else r

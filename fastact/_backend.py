@@ -7,7 +7,7 @@ checked that the CPU runs that level: its module init already executes instructi
 its level, so importing it on a CPU without them would kill the process (SIGILL).
 At import the best level the CPU runs is chosen; FASTACT_SIMD=<level> asks for a lower
 one and FASTACT_BACKEND=numpy for the pure-NumPy fallback. The active choice is the
-module-level ``active`` object, which fastact._api reads on every call.
+module-level ``active`` object, which fastact._arrays reads on every call.
 """
 import importlib
 import importlib.util
@@ -16,8 +16,8 @@ import sys
 import warnings
 
 from . import _activations, _numpy_backend
+from ._build_flags import LEVELS
 
-LEVELS = ("baseline", "avx2", "avx512")
 BACKENDS = ("compiled", "numpy")
 
 # Elements below which a kernel of cost 1 runs on one thread; a kernel of cost c switches
@@ -43,20 +43,16 @@ def warn_user(message, category=RuntimeWarning):
     warnings.warn(message, category, stacklevel=level)
 
 
-def _no_fast_path(*args):
-    return None
-
-
 class Backend:
-    """What fastact._api calls: the fast paths (None when absent) and launch."""
+    """What fastact._arrays calls, the same for both: fast(kernel, entry, a, b, o1, o2,
+    params) takes the common case or returns None; launch(kernel, entry, inputs, outputs,
+    params) runs prepared flat arrays."""
 
-    def __init__(self, name, launch, call1=_no_fast_path, call2=_no_fast_path,
-                 call_fb=_no_fast_path):
-        self.name, self.launch = name, launch
-        self.call1, self.call2, self.call_fb = call1, call2, call_fb
+    def __init__(self, name, module):
+        self.name, self.fast, self.launch = name, module.fast, module.launch
 
 
-NUMPY = Backend("numpy", _numpy_backend.launch)
+NUMPY = Backend("numpy", _numpy_backend)
 
 try:
     from . import _runner
@@ -65,8 +61,7 @@ except ImportError as exc:     # no compiled extension: a source tree that was n
 else:
     _IMPORT_ERROR = None
 
-COMPILED = None if _runner is None else Backend(
-    "compiled", _runner.launch, _runner.call1, _runner.call2, _runner.call_fb)
+COMPILED = None if _runner is None else Backend("compiled", _runner)
 
 _kernel_modules = {}  # level -> imported module (only levels this CPU runs)
 level = None          # SIMD level loaded into the compiled backend (None: none yet)
@@ -83,7 +78,7 @@ def cpu_levels():
     """SIMD levels this CPU runs (whether built or not)."""
     if _runner is None:
         return ()
-    return LEVELS[:LEVELS.index(_runner.cpu_level()) + 1]
+    return LEVELS[:_runner.cpu_level() + 1]
 
 
 def supported_levels():
@@ -105,7 +100,8 @@ def _load(name):
             module = importlib.import_module(f"fastact._kernels_{name}")
         except ImportError as exc:
             raise ImportError(f"fastact._kernels_{name} failed to load: {exc}") from exc
-        if module.KERNELS != tuple(k.name for k in _activations.KERNELS):
+        if (module.KERNELS != tuple(k.name for k in _activations.KERNELS)
+                or module.ENTRIES != _activations.ENTRIES):
             raise ImportError(f"fastact._kernels_{name} was built from another kernel "
                               f"table; rebuild fastact")
         _kernel_modules[name] = module

@@ -2,10 +2,11 @@
 """Launches fastact's compiled kernels: the per-call fast path, thread counts, CPU level.
 
 The kernels themselves live in the per-SIMD-level modules ``_kernels_<level>``; fastact
-picks one at import and hands its table of function pointers to ``use_table``. The fast
-path takes the common case (an ndarray of float32/float64, contiguous, aligned, native
-byte order; ``out`` absent or of the same layout) straight to a kernel; anything else
-returns None and fastact._arrays handles it and comes back through ``launch``.
+picks one at import and hands its table of function pointers to ``use_table`` (laid out
+by ``_src/fa_table.h``). ``fast`` takes the common case (ndarrays of float32/float64,
+contiguous, aligned, native byte order; outputs absent or of the same layout) straight to
+a kernel and returns None otherwise; fastact._arrays then prepares the arrays and calls
+``launch``. Both end in ``run_kernel``.
 """
 cimport numpy as cnp
 from cpython.pycapsule cimport PyCapsule_GetPointer
@@ -37,8 +38,9 @@ cdef extern from *:
     static int fa_omp_pause(void) { return -1; }
     #endif
 
-    /* 0: baseline, 1: AVX2 + FMA, 2: AVX-512 F/DQ/BW/VL; each with the OS saving the
-     * registers (GCC's and MSVC's checks both look at XCR0). */
+    /* The index in fastact._build_flags.LEVELS: 0 baseline, 1 AVX2 + FMA, 2 AVX-512
+     * F/DQ/BW/VL; each with the OS saving the registers (GCC's and MSVC's checks both
+     * look at XCR0). */
     #if defined(_MSC_VER) && defined(_M_X64)
     #include <intrin.h>
     static int fa_cpu_level(void) {
@@ -70,6 +72,15 @@ cdef extern from *:
     int fa_cpu_level()
     int FA_RUNNER_OPENMP
 
+cdef extern from "fa_table.h":
+    enum:
+        FA_NKERNELS
+        FA_NENTRIES
+        FA_NPARAMS
+    Py_ssize_t FA_SLOT(Py_ssize_t kernel, Py_ssize_t entry, int dtype) noexcept nogil
+    int FA_NIN(Py_ssize_t entry) noexcept nogil
+    int FA_NOUT(Py_ssize_t entry) noexcept nogil
+
 cdef extern from "numpy/arrayobject.h":
     object PyArray_NewLikeArray(cnp.ndarray prototype, cnp.NPY_ORDER order, void *descr,
                                 int subok)
@@ -78,30 +89,30 @@ ctypedef void (*kernel_t)(const char *a, const char *b, char *o1, char *o2, Py_s
                           const double *p, int nthreads) noexcept nogil
 
 cdef enum:
-    NENTRIES = 6            # len(fastact._activations.ENTRIES)
-    MAXKERNELS = 64
-    NPARAMS = 5             # fastact._activations.NPARAMS
+    # elements from which a single-threaded call releases the GIL: below, a call takes a
+    # few microseconds at most, and releasing would cost a sixth of a 16-element call
+    # (NumPy's loops release it from 500 elements)
+    NOGIL_MIN = 1024
 
 cdef kernel_t *g_table = NULL
 cdef int g_threads = 0                   # 0: follow omp_get_max_threads()
-cdef Py_ssize_t g_grain[MAXKERNELS]      # per kernel: below this size, one thread
+cdef Py_ssize_t g_grain[FA_NKERNELS]     # per kernel: below this size, one thread
 cdef bint g_pool_started = False         # fastact ran a parallel loop since the last pause
 cdef bint g_fork_serial = False          # a child that may hold a dead pool: one thread
 
 OPENMP = bool(FA_RUNNER_OPENMP)
-LEVELS = ("baseline", "avx2", "avx512")
 
 
 def cpu_level():
-    """The best kernel level this CPU runs: 'baseline', 'avx2' or 'avx512'."""
-    return LEVELS[fa_cpu_level()]
+    """The best kernel level this CPU runs, as an index in fastact._build_flags.LEVELS."""
+    return fa_cpu_level()
 
 
 def use_table(capsule, grains):
     """Install a kernel module's table and the per-kernel single-thread thresholds."""
     global g_table
-    if len(grains) > MAXKERNELS:
-        raise ValueError("too many kernels")
+    if len(grains) != FA_NKERNELS:
+        raise ValueError(f"{len(grains)} thresholds for {FA_NKERNELS} kernels")
     for i, grain in enumerate(grains):
         g_grain[i] = grain
     g_table = <kernel_t *>PyCapsule_GetPointer(capsule, "fastact.kernel_table")
@@ -177,11 +188,21 @@ cdef inline bint same_layout(cnp.ndarray a, cnp.ndarray b) noexcept:
             and memcmp(cnp.PyArray_STRIDES(a), cnp.PyArray_STRIDES(b), nd * sizeof(cnp.npy_intp)) == 0)
 
 
-cdef inline bint disjoint(cnp.ndarray a, cnp.ndarray b) noexcept:
+cdef inline char *data(object a) noexcept:
+    return <char *>cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+cdef inline bint apart(object a, object b) noexcept:
+    """No shared bytes (a and b ndarrays)."""
+    cdef char *pa = data(a)
+    cdef char *pb = data(b)
+    return (pa + cnp.PyArray_NBYTES(<cnp.ndarray>a) <= pb
+            or pb + cnp.PyArray_NBYTES(<cnp.ndarray>b) <= pa)
+
+
+cdef inline bint disjoint(object a, object b) noexcept:
     """No shared bytes, or the very same elements (in place is fine elementwise)."""
-    cdef char *pa = <char *>cnp.PyArray_DATA(a)
-    cdef char *pb = <char *>cnp.PyArray_DATA(b)
-    return pa == pb or pa + cnp.PyArray_NBYTES(a) <= pb or pb + cnp.PyArray_NBYTES(b) <= pa
+    return data(a) == data(b) or apart(a, b)
 
 
 cdef inline object fast_out(object out, cnp.ndarray x):
@@ -196,111 +217,69 @@ cdef inline object fast_out(object out, cnp.ndarray x):
     return o
 
 
-cdef inline void load_params(tuple params, double *p) except *:
-    cdef Py_ssize_t i
-    for i in range(NPARAMS):
-        p[i] = 0.0
-    for i in range(len(params)):
-        p[i] = params[i]
+cdef int run_kernel(Py_ssize_t kernel, Py_ssize_t entry, int dt, Py_ssize_t n,
+                    const char *a, const char *b, char *o1, char *o2,
+                    tuple params) except -1:
+    """The one launch: look kernel x entry x dtype up in the table and run it on n
+    elements (inputs a, b; outputs o1, o2; NULL where the entry has fewer)."""
+    cdef Py_ssize_t i, np_ = len(params)
+    cdef double p[FA_NPARAMS]
+    if not (0 <= kernel < FA_NKERNELS and 0 <= entry < FA_NENTRIES) or g_table == NULL \
+            or np_ > FA_NPARAMS:
+        raise ValueError(f"no kernel {kernel}, entry {entry} with {np_} parameters")
+    cdef kernel_t f = g_table[FA_SLOT(kernel, entry, dt)]
+    if f == NULL:
+        raise ValueError(f"kernel {kernel} has no entry {entry}")
+    for i in range(FA_NPARAMS):
+        p[i] = <double>params[i] if i < np_ else 0.0
+    cdef int nt = threads_for(kernel, n)
+    if n < NOGIL_MIN and nt == 1:
+        f(a, b, o1, o2, n, p, nt)
+    else:
+        with nogil:
+            f(a, b, o1, o2, n, p, nt)
+    return 0
 
 
-def call1(Py_ssize_t kernel, Py_ssize_t entry, x, out, tuple params):
-    """Fast path of the one-input, one-output entries (fwd, grad); None if not taken."""
+def fast(Py_ssize_t kernel, Py_ssize_t entry, a, b, o1, o2, tuple params):
+    """entry of kernel on the kernel's own slots, inputs a, b and outputs o1, o2 (None:
+    allocated; a slot the entry does not have is ignored), when they are the common case:
+    ndarrays of float32 or float64, ndim >= 1, C- or F-contiguous, aligned, native byte
+    order, the inputs of one layout and dtype, the outputs writable, of that layout too,
+    and overlapping no input (except as the very same elements: in place) nor each other.
+    The result (a tuple for two outputs), or None for fastact._arrays to take the call."""
+    if not 0 <= entry < FA_NENTRIES:
+        return None
+    cdef bint two_in = FA_NIN(entry) == 2, two_out = FA_NOUT(entry) == 2
+    x = b if two_in else a                  # the last input: the layout of all
     cdef int dt = fast_dtype(x)
     if dt < 0:
         return None
     cdef cnp.ndarray xa = <cnp.ndarray>x
-    o = fast_out(out, xa)
-    if o is None or not disjoint(<cnp.ndarray>o, xa):
+    if two_in and (fast_dtype(a) != dt or not same_layout(<cnp.ndarray>a, xa)):
         return None
-    cdef double p[NPARAMS]
-    load_params(params, p)
-    cdef kernel_t f = g_table[(kernel * NENTRIES + entry) * 2 + dt]
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xa)
-    cdef int nt = threads_for(kernel, n)
-    cdef const char *a = <const char *>cnp.PyArray_DATA(xa)
-    cdef char *r = <char *>cnp.PyArray_DATA(<cnp.ndarray>o)
-    with nogil:
-        f(a, NULL, r, NULL, n, p, nt)
-    return o
-
-
-def call2(Py_ssize_t kernel, Py_ssize_t entry, g, x, out, tuple params):
-    """Fast path of the two-input, one-output entries (bwd, bwdy); None if not taken."""
-    cdef int dt = fast_dtype(x)
-    if dt < 0 or fast_dtype(g) != dt or not same_layout(<cnp.ndarray>g, <cnp.ndarray>x):
+    r1 = fast_out(o1, xa)
+    if r1 is None or not disjoint(r1, xa) or not disjoint(r1, a):
         return None
-    cdef cnp.ndarray xa = <cnp.ndarray>x, ga = <cnp.ndarray>g
-    o = fast_out(out, xa)
-    if o is None or not disjoint(<cnp.ndarray>o, xa) or not disjoint(<cnp.ndarray>o, ga):
-        return None
-    cdef double p[NPARAMS]
-    load_params(params, p)
-    cdef kernel_t f = g_table[(kernel * NENTRIES + entry) * 2 + dt]
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xa)
-    cdef int nt = threads_for(kernel, n)
-    cdef const char *a = <const char *>cnp.PyArray_DATA(ga)
-    cdef const char *b = <const char *>cnp.PyArray_DATA(xa)
-    cdef char *r = <char *>cnp.PyArray_DATA(<cnp.ndarray>o)
-    with nogil:
-        f(a, b, r, NULL, n, p, nt)
-    return o
-
-
-def call_fb(Py_ssize_t kernel, Py_ssize_t entry, x, g, out, grad_out, tuple params):
-    """Fast path of forward+backward (fb without g, fbg with g); None if not taken."""
-    cdef int dt = fast_dtype(x)
-    if dt < 0:
-        return None
-    cdef cnp.ndarray xa = <cnp.ndarray>x
-    cdef cnp.ndarray ga = xa
-    if g is not None:
-        if fast_dtype(g) != dt or not same_layout(<cnp.ndarray>g, xa):
+    r2 = None
+    if two_out:
+        r2 = fast_out(o2, xa)
+        if r2 is None or not disjoint(r2, xa) or not disjoint(r2, a) or not apart(r1, r2):
             return None
-        ga = <cnp.ndarray>g
-    o1 = fast_out(out, xa)
-    o2 = fast_out(grad_out, xa)
-    if o1 is None or o2 is None:
-        return None
-    cdef cnp.ndarray oa = <cnp.ndarray>o1, ob = <cnp.ndarray>o2
-    if (not disjoint(oa, xa) or not disjoint(ob, xa) or not disjoint(oa, ga)
-            or not disjoint(ob, ga) or cnp.PyArray_DATA(oa) == cnp.PyArray_DATA(ob)
-            or not disjoint(oa, ob)):
-        return None
-    cdef double p[NPARAMS]
-    load_params(params, p)
-    cdef kernel_t f = g_table[(kernel * NENTRIES + entry) * 2 + dt]
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xa)
-    cdef int nt = threads_for(kernel, n)
-    cdef const char *a = <const char *>cnp.PyArray_DATA(ga)
-    cdef const char *b = <const char *>cnp.PyArray_DATA(xa)
-    cdef char *r1 = <char *>cnp.PyArray_DATA(oa)
-    cdef char *r2 = <char *>cnp.PyArray_DATA(ob)
-    with nogil:
-        if g is None:
-            f(b, NULL, r1, r2, n, p, nt)
-        else:
-            f(a, b, r1, r2, n, p, nt)
-    return o1, o2
+    run_kernel(kernel, entry, dt, cnp.PyArray_SIZE(xa), data(a), data(x) if two_in else NULL,
+               data(r1), data(r2) if two_out else NULL, params)
+    return (r1, r2) if two_out else r1
 
 
 def launch(Py_ssize_t kernel, Py_ssize_t entry, tuple inputs, tuple outputs, tuple params):
-    """Run a kernel on arrays fastact._arrays prepared: 1-D, contiguous, aligned, native,
-    one dtype (float32 or float64), equal sizes; outputs writable and not overlapping."""
-    cdef cnp.ndarray first = <cnp.ndarray>inputs[0]
-    cdef int dt = 0 if cnp.PyArray_TYPE(first) == cnp.NPY_FLOAT else 1
-    cdef kernel_t f = g_table[(kernel * NENTRIES + entry) * 2 + dt]
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(first)
-    cdef double p[NPARAMS]
-    load_params(params, p)
-    cdef const char *a = <const char *>cnp.PyArray_DATA(first)
-    cdef const char *b = NULL
-    cdef char *r1 = <char *>cnp.PyArray_DATA(<cnp.ndarray>outputs[0])
-    cdef char *r2 = NULL
-    if len(inputs) > 1:
-        b = <const char *>cnp.PyArray_DATA(<cnp.ndarray>inputs[1])
-    if len(outputs) > 1:
-        r2 = <char *>cnp.PyArray_DATA(<cnp.ndarray>outputs[1])
-    cdef int nt = threads_for(kernel, n)
-    with nogil:
-        f(a, b, r1, r2, n, p, nt)
+    """entry of kernel on arrays fastact._arrays prepared: 1-D, contiguous, aligned,
+    native, one dtype (float32 or float64), equal sizes; outputs writable and not
+    overlapping."""
+    cdef cnp.ndarray first = <cnp.ndarray?>inputs[0]
+    cdef int t = cnp.PyArray_TYPE(first)
+    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
+        raise TypeError(f"launch takes float32 or float64 arrays, got {first.dtype}")
+    run_kernel(kernel, entry, t == cnp.NPY_DOUBLE, cnp.PyArray_SIZE(first), data(first),
+               data(<cnp.ndarray?>inputs[1]) if len(inputs) > 1 else NULL,
+               data(<cnp.ndarray?>outputs[0]),
+               data(<cnp.ndarray?>outputs[1]) if len(outputs) > 1 else NULL, params)

@@ -20,30 +20,26 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-from kernel_driver import FLAGS, expected_loops  # noqa: E402  (the flags setup.py reads)
+from kernel_driver import FLAGS, TABLE, expected_loops  # noqa: E402  (what setup.py reads)
 
 
-def _accepted(compiler, flags):
-    """The flags the compiler takes (as setup.py probes them)."""
-    ok = []
+def _accepts(compiler, flag):
+    """Whether the compiler takes the flag (as setup.py probes it)."""
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "t.c")
         open(src, "w").write("int main(void) { return 0; }\n")
-        for flag in flags:
-            r = subprocess.run([compiler, flag, "-Werror", "-c", src, "-o", src + ".o"],
-                               capture_output=True)
-            ok += [flag] if r.returncode == 0 else []
-    return ok
+        return subprocess.run([compiler, flag, "-Werror", "-c", src, "-o", src + ".o"],
+                              capture_output=True).returncode == 0
 
 
 def _report(compiler, level, src, tmp):
     """The line numbers the compiler reports a vectorized loop at, compiling as setup.py
     does: Python's CFLAGS (with its -fwrapv), then the project's flags."""
-    common = (sysconfig.get_config_var("CFLAGS").split() + FLAGS.BASE
-              + _accepted(compiler, FLAGS.OPTIONAL) + FLAGS.X86_64[level] + [
-                  "-fopenmp", "-fPIC", "-I", os.path.join(ROOT, "fastact", "_src"),
-                  "-I", sysconfig.get_paths()["include"], "-c", src, "-o",
-                  os.path.join(tmp, "k.o")])
+    flags = FLAGS.compile_flags(level, "x86_64", accepts=lambda f: _accepts(compiler, f))
+    macros = [f"-D{k}={v}" for k, v in TABLE.C_MACROS.items()]
+    common = (sysconfig.get_config_var("CFLAGS").split() + flags + macros + [
+        "-fopenmp", "-fPIC", "-I", os.path.join(ROOT, "fastact", "_src"),
+        "-I", sysconfig.get_paths()["include"], "-c", src, "-o", os.path.join(tmp, "k.o")])
     if compiler == "gcc":
         report = os.path.join(tmp, "vec.txt")
         # -fno-ipa-icf: identical functions (relu's bwd and bwdy) keep a report each
@@ -82,8 +78,8 @@ def check(compiler, level):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--level", nargs="+", default=sorted(FLAGS.X86_64),
-                    choices=sorted(FLAGS.X86_64), help="SIMD levels (default: all)")
+    ap.add_argument("--level", nargs="+", default=list(FLAGS.LEVELS),
+                    choices=FLAGS.LEVELS, help="SIMD levels (default: all)")
     ap.add_argument("--compiler", default="gcc",
                     help="gcc (its -fopt-info reports) or clang (its -Rpass remarks)")
     args = ap.parse_args()

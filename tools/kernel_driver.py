@@ -49,11 +49,11 @@ def _load(filename):
 
 TABLE = _load("_activations.py")
 FLAGS = _load("_build_flags.py")
-# target -> (compiler, flags beyond BASE and OPTIONAL, how to run: a command prefix)
+# target -> (compiler, (machine, level) of FLAGS.compile_flags, how to run: a command prefix)
 TARGETS = {
-    "native": ("gcc", FLAGS.X86_64["avx2"], []),
-    "neon": (CROSS_CC, FLAGS.AARCH64_CROSS["neon"], [QEMU, "-cpu", "cortex-a72"]),
-    "sve": (CROSS_CC, FLAGS.AARCH64_CROSS["sve"], [QEMU, "-cpu", "max"]),
+    "native": ("gcc", ("x86_64", "avx2"), []),
+    "neon": (CROSS_CC, ("aarch64-cross", "neon"), [QEMU, "-cpu", "cortex-a72"]),
+    "sve": (CROSS_CC, ("aarch64-cross", "sve"), [QEMU, "-cpu", "max"]),
 }
 
 
@@ -75,20 +75,21 @@ def missing_tools(target):
 def render():
     """(C source, [(first line, function name)]) of the driver."""
     lines = ['#include <stdio.h>', '#include <stdlib.h>', '#include <stdint.h>',
-             '#include "fa_activations.h"', '',
+             '#include "fa_activations.h"']
+    lines += [f"#define {k} {v}" for k, v in TABLE.C_MACROS.items()]
+    lines += ['#include "fa_table.h"', '',
              'typedef void (*kernel_t)(const char *a, const char *b, char *o1, char *o2, '
              'long n, const double *p, int nthreads);', '']
     funcs = []
     names = []
-    for k in TABLE.KERNELS:
-        for e in TABLE.ENTRIES:
-            for _, t, s in TYPES:
+    for ki, k in enumerate(TABLE.KERNELS):
+        for ei, e in enumerate(TABLE.ENTRIES):
+            for ti, t, s in TYPES:
                 if not TABLE.has_entry(k, e):
-                    names.append("0")
                     continue
                 ins, outs, _ = TABLE.ENTRY_CODE[e]
                 fname = f"{k.name}_{e}_{s}"
-                names.append(fname)
+                names.append(f"[FA_SLOT({ki}, {ei}, {ti})] = {fname}")
                 loops = []
                 if k.common:
                     loops.append((f"{k.common[0]} == {k.common[1]!r}",
@@ -125,10 +126,9 @@ def render():
                     lines += ["}", ""]
     nin = [len(TABLE.ENTRY_CODE[e][0]) for e in TABLE.ENTRIES]
     nout = [len(TABLE.ENTRY_CODE[e][1]) for e in TABLE.ENTRIES]
-    lines += [f"static const kernel_t TABLE[] = {{{', '.join(names)}}};",
+    lines += [f"static const kernel_t TABLE[FA_TABLE_SIZE] = {{{', '.join(names)}}};",
               f"static const int NIN[] = {{{', '.join(map(str, nin))}}};",
-              f"static const int NOUT[] = {{{', '.join(map(str, nout))}}};",
-              f"#define NENTRIES {len(TABLE.ENTRIES)}", "", MAIN]
+              f"static const int NOUT[] = {{{', '.join(map(str, nout))}}};", "", MAIN]
     return "\n".join(lines) + "\n", funcs
 
 
@@ -150,7 +150,7 @@ int main(int argc, char **argv) {
         size_t size = (size_t)h.n * (h.dtype ? 8 : 4);
         char *buf[4] = {0, 0, 0, 0};
         int j, r;
-        kernel_t f = TABLE[(h.kernel * NENTRIES + h.entry) * 2 + h.dtype];
+        kernel_t f = TABLE[FA_SLOT(h.kernel, h.entry, h.dtype)];
         if (!f) { fprintf(stderr, "no such kernel\n"); return 1; }
         for (j = 0; j < 4; j++) buf[j] = malloc(size ? size : 1);
         for (j = 0; j < NIN[h.entry]; j++)
@@ -175,8 +175,9 @@ def write_source(directory):
 
 
 def compile_flags(target, openmp=False):
-    cc, extra, _ = TARGETS[target]
-    return [cc] + FLAGS.BASE + FLAGS.OPTIONAL + extra + ["-I", SRC] + (["-fopenmp"] if openmp else [])
+    cc, (machine, level), _ = TARGETS[target]
+    return ([cc] + FLAGS.compile_flags(level, machine) + ["-I", SRC]
+            + (["-fopenmp"] if openmp else []))
 
 
 def build(target, directory):

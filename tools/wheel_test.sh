@@ -29,7 +29,8 @@ listing=$(tar tzf "$sdist")
 named=$(cat "$root/README.md" "$root"/docs/*.md \
         | grep -oE '(docs|tools|benchmarks)/[A-Za-z0-9_./-]+\.(png|md|txt|json|py|sh)' | sort -u)
 for f in fastact/_runner.pyx fastact/_src/_kernels.pyx.in fastact/_src/fa_math.h \
-         fastact/_src/fa_activations.h fastact/_src/fa_coeffs.h fastact/_build_flags.py \
+         fastact/_src/fa_activations.h fastact/_src/fa_coeffs.h fastact/_src/fa_table.h \
+         fastact/_build_flags.py \
          fastact/__init__.pyi fastact/py.typed LICENSE tests/conftest.py tests/cpu_probe.py \
          .ci/run $named; do
     grep -q "/$f\$" <<<"$listing" || { echo "sdist lacks $f"; exit 1; }
