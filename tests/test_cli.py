@@ -81,3 +81,10 @@ def test_bench_main_loop_over_every_activation(tmp_path, capsys):
         assert r.get("torch", 1) > 0
         assert f"{r['activation']:12s} {r['direction']:8s}" in text
     assert "nan" not in text and os.path.getsize(tmp_path / "b.png") > 1000
+    # activations with no PyTorch counterpart: not timed against torch, and said so
+    from fastact._activations import ACTIVATIONS_TABLE
+    no_torch = {a.name for a in ACTIVATIONS_TABLE if "torch" not in a.peers}
+    assert no_torch and {r["activation"] for r in data["results"] if "torch" not in r} == \
+        (no_torch if bench._have_torch() else labels)
+    assert ("No PyTorch counterpart (not timed against torch): " + ", ".join(sorted(no_torch))) \
+        in text
