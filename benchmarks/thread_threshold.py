@@ -31,8 +31,9 @@ def main():
     print(f"{'kernel (cost)':20s}" + "".join(f"{n:>8d}" for n in sizes))
     for name in ("relu", "hardswish", "softsign", "elu", "tanh", "mish", "gelu"):
         kernel = _activations.KERNELS[_activations.KERNEL_INDEX[name]]
-        _backend._runner.use_table(_backend.kernel_module().TABLE_CAPSULE,
-                                   [0] * len(_activations.KERNELS))      # never serial
+        module = _backend.kernel_module()
+        _backend._runner.use_table(module.TABLE_CAPSULE, [0] * len(_activations.KERNELS),
+                                   module.SEG_CAPSULE, len(_activations.SEGMENTS))  # never serial
         row = []
         for n in sizes:
             x = np.random.default_rng(0).standard_normal(n).astype(np.float32)

@@ -472,3 +472,66 @@ ACTIVATIONS_TABLE = (
 )
 ACTIVATIONS_BY_NAME = {a.name: a for a in ACTIVATIONS_TABLE}
 ALIASES = {alias: a.name for a in ACTIVATIONS_TABLE for alias in a.aliases}
+
+
+# ---- Beyond elementwise: gated units and prelu (docs/gated.md) ----
+# Their compiled code is segment loops (fastact/_src/fa_gated.h): one C function per
+# name below and dtype, in this order in each kernel module's segment table.
+
+@dataclass(frozen=True)
+class GatedKernel:
+    name: str          # fa_<name>_<entry>_seg_<t> in fa_gated_impl.h (FA_GATED lines)
+    f: str             # the elementwise kernel of the gate: its math, cost and threads
+    params: Tuple[float, ...] = ()   # f's parameters (the C code has them as literals)
+
+
+GATED_KERNELS = (GatedKernel("glu", "sigmoid"), GatedKernel("swiglu", "silu", (1.0,)),
+                 GatedKernel("geglu", "gelu"), GatedKernel("geglu_tanh", "gelu_tanh"),
+                 GatedKernel("reglu", "relu"))
+GATED_ENTRIES = ("fwd", "grad", "bwd", "fb", "fbg")
+# prelu with one weight per segment (s) or per element (v); the w entries also sum the
+# weight's gradient
+PRELU_ENTRIES = ("fwd", "grad", "bwd", "fb", "fbg", "bwdw", "fbw", "fbgw")
+SEGMENTS = (tuple(f"{k.name}_{e}" for k in GATED_KERNELS for e in GATED_ENTRIES)
+            + tuple(f"prelu_{m}_{e}" for m in "sv" for e in PRELU_ENTRIES))
+SEGMENT_INDEX = {name: i for i, name in enumerate(SEGMENTS)}
+
+
+def _approximate(approximate):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return "geglu" if approximate == "none" else "geglu_tanh"
+
+
+@dataclass(frozen=True)
+class Gated:
+    """A gated unit: y = a * f(gate), a and gate the halves of x along dim (or two
+    arrays)."""
+    name: str
+    cls_name: str
+    f: str                   # the gate's activation (its name in ACTIVATIONS_TABLE)
+    params: Tuple[Tuple[str, object], ...]  # after dim: (name, default), in order
+    prepare: Callable        # validated params -> the GATED_KERNELS name
+    # PyTorch: y as an expression in a, gate, the params, torch and F, and the
+    # torch.nn class it mirrors (None: none)
+    torch: str
+    torch_module: Optional[str] = None
+    param_docs: Tuple[str, ...] = ()
+
+    @property
+    def param_names(self):
+        return tuple(name for name, _ in self.params)
+
+    def kernel_for(self, values):
+        return GATED_KERNELS[[k.name for k in GATED_KERNELS].index(self.prepare(*values))]
+
+
+GATED_TABLE = (
+    Gated("glu", "GLU", "sigmoid", (), lambda: "glu", "a * torch.sigmoid(gate)", "GLU"),
+    Gated("swiglu", "SwiGLU", "silu", (), lambda: "swiglu", "a * F.silu(gate)"),
+    Gated("geglu", "GeGLU", "gelu", (("approximate", "none"),), _approximate,
+          "a * F.gelu(gate, approximate=approximate)",
+          param_docs=("'none' (the erf form) or 'tanh'",)),
+    Gated("reglu", "ReGLU", "relu", (), lambda: "reglu", "a * F.relu(gate)"),
+)
+GATED_BY_NAME = {g.name: g for g in GATED_TABLE}

@@ -244,6 +244,16 @@ _BY_ANY_NAME = {**{a.name: a.name for a in ACTIVATIONS_TABLE},
                 **{a.cls_name.lower(): a.name for a in ACTIVATIONS_TABLE}, **ALIASES}
 
 
+_OTHER_CLASSES = {}     # name -> class of the gated, weighted (fastact._api_gated)
+
+
+def register_classes(classes):
+    """Make fastact.get know the classes beyond elementwise ({function name: class})."""
+    _OTHER_CLASSES.update(classes)
+    _BY_ANY_NAME.update({**{n: n for n in classes},
+                         **{c.__name__.lower(): n for n, c in classes.items()}})
+
+
 def get(name, **params):
     """The activation object for a name: ``get("elu", alpha=0.5) == ELU(alpha=0.5)``.
     Accepts function names, class names (any case) and the aliases 'swish', 'identity'."""
@@ -251,5 +261,8 @@ def get(name, **params):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     key = _BY_ANY_NAME.get(name) or _BY_ANY_NAME.get(name.lower().replace("-", "_"))
     if key is None:
-        raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
+        raise ValueError(f"unknown activation {name!r}; choose from "
+                         f"{', '.join(ACTIVATIONS + tuple(_OTHER_CLASSES))}")
+    if key in _OTHER_CLASSES:
+        return _OTHER_CLASSES[key](**params)
     return _NAMESPACE[ACTIVATIONS_BY_NAME[key].cls_name](**params)

@@ -101,7 +101,8 @@ def _load(name):
         except ImportError as exc:
             raise ImportError(f"fastact._kernels_{name} failed to load: {exc}") from exc
         if (module.KERNELS != tuple(k.name for k in _activations.KERNELS)
-                or module.ENTRIES != _activations.ENTRIES):
+                or module.ENTRIES != _activations.ENTRIES
+                or module.SEGMENTS != _activations.SEGMENTS):
             raise ImportError(f"fastact._kernels_{name} was built from another kernel "
                               f"table; rebuild fastact")
         _kernel_modules[name] = module
@@ -117,7 +118,8 @@ def set_simd_level(name):
                          f"{built_levels()}, this CPU runs {cpu_levels()}")
     module = _load(name)
     grains = [max(1024, GRAIN // k.cost) for k in _activations.KERNELS]
-    _runner.use_table(module.TABLE_CAPSULE, grains)
+    _runner.use_table(module.TABLE_CAPSULE, grains, module.SEG_CAPSULE,
+                      len(_activations.SEGMENTS))
     previous, level = level, name
     return previous
 

@@ -12,8 +12,8 @@ import numpy as np
 
 def map_blocks(block, inputs, nout, dtype, token, **kwargs):
     """block(*numpy_blocks, nout=nout, **kwargs) over the inputs (dask or NumPy arrays of
-    one shape), lazily: a dask array of dtype, or for nout=2 a tuple of two (block then
-    stacks its two results on a new first axis). Task names start with token."""
+    one shape), lazily: a dask array of dtype, or for nout > 1 a tuple of nout (block then
+    stacks its results on a new first axis). Task names start with token."""
     chunks = next(a.chunks for a in inputs if not isinstance(a, np.ndarray))
     arrays = [da.from_array(a, chunks=chunks) if isinstance(a, np.ndarray) else a
               for a in inputs]
@@ -23,6 +23,6 @@ def map_blocks(block, inputs, nout, dtype, token, **kwargs):
     kw = dict(kwargs, nout=nout, dtype=dtype, token=token)
     if nout == 1:
         return da.map_blocks(block, *arrays, meta=np.empty((0,) * ndim, dtype), **kw)
-    both = da.map_blocks(block, *arrays, new_axis=0, chunks=((2,),) + arrays[0].chunks,
-                         meta=np.empty((0,) * (ndim + 1), dtype), **kw)
-    return both[0], both[1]
+    stacked = da.map_blocks(block, *arrays, new_axis=0, chunks=((nout,),) + arrays[0].chunks,
+                            meta=np.empty((0,) * (ndim + 1), dtype), **kw)
+    return tuple(stacked[i] for i in range(nout))

@@ -17,7 +17,7 @@ import collections
 import numpy as np
 
 from . import _coeffs as K
-from ._activations import ENTRIES, KERNELS
+from ._activations import ENTRIES, GATED_ENTRIES, GATED_KERNELS, KERNEL_INDEX, KERNELS, PRELU_ENTRIES
 
 _LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 _SQRT1_2 = 0.70710678118654752440
@@ -404,3 +404,58 @@ def launch(kernel, entry, inputs, outputs, params):
             outputs[0][...] = d
         if entry in (_FB, _FBG):
             outputs[1][...] = d
+
+
+# ---- the gated units and prelu: fastact._gated's backend contract ----
+
+def _times3(g, a, d):
+    """g a d with g a exact (fa_gated_impl.h's times3), on float64 arrays."""
+    p, e = _two_prod(g, a)
+    return p * d + _where(np.abs(p) < np.inf, e, 0.0) * d
+
+
+def gated(kernel, entry, g, a, b, outs):
+    """GATED_KERNELS[kernel]'s GATED_ENTRIES[entry] on 2-D arrays (rows of a, the gate b
+    and g, grad_output or None) into outs (the entry's outputs, in fa_gated.h's order)."""
+    gk = GATED_KERNELS[kernel]
+    f = KERNELS[KERNEL_INDEX[gk.f]]
+    dtype = a.dtype
+    with np.errstate(all="ignore"):
+        fv, dv = MATH[f.name](b.astype(np.float64), named_params(f, gk.params, dtype), dtype)
+        a = a.astype(np.float64)
+        name = GATED_ENTRIES[entry]
+        if name == "fwd":
+            values = (a * fv,)
+        elif name == "grad":
+            values = (fv, a * dv)
+        elif name == "fb":
+            values = (a * fv, fv, a * dv)
+        else:
+            g = g.astype(np.float64)
+            values = (g * fv, _times3(g, a, dv))
+            if name == "fbg":
+                values = (a * fv,) + values
+    for o, v in zip(outs, values):
+        o[...] = v
+
+
+def prelu(entry, g, x, w, outs):
+    """PRELU_ENTRIES[entry] on (N, C, inner) arrays x (and g, grad_output, or None),
+    the weight w of shape (C,) or x's, into outs; returns the weight's gradient (float64,
+    shape (C,), summed in a fixed order) for the w entries, else None."""
+    dtype = x.dtype
+    name = PRELU_ENTRIES[entry]
+    with np.errstate(all="ignore"):
+        x = x.astype(np.float64)
+        slope = (w[None, :, None] if w.ndim == 1 else w).astype(np.float64)
+        p = collections.namedtuple("p", "negative_slope")(slope)
+        y, d = leaky_relu(x, p, dtype)
+        gv = 1.0 if g is None else g.astype(np.float64)
+        if name in ("bwd", "fbg", "bwdw", "fbgw"):
+            d = gv * d
+        values = {"fwd": (y,), "grad": (d,), "bwd": (d,), "bwdw": (d,)}.get(name, (y, d))
+        for o, v in zip(outs, values):
+            o[...] = v
+        if name.endswith("w"):
+            return np.sum(_where(x > 0, 0.0, gv * x), axis=(0, 2))
+    return None

@@ -9,6 +9,7 @@ a kernel and returns None otherwise; fastact._arrays then prepares the arrays an
 ``launch``. Both end in ``run_kernel``.
 """
 cimport numpy as cnp
+from cython.parallel cimport prange
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.string cimport memcmp
 
@@ -94,7 +95,12 @@ cdef enum:
     # (NumPy's loops release it from 500 elements)
     NOGIL_MIN = 1024
 
+ctypedef void (*seg_t)(const char *g, const char *a, const char *b, char *o1, char *o2,
+                       char *o3, Py_ssize_t n) noexcept nogil
+
 cdef kernel_t *g_table = NULL
+cdef seg_t *g_segs = NULL                # the segment loops (fa_gated.h)
+cdef Py_ssize_t g_nsegs = 0
 cdef int g_threads = 0                   # 0: follow omp_get_max_threads()
 cdef Py_ssize_t g_grain[FA_NKERNELS]     # per kernel: below this size, one thread
 cdef bint g_pool_started = False         # fastact ran a parallel loop since the last pause
@@ -108,14 +114,17 @@ def cpu_level():
     return fa_cpu_level()
 
 
-def use_table(capsule, grains):
-    """Install a kernel module's table and the per-kernel single-thread thresholds."""
-    global g_table
+def use_table(capsule, grains, seg_capsule, Py_ssize_t nsegs):
+    """Install a kernel module's tables (kernels, and nsegs segment loops) and the
+    per-kernel single-thread thresholds."""
+    global g_table, g_segs, g_nsegs
     if len(grains) != FA_NKERNELS:
         raise ValueError(f"{len(grains)} thresholds for {FA_NKERNELS} kernels")
     for i, grain in enumerate(grains):
         g_grain[i] = grain
     g_table = <kernel_t *>PyCapsule_GetPointer(capsule, "fastact.kernel_table")
+    g_segs = <seg_t *>PyCapsule_GetPointer(seg_capsule, "fastact.segment_table")
+    g_nsegs = nsegs
 
 
 def set_num_threads(int n):
@@ -283,3 +292,65 @@ def launch(Py_ssize_t kernel, Py_ssize_t entry, tuple inputs, tuple outputs, tup
                data(<cnp.ndarray?>inputs[1]) if len(inputs) > 1 else NULL,
                data(<cnp.ndarray?>outputs[0]),
                data(<cnp.ndarray?>outputs[1]) if len(outputs) > 1 else NULL, params)
+
+
+# ---- segment loops: the gated units and prelu (fastact/_src/fa_gated.h) ----
+
+cdef struct slot_t:
+    # where a call's array k is for element (row r, column j) of block b:
+    # base + b * blk + (r % mod if mod else r) * row + j * col (bytes); NULL: unused
+    char *base
+    Py_ssize_t row, col, blk, mod
+
+
+cdef void walk(seg_t f, const slot_t *s, Py_ssize_t m, Py_ssize_t start, Py_ssize_t end,
+               Py_ssize_t b) noexcept nogil:
+    """Elements start..end of a call (row-major over rows of m), in runs within a row."""
+    cdef Py_ssize_t r = start // m, j = start - r * m, stop, k, rr
+    cdef char *p[6]
+    while start < end:
+        stop = m if m - j < end - start else j + (end - start)
+        for k in range(6):
+            if s[k].base == NULL:
+                p[k] = NULL
+            else:
+                rr = r % s[k].mod if s[k].mod > 0 else r
+                p[k] = s[k].base + b * s[k].blk + rr * s[k].row + j * s[k].col
+        f(p[0], p[1], p[2], p[3], p[4], p[5], stop - j)
+        start += stop - j
+        j = 0
+        r += 1
+
+
+def segments(Py_ssize_t seg, int dt, Py_ssize_t kernel, tuple slots, Py_ssize_t total,
+             Py_ssize_t m, Py_ssize_t block):
+    """Run segment loop seg (fastact._activations.SEGMENTS) for dtype dt (0 float32,
+    1 float64) over total elements in rows of m, as fixed blocks of block elements
+    (threads take whole blocks: what each block computes does not depend on the thread
+    count). slots: six (ndarray, row, col, blk, mod) or None, for g, a, b, o1, o2, o3;
+    the thread threshold is the elementwise kernel's."""
+    cdef slot_t s[6]
+    cdef Py_ssize_t k, b, nblocks
+    if g_segs == NULL or not 0 <= seg < g_nsegs or len(slots) != 6 or m <= 0 or block <= 0:
+        raise ValueError(f"no segment loop {seg} for these arguments")
+    for k in range(6):
+        if slots[k] is None:
+            s[k].base = NULL
+            s[k].row = s[k].col = s[k].blk = s[k].mod = 0
+        else:
+            arr, s[k].row, s[k].col, s[k].blk, s[k].mod = slots[k]
+            s[k].base = data(<cnp.ndarray?>arr)
+    cdef seg_t f = g_segs[2 * seg + dt]
+    nblocks = (total + block - 1) // block
+    cdef int nt = threads_for(kernel, total) if nblocks > 1 else 1
+    if total < NOGIL_MIN and nt == 1:
+        for b in range(nblocks):
+            walk(f, s, m, b * block, min(total, (b + 1) * block), b)
+        return
+    with nogil:
+        if nt > 1:
+            for b in prange(nblocks, num_threads=nt, schedule="static"):
+                walk(f, s, m, b * block, min(total, (b + 1) * block), b)
+        else:
+            for b in range(nblocks):
+                walk(f, s, m, b * block, min(total, (b + 1) * block), b)

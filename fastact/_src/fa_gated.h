@@ -1,0 +1,55 @@
+/* fa_gated.h: the gated units (y = a f(gate)) and prelu, as segment loops.
+ *
+ * A segment is a run of n consecutive elements of every array of a call; fastact._runner
+ * walks a call's rows in segments (threads split the whole work) and calls the segment
+ * function of the SIMD level in use through the tables below. Every segment function has
+ * the one signature fa_seg_t: inputs g (grad_output), a, b; outputs o1, o2, o3; unused
+ * ones are NULL. The element math is fa_activations.h's, written once.
+ *
+ *   gated, b the gate:  fwd (a, b -> y)   grad (a, b -> da, db)   bwd (g, a, b -> da, db)
+ *                       fb (a, b -> y, da, db)   fbg (g, a, b -> y, da, db)
+ *   prelu, a = x, b the weight (one value per segment: "s", or one per element: "v");
+ *   the entries ending in w also add grad_output * x where x <= 0 (the weight's
+ *   gradient) to the float64 accumulator(s) o3: fwd (y)  grad (d)  bwd (g -> d)
+ *   fb (y, d)  fbg (g -> y, d)  bwdw (g -> d, acc)  fbw (y, d, acc)  fbgw (g -> y, d, acc)
+ */
+#ifndef FA_GATED_H
+#define FA_GATED_H
+
+#include <stddef.h>
+#include "fa_activations.h"
+
+#if defined(_MSC_VER)
+#  define FA_R __restrict
+#else
+#  define FA_R __restrict__
+#endif
+
+typedef void (*fa_seg_t)(const char *g, const char *a, const char *b, char *o1, char *o2,
+                         char *o3, ptrdiff_t n);
+
+#define T float
+#define U uint32_t
+#define S(name) fa_##name##_f32
+#define C(name) FA_F32_##name
+#define SFX f32
+#include "fa_gated_impl.h"
+#undef T
+#undef U
+#undef S
+#undef C
+#undef SFX
+
+#define T double
+#define U uint64_t
+#define S(name) fa_##name##_f64
+#define C(name) FA_F64_##name
+#define SFX f64
+#include "fa_gated_impl.h"
+#undef T
+#undef U
+#undef S
+#undef C
+#undef SFX
+
+#endif

@@ -1,0 +1,111 @@
+/* fa_gated_impl.h: the segment loops of fa_gated.h, written once for type T (included
+ * with T, S(name), C(name) and SFX defined). The pointers of a segment do not overlap,
+ * except an output that is exactly an input (in place), which an elementwise loop
+ * computes correctly either way. */
+
+/* g a d with the product g a carried exactly (a two-product): one rounding less than
+ * (g a) d, so the gate's gradient keeps within the bound of f' plus half an ulp */
+FA_INLINE T S(times3)(T g, T a, T d) {
+    T e, p = S(two_prod)(g, a, &e);
+    e = S(abs)(p) < S(inf)() ? e : 0;          /* g a overflows (or is inf, NaN): p d */
+    return FA_FMA(p, d, e * d);
+}
+
+/* (two steps, so that SFX is expanded before the pasting) */
+#define FA_SEG__(name, s) fa_##name##_seg_##s
+#define FA_SEG_(name, s) FA_SEG__(name, s)
+#define FA_SEG(name) FA_SEG_(name, SFX)
+/* a segment function: the body (its loop, after the macro) takes restrict-qualified
+ * parameters, which compilers trust (restrict locals they ignore, and would then check
+ * every output against every input at run time, past their limit with six arrays); the
+ * fa_seg_t function around it casts */
+#define FA_SEG_HEAD(name)                                                                 \
+    FA_INLINE void FA_SEG(name##_body)(const T *FA_R g, const T *FA_R a, const T *FA_R b, \
+                                       T *FA_R o1, T *FA_R o2, T *FA_R o3, char *o3_,     \
+                                       ptrdiff_t n);                                      \
+    static void FA_SEG(name)(const char *g, const char *a, const char *b, char *o1,       \
+                             char *o2, char *o3, ptrdiff_t n) {                           \
+        FA_SEG(name##_body)((const T *)g, (const T *)a, (const T *)b, (T *)o1, (T *)o2,   \
+                            (T *)o3, o3, n);                                              \
+    }                                                                                     \
+    FA_INLINE void FA_SEG(name##_body)(const T *FA_R g, const T *FA_R a, const T *FA_R b, \
+                                       T *FA_R o1, T *FA_R o2, T *FA_R o3, char *o3_,     \
+                                       ptrdiff_t n) {                                     \
+        ptrdiff_t i; (void)g; (void)a; (void)b; (void)o1; (void)o2; (void)o3; (void)o3_;
+
+/* ---- gated units: y = a f(b), da = f(b), db = a f'(b) (times g) ---- */
+#define FA_GATED__(G, K, beta, s)                                                        \
+    FA_SEG_HEAD(G##_fwd)                                                                  \
+        for (i = 0; i < n; i++) {                                                         \
+            T f, d; fa_##K##_##s(b[i], beta, 0, 0, 0, 0, &f, &d); o1[i] = a[i] * f; } }   \
+    FA_SEG_HEAD(G##_grad)                                                                 \
+        for (i = 0; i < n; i++) {                                                         \
+            T f, d; fa_##K##_##s(b[i], beta, 0, 0, 0, 0, &f, &d);                          \
+            o1[i] = f; o2[i] = a[i] * d; } }                                              \
+    FA_SEG_HEAD(G##_bwd)                                                                  \
+        for (i = 0; i < n; i++) {                                                         \
+            T f, d; fa_##K##_##s(b[i], beta, 0, 0, 0, 0, &f, &d);                          \
+            o1[i] = g[i] * f; o2[i] = S(times3)(g[i], a[i], d); } }                       \
+    FA_SEG_HEAD(G##_fb)                                                                   \
+        for (i = 0; i < n; i++) {                                                         \
+            T f, d; fa_##K##_##s(b[i], beta, 0, 0, 0, 0, &f, &d);                          \
+            o1[i] = a[i] * f; o2[i] = f; o3[i] = a[i] * d; } }                            \
+    FA_SEG_HEAD(G##_fbg)                                                                  \
+        for (i = 0; i < n; i++) {                                                         \
+            T f, d; fa_##K##_##s(b[i], beta, 0, 0, 0, 0, &f, &d);                          \
+            o1[i] = a[i] * f; o2[i] = g[i] * f; o3[i] = S(times3)(g[i], a[i], d); } }
+#define FA_GATED_(G, K, beta, s) FA_GATED__(G, K, beta, s)
+#define FA_GATED(G, K, beta) FA_GATED_(G, K, beta, SFX)
+
+/* the gated kernels of fastact/_activations.py's GATED_KERNELS: name, f, f's parameter */
+FA_GATED(glu, sigmoid, 0)
+FA_GATED(swiglu, silu, 1)
+FA_GATED(geglu, gelu, 0)
+FA_GATED(geglu_tanh, gelu_tanh, 0)
+FA_GATED(reglu, relu, 0)
+
+/* ---- prelu: leaky_relu with the weight as the slope; the weight's gradient
+ * sum(g x where x <= 0) (PyTorch's: NaN x included), each term and the sum in float64,
+ * in an order fixed by the segments (fastact._runner makes them independent of the
+ * thread count) ---- */
+#define FA_PRELU_TERM(k) (a[k] > 0 ? 0.0 : (g ? (double)g[k] : 1.0) * (double)a[k])
+/* one weight for the segment: the terms in eight interleaved partial sums (a fixed order
+ * that keeps eight additions in flight), added to the accumulator o3 */
+#define FA_PRELU_SUM_s                                                                    \
+    {   double p[8] = {0, 0, 0, 0, 0, 0, 0, 0}; ptrdiff_t j, n8 = n - n % 8;              \
+        for (i = 0; i < n8; i += 8)                                                       \
+            for (j = 0; j < 8; j++) p[j] += FA_PRELU_TERM(i + j);                          \
+        for (i = n8; i < n; i++) p[i - n8] += FA_PRELU_TERM(i);                           \
+        *(double *)o3_ += ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])); }
+/* one weight per element: each accumulator of o3 gets its element's term */
+#define FA_PRELU_SUM_v                                                                    \
+    {   double *FA_R acc = (double *)o3_;                                                 \
+        for (i = 0; i < n; i++) acc[i] += FA_PRELU_TERM(i); }
+
+#define FA_PRELU__(m, W, s)                                                               \
+    FA_SEG_HEAD(prelu_##m##_fwd)                                                          \
+        for (i = 0; i < n; i++) o1[i] = fa_leaky_relu_fwd_##s(a[i], W, 0, 0, 0, 0); }     \
+    FA_SEG_HEAD(prelu_##m##_grad)                                                         \
+        for (i = 0; i < n; i++) o1[i] = fa_leaky_relu_grad_##s(a[i], W, 0, 0, 0, 0); }    \
+    FA_SEG_HEAD(prelu_##m##_bwd)                                                          \
+        for (i = 0; i < n; i++) o1[i] = fa_leaky_relu_bwd_##s(g[i], a[i], W, 0, 0, 0, 0); } \
+    FA_SEG_HEAD(prelu_##m##_fb)                                                           \
+        for (i = 0; i < n; i++) fa_leaky_relu_fb_##s(a[i], W, 0, 0, 0, 0, &o1[i], &o2[i]); } \
+    FA_SEG_HEAD(prelu_##m##_fbg)                                                          \
+        for (i = 0; i < n; i++)                                                           \
+            fa_leaky_relu_fbg_##s(g[i], a[i], W, 0, 0, 0, 0, &o1[i], &o2[i]); }           \
+    FA_SEG_HEAD(prelu_##m##_bwdw)                                                         \
+        for (i = 0; i < n; i++) o1[i] = fa_leaky_relu_bwd_##s(g[i], a[i], W, 0, 0, 0, 0); \
+        FA_PRELU_SUM_##m }                                                                \
+    FA_SEG_HEAD(prelu_##m##_fbw)                                                          \
+        for (i = 0; i < n; i++) fa_leaky_relu_fb_##s(a[i], W, 0, 0, 0, 0, &o1[i], &o2[i]); \
+        FA_PRELU_SUM_##m }                                                                \
+    FA_SEG_HEAD(prelu_##m##_fbgw)                                                         \
+        for (i = 0; i < n; i++)                                                           \
+            fa_leaky_relu_fbg_##s(g[i], a[i], W, 0, 0, 0, 0, &o1[i], &o2[i]);             \
+        FA_PRELU_SUM_##m }
+#define FA_PRELU_(m, W, s) FA_PRELU__(m, W, s)
+#define FA_PRELU(m, W) FA_PRELU_(m, W, SFX)
+
+FA_PRELU(s, b[0])      /* prelu_s_*: one weight, b[0], for the whole segment */
+FA_PRELU(v, b[i])      /* prelu_v_*: b[i] for element i */
