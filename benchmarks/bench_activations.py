@@ -1,19 +1,21 @@
 """asv benchmarks: every activation x entry point x dtype x size, for fastact and, in the
 same suite, PyTorch (CPU, same threads) and the idiomatic NumPy expression (the
 implementations of fastact.bench). Run: asv run --python=same --quick (see docs/packaging.md).
-FASTACT_ASV_SMOKE=1 keeps only the 1K size (CI's smoke pass)."""
+FASTACT_ASV_SMOKE=1 keeps only the 1K size and float32 (CI's smoke pass)."""
 import os
 import tracemalloc
 
 import numpy as np
 
 import fastact
-from fastact import bench
+from fastact import _bench_gated, bench
 
 LABELS = [label for label, _, _ in bench.CASES]
 CASES = {label: (name, params) for label, name, params in bench.CASES}
 ENTRIES = ["forward", "grad", "backward", "forward_backward"]
-SIZES = [1 << 10] if os.environ.get("FASTACT_ASV_SMOKE") else [1 << 10, 1 << 16, 1 << 22]
+SMOKE = bool(os.environ.get("FASTACT_ASV_SMOKE"))
+SIZES = [1 << 10] if SMOKE else [1 << 10, 1 << 16, 1 << 22]
+DTYPES = ["float32"] if SMOKE else ["float32", "float64"]
 
 
 def _call(library, label, entry, x, g):
@@ -59,7 +61,7 @@ def _data(dtype, n):
 
 class Activations:
     """Time per call; compare libraries with asv compare or the web report."""
-    params = (LABELS, ENTRIES, ["float32", "float64"], SIZES, ["fastact", "torch", "numpy"])
+    params = (LABELS, ENTRIES, DTYPES, SIZES, ["fastact", "torch", "numpy"])
     param_names = ["activation", "entry", "dtype", "n", "library"]
     timeout = 300
 
@@ -142,3 +144,35 @@ class MLPTrainingStep:
 
     def time_step(self, *args):
         self.step()
+
+
+class GatedUnits:
+    """The gated units and prelu (fastact._bench_gated's cases): forward, and forward +
+    backward in one call, against eager PyTorch with autograd and NumPy (torch.compile is
+    in python -m fastact bench: its compile time does not fit asv's per-process setup)."""
+    params = (_bench_gated.LABELS, list(_bench_gated.DIRECTIONS), DTYPES,
+              [1 << 12] if SMOKE else [1 << 18, 1 << 24], ["fastact", "torch", "numpy"])
+    param_names = ["activation", "direction", "dtype", "n", "library"]
+    timeout = 300
+
+    def setup(self, label, direction, dtype, n, library):
+        if library == "torch":
+            try:
+                import torch
+            except ImportError:
+                raise NotImplementedError("torch is not installed")
+            torch.set_num_threads(fastact.get_num_threads())
+        if library == "numpy" and n > 1 << 18:
+            raise NotImplementedError("NumPy is timed up to 256K")
+        name, params = next((c[1], c[2]) for c in _bench_gated.CASES if c[0] == label)
+        width = _bench_gated.CHANNELS if name == "prelu" else _bench_gated.WIDTH
+        rng = np.random.default_rng(0)
+        x = (rng.standard_normal((n // width, width)) * 3).astype(dtype)
+        w = rng.uniform(0, 0.5, width).astype(dtype) if name == "prelu" else None
+        g = rng.uniform(-1, 1, (n // width, width if name == "prelu" else width // 2)).astype(dtype)
+        fns = _bench_gated._case_fns(label, name, params, direction, x, w, g, (library,), True)
+        self.fn = fns.get(library)
+        self.fn()
+
+    def time_call(self, *args):
+        self.fn()

@@ -77,7 +77,15 @@ def write_api_pages():
             + [f".. autofunction:: {n}\n" for n in names]
             + [f".. autoclass:: {act.cls_name}\n"]))
     assert not per_activation, f"public names of no activation: {per_activation}"
-    others = sorted(set(fastact.__all__) - set(_api.PUBLIC) - {"__version__"})
+    from fastact import _api_gated
+    gated = [n for n in fastact.__all__ if n in _api_gated.PUBLIC]
+    _write("gated", "\n".join(
+        [_heading("Gated units, prelu, rrelu"), ".. currentmodule:: fastact\n",
+         "See :doc:`../gated` for the forms, shapes and accuracy.\n"]
+        + [f".. auto{'class' if isinstance(getattr(fastact, n), type) else 'function'}:: {n}\n"
+           + ("   :members:\n" if isinstance(getattr(fastact, n), type) else "")
+           for n in gated]))
+    others = sorted(set(fastact.__all__) - set(_api.PUBLIC) - set(gated) - {"__version__"})
     directives = []
     for name in others:
         obj = getattr(fastact, name)
@@ -105,7 +113,8 @@ def write_api_pages():
         ".. list-table::\n   :header-rows: 1\n\n   * - activation\n     - class\n"
         "     - parameters\n     - f(x)\n" + "\n".join(rows) + "\n",
         ".. toctree::\n   :hidden:\n\n" + "".join(f"   {p}\n" for p in pages)
-        + "   configuration\n   torch\n",
+        + "   gated\n   configuration\n   torch\n",
+        ":doc:`gated`: the gated units, prelu and rrelu. "
         ":doc:`configuration`: backends, SIMD levels, threads, ``get``, "
         "``ActivationFunction``. :doc:`torch`: ``fastact.torch``.\n"]))
 

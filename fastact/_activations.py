@@ -517,6 +517,9 @@ class Gated:
     torch: str
     torch_module: Optional[str] = None
     param_docs: Tuple[str, ...] = ()
+    # the benchmark's NumPy peer: (f(gate), f'(gate)) as expressions in gate and the
+    # params (fastact.bench's NUMPY_SCOPE)
+    numpy: Tuple[str, str] = ("", "")
 
     @property
     def param_names(self):
@@ -526,12 +529,20 @@ class Gated:
         return GATED_KERNELS[[k.name for k in GATED_KERNELS].index(self.prepare(*values))]
 
 
+_GELU_NP = ("0.5 * gate * (1 + erf(gate / SQRT2)) if approximate == 'none' else "
+            "0.5 * gate * (1 + np.tanh(GELU_C * (gate + 0.044715 * gate ** 3)))",
+            "0.5 * (1 + erf(gate / SQRT2)) + gate * np.exp(-0.5 * gate * gate) / SQRT_2PI "
+            "if approximate == 'none' else (0.5 * (1 + (t := np.tanh(GELU_C * (gate + 0.044715 "
+            "* gate ** 3)))) + 0.5 * gate * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * gate * gate))")
 GATED_TABLE = (
-    Gated("glu", "GLU", "sigmoid", (), lambda: "glu", "a * torch.sigmoid(gate)", "GLU"),
-    Gated("swiglu", "SwiGLU", "silu", (), lambda: "swiglu", "a * F.silu(gate)"),
+    Gated("glu", "GLU", "sigmoid", (), lambda: "glu", "a * torch.sigmoid(gate)", "GLU",
+          numpy=("sig(gate)", "(s := sig(gate)) * (1 - s)")),
+    Gated("swiglu", "SwiGLU", "silu", (), lambda: "swiglu", "a * F.silu(gate)",
+          numpy=("gate * sig(gate)", "(s := sig(gate)) * (1 + gate * (1 - s))")),
     Gated("geglu", "GeGLU", "gelu", (("approximate", "none"),), _approximate,
           "a * F.gelu(gate, approximate=approximate)",
-          param_docs=("'none' (the erf form) or 'tanh'",)),
-    Gated("reglu", "ReGLU", "relu", (), lambda: "reglu", "a * F.relu(gate)"),
+          param_docs=("'none' (the erf form) or 'tanh'",), numpy=_GELU_NP),
+    Gated("reglu", "ReGLU", "relu", (), lambda: "reglu", "a * F.relu(gate)",
+          numpy=("np.maximum(gate, 0)", "(gate > 0).astype(gate.dtype)")),
 )
 GATED_BY_NAME = {g.name: g for g in GATED_TABLE}

@@ -267,6 +267,9 @@ def _rrelu(entry, g, x, lower, upper, training, seed, rng, outs, names):
             return _leaky("_backward")(g, x, slope, out=outs[0])
         return _leaky("_forward_backward")(x, slope, grad_output=g, out=outs[0],
                                            grad_out=outs[1])
+    if _gated._arrays.is_dask(x) or _gated._arrays.is_dask(g):
+        raise TypeError("rrelu in training does not take dask arrays (its slopes are one "
+                        "random sequence)")
     xa = x if isinstance(x, np.ndarray) else np.asarray(x)
     dtype = _gated._arrays.compute_dtype(_gated._arrays.result_dtype(xa, "x"))
     if g is not None:

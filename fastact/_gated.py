@@ -324,6 +324,9 @@ def weighted(entry, g, x, weight, outs, names, per_element=False):
     an array of x's shape and compute dtype, rrelu's slopes). outs: the user's arrays for
     the entry's outputs (y and/or d, then grad_weight for the w entries). Returns the
     results in that order (one alone, else a tuple)."""
+    if any(_arrays.is_dask(v) for v in (g, x, weight)):
+        raise TypeError("prelu and rrelu do not take dask arrays (the weight's gradient is "
+                        "a reduction over every block, rrelu's slopes one random sequence)")
     arrays = [np.asarray(x)] if g is None else [np.asarray(g), np.asarray(x)]
     result = _arrays.check_inputs(arrays, ("grad_output", "x")[-len(arrays):])
     dtype = _arrays.compute_dtype(result)
@@ -357,7 +360,8 @@ def weighted(entry, g, x, weight, outs, names, per_element=False):
     if reduce:
         if gw is None:
             gw = np.zeros(max(c, 1))
-        gw = gw.reshape(wshape).astype(result)
+        with np.errstate(over="ignore"):             # a sum beyond float32: inf
+            gw = gw.reshape(wshape).astype(result)
         results.append(_finish(gw, outs[-1], result) if outs[-1] is not None else
                        (gw[()] if gw.ndim == 0 else gw))
     return results[0] if len(results) == 1 else tuple(results)

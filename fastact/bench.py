@@ -450,6 +450,16 @@ def add_arguments(ap):
     ap.add_argument("--mlp", default="gelu,silu,tanh",
                     help="activations of the MLP training-step comparison (needs PyTorch); "
                          "'none' to skip (default: %(default)s)")
+    ap.add_argument("--gated", default="all",
+                    help="comma-separated gated units and prelu to time (glu, swiglu, geglu, "
+                         "geglu_tanh, reglu, prelu), 'all' or 'none' (default: %(default)s)")
+    ap.add_argument("--gated-sizes", default="256K,16M", type=_sizes,
+                    help="input sizes of the gated part (default: %(default)s)")
+    ap.add_argument("--peers", default="torch,compile,numpy",
+                    type=lambda t: _choices("peer", t, ["torch", "compile", "numpy"]),
+                    help="what the gated part is timed against: torch (eager, autograd), "
+                         "compile (torch.compile of the same expression), numpy "
+                         "(default: %(default)s)")
     ap.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
     ap.add_argument("--plot", metavar="FILE.png", help="also save a chart (needs matplotlib)")
     ap.add_argument("--markdown", metavar="FILE.md", help="also write the tables of docs/performance.md "
@@ -477,6 +487,12 @@ def run_cli(args):
     unknown = [m for m in mlp if m not in ACTIVATIONS_BY_NAME]
     if unknown:
         return fail(f"--mlp: unknown activation(s) {', '.join(unknown)}")
+    from ._bench_gated import LABELS as GATED_LABELS
+    gated = [] if args.gated == "none" else (
+        GATED_LABELS if args.gated == "all" else [g.strip() for g in args.gated.split(",")])
+    if set(gated) - set(GATED_LABELS):
+        return fail(f"--gated: unknown {', '.join(sorted(set(gated) - set(GATED_LABELS)))}; "
+                    f"choose from {', '.join(GATED_LABELS)}, all, none")
     use_torch = not args.no_torch and _have_torch()
     if not use_torch and not args.no_torch:
         print("PyTorch is not installed: timing fastact and NumPy only", file=sys.stderr)
@@ -488,14 +504,26 @@ def run_cli(args):
     if mlp and use_torch:
         mlp_results = mlp_step(mlp, threads=args.threads, repeat=args.repeat, progress=progress)
         print("\n" + mlp_table(mlp_results))
+    gated_results = []
+    if gated:
+        from . import _bench_gated
+        peers = [p for p in args.peers if use_torch or p == "numpy"]
+        gated_results = _bench_gated.run(gated, args.gated_sizes, args.dtypes,
+                                         threads=args.threads, repeat=args.repeat,
+                                         peers=peers, numpy_max=args.numpy_max,
+                                         progress=progress)
+        print("\n" + _bench_gated.table(gated_results))
     if args.json:
         from ._config import config
         with open(args.json, "w") as f:
             json.dump({"config": config(), "summary": summary(results), "results": results,
-                       "mlp_step": mlp_results}, f, indent=1)
+                       "mlp_step": mlp_results, "gated": gated_results}, f, indent=1)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(markdown(results, mlp_results) + "\n")
+            if gated_results:
+                from . import _bench_gated
+                f.write("\n" + _bench_gated.markdown(gated_results) + "\n")
     if args.plot:
         plot(results, args.plot)
         print(f"chart written to {args.plot}")

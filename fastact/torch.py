@@ -23,6 +23,7 @@ wrapped tensors of ``torch.func`` transforms) is handed to PyTorch's own impleme
 import functools
 import inspect
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -259,3 +260,204 @@ for _act in ACTIVATIONS_TABLE:
         globals()[_name] = _cls if _name == _cls.__name__ else _fn
         __all__.append(_name)
 del _act, _fn, _cls, _name
+
+
+# ---- the gated units, prelu and rrelu (docs/gated.md) ----
+# Eligible tensors are handed to fastact as NumPy views of their memory (fastact._gated
+# reads any dim of a C- or F-contiguous array in place and copies other layouts once);
+# the results are NumPy arrays shared with torch.from_numpy. The backward saves the
+# inputs (the gradient needs a and the gate both) and runs the fused backward kernel;
+# double backward and ineligible tensors use the table's PyTorch expression.
+
+from . import _api_gated, _gated  # noqa: E402
+from ._activations import GATED_TABLE  # noqa: E402
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+def _from_np(a):
+    return torch.from_numpy(a) if a.ndim else torch.tensor(a)
+
+
+def _autograd_of(reference, inputs, grads):
+    """The gradients of reference(*inputs) for grads, differentiable (double backward)."""
+    with torch.enable_grad():
+        leaves = [t if t.requires_grad else t.detach().requires_grad_() for t in inputs]
+        return torch.autograd.grad(reference(*leaves), leaves, grads, create_graph=True)
+
+
+class _GatedSplit(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, kernel, dim, reference):
+        ctx.kernel, ctx.dim, ctx.reference = kernel, dim, reference
+        ctx.save_for_backward(x)
+        return _from_np(_gated.split(kernel, _api_gated.FWD, None, _np(x), dim, None, None,
+                                     None, "gated"))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        if torch.is_grad_enabled() or not _eligible(g) or g.dtype != x.dtype:
+            return _autograd_of(ctx.reference, [x], g)[0], None, None, None
+        return _from_np(_gated.split(ctx.kernel, _api_gated.BWD, _np(g), _np(x), ctx.dim,
+                                     None, None, None, "gated")), None, None, None
+
+
+class _GatedPair(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, b, kernel, reference):
+        ctx.kernel, ctx.reference = kernel, reference
+        ctx.save_for_backward(a, b)
+        return _from_np(_gated.pair(kernel, _api_gated.FWD, None, _np(a), _np(b), None, None,
+                                    "gated"))
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        if torch.is_grad_enabled() or not _eligible(g) or g.dtype != a.dtype:
+            return (*_autograd_of(ctx.reference, [a, b], g), None, None)
+        ga, gb = _gated.pair(ctx.kernel, _api_gated.BWD, _np(g), _np(a), _np(b), None, None,
+                             "gated")
+        return _from_np(ga), _from_np(gb), None, None
+
+
+def _make_gated(spec):
+    expr = _expression(", ".join(("a", "gate") + spec.param_names), spec.torch, spec.name)
+    kernel_of = _api_gated._NAMESPACE[f"_kernel_{spec.name}"]
+    P = inspect.Parameter
+    params = [P(n, P.POSITIONAL_OR_KEYWORD, default=d) for n, d in spec.params]
+
+    def apply(x, gate, dim, values):
+        kernel = kernel_of(*values)             # invalid parameters fail here
+        if gate is None:
+            def reference(t):
+                return expr(*t.chunk(2, dim), *values) if spec.torch_module is None \
+                    else F.glu(t, dim)
+            if not (_eligible(x) and x.dim() > 0):
+                return reference(x)
+            return _GatedSplit.apply(x, kernel, dim, reference)
+
+        def reference2(a, b):
+            return expr(a, b, *values)
+        if not (_eligible(x) and _eligible(gate) and x.dtype == gate.dtype):
+            return reference2(x, gate)
+        return _GatedPair.apply(x, gate, kernel, reference2)
+
+    def function(input, dim=-1, *args, **kwargs):
+        """``input`` split in halves along dim (as F.glu), or (a, gate) as two tensors."""
+        values = inspect.Signature(params).bind(*args, **kwargs)
+        values.apply_defaults()
+        values = tuple(values.arguments.values())
+        if isinstance(dim, torch.Tensor):
+            return apply(input, dim, None, values)
+        return apply(input, None, dim, values)
+
+    function.__name__ = function.__qualname__ = spec.name
+    function.__module__ = __name__
+    function.__doc__ = (f"``{spec.torch.replace('gate', 'gate')}`` with ``a, gate = "
+                        f"input.chunk(2, dim)`` (or ``{spec.name}(a, gate)``), by fastact's "
+                        f"kernels with autograd.")
+
+    def __init__(self, dim=-1, *args, **kwargs):
+        torch.nn.Module.__init__(self)
+        bound = inspect.Signature(params).bind(*args, **kwargs)
+        bound.apply_defaults()
+        self.dim = dim
+        self._values = tuple(bound.arguments.values())
+        kernel_of(*self._values)
+        for n, v in zip(spec.param_names, self._values):
+            object.__setattr__(self, n, v)
+
+    def forward(self, input, gate=None):
+        return apply(input, gate, self.dim if gate is None else None,
+                     tuple(getattr(self, n) for n in spec.param_names))
+
+    def extra_repr(self):
+        return ", ".join([f"dim={self.dim}"] + [f"{n}={getattr(self, n)!r}"
+                                                 for n in spec.param_names])
+
+    module = type(spec.torch_module or spec.cls_name, (torch.nn.Module,), {
+        "__init__": __init__, "forward": forward, "extra_repr": extra_repr,
+        "__module__": __name__,
+        "__doc__": f"``{spec.torch}`` of the halves of the input along dim (computed by "
+                   f"fastact)" + (f"; as torch.nn.{spec.torch_module}" if spec.torch_module
+                                  else "") + "."})
+    return function, module
+
+
+for _spec in GATED_TABLE:
+    _fn, _cls = _make_gated(_spec)
+    globals()[_fn.__name__], globals()[_cls.__name__] = _fn, _cls
+    __all__ += [_fn.__name__, _cls.__name__]
+del _spec, _fn, _cls
+
+
+class _PReLUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight):
+        ctx.save_for_backward(x, weight)
+        return _from_np(_api_gated.prelu(_np(x), _np(weight)))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        if torch.is_grad_enabled() or not _eligible(g) or g.dtype != x.dtype:
+            return tuple(_autograd_of(F.prelu, [x, w], g))
+        gx, gw = _api_gated.prelu_backward(_np(g), _np(x), _np(w))
+        return _from_np(gx), _from_np(np.asarray(gw)).reshape(w.shape)
+
+
+def prelu(input, weight):
+    """``F.prelu``, by fastact's kernels with autograd (the weight's gradient summed in a
+    fixed order: the same bits for any thread count)."""
+    if not (_eligible(input) and _eligible(weight) and input.dtype == weight.dtype):
+        return F.prelu(input, weight)
+    return _PReLUFunction.apply(input, weight)
+
+
+class PReLU(torch.nn.PReLU):
+    """As torch.nn.PReLU (its learnable weight, initialised as torch's); computed by
+    fastact."""
+
+    def forward(self, input):
+        return prelu(input, self.weight)
+
+
+class _RReLUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, lower, upper, seed):
+        xn = _np(x)
+        y, noise = _api_gated.rrelu_forward_backward(xn, lower, upper, True, seed=seed)
+        noise = _from_np(np.asarray(noise))
+        ctx.save_for_backward(noise)
+        return _from_np(np.asarray(y))
+
+    @staticmethod
+    def backward(ctx, g):
+        noise, = ctx.saved_tensors
+        return g * noise, None, None, None
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """``F.rrelu``: in training the slopes come from a NumPy generator seeded from
+    PyTorch's (torch.manual_seed makes them reproducible); by fastact's kernels."""
+    _api_gated._bounds(lower, upper, training)
+    if inplace or not _eligible(input):
+        return F.rrelu(input, lower, upper, training, inplace)
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2)          # noqa: F821 (defined above)
+    seed = int(torch.randint(0, 2 ** 62, (), dtype=torch.int64))
+    return _RReLUFunction.apply(input, float(lower), float(upper), seed)
+
+
+class RReLU(torch.nn.RReLU):
+    """As torch.nn.RReLU (random slopes in training mode, their mean in eval); computed
+    by fastact."""
+
+    def forward(self, input):
+        return rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+
+__all__ += ["prelu", "PReLU", "rrelu", "RReLU"]

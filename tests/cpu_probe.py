@@ -64,6 +64,39 @@ def compute():
                 results[key.format("fb_y")], results[key.format("fb_d")] = y, d
                 y, d = f("_forward_backward")(x, grad_output=g, **params)
                 results[key.format("fbg_y")], results[key.format("fbg_g")] = y, d
+            results.update(compute_gated(dtype))
+    return results
+
+
+GATED_CASES = [("glu", {}), ("swiglu", {}), ("geglu", {}), ("geglu", {"approximate": "tanh"}),
+               ("reglu", {})]
+
+
+def compute_gated(dtype):
+    """The gated units' segment loops (two-array form: gate over the sweep, a over specials)
+    and prelu's (one weight, and one per channel, with the weight's gradient)."""
+    results = {}
+    gate = sweep(dtype)
+    a = np.resize(np.array([1.0, -2.5, 0.0, -0.0, np.inf, 1e-30, 3e30, np.nan], dtype), gate.size)
+    g = np.resize(np.array([1.5, -0.75, 0.0, 3.0e5, -1e-20], dtype), gate.size)
+    name_dt = np.dtype(dtype).name
+    for name, params in GATED_CASES:
+        key = f"{name}{params.get('approximate', '')}|{{}}|{name_dt}"
+        f = lambda suffix: getattr(fastact, name + suffix)  # noqa: E731
+        results[key.format("forward")] = f("")(a, gate, **params)
+        for entry, r in (("grad", f("_grad")(a, gate, **params)),
+                         ("backward", f("_backward")(g, a, gate, **params)),
+                         ("fb", f("_forward_backward")(a, gate, **params)),
+                         ("fbg", f("_forward_backward")(a, gate, grad_output=g, **params))):
+            for i, v in enumerate(r):
+                results[key.format(f"{entry}{i}")] = v
+    x = gate[: gate.size // 6 * 6]
+    for label, xs, w in (("one", x, dtype(0.25)), ("channels", x.reshape(-1, 6),
+                                                   np.array([0.1, -2, 0, 3, 1e-3, -1e-30], dtype))):
+        gx = np.resize(g, xs.shape)
+        results[f"prelu_{label}|forward|{name_dt}"] = fastact.prelu(xs, w)
+        for i, v in enumerate(fastact.prelu_forward_backward(xs, w, grad_output=gx)):
+            results[f"prelu_{label}|fbg{i}|{name_dt}"] = np.asarray(v)
     return results
 
 

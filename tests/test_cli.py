@@ -39,6 +39,8 @@ def test_help_describes_the_commands_and_options():
     (["bench", "--repeat", "0"], "--repeat"),
     (["bench", "--threads", "0"], "--threads"),
     (["bench", "--mlp", "nosuch"], "--mlp"),
+    (["bench", "--gated", "nosuch"], "--gated: unknown nosuch"),
+    (["bench", "--peers", "jax"], "unknown peer 'jax'"),
     (["frobnicate"], "invalid choice"),
     ([], "required"),
 ])
@@ -69,7 +71,8 @@ def test_bench_main_loop_over_every_activation(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "b.json"
     args = ["--sizes", "64", "--repeat", "1", "--mlp", "none", "--quiet", "--json", str(out),
-            "--markdown", str(tmp_path / "b.md"), "--plot", str(tmp_path / "b.png")]
+            "--markdown", str(tmp_path / "b.md"), "--plot", str(tmp_path / "b.png"),
+            "--gated-sizes", "4K", "--peers", "torch,numpy"]
     assert bench.main(args) == 0
     text = capsys.readouterr().out
     data = json.loads(out.read_text())
@@ -88,3 +91,14 @@ def test_bench_main_loop_over_every_activation(tmp_path, capsys):
         (no_torch if bench._have_torch() else labels)
     assert ("No PyTorch counterpart (not timed against torch): " + ", ".join(sorted(no_torch))) \
         in text
+    # the gated part: every gated unit and prelu, forward and forward + backward, both
+    # dtypes, against eager PyTorch (when installed) and NumPy
+    from fastact import _bench_gated
+    gated = data["gated"]
+    assert {r["activation"] for r in gated} == set(_bench_gated.LABELS)
+    assert len(gated) == len(_bench_gated.LABELS) * 2 * 2
+    for r in gated:
+        assert r["fastact"] > 0 and r["numpy"] > 0 and "compile" not in r
+        assert (r.get("torch", 0) > 0) == bench._have_torch()
+    assert "Gated units and prelu" in text and "| swiglu | forward_backward |" in \
+        (tmp_path / "b.md").read_text()

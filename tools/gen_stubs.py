@@ -45,6 +45,8 @@ _Out = np.ndarray | None
 
 __version__: str
 ACTIVATIONS: tuple[str, ...]
+GATED: tuple[str, ...]
+WEIGHTED: tuple[str, ...]
 ALIASES: dict[str, str]
 
 def backend() -> str: ...
@@ -55,7 +57,7 @@ def show_config(file: TextIO | None = ...) -> None: ...
 def get_num_threads() -> int: ...
 def set_num_threads(n: int) -> None: ...
 def threads(n: int) -> AbstractContextManager[None]: ...
-def get(name: str, **params: Any) -> ActivationFunction: ...
+def get(name: str, **params: Any) -> Any: ...
 
 class ActivationFunction:
     name: str
@@ -101,7 +103,99 @@ def render():
                   "    def __init__(self) -> None: ..."]
         lines += [f"{alias}{suffix} = {n}{suffix}" for alias in act.aliases
                   for suffix in ("", "_grad", "_backward", "_forward_backward")] + [""]
-    return "\n".join(lines)
+    return "\n".join(lines + _render_gated(table))
+
+
+GATED_BASE = '''# The gated units (docs/gated.md): x split along dim, or (a, gate)
+_Dim = int | npt.ArrayLike
+
+class GatedFunction:
+    name: str
+    dim: int
+    @property
+    def params(self) -> dict[str, Any]: ...
+    def __call__(self, x: npt.ArrayLike, gate: npt.ArrayLike | None = ..., *,
+                 out: _Out = ...) -> _Result: ...
+    def gradient(self, x: npt.ArrayLike, gate: npt.ArrayLike | None = ..., *,
+                 out: Any = ...) -> Any: ...
+    def backward(self, grad_output: npt.ArrayLike, x: npt.ArrayLike,
+                 gate: npt.ArrayLike | None = ..., *, out: Any = ...) -> Any: ...
+    def forward_backward(self, x: npt.ArrayLike, gate: npt.ArrayLike | None = ..., *,
+                         grad_output: npt.ArrayLike | None = ..., out: _Out = ...,
+                         grad_out: Any = ...) -> tuple[Any, ...]: ...
+'''
+
+WEIGHTED_STUB = '''# prelu and rrelu (docs/gated.md)
+def prelu(x: npt.ArrayLike, weight: npt.ArrayLike, *, out: _Out = ...) -> _Result: ...
+def prelu_grad(x: npt.ArrayLike, weight: npt.ArrayLike, *, out: _Out = ...) -> _Result: ...
+def prelu_backward(grad_output: npt.ArrayLike, x: npt.ArrayLike, weight: npt.ArrayLike, *,
+                   out: tuple[_Out, _Out] | None = ...) -> tuple[_Result, _Result]: ...
+def prelu_forward_backward(x: npt.ArrayLike, weight: npt.ArrayLike, *,
+                           grad_output: npt.ArrayLike | None = ..., out: _Out = ...,
+                           grad_out: tuple[_Out, _Out] | None = ...) -> tuple[_Result, _Result, _Result]: ...
+class PReLU:
+    name: str
+    weight: Any
+    def __init__(self, weight: npt.ArrayLike = ...) -> None: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    def __call__(self, x: npt.ArrayLike, *, out: _Out = ...) -> _Result: ...
+    def gradient(self, x: npt.ArrayLike, *, out: _Out = ...) -> _Result: ...
+    def backward(self, grad_output: npt.ArrayLike, x: npt.ArrayLike, *,
+                 out: tuple[_Out, _Out] | None = ...) -> tuple[_Result, _Result]: ...
+    def forward_backward(self, x: npt.ArrayLike, *, grad_output: npt.ArrayLike | None = ...,
+                         out: _Out = ..., grad_out: tuple[_Out, _Out] | None = ...) -> tuple[_Result, _Result, _Result]: ...
+def rrelu(x: npt.ArrayLike, lower: float = ..., upper: float = ..., training: bool = ..., *,
+          seed: int | None = ..., rng: np.random.Generator | None = ..., out: _Out = ...) -> _Result: ...
+def rrelu_grad(x: npt.ArrayLike, lower: float = ..., upper: float = ..., training: bool = ..., *,
+               seed: int | None = ..., rng: np.random.Generator | None = ..., out: _Out = ...) -> _Result: ...
+def rrelu_backward(grad_output: npt.ArrayLike, x: npt.ArrayLike, lower: float = ..., upper: float = ...,
+                   training: bool = ..., *, seed: int | None = ..., rng: np.random.Generator | None = ...,
+                   noise: npt.ArrayLike | None = ..., out: _Out = ...) -> _Result: ...
+def rrelu_forward_backward(x: npt.ArrayLike, lower: float = ..., upper: float = ..., training: bool = ..., *,
+                           seed: int | None = ..., rng: np.random.Generator | None = ...,
+                           grad_output: npt.ArrayLike | None = ..., out: _Out = ...,
+                           grad_out: _Out = ...) -> tuple[_Result, _Result]: ...
+class RReLU:
+    name: str
+    lower: float
+    upper: float
+    def __init__(self, lower: float = ..., upper: float = ...) -> None: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    def __call__(self, x: npt.ArrayLike, *, training: bool = ..., seed: int | None = ...,
+                 rng: np.random.Generator | None = ..., out: _Out = ...) -> _Result: ...
+    def gradient(self, x: npt.ArrayLike, *, training: bool = ..., seed: int | None = ...,
+                 rng: np.random.Generator | None = ..., out: _Out = ...) -> _Result: ...
+    def backward(self, grad_output: npt.ArrayLike, x: npt.ArrayLike, *, training: bool = ...,
+                 seed: int | None = ..., rng: np.random.Generator | None = ...,
+                 noise: npt.ArrayLike | None = ..., out: _Out = ...) -> _Result: ...
+    def forward_backward(self, x: npt.ArrayLike, *, training: bool = ..., seed: int | None = ...,
+                         rng: np.random.Generator | None = ..., grad_output: npt.ArrayLike | None = ...,
+                         out: _Out = ..., grad_out: _Out = ...) -> tuple[_Result, _Result]: ...
+'''
+
+
+def _render_gated(table):
+    lines = [GATED_BASE]
+    for spec in table.GATED_TABLE:
+        sig = "".join(_param(n, d, True, table) + ", " for n, d in spec.params)
+        n = spec.name
+        lines += [
+            f"# {n}: {spec.torch}",
+            f"def {n}(x: npt.ArrayLike, dim: _Dim = ..., {sig}*, axis: int | None = ..., "
+            f"out: _Out = ...) -> _Result: ...",
+            f"def {n}_grad(x: npt.ArrayLike, dim: _Dim = ..., {sig}*, axis: int | None = ..., "
+            f"out: Any = ...) -> Any: ...",
+            f"def {n}_backward(grad_output: npt.ArrayLike, x: npt.ArrayLike, dim: _Dim = ..., "
+            f"{sig}*, axis: int | None = ..., out: Any = ...) -> Any: ...",
+            f"def {n}_forward_backward(x: npt.ArrayLike, dim: _Dim = ..., {sig}*, "
+            f"axis: int | None = ..., grad_output: npt.ArrayLike | None = ..., out: _Out = ..., "
+            f"grad_out: Any = ...) -> tuple[Any, ...]: ...",
+            f"class {spec.cls_name}(GatedFunction):",
+            f"    def __init__(self, dim: int = ...{''.join(', ' + _param(p, d, True, table) for p, d in spec.params)}) -> None: ...",
+            ""]
+    return lines + [WEIGHTED_STUB]
 
 
 TORCH_HEADER = '''# Generated by tools/gen_stubs.py from fastact/_activations.py; do not edit.
@@ -130,6 +224,22 @@ def render_torch():
                   f"    def __init__(self{sig}) -> None: ...",
                   "    def forward(self, input: torch.Tensor) -> torch.Tensor: ..."]
         lines += [f"{alias} = {act.name}" for alias in act.aliases] + [""]
+    for spec in table.GATED_TABLE:
+        params = "".join(", " + _param(n, d, True, table) for n, d in spec.params)
+        cls = spec.torch_module or spec.cls_name
+        lines += [f"def {spec.name}(input: torch.Tensor, dim: int | torch.Tensor = ...{params}) "
+                  f"-> torch.Tensor: ...",
+                  f"class {cls}(torch.nn.Module):",
+                  "    dim: int"]
+        lines += [f"    {_param(n, d, True, table).split(' = ')[0]}" for n, d in spec.params]
+        lines += [f"    def __init__(self, dim: int = ...{params}) -> None: ...",
+                  "    def forward(self, input: torch.Tensor, gate: torch.Tensor | None = ...) "
+                  "-> torch.Tensor: ...", ""]
+    lines += ["def prelu(input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor: ...",
+              "class PReLU(torch.nn.PReLU): ...",
+              "def rrelu(input: torch.Tensor, lower: float = ..., upper: float = ..., "
+              "training: bool = ..., inplace: bool = ...) -> torch.Tensor: ...",
+              "class RReLU(torch.nn.RReLU): ...", ""]
     return "\n".join(lines)
 
 
