@@ -16,8 +16,8 @@ from . import _arrays, _backend, _numpy_backend
 from ._activations import (GATED_ENTRIES, GATED_KERNELS, KERNEL_INDEX, PRELU_ENTRIES,
                            SEGMENT_INDEX)
 
-BLOCK = 1 << 15        # elements a thread takes at a time (fixed: results do not depend
-                       # on the thread count)
+BLOCK = 1 << 15        # elements of a block of prelu's weight gradient (fixed: the sums
+                       # do not depend on the thread count)
 # gated entry -> (gradient outputs of the two-array form: 0 or 2, has y)
 _FWD, _GRAD, _BWD, _FB, _FBG = range(len(GATED_ENTRIES))
 _HAS_Y = {_FWD: True, _GRAD: False, _BWD: False, _FB: True, _FBG: True}
@@ -38,8 +38,7 @@ def _compiled_gated(kernel, entry, g, a, b, outs):
     rows, m = a.shape
     slots = tuple(_slot(v) for v in (g, a, b) + tuple(outs) + (None,) * (3 - len(outs)))
     _backend._runner.segments(SEGMENT_INDEX[f"{gk.name}_{GATED_ENTRIES[entry]}"],
-                              a.dtype == np.float64, KERNEL_INDEX[gk.f], slots, rows * m, m,
-                              BLOCK)
+                              a.dtype == np.float64, KERNEL_INDEX[gk.f], slots, rows * m, m, 0)
 
 
 def _compiled_prelu(entry, g, x, w, outs):
@@ -51,7 +50,7 @@ def _compiled_prelu(entry, g, x, w, outs):
     n_, c, inner = x.shape
     total, isz = x.size, x.itemsize
     name = PRELU_ENTRIES[entry]
-    block = max(BLOCK, 64 * c) if name.endswith("w") else BLOCK
+    block = max(BLOCK, 64 * c) if name.endswith("w") else 0
     partial = np.zeros((-(-total // block), c)) if name.endswith("w") else None
     if w.ndim != 1:                                   # a weight per element: one row
         mode, rows, m, wslot, aslot = "v", 1, total, (w, 0, isz, 0, 0), None
@@ -95,19 +94,15 @@ def _prepared(a, dtype, order="C"):
 
 def _target(out, shape, dtype, inputs, order="C"):
     """Where the kernel writes a result of shape: out itself when it can, else a new
-    array (copied into out afterwards)."""
+    array (copied into out afterwards). An out sharing memory with an input, even as the
+    very same elements, gets a new array: the segment loops take their arrays as not
+    aliased (restrict), and an entry with several outputs reads its inputs after writing
+    the first."""
     if out is not None and out.dtype == dtype and out.flags.aligned and \
             (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous) and \
-            not any(_overlaps(out, a) for a in inputs if a is not None):
+            not any(np.may_share_memory(out, a) for a in inputs if a is not None):
         return out
     return np.empty(shape, dtype, order=order)
-
-
-def _overlaps(out, a):
-    """Shares memory with a, other than as the very same elements (in place is fine)."""
-    same = (out.__array_interface__["data"][0] == a.__array_interface__["data"][0]
-            and out.strides == a.strides and out.shape == a.shape and out.dtype == a.dtype)
-    return not same and np.may_share_memory(out, a)
 
 
 def _finish(target, out, result):
@@ -151,6 +146,7 @@ def split(kernel, entry, g, x, dim, axis, out, grad_out, name):
     """A gated entry on x split along dim (g: grad_output for bwd/fbg). Returns y, the
     gradient (x's shape) or (y, gradient)."""
     if _arrays.is_dask(x) or _arrays.is_dask(g):
+        _no_out(out, grad_out)
         return _lazy_split(kernel, entry, g, x, dim, axis, name)
     x = np.asarray(x)
     if x.ndim == 0:
@@ -208,6 +204,7 @@ def pair(kernel, entry, g, a, b, out, grad_out, name):
     inputs = (a, b) if g is None else (g, a, b)
     names = ("a", "gate") if g is None else ("grad_output", "a", "gate")
     if any(_arrays.is_dask(v) for v in inputs):
+        _no_out(out, grad_out)
         return _lazy_pair(kernel, entry, inputs, names)
     arrays = [np.asarray(v) for v in inputs]
     result = _arrays.check_inputs(arrays, names)       # same shapes
@@ -243,6 +240,11 @@ def pair(kernel, entry, g, a, b, out, grad_out, name):
 
 # ---- dask ----
 
+def _no_out(out, grad_out):
+    if out is not None or grad_out is not None:
+        raise TypeError("out= is not supported with dask arrays (the result is lazy)")
+
+
 def _lazy_split(kernel, entry, g, x, dim, axis, name):
     import dask.array as da
 
@@ -266,13 +268,12 @@ def _lazy_split(kernel, entry, g, x, dim, axis, name):
         arrays = [g.rechunk(ychunks), x]
     result, _ = _result([np.empty(0, a.dtype) for a in arrays],
                         ["grad_output", "x"][-len(arrays):])
-    token = f"fastact-{GATED_KERNELS[kernel].name}-{GATED_ENTRIES[entry]}"
-
     def run(e, chunks):
         def block(*blocks):
             gb, xb = (None,) + blocks if len(blocks) == 1 else blocks
             return split(kernel, e, gb, xb, dim, None, None, None, name)
-        return da.map_blocks(block, *arrays, chunks=chunks, dtype=result, token=token,
+        return da.map_blocks(block, *arrays, chunks=chunks, dtype=result,
+                             token=f"fastact-{GATED_KERNELS[kernel].name}-{GATED_ENTRIES[e]}",
                              meta=np.empty((0,) * x.ndim, result))
 
     if entry == _FWD:

@@ -327,11 +327,11 @@ def segments(Py_ssize_t seg, int dt, Py_ssize_t kernel, tuple slots, Py_ssize_t 
     """Run segment loop seg (fastact._activations.SEGMENTS) for dtype dt (0 float32,
     1 float64) over total elements in rows of m, as fixed blocks of block elements
     (threads take whole blocks: what each block computes does not depend on the thread
-    count). slots: six (ndarray, row, col, blk, mod) or None, for g, a, b, o1, o2, o3;
+    count), or with block 0 one block per thread (loops whose elements are independent). slots: six (ndarray, row, col, blk, mod) or None, for g, a, b, o1, o2, o3;
     the thread threshold is the elementwise kernel's."""
     cdef slot_t s[6]
     cdef Py_ssize_t k, b, nblocks
-    if g_segs == NULL or not 0 <= seg < g_nsegs or len(slots) != 6 or m <= 0 or block <= 0:
+    if g_segs == NULL or not 0 <= seg < g_nsegs or len(slots) != 6 or m <= 0 or block < 0:
         raise ValueError(f"no segment loop {seg} for these arguments")
     for k in range(6):
         if slots[k] is None:
@@ -341,8 +341,12 @@ def segments(Py_ssize_t seg, int dt, Py_ssize_t kernel, tuple slots, Py_ssize_t 
             arr, s[k].row, s[k].col, s[k].blk, s[k].mod = slots[k]
             s[k].base = data(<cnp.ndarray?>arr)
     cdef seg_t f = g_segs[2 * seg + dt]
+    cdef int nt = threads_for(kernel, total)
+    if block == 0:                      # no reduction: one block per thread
+        block = max(1, (total + nt - 1) // nt)
     nblocks = (total + block - 1) // block
-    cdef int nt = threads_for(kernel, total) if nblocks > 1 else 1
+    if nblocks == 1:
+        nt = 1
     if total < NOGIL_MIN and nt == 1:
         for b in range(nblocks):
             walk(f, s, m, b * block, min(total, (b + 1) * block), b)

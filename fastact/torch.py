@@ -270,7 +270,7 @@ del _act, _fn, _cls, _name
 # double backward and ineligible tensors use the table's PyTorch expression.
 
 from . import _api_gated, _gated  # noqa: E402
-from ._activations import GATED_TABLE  # noqa: E402
+from ._activations import GATED_KERNELS, GATED_TABLE  # noqa: E402
 
 
 def _np(t):
@@ -294,7 +294,7 @@ class _GatedSplit(torch.autograd.Function):
         ctx.kernel, ctx.dim, ctx.reference = kernel, dim, reference
         ctx.save_for_backward(x)
         return _from_np(_gated.split(kernel, _api_gated.FWD, None, _np(x), dim, None, None,
-                                     None, "gated"))
+                                     None, GATED_KERNELS[kernel].name))
 
     @staticmethod
     def backward(ctx, g):
@@ -333,8 +333,13 @@ def _make_gated(spec):
         kernel = kernel_of(*values)             # invalid parameters fail here
         if gate is None:
             def reference(t):
-                return expr(*t.chunk(2, dim), *values) if spec.torch_module is None \
-                    else F.glu(t, dim)
+                if spec.torch_module is not None:
+                    return F.glu(t, dim)
+                if t.dim() == 0 or t.shape[dim] % 2:
+                    raise ValueError(f"{spec.name}: the size along dim {dim} must be even "
+                                     f"(a and the gate are its halves), got "
+                                     f"{tuple(t.shape)}")
+                return expr(*t.chunk(2, dim), *values)
             if not (_eligible(x) and x.dim() > 0):
                 return reference(x)
             return _GatedSplit.apply(x, kernel, dim, reference)
