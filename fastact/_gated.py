@@ -128,7 +128,7 @@ def _check_outs(outs, names, shapes, result):
 def normalize_dim(dim, axis, ndim, name):
     """dim (PyTorch's word) or axis (NumPy's), as an index in range(ndim)."""
     if axis is not None:
-        if dim is not None:
+        if dim is not None and dim != -1:               # -1: dim's default
             raise TypeError(f"{name}() takes dim or axis, not both")
         dim = axis
     if dim is None:
@@ -369,15 +369,16 @@ def weighted(entry, g, x, weight, outs, names, per_element=False):
 
 
 def rrelu_slopes(shape, dtype, lower, upper, seed, rng):
-    """rrelu's training slopes: lower + (upper - lower) u, u from rng (else
-    default_rng(seed)) drawn per element in C order, in dtype."""
+    """rrelu's training slopes: lo + (hi - lo) u in dtype, lo and hi the bounds rounded
+    to dtype, u from rng (else default_rng(seed)) drawn per element in C order."""
     if rng is None:
         rng = np.random.default_rng(seed)
     elif seed is not None:
         raise TypeError("rrelu takes seed or rng, not both")
     elif not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    lo, hi = dtype.type(lower), dtype.type(upper)      # the bounds rounded to dtype
     u = rng.random(shape, dtype=dtype)
-    u *= dtype.type(upper - lower)
-    u += dtype.type(lower)
+    u *= hi - lo
+    u += lo
     return u

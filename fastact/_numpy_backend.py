@@ -435,8 +435,8 @@ def gated(kernel, entry, g, a, b, outs):
             values = (g * fv, _times3(g, a, dv))
             if name == "fbg":
                 values = (a * fv,) + values
-    for o, v in zip(outs, values):
-        o[...] = v
+        for o, v in zip(outs, values):
+            o[...] = v                            # float32: may round to inf
 
 
 def prelu(entry, g, x, w, outs):
