@@ -3,7 +3,8 @@ lengths) cross-compiled and run under qemu-aarch64, through the C driver of
 tools/kernel_driver.py (every kernel x entry point x dtype loop, generated from the same
 table and statements as the Cython loops). They must give the same bits as fastact's
 FMA level here (AVX2/AVX-512) on the sweep of tests/cpu_probe.py (specials, subnormals,
-every binade, tails, kinks), and every loop must vectorize (GCC's reports). The driver
+every binade, tails, kinks), and every loop must vectorize (GCC's reports); the same
+for the segment loops of the gated units and prelu (fa_gated.h). The driver
 built for this x86-64 CPU is held to the same, which shows that it computes what the
 Cython loops compute. Skipped, with the reason, where a tool is missing;
 FASTACT_REQUIRE_EMULATION=1 (set by .ci/run) turns the skip into a failure.
@@ -64,3 +65,15 @@ def test_every_loop_vectorizes(target):
     missed = [f for f, c in counts.items()
               if c < kernel_driver.expected_loops(f) and not f.startswith("linear_")]
     assert len(counts) > 400 and not missed, f"not vectorized for {target}: {missed}"
+
+
+@pytest.mark.parametrize("target", ["native", "neon", "sve"])
+def test_every_segment_loop_vectorizes(target):
+    """The segment loops of fa_gated.h (gated units, prelu): every loop of every function
+    (tools/kernel_driver.py's segment_vectorization: the eight-lane prelu sum by the loop
+    or the SLP vectorizer, its tail of under eight elements exempt)."""
+    _require(target)
+    result = kernel_driver.segments_vectorized(target)
+    missed = kernel_driver.segment_misses(result)
+    assert len(result) == 2 * len(kernel_driver.TABLE.SEGMENTS) and not missed, \
+        f"not vectorized for {target}: {missed}"

@@ -5,7 +5,11 @@ A kernel whose loop stops vectorizing still computes the right numbers, only 5-2
 slower, so no correctness test notices; this does. It recompiles the cythonized kernels
 of each SIMD level with the build's flags and the compiler's vectorization report (GCC's
 -fopt-info-vec-optimized, clang's -Rpass=loop-vectorize remarks) and maps the vectorized
-loops back to the kernel functions. Run after a build (the .c files live in build/cython):
+loops back to the kernel functions. The segment loops of the gated units and prelu
+(fa_gated.h, macro-expanded) are checked the same way, each loop of each function on a
+line of its own (tools/kernel_driver.py's segment_vectorization: the eight-lane prelu sum
+may vectorize by SLP, its tail need not). Run after a build (the .c files live in
+build/cython):
 
     python tools/check_vectorization.py [--level avx2] [--compiler clang]
 """
@@ -20,7 +24,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-from kernel_driver import FLAGS, TABLE, expected_loops  # noqa: E402  (what setup.py reads)
+from kernel_driver import (FLAGS, TABLE, expected_loops, segment_misses,  # noqa: E402
+                           segment_summary, segment_vectorization)  # (what setup.py reads)
 
 
 def _accepts(compiler, flag):
@@ -32,14 +37,20 @@ def _accepts(compiler, flag):
                               capture_output=True).returncode == 0
 
 
+def _command(compiler, level):
+    """The compiler and its flags as setup.py compiles a level's kernel module: Python's
+    CFLAGS (with its -fwrapv), then the project's flags (no source, -c or -o)."""
+    flags = FLAGS.compile_flags(level, "x86_64", accepts=lambda f: _accepts(compiler, f))
+    macros = [f"-D{k}={v}" for k, v in TABLE.C_MACROS.items()]
+    return [compiler] + (sysconfig.get_config_var("CFLAGS").split() + flags + macros + [
+        "-fopenmp", "-fPIC", "-I", os.path.join(ROOT, "fastact", "_src"),
+        "-I", sysconfig.get_paths()["include"]])
+
+
 def _report(compiler, level, src, tmp):
     """The line numbers the compiler reports a vectorized loop at, compiling as setup.py
     does: Python's CFLAGS (with its -fwrapv), then the project's flags."""
-    flags = FLAGS.compile_flags(level, "x86_64", accepts=lambda f: _accepts(compiler, f))
-    macros = [f"-D{k}={v}" for k, v in TABLE.C_MACROS.items()]
-    common = (sysconfig.get_config_var("CFLAGS").split() + flags + macros + [
-        "-fopenmp", "-fPIC", "-I", os.path.join(ROOT, "fastact", "_src"),
-        "-I", sysconfig.get_paths()["include"], "-c", src, "-o", os.path.join(tmp, "k.o")])
+    common = _command(compiler, level)[1:] + ["-c", src, "-o", os.path.join(tmp, "k.o")]
     if compiler == "gcc":
         report = os.path.join(tmp, "vec.txt")
         # -fno-ipa-icf: identical functions (relu's bwd and bwdy) keep a report each
@@ -76,6 +87,12 @@ def check(compiler, level):
                         if n < 2 * expected_loops(name) and not name.startswith("linear_")]
 
 
+def check_segments(compiler, level):
+    """segment_vectorization() of the segment loops (fa_gated.h) compiled as the level's
+    kernel module is; a compiler other than gcc is taken for clang (its remarks)."""
+    return segment_vectorization(_command(compiler, level), clang=compiler != "gcc")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--level", nargs="+", default=list(FLAGS.LEVELS),
@@ -89,6 +106,9 @@ def main():
         print(f"{args.compiler}: {n} kernels at {level}: "
               f"{'all loops vectorized' if not bad else 'NOT vectorized: ' + ', '.join(bad)}")
         status |= bool(bad)
+        segments = check_segments(args.compiler, level)
+        print(f"{args.compiler}: {segment_summary(segments)} at {level}")
+        status |= bool(segment_misses(segments))
     return status
 
 
