@@ -425,9 +425,9 @@ LABELS = [c[0] for c in CASES]
 def add_arguments(ap):
     """The bench command's options (python -m fastact bench --help)."""
     ap.add_argument("--activations", metavar="NAMES",
-                    type=lambda t: _choices("activation", t, LABELS),
-                    help="comma-separated activations (default: all; gelu_tanh is gelu "
-                         "with approximate='tanh')")
+                    type=lambda t: [] if t == "none" else _choices("activation", t, LABELS),
+                    help="comma-separated elementwise activations (default: all; gelu_tanh "
+                         "is gelu with approximate='tanh'; 'none': only the gated part)")
     ap.add_argument("--sizes", default="4K,256K,4M", type=_sizes,
                     help="comma-separated element counts, K = 1024, M = 1024^2 "
                          "(default: %(default)s)")
@@ -497,9 +497,11 @@ def run_cli(args):
     if not use_torch and not args.no_torch:
         print("PyTorch is not installed: timing fastact and NumPy only", file=sys.stderr)
     progress = None if args.quiet else sys.stderr
-    results = run(args.activations, args.sizes, args.dtypes, args.directions, args.threads,
-                  args.repeat, args.numpy_max, use_torch, progress)
-    print(table(results))
+    results = []
+    if args.activations != []:
+        results = run(args.activations, args.sizes, args.dtypes, args.directions,
+                      args.threads, args.repeat, args.numpy_max, use_torch, progress)
+        print(table(results))
     mlp_results = []
     if mlp and use_torch:
         mlp_results = mlp_step(mlp, threads=args.threads, repeat=args.repeat, progress=progress)
@@ -520,11 +522,12 @@ def run_cli(args):
                        "mlp_step": mlp_results, "gated": gated_results}, f, indent=1)
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(markdown(results, mlp_results) + "\n")
+            if results:
+                f.write(markdown(results, mlp_results) + "\n")
             if gated_results:
                 from . import _bench_gated
                 f.write("\n" + _bench_gated.markdown(gated_results) + "\n")
-    if args.plot:
+    if args.plot and results:
         plot(results, args.plot)
         print(f"chart written to {args.plot}")
     return 0

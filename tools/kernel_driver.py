@@ -589,7 +589,7 @@ def _split_segments(text):
     return out
 
 
-def _segment_report(compiler, text, clang):
+def _segment_report(text, clang):
     """[(line, kind)] of the compiler's vectorization reports, kind: 'vec' (a loop
     vectorized), 'miss' (a loop not), 'slp' (straight-line code vectorized), 'alias'
     (a loop versioned for a run-time alias check)."""
@@ -649,7 +649,7 @@ def segment_vectorization(command, clang=False):
                            check=True, capture_output=True, text=True)
             report = open(path).read()
     reports = {}
-    for line, kind in _segment_report(None, report, clang):
+    for line, kind in _segment_report(report, clang):
         reports.setdefault(line, set()).add(kind)
     # each segment function's lines: from its wrapper's line to the next one's
     starts = [(i, m.group(1)) for i, line in enumerate(lines, 1)

@@ -18,20 +18,23 @@ FA_INLINE T S(times3)(T g, T a, T d) {
 /* a segment function: the body (its loop, after the macro) takes restrict-qualified
  * parameters, which compilers trust (restrict locals they ignore, and would then check
  * every output against every input at run time, past their limit with six arrays); the
- * fa_seg_t function around it casts */
-#define FA_SEG_HEAD(name)                                                                 \
+ * fa_seg_t function around it casts. o3 is a T array (the gated units) or prelu's
+ * float64 accumulator(s), acc. */
+#define FA_SEG_HEAD_(name, O3, ACC)                                                       \
     FA_INLINE void FA_SEG(name##_body)(const T *FA_R g, const T *FA_R a, const T *FA_R b, \
-                                       T *FA_R o1, T *FA_R o2, T *FA_R o3, char *o3_,     \
-                                       ptrdiff_t n);                                      \
+                                       T *FA_R o1, T *FA_R o2, T *FA_R o3,                \
+                                       double *FA_R acc, ptrdiff_t n);                    \
     static void FA_SEG(name)(const char *g, const char *a, const char *b, char *o1,       \
                              char *o2, char *o3, ptrdiff_t n) {                           \
         FA_SEG(name##_body)((const T *)g, (const T *)a, (const T *)b, (T *)o1, (T *)o2,   \
-                            (T *)o3, o3, n);                                              \
+                            O3, ACC, n);                                                  \
     }                                                                                     \
     FA_INLINE void FA_SEG(name##_body)(const T *FA_R g, const T *FA_R a, const T *FA_R b, \
-                                       T *FA_R o1, T *FA_R o2, T *FA_R o3, char *o3_,     \
-                                       ptrdiff_t n) {                                     \
-        ptrdiff_t i; (void)g; (void)a; (void)b; (void)o1; (void)o2; (void)o3; (void)o3_;
+                                       T *FA_R o1, T *FA_R o2, T *FA_R o3,                \
+                                       double *FA_R acc, ptrdiff_t n) {                   \
+        ptrdiff_t i; (void)g; (void)a; (void)b; (void)o1; (void)o2; (void)o3; (void)acc;
+#define FA_SEG_HEAD(name) FA_SEG_HEAD_(name, (T *)o3, NULL)
+#define FA_SEG_HEAD_ACC(name) FA_SEG_HEAD_(name, NULL, (double *)o3)
 
 /* ---- gated units: y = a f(b), da = f(b), db = a f'(b) (times g) ---- */
 #define FA_GATED__(G, K, beta, s)                                                        \
@@ -68,19 +71,28 @@ FA_GATED(reglu, relu, 0)
  * sum(g x where x <= 0) (PyTorch's: NaN x included), each term and the sum in float64,
  * in an order fixed by the segments (fastact._runner makes them independent of the
  * thread count) ---- */
-#define FA_PRELU_TERM(k) (a[k] > 0 ? 0.0 : (g ? (double)g[k] : 1.0) * (double)a[k])
+/* g x where x <= 0, else 0, in float64; every operand loaded and computed, then selected
+ * (a load under the condition became masked loads, which GCC 12 at AVX2 got wrong) */
+FA_INLINE double S(prelu_term)(T g, T x) {
+    double t = (double)g * (double)x;
+    return x > 0 ? 0.0 : t;
+}
 /* one weight for the segment: the terms in eight interleaved partial sums (a fixed order
- * that keeps eight additions in flight), added to the accumulator o3 */
-#define FA_PRELU_SUM_s                                                                    \
+ * that keeps eight additions in flight), added to *acc; G(k): grad_output's element, or
+ * 1 for the entries without it */
+#define FA_PRELU_SUM8(G)                                                                  \
     {   double p[8] = {0, 0, 0, 0, 0, 0, 0, 0}; ptrdiff_t j, n8 = n - n % 8;              \
         for (i = 0; i < n8; i += 8)                                                       \
-            for (j = 0; j < 8; j++) p[j] += FA_PRELU_TERM(i + j);                          \
-        for (i = n8; i < n; i++) p[i - n8] += FA_PRELU_TERM(i);                           \
-        *(double *)o3_ += ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])); }
-/* one weight per element: each accumulator of o3 gets its element's term */
-#define FA_PRELU_SUM_v                                                                    \
-    {   double *FA_R acc = (double *)o3_;                                                 \
-        for (i = 0; i < n; i++) acc[i] += FA_PRELU_TERM(i); }
+            for (j = 0; j < 8; j++) p[j] += S(prelu_term)(G(i + j), a[i + j]);            \
+        for (i = n8; i < n; i++) p[i - n8] += S(prelu_term)(G(i), a[i]);                  \
+        *acc += ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])); }
+/* one weight per element: each accumulator gets its element's term */
+#define FA_PRELU_SUMV(G)                                                                  \
+    {   for (i = 0; i < n; i++) acc[i] += S(prelu_term)(G(i), a[i]); }
+#define FA_G(k) g[k]
+#define FA_ONE(k) ((T)1)
+#define FA_PRELU_SUM_s(G) FA_PRELU_SUM8(G)
+#define FA_PRELU_SUM_v(G) FA_PRELU_SUMV(G)
 
 #define FA_PRELU__(m, W, s)                                                               \
     FA_SEG_HEAD(prelu_##m##_fwd)                                                          \
@@ -94,16 +106,16 @@ FA_GATED(reglu, relu, 0)
     FA_SEG_HEAD(prelu_##m##_fbg)                                                          \
         for (i = 0; i < n; i++)                                                           \
             fa_leaky_relu_fbg_##s(g[i], a[i], W, 0, 0, 0, 0, &o1[i], &o2[i]); }           \
-    FA_SEG_HEAD(prelu_##m##_bwdw)                                                         \
+    FA_SEG_HEAD_ACC(prelu_##m##_bwdw)                                                     \
         for (i = 0; i < n; i++) o1[i] = fa_leaky_relu_bwd_##s(g[i], a[i], W, 0, 0, 0, 0); \
-        FA_PRELU_SUM_##m }                                                                \
-    FA_SEG_HEAD(prelu_##m##_fbw)                                                          \
+        FA_PRELU_SUM_##m(FA_G) }                                                          \
+    FA_SEG_HEAD_ACC(prelu_##m##_fbw)                                                      \
         for (i = 0; i < n; i++) fa_leaky_relu_fb_##s(a[i], W, 0, 0, 0, 0, &o1[i], &o2[i]); \
-        FA_PRELU_SUM_##m }                                                                \
-    FA_SEG_HEAD(prelu_##m##_fbgw)                                                         \
+        FA_PRELU_SUM_##m(FA_ONE) }                                                        \
+    FA_SEG_HEAD_ACC(prelu_##m##_fbgw)                                                     \
         for (i = 0; i < n; i++)                                                           \
             fa_leaky_relu_fbg_##s(g[i], a[i], W, 0, 0, 0, 0, &o1[i], &o2[i]);             \
-        FA_PRELU_SUM_##m }
+        FA_PRELU_SUM_##m(FA_G) }
 #define FA_PRELU_(m, W, s) FA_PRELU__(m, W, s)
 #define FA_PRELU(m, W) FA_PRELU_(m, W, SFX)
 
