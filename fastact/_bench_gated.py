@@ -71,8 +71,15 @@ def _compiled(label, name, params):
     """torch.compile of the expression, one per case label (recompiled by PyTorch for new
     shapes and dtypes, as a user's model would be)."""
     import torch
+    import torch._dynamo.config as dynamo
+    # every case (shape, dtype, grad mode) is its own graph: above PyTorch's recompile
+    # limits (8 per code object, shared by these lambdas) it would run eagerly instead
+    for limit in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
+                  "accumulated_cache_size_limit"):
+        if hasattr(dynamo, limit):
+            setattr(dynamo, limit, max(getattr(dynamo, limit), 4096))
     if label not in _COMPILED:
-        _COMPILED[label] = torch.compile(_torch_expression(name, params))
+        _COMPILED[label] = torch.compile(_torch_expression(name, params), dynamic=False)
     return _COMPILED[label]
 
 

@@ -35,10 +35,9 @@ def _slot(view):
 
 def _compiled_gated(kernel, entry, g, a, b, outs):
     gk = GATED_KERNELS[kernel]
-    rows, m = a.shape
-    slots = tuple(_slot(v) for v in (g, a, b) + tuple(outs) + (None,) * (3 - len(outs)))
-    _backend._runner.segments(SEGMENT_INDEX[f"{gk.name}_{GATED_ENTRIES[entry]}"],
-                              a.dtype == np.float64, KERNEL_INDEX[gk.f], slots, rows * m, m, 0)
+    o1, o2, o3 = tuple(outs) + (None,) * (3 - len(outs))
+    _backend._runner.gated(SEGMENT_INDEX[f"{gk.name}_{GATED_ENTRIES[entry]}"],
+                           KERNEL_INDEX[gk.f], g, a, b, o1, o2, o3)
 
 
 def _compiled_prelu(entry, g, x, w, outs):
@@ -89,6 +88,10 @@ def _result(arrays, names):
 
 def _prepared(a, dtype, order="C"):
     """a as an aligned, native array of dtype, contiguous in order: a itself if it is."""
+    flags = a.flags
+    if a.dtype == dtype and flags.aligned and (flags.c_contiguous if order == "C" else
+                                               flags.f_contiguous):
+        return a
     return np.require(a, dtype=dtype, requirements=[order, "A"])
 
 
@@ -98,7 +101,9 @@ def _target(out, shape, dtype, inputs, order="C"):
     very same elements, gets a new array: the segment loops take their arrays as not
     aliased (restrict), and an entry with several outputs reads its inputs after writing
     the first."""
-    if out is not None and out.dtype == dtype and out.flags.aligned and \
+    if out is None:
+        return np.empty(shape, dtype, order=order)
+    if out.dtype == dtype and out.flags.aligned and \
             (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous) and \
             not any(np.may_share_memory(out, a) for a in inputs if a is not None):
         return out
@@ -116,6 +121,8 @@ def _finish(target, out, result):
 
 
 def _check_outs(outs, names, shapes, result):
+    if all(o is None for o in outs):
+        return
     for out, name, shape in zip(outs, names, shapes):
         _arrays.check_out(out, name, shape, result)
     given = [o for o in outs if o is not None]
@@ -142,9 +149,66 @@ def normalize_dim(dim, axis, ndim, name):
 
 # ---- gated units ----
 
+_FAST = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _ready(a, dtype, shape):
+    """An ndarray the kernels take as it is: dtype (native), C-contiguous, aligned."""
+    return type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous and \
+        a.flags.aligned and a.shape == shape
+
+
+def _split_fast(kernel, entry, g, x, dim, out, grad_out):
+    """split's common case (C-contiguous float32/float64 arrays, outputs absent or of
+    the same kind and apart from the inputs) with the least Python; None otherwise."""
+    if type(x) is not np.ndarray or x.dtype not in _FAST or not x.flags.c_contiguous or \
+            not x.flags.aligned or type(dim) is not int or x.ndim == 0:
+        return None
+    shape, ndim = x.shape, x.ndim
+    if not -ndim <= dim < ndim:
+        return None
+    dim %= ndim
+    if shape[dim] % 2:
+        return None
+    yshape = shape[:dim] + (shape[dim] // 2,) + shape[dim + 1:]
+    dtype = x.dtype
+    if g is not None and not _ready(g, dtype, yshape):
+        return None
+    has_y = _HAS_Y[entry]
+    y_out, gx_out = (out, grad_out) if has_y else (None, out)
+    for o, oshape in ((y_out, yshape), (gx_out, shape)):
+        if o is not None and (not _ready(o, dtype, oshape) or not o.flags.writeable or
+                              np.may_share_memory(o, x) or
+                              (g is not None and np.may_share_memory(o, g))):
+            return None
+    if y_out is not None and gx_out is not None and np.may_share_memory(y_out, gx_out):
+        return None
+    y = (np.empty(yshape, dtype) if y_out is None else y_out) if has_y else None
+    gx = (np.empty(shape, dtype) if gx_out is None else gx_out) if entry != _FWD else None
+    outer = math.prod(shape[:dim])
+    m = shape[dim] // 2 * math.prod(shape[dim + 1:])
+    if outer * m:
+        x3 = x.reshape(outer, 2, m)
+        g3 = None if gx is None else gx.reshape(outer, 2, m)
+        gk = GATED_KERNELS[kernel]
+        outs = ([y.reshape(outer, m)] if has_y else []) + \
+            ([] if g3 is None else [g3[:, 0], g3[:, 1]])
+        outs += [None] * (3 - len(outs))
+        _backend._runner.gated(
+            SEGMENT_INDEX[f"{gk.name}_{GATED_ENTRIES[entry]}"], KERNEL_INDEX[gk.f],
+            None if g is None else g.reshape(outer, m), x3[:, 0], x3[:, 1], *outs)
+    if not has_y:
+        return gx
+    return y if gx is None else (y, gx)
+
+
 def split(kernel, entry, g, x, dim, axis, out, grad_out, name):
     """A gated entry on x split along dim (g: grad_output for bwd/fbg). Returns y, the
     gradient (x's shape) or (y, gradient)."""
+    if axis is None and _backend.active is not _backend.NUMPY:
+        r = _split_fast(kernel, entry, g, x, dim, out, grad_out)
+        if r is not None:
+            return r
     if _arrays.is_dask(x) or _arrays.is_dask(g):
         _no_out(out, grad_out)
         return _lazy_split(kernel, entry, g, x, dim, axis, name)

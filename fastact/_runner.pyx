@@ -358,3 +358,55 @@ def segments(Py_ssize_t seg, int dt, Py_ssize_t kernel, tuple slots, Py_ssize_t 
         else:
             for b in range(nblocks):
                 walk(f, s, m, b * block, min(total, (b + 1) * block), b)
+
+
+cdef inline void view_slot(slot_t *s, object v) noexcept:
+    """A 2-D view (rows, m) with contiguous rows (or None) as a slot."""
+    cdef cnp.ndarray arr
+    if v is None:
+        s.base = NULL
+        s.row = s.col = s.blk = s.mod = 0
+        return
+    arr = <cnp.ndarray>v
+    s.base = <char *>cnp.PyArray_DATA(arr)
+    s.row = cnp.PyArray_STRIDES(arr)[0]
+    s.col = cnp.PyArray_ITEMSIZE(arr)
+    s.blk = s.mod = 0
+
+
+def gated(Py_ssize_t seg, Py_ssize_t kernel, g, a, b, o1, o2, o3):
+    """segments() for the gated units: 2-D views (rows, m) of one dtype with contiguous
+    rows (fastact._gated makes them), None where unused; one block per thread."""
+    cdef slot_t s[6]
+    cdef Py_ssize_t rows, m, k, b_, block, nblocks, total
+    views = (g, a, b, o1, o2, o3)
+    for k in range(6):
+        v = views[k]
+        if v is not None and (type(v) is not np.ndarray or cnp.PyArray_NDIM(<cnp.ndarray>v) != 2
+                              or cnp.PyArray_TYPE(<cnp.ndarray>v) != cnp.PyArray_TYPE(<cnp.ndarray?>a)
+                              or cnp.PyArray_DIMS(<cnp.ndarray>v)[0] != cnp.PyArray_DIMS(<cnp.ndarray>a)[0]
+                              or cnp.PyArray_DIMS(<cnp.ndarray>v)[1] != cnp.PyArray_DIMS(<cnp.ndarray>a)[1]
+                              or (cnp.PyArray_DIMS(<cnp.ndarray>v)[1] > 1 and
+                                  cnp.PyArray_STRIDES(<cnp.ndarray>v)[1] != cnp.PyArray_ITEMSIZE(<cnp.ndarray>v))):
+            raise ValueError("gated: views of one shape and dtype with contiguous rows")
+        view_slot(&s[k], v)
+    rows, m = cnp.PyArray_DIMS(<cnp.ndarray>a)[0], cnp.PyArray_DIMS(<cnp.ndarray>a)[1]
+    total = rows * m
+    if total == 0:
+        return
+    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>a)
+    if g_segs == NULL or not 0 <= seg < g_nsegs or (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE):
+        raise ValueError(f"no segment loop {seg} for these arguments")
+    cdef seg_t f = g_segs[2 * seg + (t == cnp.NPY_DOUBLE)]
+    cdef int nt = threads_for(kernel, total)
+    block = (total + nt - 1) // nt
+    nblocks = (total + block - 1) // block
+    if total < NOGIL_MIN and nt == 1:
+        walk(f, s, m, 0, total, 0)
+        return
+    with nogil:
+        if nt > 1 and nblocks > 1:
+            for b_ in prange(nblocks, num_threads=nt, schedule="static"):
+                walk(f, s, m, b_ * block, min(total, (b_ + 1) * block), b_)
+        else:
+            walk(f, s, m, 0, total, 0)
