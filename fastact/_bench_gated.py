@@ -79,6 +79,10 @@ def _compiled(label, name, params):
         if hasattr(dynamo, limit):
             setattr(dynamo, limit, max(getattr(dynamo, limit), 4096))
     if label not in _COMPILED:
+        # compile in this process: a pool of compile workers would compete with the
+        # timings for the cores
+        import torch._inductor.config as inductor
+        inductor.compile_threads = 1
         _COMPILED[label] = torch.compile(_torch_expression(name, params), dynamic=False)
     return _COMPILED[label]
 
