@@ -5,8 +5,9 @@ arrays) with these calls' shapes. A gated unit's x is split along dim into a and
 gate and read in place: a C-contiguous x is ``(outer, 2, m)`` in memory, a the rows
 ``[:, 0]`` and the gate ``[:, 1]`` (an F-contiguous x is its transpose's C layout; any
 other is copied once). prelu's x is ``(N, C, inner)``, one weight per channel. The
-backends compute on these views: the compiled one through fastact._runner.segments
-(threads over fixed blocks), the NumPy one through fastact._numpy_backend.gated/prelu.
+backends compute on these views: the compiled one through fastact._runner.gated (a block
+per thread) and fastact._runner.segments (prelu: fixed blocks for the weight's gradient),
+the NumPy one through fastact._numpy_backend.gated/prelu.
 """
 import math
 
@@ -18,7 +19,7 @@ from ._activations import (GATED_ENTRIES, GATED_KERNELS, KERNEL_INDEX, PRELU_ENT
 
 BLOCK = 1 << 15        # elements of a block of prelu's weight gradient (fixed: the sums
                        # do not depend on the thread count)
-# gated entry -> (gradient outputs of the two-array form: 0 or 2, has y)
+# the gated entries (GATED_ENTRIES), and which of them give y
 _FWD, _GRAD, _BWD, _FB, _FBG = range(len(GATED_ENTRIES))
 _HAS_Y = {_FWD: True, _GRAD: False, _BWD: False, _FB: True, _FBG: True}
 
