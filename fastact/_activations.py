@@ -546,3 +546,41 @@ GATED_TABLE = (
           numpy=("np.maximum(gate, 0)", "(gate > 0).astype(gate.dtype)")),
 )
 GATED_BY_NAME = {g.name: g for g in GATED_TABLE}
+
+
+# ---------------------------------------------------------------------------------------
+# The softmax family (docs/softmax.md): a reduction along one axis, then a write. The
+# kernels (fastact/_src/fa_softmax.h) take the sign of x (softmin = softmax of -x) and
+# one of the ops: fwd (x -> y), bwdy (grad_output, y -> grad_x), bwdx (grad_output,
+# x -> grad_x), fb (grad_output, x -> y, grad_x).
+
+SOFTMAX_OPS = ("fwd", "bwdy", "bwdx", "fb")
+
+
+@dataclass(frozen=True)
+class Softmax:
+    """One function of the family: its name, class, the kernel it runs (softmax or
+    log_softmax) with the sign of x, and its peers' expressions in x (and g, y, axis;
+    the bench's scopes): PyTorch's, NumPy's, SciPy's (fastact.bench)."""
+    name: str
+    cls_name: str
+    log: bool
+    sign: float
+    torch: str
+    numpy: str
+    scipy: str
+
+
+SOFTMAX_TABLE = (
+    Softmax("softmax", "Softmax", False, 1.0, "torch.softmax(x, dim)",
+            "(e := np.exp(x - x.max(axis, keepdims=True))) / e.sum(axis, keepdims=True)",
+            "scipy.special.softmax(x, axis)"),
+    Softmax("log_softmax", "LogSoftmax", True, 1.0, "torch.log_softmax(x, dim)",
+            "(d := x - x.max(axis, keepdims=True)) - np.log(np.exp(d).sum(axis, keepdims=True))",
+            "scipy.special.log_softmax(x, axis)"),
+    Softmax("softmin", "Softmin", False, -1.0, "F.softmin(x, dim)",
+            "(e := np.exp(x.min(axis, keepdims=True) - x)) / e.sum(axis, keepdims=True)",
+            "scipy.special.softmax(-x, axis)"),
+)
+SOFTMAX_FUNCS = tuple(s.name for s in SOFTMAX_TABLE)
+SOFTMAX_BY_NAME = {s.name: s for s in SOFTMAX_TABLE}

@@ -17,7 +17,8 @@ import collections
 import numpy as np
 
 from . import _coeffs as K
-from ._activations import ENTRIES, GATED_ENTRIES, GATED_KERNELS, KERNEL_INDEX, KERNELS, PRELU_ENTRIES
+from ._activations import (ENTRIES, GATED_ENTRIES, GATED_KERNELS, KERNEL_INDEX, KERNELS,
+                           PRELU_ENTRIES, SOFTMAX_OPS, SOFTMAX_TABLE)
 
 _LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 _SQRT1_2 = 0.70710678118654752440
@@ -459,3 +460,80 @@ def prelu(entry, g, x, w, outs):
         if name.endswith("w"):
             return np.sum(_where(x > 0, 0.0, gv * x), axis=(0, 2))
     return None
+
+
+# ---- the softmax family: fastact._softmax's backend contract ----
+
+def _softmax_stats(xs, wide):
+    """Per row (axis 1, kept) of float64 xs = sign * x: the max M, d + derr = xs - M
+    exactly, e = e^(xs - M), the count c of maxima and rest = the sum of e over the
+    others (in the wide type: float64 for float32 data; for float64 the longest float
+    NumPy has, x87 extended on x86 Linux, quad on aarch64 Linux, float64 itself where
+    long double is double, as on macOS arm64 and Windows), and the masks of the rows holding NaN (or all -inf:
+    no limit) and of those whose max is +inf."""
+    m = np.max(xs, axis=1, keepdims=True) if xs.shape[1] else np.full(
+        xs.shape[:1] + (1,) + xs.shape[2:], -np.inf, xs.dtype)
+    nan_row = np.isnan(m) | (m == -np.inf)
+    inf_row = m == np.inf
+    mf = np.where(nan_row | inf_row, 0.0, m)
+    d, derr = _two_sum(xs, -mf)
+    derr = np.where(np.isfinite(d), derr, 0.0)
+    e = np.exp(d) * (1.0 + derr)
+    top = xs == np.where(inf_row, np.inf, mf)
+    rest = np.sum(np.where(top, 0.0, e).astype(wide), axis=1, keepdims=True)
+    c = np.sum(top, axis=1, keepdims=True)
+    return m, mf, d, derr, e, c, rest, nan_row, inf_row
+
+
+def softmax(func, op, x, g, outs):
+    """SOFTMAX_OPS[op] of SOFTMAX_TABLE[func] along axis 1 of 3-D arrays (outer, n,
+    inner): x (the input, or the output y for 'bwdy'), g (grad_output or None), into
+    outs (y, and/or grad_x). Computed in float64 (float32 data) or float64 with wide
+    sums and exact differences (float64 data)."""
+    spec, opname = SOFTMAX_TABLE[func], SOFTMAX_OPS[op]
+    sign, log = spec.sign, spec.log
+    with np.errstate(all="ignore"):
+        f64 = x.dtype == np.float64
+        wide = np.longdouble if f64 else np.float64
+        g64 = None if g is None else g.astype(np.float64)
+        if opname == "bwdy":
+            y = x.astype(np.float64)
+            if log:
+                gs = np.sum(g64.astype(wide), axis=1, keepdims=True)
+                dx = (g64.astype(wide) - np.exp(y).astype(wide) * gs)
+            else:
+                s = np.sum(g64.astype(wide) * y.astype(wide), axis=1, keepdims=True)
+                dx = sign * (y.astype(wide) * (g64.astype(wide) - s))
+            outs[0][...] = dx
+            return
+        xs = sign * x.astype(np.float64)
+        m, mf, d, derr, e, c, rest, nan_row, inf_row = _softmax_stats(xs, wide)
+        s_all = c + rest
+        p_inf = np.where(xs == np.inf, 1.0 / np.maximum(c, 1), 0.0)
+        if log:
+            lse = np.where(c == 1, np.log1p(rest.astype(np.float64)),
+                           np.log(s_all.astype(np.float64)))
+            # d - lse rounded once (d + derr is xs - M exactly); lse from the wide sum
+            yv = np.where(inf_row, np.where(xs == np.inf, 0.0 - np.log(np.maximum(c, 1)), -np.inf),
+                          (d.astype(wide) - lse.astype(wide)) + derr)
+            p = np.where(inf_row, p_inf, (e.astype(wide) / s_all))
+        else:
+            yv = np.where(inf_row, p_inf, e.astype(wide) / s_all)
+            p = yv
+        yv = np.where(nan_row, np.nan, yv)
+        p = np.where(nan_row, np.nan, p)
+        if opname == "fwd":
+            outs[0][...] = yv
+            return
+        if log:
+            gs = np.sum(g64.astype(wide), axis=1, keepdims=True)
+            dx = g64.astype(wide) - p * gs
+        else:
+            s = np.sum(g64.astype(wide) * p, axis=1, keepdims=True)
+            dx = sign * (p * (g64.astype(wide) - s))
+        dx = np.where(nan_row, np.nan, dx)
+        if opname == "bwdx":
+            outs[0][...] = dx
+        else:
+            outs[0][...] = yv
+            outs[1][...] = dx

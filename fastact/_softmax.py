@@ -1,0 +1,141 @@
+"""Arrays in, results out for the softmax family (docs/softmax.md).
+
+The rules of fastact._arrays (dtypes, out=, the one place that raises for bad arrays)
+for a reduction along one axis. A C-contiguous x is ``(outer, n, inner)`` in memory with
+the axis in the middle, read in place (an F-contiguous x is its transpose's C layout;
+any other layout is copied once; axis=None is the flat array, n = x.size). Results
+follow x's layout. The backends compute on these 3-D views: the compiled one through
+fastact._runner.softmax (rows, or tiles of columns when inner > 1, spread over the
+threads), the NumPy one through fastact._numpy_backend.softmax.
+"""
+import numpy as np
+
+from . import _arrays, _backend, _numpy_backend
+from ._activations import SOFTMAX_OPS, SOFTMAX_TABLE
+from ._gated import _check_outs, _finish, _result
+
+FWD, BWDY, BWDX, FB = range(len(SOFTMAX_OPS))
+_OUT_NAMES = {FWD: ("out",), BWDY: ("out",), BWDX: ("out",), FB: ("out", "grad_out")}
+
+
+def normalize_axis(axis, dim, ndim, name):
+    """axis (NumPy's word) or dim (PyTorch's), as an index in range(ndim), or None for
+    the flat array. dim=None means not given (PyTorch's implicit dim is not guessed)."""
+    if dim is not None:
+        if axis is not None and axis != -1 and axis != dim:    # -1: axis's default
+            raise TypeError(f"{name}() takes axis or dim, not both")
+        axis = dim
+    if axis is None:
+        return None
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis must be an integer or None, got {type(axis).__name__}")
+    if ndim == 0 and axis in (0, -1):                   # a scalar: one row of one
+        return None
+    if not -ndim <= axis < ndim:
+        raise np.exceptions.AxisError(int(axis), ndim)
+    return int(axis) % ndim
+
+
+def _compute(func, op, x, g, outs):
+    if _backend.active is _backend.NUMPY:
+        _numpy_backend.softmax(func, op, x, g, outs)
+    else:
+        _backend._runner.softmax(func, op, x, g, *outs, *(None,) * (2 - len(outs)))
+
+
+def _views(a, shape, axis, order):
+    """a (contiguous in order) as the 3-D view (outer, n, inner), C-contiguous."""
+    if order == "F":
+        a, shape = a.T, shape[::-1]
+        axis = None if axis is None else len(shape) - 1 - axis
+    if axis is None:
+        return a.reshape(1, -1, 1)
+    return a.reshape(int(np.prod(shape[:axis])), shape[axis], int(np.prod(shape[axis + 1:])))
+
+
+def run(func, op, x, g, axis, dim, outs, name):
+    """SOFTMAX_OPS[op] of SOFTMAX_TABLE[func] along axis (or dim): x is y for BWDY,
+    g is grad_output (None: all ones for FB, the gradient of sum(y)); outs the user's
+    out= arrays (None: new). Returns the result, or (y, grad_x) for FB."""
+    inputs = (x,) if g is None else (g, x)
+    if any(_arrays.is_dask(a) for a in inputs):
+        if any(o is not None for o in outs):
+            raise TypeError("out= is not supported with dask arrays (the result is lazy)")
+        return _lazy(func, op, x, g, axis, dim, name)
+    xname = "y" if op == BWDY else "x"
+    names = ("grad_output", xname)[-len(inputs):]
+    inputs = tuple(np.asarray(a) for a in inputs)
+    x = inputs[-1]
+    if g is not None:
+        g = inputs[0]
+        if g.shape != x.shape:
+            raise ValueError(f"grad_output has shape {g.shape} but {xname} has shape {x.shape}")
+    result, dtype = _result(inputs, names)
+    ax = normalize_axis(axis, dim, x.ndim, name)
+    out_names = _OUT_NAMES[op]
+    _check_outs(outs, out_names, (x.shape,) * len(outs), result)
+    order = "F" if x.ndim > 1 and x.flags.f_contiguous and not x.flags.c_contiguous else "C"
+    shape = x.shape
+    prepared = [None if a is None else _prepare(a, dtype, order) for a in (g, x)]
+    if op == FB and g is None:
+        prepared[0] = np.ones(shape, dtype, order=order)
+    targets = [_target(o, shape, dtype, prepared, order) for o in outs]
+    if x.size:
+        _compute(func, op,
+                 _views(prepared[1], shape, ax, order),
+                 None if prepared[0] is None else _views(prepared[0], shape, ax, order),
+                 [_views(t, shape, ax, order) for t in targets])
+    results = [_finish(t, o, result) for t, o in zip(targets, outs)]
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+def _prepare(a, dtype, order):
+    flags = a.flags
+    if a.dtype == dtype and flags.aligned and (flags.c_contiguous if order == "C" else
+                                               flags.f_contiguous):
+        return a
+    return np.require(a, dtype=dtype, requirements=[order, "A"])
+
+
+def _target(out, shape, dtype, inputs, order):
+    """out itself when the kernel can write it (dtype, layout, no memory shared with an
+    input: the kernels read the inputs again after writing), else a new array."""
+    if out is not None and out.dtype == dtype and out.flags.aligned and \
+            (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous) and \
+            not any(np.may_share_memory(out, a) for a in inputs if a is not None):
+        return out
+    return np.empty(shape, dtype, order=order)
+
+
+# ---- dask: each row within one chunk along the axis ----
+
+def _lazy(func, op, x, g, axis, dim, name):
+    import dask.array as da
+
+    x = x if _arrays.is_dask(x) else da.from_array(np.asarray(x))
+    ax = normalize_axis(axis, dim, x.ndim, name)
+    if ax is None and x.ndim > 0 and x.npartitions != 1:
+        raise ValueError(f"{name}(axis=None) of a dask array needs it in one chunk "
+                         f"(x.rechunk(-1)); it has {x.npartitions}")
+    if ax is not None and len(x.chunks[ax]) != 1:
+        raise ValueError(f"{name}(): x has {len(x.chunks[ax])} chunks along axis {ax}; "
+                         f"each row must be in one chunk (x.rechunk({{{ax}: -1}}))")
+    arrays = [x]
+    if g is not None:
+        g = g if _arrays.is_dask(g) else da.from_array(np.asarray(g))
+        if g.shape != x.shape:
+            raise ValueError(f"grad_output has shape {g.shape} but x has shape {x.shape}")
+        arrays = [g.rechunk(x.chunks), x]
+    result, _ = _result([np.empty(0, a.dtype) for a in arrays],
+                        ["grad_output", "x"][-len(arrays):])
+    token = f"fastact-{SOFTMAX_TABLE[func].name}-{SOFTMAX_OPS[op]}"
+
+    def block(*blocks, o):
+        gb, xb = (None,) + blocks if len(blocks) == 1 else blocks
+        r = run(func, op, xb, gb, ax, None, (None,) * len(_OUT_NAMES[op]), name)
+        return r[o] if isinstance(r, tuple) else r
+
+    meta = np.empty((0,) * x.ndim, result)
+    parts = [da.map_blocks(block, *arrays, o=o, dtype=result, meta=meta,
+                           token=f"{token}-{o}") for o in range(len(_OUT_NAMES[op]))]
+    return parts[0] if len(parts) == 1 else tuple(parts)
