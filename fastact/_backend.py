@@ -119,7 +119,7 @@ def set_simd_level(name):
     module = _load(name)
     grains = [max(1024, GRAIN // k.cost) for k in _activations.KERNELS]
     _runner.use_table(module.TABLE_CAPSULE, grains, module.SEG_CAPSULE,
-                      len(_activations.SEGMENTS))
+                      len(_activations.SEGMENTS), module.SMX_CAPSULE)
     previous, level = level, name
     return previous
 

@@ -477,7 +477,7 @@ def _softmax_stats(xs, wide):
     inf_row = m == np.inf
     mf = np.where(nan_row | inf_row, 0.0, m)
     d, derr = _two_sum(xs, -mf)
-    derr = np.where(np.isfinite(d), derr, 0.0)
+    derr = np.where(np.abs(d) < 16384.0, derr, 0.0)     # beyond, e^d = 0 (and derr may be NaN)
     e = np.exp(d) * (1.0 + derr)
     top = xs == np.where(inf_row, np.inf, mf)
     rest = np.sum(np.where(top, 0.0, e).astype(wide), axis=1, keepdims=True)

@@ -95,12 +95,35 @@ cdef enum:
     # (NumPy's loops release it from 500 elements)
     NOGIL_MIN = 1024
 
+cdef extern from "fa_softmax_api.h":
+    ctypedef struct fa_smx_stats:
+        double m, hi, lo, cnt, hi2, lo2
+    ctypedef struct fa_smx_consts:
+        double m, k1, k2, k3, k4
+    ctypedef struct fa_smx_ops:
+        int (*row)(int, int, double, const char *, const char *, char *, char *,
+                   Py_ssize_t) noexcept nogil
+        void (*consts)(int, int, const fa_smx_stats *, fa_smx_consts *) noexcept nogil
+        double (*max)(const char *, Py_ssize_t, double) noexcept nogil
+        void (*sums)(int, int, double, const char *, const char *, char *, Py_ssize_t,
+                     fa_smx_stats *) noexcept nogil
+        void (*write)(int, int, double, const char *, const char *, char *, char *,
+                      Py_ssize_t, const fa_smx_consts *) noexcept nogil
+        void (*cols)(int, int, double, const char *, const char *, char *, char *,
+                     Py_ssize_t, Py_ssize_t, Py_ssize_t, unsigned char *) noexcept nogil
+    void fa_smx_add(fa_smx_stats *row, const fa_smx_stats *blk) noexcept nogil
+    enum:
+        FA_SMX_BLOCK
+        FA_SMX_TILE
+        FA_SMX_BWDY
+
 ctypedef void (*seg_t)(const char *g, const char *a, const char *b, char *o1, char *o2,
                        char *o3, Py_ssize_t n) noexcept nogil
 
 cdef kernel_t *g_table = NULL
 cdef seg_t *g_segs = NULL                # the segment loops (fa_gated.h)
 cdef Py_ssize_t g_nsegs = 0
+cdef const fa_smx_ops *g_smx = NULL     # the softmax family (fa_softmax.h): f32, f64
 cdef int g_threads = 0                   # 0: follow omp_get_max_threads()
 cdef Py_ssize_t g_grain[FA_NKERNELS]     # per kernel: below this size, one thread
 cdef bint g_pool_started = False         # fastact ran a parallel loop since the last pause
@@ -114,10 +137,10 @@ def cpu_level():
     return fa_cpu_level()
 
 
-def use_table(capsule, grains, seg_capsule, Py_ssize_t nsegs):
-    """Install a kernel module's tables (kernels, and nsegs segment loops) and the
-    per-kernel single-thread thresholds."""
-    global g_table, g_segs, g_nsegs
+def use_table(capsule, grains, seg_capsule, Py_ssize_t nsegs, smx_capsule):
+    """Install a kernel module's tables (kernels, nsegs segment loops, the softmax
+    family's) and the per-kernel single-thread thresholds."""
+    global g_table, g_segs, g_nsegs, g_smx
     if len(grains) != FA_NKERNELS:
         raise ValueError(f"{len(grains)} thresholds for {FA_NKERNELS} kernels")
     for i, grain in enumerate(grains):
@@ -125,6 +148,7 @@ def use_table(capsule, grains, seg_capsule, Py_ssize_t nsegs):
     g_table = <kernel_t *>PyCapsule_GetPointer(capsule, "fastact.kernel_table")
     g_segs = <seg_t *>PyCapsule_GetPointer(seg_capsule, "fastact.segment_table")
     g_nsegs = nsegs
+    g_smx = <const fa_smx_ops *>PyCapsule_GetPointer(smx_capsule, "fastact.softmax_table")
 
 
 def set_num_threads(int n):
@@ -410,3 +434,130 @@ def gated(Py_ssize_t seg, Py_ssize_t kernel, g, a, b, o1, o2, o3):
                 walk(f, s, m, b_ * block, min(total, (b_ + 1) * block), b_)
         else:
             walk(f, s, m, 0, total, 0)
+
+
+# ---- the softmax family (fastact/_src/fa_softmax_api.h) ----
+
+cdef double max_nan(double a, double b) noexcept nogil:
+    """max with NaN sticky"""
+    return b if (b > a or b != b) else a
+
+
+cdef int long_row(const fa_smx_ops *ops, int log, int op, double sign, const char *x,
+                  const char *g, char *o1, char *o2, Py_ssize_t n, Py_ssize_t isz,
+                  double *maxes, fa_smx_stats *st, int nt) noexcept nogil:
+    """One row with the threads within it: each pass over fixed blocks (FA_SMX_BLOCK),
+    combined in order, as ops.row does on one thread (the same bits). 1 if special."""
+    cdef Py_ssize_t b, nb = (n + FA_SMX_BLOCK - 1) // FA_SMX_BLOCK, off, ln
+    cdef double m = 0
+    cdef fa_smx_stats total
+    cdef fa_smx_consts c
+    if op != FA_SMX_BWDY:
+        for b in prange(nb, num_threads=nt, schedule="static"):
+            off = b * FA_SMX_BLOCK
+            ln = min(n - off, <Py_ssize_t>FA_SMX_BLOCK)
+            maxes[b] = ops.max(x + off * isz, ln, sign)
+        m = maxes[0]
+        for b in range(1, nb):
+            m = max_nan(m, maxes[b])
+        if not (m - m == 0):            # NaN or +-inf
+            return 1
+    for b in prange(nb, num_threads=nt, schedule="static"):
+        off = b * FA_SMX_BLOCK
+        ln = min(n - off, <Py_ssize_t>FA_SMX_BLOCK)
+        st[b].m = m
+        ops.sums(log, op, sign, x + off * isz, g + off * isz if g != NULL else NULL,
+                 o1 + off * isz, ln, &st[b])
+    total.m = m
+    total.hi = total.lo = total.cnt = total.hi2 = total.lo2 = 0
+    for b in range(nb):
+        fa_smx_add(&total, &st[b])
+    ops.consts(log, op, &total, &c)
+    for b in prange(nb, num_threads=nt, schedule="static"):
+        off = b * FA_SMX_BLOCK
+        ln = min(n - off, <Py_ssize_t>FA_SMX_BLOCK)
+        ops.write(log, op, sign, x + off * isz, g + off * isz if g != NULL else NULL,
+                  o1 + off * isz, o2 + off * isz if o2 != NULL else NULL, ln, &c)
+    return 0
+
+
+cdef inline char *data_or_null(object a) noexcept:
+    return NULL if a is None else data(a)
+
+
+def softmax(bint log, double sign, int op, Py_ssize_t kernel, x, g, o1, o2):
+    """op (fa_softmax_api.h: fwd, bwdy, bwdx, fb) of softmax (log_softmax if log) of
+    sign * x along axis 1 of 3-D C-contiguous views (outer, n, inner) of one dtype
+    (x is y for bwdy; g grad_output or None; o2 None but for fb). Threads as the
+    elementwise kernel's threshold says: over rows, within a few long rows, or over
+    tiles of columns. Returns the flat indices (o * inner + i) of the rows it left
+    unwritten (a NaN, or a max of +-inf: fastact._softmax applies the rules), or None."""
+    cdef cnp.ndarray xa = <cnp.ndarray?>x
+    cdef int t = cnp.PyArray_TYPE(xa)
+    if g_smx == NULL or cnp.PyArray_NDIM(xa) != 3 or not cnp.PyArray_IS_C_CONTIGUOUS(xa) \
+            or (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE):
+        raise ValueError("softmax: 3-D C-contiguous float32/float64 views")
+    for v in (g, o1, o2):
+        if v is not None and (type(v) is not np.ndarray or not same_layout(<cnp.ndarray>v, xa)):
+            raise ValueError("softmax: the views must share x's shape, dtype and layout")
+    cdef const fa_smx_ops *ops = &g_smx[t == cnp.NPY_DOUBLE]
+    cdef Py_ssize_t outer = cnp.PyArray_DIMS(xa)[0], n = cnp.PyArray_DIMS(xa)[1]
+    cdef Py_ssize_t inner = cnp.PyArray_DIMS(xa)[2], isz = cnp.PyArray_ITEMSIZE(xa)
+    cdef Py_ssize_t total = outer * n * inner, r, tt, w, per, ntiles, o, j0, off
+    if total == 0:
+        return None
+    cdef const char *px = data(x)
+    cdef const char *pg = data_or_null(g)
+    cdef char *p1 = data(o1)
+    cdef char *p2 = data_or_null(o2)
+    flags_arr = np.zeros(outer * inner, np.uint8)
+    cdef unsigned char *flags = <unsigned char *>cnp.PyArray_DATA(<cnp.ndarray>flags_arr)
+    cdef int nt = threads_for(kernel, total)
+    cdef double *maxes
+    cdef fa_smx_stats *st
+    if inner == 1 and nt > 1 and outer < 2 * nt and n >= 2 * FA_SMX_BLOCK:
+        nb = (n + FA_SMX_BLOCK - 1) // FA_SMX_BLOCK
+        maxes_arr = np.empty(nb)
+        st_arr = np.empty((nb, 6))
+        maxes = <double *>cnp.PyArray_DATA(<cnp.ndarray>maxes_arr)
+        st = <fa_smx_stats *>cnp.PyArray_DATA(<cnp.ndarray>st_arr)
+        with nogil:
+            for r in range(outer):
+                off = r * n * isz
+                flags[r] = long_row(ops, log, op, sign, px + off,
+                                    pg + off if pg != NULL else NULL, p1 + off,
+                                    p2 + off if p2 != NULL else NULL, n, isz, maxes, st, nt)
+    elif inner == 1:
+        with nogil:
+            if nt > 1 and outer > 1:
+                for r in prange(outer, num_threads=nt, schedule="static"):
+                    flags[r] = ops.row(log, op, sign, px + r * n * isz,
+                                       pg + r * n * isz if pg != NULL else NULL,
+                                       p1 + r * n * isz,
+                                       p2 + r * n * isz if p2 != NULL else NULL, n)
+            else:
+                for r in range(outer):
+                    flags[r] = ops.row(log, op, sign, px + r * n * isz,
+                                       pg + r * n * isz if pg != NULL else NULL,
+                                       p1 + r * n * isz,
+                                       p2 + r * n * isz if p2 != NULL else NULL, n)
+    else:
+        # tiles of w columns: n rows of w elements (about 256 KiB, to stay in cache
+        # between the passes), at least 16 wide, and enough tiles for the threads
+        w = (262144 // (n * isz)) // 16 * 16
+        w = max(16, min(<Py_ssize_t>FA_SMX_TILE, w))
+        if outer * ((inner + w - 1) // w) < nt:
+            w = max(16, ((inner + nt - 1) // nt + 15) // 16 * 16)
+        w = min(w, inner)
+        per = (inner + w - 1) // w
+        ntiles = outer * per
+        with nogil:
+            for tt in prange(ntiles, num_threads=nt if ntiles > 1 else 1, schedule="static"):
+                o = tt // per
+                j0 = (tt % per) * w
+                off = (o * n * inner + j0) * isz
+                ops.cols(log, op, sign, px + off, pg + off if pg != NULL else NULL, p1 + off,
+                         p2 + off if p2 != NULL else NULL, n, min(w, inner - j0), inner,
+                         flags + o * inner + j0)
+    special = np.flatnonzero(flags_arr)
+    return special if special.size else None

@@ -11,7 +11,7 @@ threads), the NumPy one through fastact._numpy_backend.softmax.
 import numpy as np
 
 from . import _arrays, _backend, _numpy_backend
-from ._activations import SOFTMAX_OPS, SOFTMAX_TABLE
+from ._activations import KERNEL_INDEX, SOFTMAX_OPS, SOFTMAX_TABLE
 from ._gated import _check_outs, _finish, _result
 
 FWD, BWDY, BWDX, FB = range(len(SOFTMAX_OPS))
@@ -36,11 +36,26 @@ def normalize_axis(axis, dim, ndim, name):
     return int(axis) % ndim
 
 
+# the elementwise kernel whose thread threshold the family uses (an exponential a element)
+_GRAIN_KERNEL = KERNEL_INDEX["sigmoid"]
+
+
 def _compute(func, op, x, g, outs):
+    """The backend on the 3-D views. The compiled kernels leave the rows holding a NaN or
+    an infinite max to the NumPy backend, where the rules for them are written."""
     if _backend.active is _backend.NUMPY:
         _numpy_backend.softmax(func, op, x, g, outs)
-    else:
-        _backend._runner.softmax(func, op, x, g, *outs, *(None,) * (2 - len(outs)))
+        return
+    spec = SOFTMAX_TABLE[func]
+    special = _backend._runner.softmax(spec.log, spec.sign, op, _GRAIN_KERNEL, x, g,
+                                       *outs, *(None,) * (2 - len(outs)))
+    if special is not None:
+        o, i = np.divmod(special, x.shape[2])
+        rows = [None if a is None else a[o, :, i][:, :, None] for a in (x, g)]
+        res = [np.empty_like(rows[0]) for _ in outs]
+        _numpy_backend.softmax(func, op, rows[0], rows[1], res)
+        for t, r in zip(outs, res):
+            t[o, :, i] = r[:, :, 0]
 
 
 def _views(a, shape, axis, order):

@@ -1,0 +1,66 @@
+/* fa_softmax_api.h: the softmax family's kernels as seen from fastact._runner: one table
+ * of function pointers per dtype, filled by each _kernels_<level> module (fa_softmax.h).
+ *
+ * A call's data is (outer, n, inner) in memory, the reduction along n. Rows (inner == 1)
+ * are reduced in blocks of FA_SMX_BLOCK elements, each block in FA_SMX_LANES interleaved
+ * partial sums (lane l takes elements l, l + LANES, ...), the lanes added in order, then
+ * the blocks in order: the same order whoever computes a block, so a row's result does
+ * not depend on the thread count. Columns (inner > 1) are reduced one column per lane,
+ * in order along n. Sums are carried in float64 (float32 data) or as double-word
+ * float64 pairs (float64 data).
+ *
+ * The functions handle rows whose max (of sign * x) is finite; a row holding a NaN or
+ * whose max is +-inf is reported (return value / flags) and left to the caller. */
+#ifndef FA_SOFTMAX_API_H
+#define FA_SOFTMAX_API_H
+
+#include <stddef.h>
+
+#define FA_SMX_LANES 16
+#define FA_SMX_BLOCK 32768       /* elements per block of a row (a multiple of LANES) */
+
+/* the ops (fastact._activations.SOFTMAX_OPS) */
+enum { FA_SMX_FWD, FA_SMX_BWDY, FA_SMX_BWDX, FA_SMX_FB };
+
+/* a row's statistics: its max m; the sum of e^(v - m) over the elements v < m (hi + lo)
+ * and the count of v == m; the second sum (hi2 + lo2): sum(g y) for softmax's backward
+ * from y, sum(g e^(v - m)) from x, sum(g) for log_softmax's */
+typedef struct { double m, hi, lo, cnt, hi2, lo2; } fa_smx_stats;
+/* the constants of a row's write: m and k1..k4 (see fa_softmax_impl.h) */
+typedef struct { double m, k1, k2, k3, k4; } fa_smx_consts;
+
+typedef struct {
+    /* one whole row of n elements (serial); returns 1 if the row is special (NaN, max
+     * +-inf: nothing written), else 0 */
+    int (*row)(int log, int op, double sign, const char *x, const char *g, char *o1,
+               char *o2, ptrdiff_t n);
+    /* the write constants of a row from its statistics */
+    void (*consts)(int log, int op, const fa_smx_stats *s, fa_smx_consts *c);
+    /* max of sign * x over n elements (NaN if any is NaN) */
+    double (*max)(const char *x, ptrdiff_t n, double sign);
+    /* the sums of one block of a row into *s (s->m set), e stored into o1 for the write */
+    void (*sums)(int log, int op, double sign, const char *x, const char *g, char *o1,
+                 ptrdiff_t n, fa_smx_stats *s);
+    /* the write of one block of a row with the row's constants */
+    void (*write)(int log, int op, double sign, const char *x, const char *g, char *o1,
+                  char *o2, ptrdiff_t n, const fa_smx_consts *c);
+    /* a tile of w columns (w <= FA_SMX_TILE) of n rows, row stride rs elements: all
+     * passes; special columns get flags[j] = 1 (their outputs are left unspecified) */
+    void (*cols)(int log, int op, double sign, const char *x, const char *g, char *o1,
+                 char *o2, ptrdiff_t n, ptrdiff_t w, ptrdiff_t rs, unsigned char *flags);
+} fa_smx_ops;
+
+#define FA_SMX_TILE 256          /* the most columns of a tile */
+
+/* add a block's sums to a row's running ones, in order */
+static inline void fa_smx_add(fa_smx_stats *row, const fa_smx_stats *blk) {
+    double s = row->hi + blk->hi, bb = s - row->hi;
+    row->lo += ((row->hi - (s - bb)) + (blk->hi - bb)) + blk->lo;
+    row->hi = s;
+    s = row->hi2 + blk->hi2; bb = s - row->hi2;
+    row->lo2 += ((row->hi2 - (s - bb)) + (blk->hi2 - bb)) + blk->lo2;
+    row->hi2 = s;
+    row->cnt += blk->cnt;
+}
+
+#endif

@@ -1,0 +1,325 @@
+/* fa_softmax_impl.h: the softmax family's kernels of fa_softmax.h, written once for type
+ * T (included with T, U, S(name), C(name) and FA_SMX_F32 defined). v = sign * x (sign
+ * -1: softmin); m the max of v; e = e^(v - m) with v - m = d + de exactly (two-sum), so
+ * that no ulp of a large argument is lost. float32 data is computed in float64 after
+ * the exponential; float64 data in double-word where a result could cancel. The write
+ * constants (smx_consts) are, by op:
+ *   fwd   softmax: k1 + k2 = 1/S         log_softmax: k1 = L = log(S)
+ *   bwdy  softmax: k1 + k2 = sum(g y)    log_softmax: k1 = sum(g)
+ *   bwdx, fb: k1 + k2 = 1/S; softmax: k3 = sum(g y); log_softmax: k3 = sum(g), k4 = L
+ * with S = count(v == m) + rest, rest = sum(e over v < m), and L = log1p(rest) where the
+ * max is unique (log_softmax at the max is -log1p(rest), exact where it is tiny). */
+
+/* v - m = d + *de exactly where |d| < 2^14; beyond, e^d is 0 and de, which may be huge
+ * or NaN there (an intermediate of the two-sum overflowing), is dropped */
+FA_INLINE T S(smx_diff)(T v, T m, T *de) {
+    T e, d = S(two_sum)(v, -m, &e);
+    *de = S(abs)(d) < (T)16384 ? e : 0;
+    return d;
+}
+
+/* t added to a sum: float64 (float32 data: float64 terms, 2^29 times finer), or the
+ * double-word (hi, lo) (float64 data) */
+FA_INLINE void S(smx_acc)(double *hi, double *lo, double t) {
+#if FA_SMX_F32
+    *hi += t; (void)lo;
+#else
+    double e, s = fa_two_sum_f64(*hi, t, &e);
+    *hi = s; *lo += e;
+#endif
+}
+
+/* g y added to a sum: the float64 product (float32 data), or a two-product (float64) */
+FA_INLINE void S(smx_acc_prod)(double *hi, double *lo, T g, double y) {
+#if FA_SMX_F32
+    *hi += (double)g * (double)y; (void)lo;
+#else
+    double pe, p = fa_two_prod_f64(g, y, &pe);
+    pe = S(abs)(p) < S(inf)() ? pe : 0;
+    S(smx_acc)(hi, lo, p);
+    *lo += pe;
+#endif
+}
+
+/* whether the sums pass stores e 2^64 (so that terms and results below the smallest
+ * normal number are rounded, not flushed) in the first output, for the write pass to
+ * scale: all but log_softmax's forward and the backwards from y */
+#define FA_SMX_STORES(lg, op) ((op) != FA_SMX_BWDY && !((op) == FA_SMX_FWD && (lg)))
+
+/* the sums of a tile of rows x w elements (row stride rs), element (k, j) into column
+ * (lane) j, with column j's max m[j]: see fa_softmax_api.h (fa_smx_stats); e into ev */
+FA_INLINE void S(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
+                                T *FA_SR ev, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, const T *FA_SR m,
+                                double *FA_SR hi, double *FA_SR lo, double *FA_SR cnt,
+                                double *FA_SR hi2, double *FA_SR lo2) {
+    ptrdiff_t k, j;
+    if (op == FA_SMX_BWDY) {
+        for (k = 0; k < rows; k++)
+            for (j = 0; j < w; j++) {
+                if (lg) S(smx_acc)(&hi2[j], &lo2[j], g[k * rs + j]);
+                else S(smx_acc_prod)(&hi2[j], &lo2[j], g[k * rs + j], x[k * rs + j]);
+            }
+        return;
+    }
+    for (k = 0; k < rows; k++)
+        for (j = 0; j < w; j++) {
+            T v = sign * x[k * rs + j], de, d = S(smx_diff)(v, m[j], &de);
+            T es = S(exp_dw)(d, de, FA_TAIL);
+            double e = (double)es * 0x1p-64;
+            int top = v == m[j];
+            if (FA_SMX_STORES(lg, op)) ev[k * rs + j] = es;
+            S(smx_acc)(&hi[j], &lo[j], top ? 0 : e);
+            cnt[j] += top ? 1.0 : 0.0;
+            if (op != FA_SMX_FWD) {
+                if (lg) S(smx_acc)(&hi2[j], &lo2[j], g[k * rs + j]);
+                else S(smx_acc_prod)(&hi2[j], &lo2[j], g[k * rs + j], e);
+            }
+        }
+}
+
+/* the (log, op) combinations as constants, so that each gets its own loop */
+#define FA_SMX_SWITCH(CALL)                                                               \
+    switch (op * 2 + (lg != 0)) {                                                        \
+    case 0: CALL(0, FA_SMX_FWD); break;  case 1: CALL(1, FA_SMX_FWD); break;              \
+    case 2: CALL(0, FA_SMX_BWDY); break; case 3: CALL(1, FA_SMX_BWDY); break;             \
+    case 4: CALL(0, FA_SMX_BWDX); break; case 5: CALL(1, FA_SMX_BWDX); break;             \
+    default: CALL(0, FA_SMX_FB); break;  case 7: CALL(1, FA_SMX_FB); break; }
+
+/* one element's outputs (y in *o1 and grad_x in *o2 for fb; else the op's one output in
+ * *o1) with the constants m, k1..k4; ev: the e the sums pass stored (FA_SMX_STORES) */
+FA_INLINE void S(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, double k1,
+                           double k2, double k3, double k4, T *o1, T *o2) {
+    T *dx = op == FA_SMX_FB ? o2 : o1;
+#if FA_SMX_F32
+    (void)k2;
+    if (op == FA_SMX_BWDY) {
+        double yv = xv, gd = gv;
+        *dx = lg ? (T)(gd - fa_exp_f64(yv) * k1) : (T)((double)sign * yv * (gd - k1));
+        return;
+    }
+    double p = (double)ev * 0x1p-64 * k1, gd = gv, dd = (double)(sign * xv) - m;
+    if (op == FA_SMX_FWD) {
+        *o1 = lg ? (T)(dd - k1) : (T)p;
+        return;
+    }
+    if (lg) {
+        *dx = (T)(gd - p * k3);
+        if (op == FA_SMX_FB) *o1 = (T)(dd - k4);
+    } else {
+        *dx = (T)((double)sign * p * (gd - k3));
+        if (op == FA_SMX_FB) *o1 = (T)p;
+    }
+#else
+    if (op == FA_SMX_BWDY) {
+        if (lg) {
+            *dx = FA_FMA(-S(exp)(xv), k1, gv);
+        } else {
+            T tl, th = S(two_sum)(gv, -k1, &tl);
+            tl = S(abs)(th) < S(inf)() ? tl : 0;
+            *dx = sign * xv * (th + (tl - k2));
+        }
+        return;
+    }
+    T v = sign * xv, de, d = S(smx_diff)(v, m, &de), p = FA_FMA(ev, k1, ev * k2) * 0x1p-64;
+    if (op == FA_SMX_FWD) {
+        *o1 = lg ? (d - k1) + de : p;
+        return;
+    }
+    if (lg) {
+        *dx = FA_FMA(-p, k3, gv);
+        if (op == FA_SMX_FB) *o1 = (d - k4) + de;
+    } else {
+        *dx = sign * p * (gv - k3);
+        if (op == FA_SMX_FB) *o1 = p;
+    }
+#endif
+}
+
+/* the max of each column of a tile (rows x w, row stride rs) into m[j], and NaN into
+ * nn[j] where the column holds one (two plain selects vectorize; a select on
+ * (v > a) | (v != v) became branches) */
+FA_INLINE void S(smx_tile_max)(const T *FA_SR x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs,
+                               T sign, T *FA_SR m, T *FA_SR nn) {
+    ptrdiff_t k, j;
+    for (k = 0; k < rows; k++)
+        for (j = 0; j < w; j++) {
+            T v = sign * x[k * rs + j];
+            m[j] = v > m[j] ? v : m[j];
+            nn[j] = v == v ? nn[j] : v;
+        }
+}
+/* the rows' use: not inlined, so that the lane count stays a run-time value (with the
+ * constant GCC unrolled the lanes and left them scalar) */
+#if defined(__clang__)
+__attribute__((noinline))
+#elif defined(__GNUC__)
+__attribute__((noipa))
+#endif
+static void S(smx_tile_max_rt)(const T *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, T sign,
+                               T *m, T *nn) {
+    S(smx_tile_max)(x, rows, w, rs, sign, m, nn);
+}
+
+/* max of sign * x over n elements in LANES lanes; NaN if any element is NaN */
+static double S(smx_max)(const char *xc, ptrdiff_t n, double sign_) {
+    const T *x = (const T *)xc;
+    T sign = (T)sign_, mm[FA_SMX_LANES], nn[FA_SMX_LANES];
+    ptrdiff_t j, rows = n / FA_SMX_LANES;
+    for (j = 0; j < FA_SMX_LANES; j++) mm[j] = -S(inf)(), nn[j] = 0;
+    S(smx_tile_max_rt)(x, rows, FA_SMX_LANES, FA_SMX_LANES, sign, mm, nn);
+    S(smx_tile_max_rt)(x + rows * FA_SMX_LANES, 1, n % FA_SMX_LANES, 0, sign, mm, nn);
+    T r = mm[0], q = nn[0];
+    for (j = 1; j < FA_SMX_LANES; j++) {
+        r = mm[j] > r ? mm[j] : r;
+        q = q + nn[j];
+    }
+    return (double)(q == q ? r : q);
+}
+
+/* a block's sums in LANES lanes (element i in lane i % LANES), the lanes then added
+ * pairwise (lane j + h into lane j, h = LANES/2, ..., 1) into *s; e stored into ev */
+FA_INLINE void S(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g, T *ev,
+                                ptrdiff_t n, fa_smx_stats *s) {
+    T m[FA_SMX_LANES];
+    double hi[FA_SMX_LANES], lo[FA_SMX_LANES], cnt[FA_SMX_LANES], hi2[FA_SMX_LANES],
+        lo2[FA_SMX_LANES];
+    ptrdiff_t j, h, rows = n / FA_SMX_LANES, tail = n % FA_SMX_LANES, r = rows * FA_SMX_LANES;
+    for (j = 0; j < FA_SMX_LANES; j++) {
+        m[j] = (T)s->m;
+        hi[j] = lo[j] = cnt[j] = hi2[j] = lo2[j] = 0;
+    }
+    S(smx_tile_sums)(lg, op, sign, x, g, ev, rows, FA_SMX_LANES, FA_SMX_LANES, m, hi, lo,
+                     cnt, hi2, lo2);
+    if (tail)
+        S(smx_tile_sums)(lg, op, sign, x + r, g ? g + r : g, ev ? ev + r : ev, 1, tail, 0, m,
+                         hi, lo, cnt, hi2, lo2);
+    for (h = FA_SMX_LANES / 2; h >= 1; h /= 2)
+        for (j = 0; j < h; j++) {
+            double e, t = fa_two_sum_f64(hi[j], hi[j + h], &e);
+            hi[j] = t; lo[j] += lo[j + h] + e;
+            t = fa_two_sum_f64(hi2[j], hi2[j + h], &e);
+            hi2[j] = t; lo2[j] += lo2[j + h] + e;
+            cnt[j] += cnt[j + h];
+        }
+    s->hi = hi[0]; s->lo = lo[0]; s->cnt = cnt[0]; s->hi2 = hi2[0]; s->lo2 = lo2[0];
+}
+static void S(smx_sums)(int lg, int op, double sign, const char *x, const char *g, char *ev,
+                        ptrdiff_t n, fa_smx_stats *s) {
+#define FA_SMX_CALL(L, O) S(smx_sums_body)(L, O, (T)sign, (const T *)x, (const T *)g,     \
+                                           (T *)ev, n, s)
+    FA_SMX_SWITCH(FA_SMX_CALL)
+#undef FA_SMX_CALL
+}
+
+static void S(smx_consts)(int lg, int op, const fa_smx_stats *s, fa_smx_consts *c) {
+    c->m = s->m;
+    c->k1 = c->k2 = c->k3 = c->k4 = 0;
+    if (op == FA_SMX_BWDY) {
+        double t = s->hi2 + s->lo2;
+        c->k1 = t;
+        c->k2 = s->lo2 - (t - s->hi2);
+        return;
+    }
+    double e, sh = fa_two_sum_f64(s->cnt, s->hi, &e), sl = e + s->lo, t = sh + sl;
+    sl = sl - (t - sh);
+    sh = t;
+    double pe, rh = 1.0 / sh, p = fa_two_prod_f64(rh, sh, &pe);
+    double rl = (((1.0 - p) - pe) - rh * sl) * rh;
+    double lse = lg ? (s->cnt == 1 ? log1p(s->hi + s->lo) : log(sh + sl)) : 0;
+    if (op == FA_SMX_FWD) {
+        if (lg) c->k1 = lse;
+        else { c->k1 = rh; c->k2 = rl; }
+        return;
+    }
+    c->k1 = rh;
+    c->k2 = rl;
+    if (lg) {
+        c->k3 = s->hi2 + s->lo2;
+        c->k4 = lse;
+    } else {
+        c->k3 = (s->hi2 + s->lo2) * rh + s->hi2 * rl;
+    }
+}
+
+FA_INLINE void S(smx_write_body)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
+                                 T *FA_SR o1, T *FA_SR o2, ptrdiff_t n, fa_smx_consts c) {
+    ptrdiff_t i;
+    T dummy;
+    for (i = 0; i < n; i++)
+        S(smx_elem)(lg, op, sign, x[i], op == FA_SMX_FWD ? 0 : g[i],
+                    FA_SMX_STORES(lg, op) ? o1[i] : 0, c.m, c.k1, c.k2, c.k3, c.k4, &o1[i],
+                    op == FA_SMX_FB ? &o2[i] : &dummy);
+}
+static void S(smx_write)(int lg, int op, double sign, const char *x, const char *g,
+                         char *o1, char *o2, ptrdiff_t n, const fa_smx_consts *c) {
+#define FA_SMX_CALL(L, O) S(smx_write_body)(L, O, (T)sign, (const T *)x, (const T *)g,    \
+                                            (T *)o1, (T *)o2, n, *c)
+    FA_SMX_SWITCH(FA_SMX_CALL)
+#undef FA_SMX_CALL
+}
+
+/* one whole row: 1 (nothing written) if its max is NaN or infinite */
+static int S(smx_row)(int lg, int op, double sign, const char *x, const char *g, char *o1,
+                      char *o2, ptrdiff_t n) {
+    fa_smx_stats st = {0, 0, 0, 0, 0, 0}, bs;
+    fa_smx_consts c;
+    ptrdiff_t b, sz = (ptrdiff_t)sizeof(T);
+    if (op != FA_SMX_BWDY) {
+        st.m = S(smx_max)(x, n, sign);
+        if (!(fabs(st.m) < HUGE_VAL)) return 1;
+    }
+    for (b = 0; b < n; b += FA_SMX_BLOCK) {
+        bs.m = st.m;
+        S(smx_sums)(lg, op, sign, x + b * sz, g ? g + b * sz : g, o1 + b * sz,
+                    n - b < FA_SMX_BLOCK ? n - b : FA_SMX_BLOCK, &bs);
+        fa_smx_add(&st, &bs);
+    }
+    S(smx_consts)(lg, op, &st, &c);
+    S(smx_write)(lg, op, sign, x, g, o1, o2, n, &c);
+    return 0;
+}
+
+/* ---- tiles of columns (a reduction over a non-contiguous axis) ---- */
+
+FA_INLINE void S(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
+                                T *FA_SR o1, T *FA_SR o2, ptrdiff_t n, ptrdiff_t w,
+                                ptrdiff_t rs, unsigned char *flags) {
+    T m[FA_SMX_TILE], nn[FA_SMX_TILE];
+    double hi[FA_SMX_TILE], lo[FA_SMX_TILE], cnt[FA_SMX_TILE], hi2[FA_SMX_TILE],
+        lo2[FA_SMX_TILE], cm[FA_SMX_TILE], k1[FA_SMX_TILE], k2[FA_SMX_TILE],
+        k3[FA_SMX_TILE], k4[FA_SMX_TILE];
+    ptrdiff_t k, j;
+    T dummy;
+    for (j = 0; j < w; j++) {
+        m[j] = -S(inf)();
+        nn[j] = 0;
+        hi[j] = lo[j] = cnt[j] = hi2[j] = lo2[j] = 0;
+        flags[j] = 0;
+    }
+    if (op != FA_SMX_BWDY) {
+        S(smx_tile_max)(x, n, w, rs, sign, m, nn);
+        for (j = 0; j < w; j++) {
+            flags[j] = !(S(abs)(m[j]) < S(inf)()) || nn[j] != 0;
+            m[j] = flags[j] ? 0 : m[j];               /* harmless: the caller rewrites */
+        }
+    }
+    S(smx_tile_sums)(lg, op, sign, x, g, o1, n, w, rs, m, hi, lo, cnt, hi2, lo2);
+    for (j = 0; j < w; j++) {
+        fa_smx_stats st = {m[j], hi[j], lo[j], cnt[j], hi2[j], lo2[j]};
+        fa_smx_consts c;
+        S(smx_consts)(lg, op, &st, &c);
+        cm[j] = c.m; k1[j] = c.k1; k2[j] = c.k2; k3[j] = c.k3; k4[j] = c.k4;
+    }
+    for (k = 0; k < n; k++)
+        for (j = 0; j < w; j++)
+            S(smx_elem)(lg, op, sign, x[k * rs + j], op == FA_SMX_FWD ? 0 : g[k * rs + j],
+                        FA_SMX_STORES(lg, op) ? o1[k * rs + j] : 0, cm[j], k1[j], k2[j], k3[j], k4[j], &o1[k * rs + j],
+                        op == FA_SMX_FB ? &o2[k * rs + j] : &dummy);
+}
+static void S(smx_cols)(int lg, int op, double sign, const char *x, const char *g, char *o1,
+                        char *o2, ptrdiff_t n, ptrdiff_t w, ptrdiff_t rs, unsigned char *flags) {
+#define FA_SMX_CALL(L, O) S(smx_cols_body)(L, O, (T)sign, (const T *)x, (const T *)g,     \
+                                           (T *)o1, (T *)o2, n, w, rs, flags)
+    FA_SMX_SWITCH(FA_SMX_CALL)
+#undef FA_SMX_CALL
+}
