@@ -85,7 +85,18 @@ def write_api_pages():
         + [f".. auto{'class' if isinstance(getattr(fastact, n), type) else 'function'}:: {n}\n"
            + ("   :members:\n" if isinstance(getattr(fastact, n), type) else "")
            for n in gated]))
-    others = sorted(set(fastact.__all__) - set(_api.PUBLIC) - set(gated) - {"__version__"})
+    from fastact import _api_softmax
+    softmax = [n for n in fastact.__all__ if n in _api_softmax.PUBLIC]
+    _write("softmax", "\n".join(
+        [_heading("Softmax, log_softmax, softmin"), ".. currentmodule:: fastact\n",
+         "See :doc:`../softmax` for the rules, the values of special rows and the "
+         "accuracy bound.\n"]
+        + [f".. auto{'class' if isinstance(getattr(fastact, n), type) else 'function'}:: {n}\n"
+           + ("   :members:\n" if isinstance(getattr(fastact, n), type) else "")
+           for n in softmax if n != "SOFTMAX"]
+        + [".. autodata:: SOFTMAX\n   :annotation:\n"]))
+    others = sorted(set(fastact.__all__) - set(_api.PUBLIC) - set(gated) - set(softmax)
+                    - {"__version__"})
     directives = []
     for name in others:
         obj = getattr(fastact, name)
@@ -113,8 +124,9 @@ def write_api_pages():
         ".. list-table::\n   :header-rows: 1\n\n   * - activation\n     - class\n"
         "     - parameters\n     - f(x)\n" + "\n".join(rows) + "\n",
         ".. toctree::\n   :hidden:\n\n" + "".join(f"   {p}\n" for p in pages)
-        + "   gated\n   configuration\n   torch\n",
-        ":doc:`gated`: the gated units, prelu and rrelu. "
+        + "   gated\n   softmax\n   configuration\n   torch\n",
+        ":doc:`gated`: the gated units, prelu and rrelu. :doc:`softmax`: softmax, "
+        "log_softmax, softmin. "
         ":doc:`configuration`: backends, SIMD levels, threads, ``get``, "
         "``ActivationFunction``. :doc:`torch`: ``fastact.torch``.\n"]))
 

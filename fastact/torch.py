@@ -22,6 +22,7 @@ wrapped tensors of ``torch.func`` transforms) is handed to PyTorch's own impleme
 """
 import functools
 import inspect
+import warnings
 
 import numpy as np
 import torch
@@ -466,3 +467,143 @@ class RReLU(torch.nn.RReLU):
 
 
 __all__ += ["prelu", "PReLU", "rrelu", "RReLU"]
+
+
+# ---- the softmax family (docs/softmax.md) ----
+# F.softmax's signature (dim=None: PyTorch's implicit dim, with its warning; dtype= casts
+# the input first). A dense CPU float32/float64 tensor is handed to fastact as a NumPy
+# view of its memory, its dims permuted into C order (any dense layout: contiguous,
+# transposed, channels-last); y is written into a tensor of the input's layout. The
+# backward saves y (the output: PyTorch's choice too) and runs fastact.NAME_backward(g,
+# y=y); double backward, forward-mode AD with autograd recording, and ineligible
+# tensors use PyTorch's formulas from y.
+
+from . import _api_softmax  # noqa: E402
+from ._activations import SOFTMAX_TABLE  # noqa: E402
+
+
+def _c_perm(t):
+    """A permutation of t's dims under which t (dense) is C-contiguous, None when t
+    already is; False for a tensor with gaps or overlaps."""
+    if t.is_contiguous():
+        return None
+    if _covers_memory_densely(t):
+        perm = sorted(range(t.dim()), key=lambda d: -t.stride(d))
+        if t.permute(perm).is_contiguous():
+            return perm
+    return False
+
+
+def _rows(t, perm):
+    """The NumPy view of t (C-contiguous under perm) that fastact reads or writes."""
+    return (t if perm is None else t.permute(perm)).detach().numpy()
+
+
+def _axis(perm, dim):
+    return dim if perm is None else perm.index(dim)
+
+
+def _softmax_formula(name, g, y, dim):
+    """grad_x from y for grad_output g in PyTorch operations (differentiable): the
+    vector-Jacobian product; for softmax and softmin, whose Jacobian is symmetric, the
+    Jacobian-vector product too."""
+    if name == "log_softmax":
+        return g - y.exp() * g.sum(dim, keepdim=True)
+    gx = y * (g - (g * y).sum(dim, keepdim=True))
+    return -gx if name == "softmin" else gx
+
+
+def _softmax_backward(name, g, y, dim):
+    """grad_x for g from the saved y: fastact's kernel on the tensors' memory, or the
+    PyTorch formula where autograd records (create_graph) or batches the backward."""
+    if torch.is_grad_enabled() or not _eligible(g) or g.dtype != y.dtype:
+        return _softmax_formula(name, g, y, dim)
+    perm = _c_perm(y)
+    if perm is False:                          # not reached: y is made dense
+        y, perm = y.contiguous(), None
+    g = _like(y, g)                            # y's strides: the same permutation
+    out = torch.empty_like(y)
+    _api_softmax._NAMESPACE[name + "_backward"](_rows(g, perm), y=_rows(y, perm),
+                                                axis=_axis(perm, dim), out=_rows(out, perm))
+    return out
+
+
+class _SoftmaxFunction(torch.autograd.Function):
+    """fastact forward; backward (and softmax's/softmin's jvp, their Jacobian being
+    symmetric) by fastact's backward kernel from the saved y."""
+
+    @staticmethod
+    def forward(ctx, x, name, dim):
+        perm = _c_perm(x)
+        if perm is False:                      # gaps or overlaps: one copy
+            x, perm = x.contiguous(), None
+        y = torch.empty_like(x)                # x's layout (dense: the same strides)
+        _api_softmax._NAMESPACE[name](_rows(x, perm), axis=_axis(perm, dim),
+                                      out=_rows(y, perm))
+        ctx.name, ctx.dim = name, dim
+        ctx.save_for_backward(y)
+        ctx.save_for_forward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        y, = ctx.saved_tensors
+        return _softmax_backward(ctx.name, grad_output, y, ctx.dim), None, None
+
+    @staticmethod
+    def jvp(ctx, x_tangent, *_):
+        y, = ctx.saved_tensors
+        if ctx.name == "log_softmax":
+            return x_tangent - (y.exp() * x_tangent).sum(ctx.dim, keepdim=True)
+        return _softmax_backward(ctx.name, x_tangent, y, ctx.dim)
+
+
+def _implicit_dim(name, ndim, stacklevel):
+    """PyTorch's rule for dim=None (torch.nn.functional._get_softmax_dim), its warning
+    included: 0 for 0, 1 and 3 dimensions, else 1."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. "
+                  "Change the call to include dim=X as an argument.", stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _make_softmax(spec):
+    name = spec.name
+    torch_function = getattr(F, name)
+    autograd_fn = type(f"{spec.cls_name}Function", (_SoftmaxFunction,), {"__module__": __name__})
+
+    def function(input, dim=None, _stacklevel=3, dtype=None):
+        if not isinstance(input, torch.Tensor):
+            return torch_function(input, dim, _stacklevel + 1, dtype)
+        if dim is None:
+            dim = _implicit_dim(name, input.dim(), _stacklevel)
+        if dtype is not None:
+            input = input.to(dtype)                 # as PyTorch: cast, then compute
+        if not (_eligible(input) and input.dim() > 0 and input.numel() > 0):
+            return torch_function(input, dim)
+        if isinstance(dim, bool) or not isinstance(dim, int) or \
+                not -input.dim() <= dim < input.dim():
+            return torch_function(input, dim)       # PyTorch's errors (or named dims)
+        return autograd_fn.apply(input, name, dim % input.dim())
+
+    function.__name__ = function.__qualname__ = name
+    function.__module__ = __name__
+    function.__doc__ = (f"``F.{name}(input, dim, dtype=dtype)`` by fastact's kernels with "
+                        f"autograd (docs/softmax.md); PyTorch computes other tensors.")
+
+    base = getattr(torch.nn, spec.cls_name)
+
+    def forward(self, input):
+        return function(input, self.dim, _stacklevel=5)
+
+    module = type(spec.cls_name, (base,), {
+        "forward": forward, "__module__": __name__,
+        "__doc__": f"As torch.nn.{spec.cls_name} (``dim=None``: PyTorch's implicit dim, "
+                   f"with its warning); computed by fastact."})
+    return function, module
+
+
+for _spec in SOFTMAX_TABLE:
+    _fn, _cls = _make_softmax(_spec)
+    globals()[_fn.__name__], globals()[_cls.__name__] = _fn, _cls
+    __all__ += [_fn.__name__, _cls.__name__]
+del _spec, _fn, _cls
