@@ -1,14 +1,15 @@
 """asv benchmarks: every activation x entry point x dtype x size, for fastact and, in the
 same suite, PyTorch (CPU, same threads) and the idiomatic NumPy expression (the
 implementations of fastact.bench). Run: asv run --python=same --quick (see docs/packaging.md).
-FASTACT_ASV_SMOKE=1 keeps only the 1K size and float32 (CI's smoke pass)."""
+FASTACT_ASV_SMOKE=1 keeps only the 1K size (the softmax family: 64x1000) and float32 (CI's
+smoke pass)."""
 import os
 import tracemalloc
 
 import numpy as np
 
 import fastact
-from fastact import _bench_gated, bench
+from fastact import _bench_gated, _bench_softmax, bench
 
 LABELS = [label for label, _, _ in bench.CASES]
 CASES = {label: (name, params) for label, name, params in bench.CASES}
@@ -176,3 +177,36 @@ class GatedUnits:
 
     def time_call(self, *args):
         self.fn()
+
+
+class SoftmaxFamily:
+    """softmax, log_softmax and softmin (fastact._bench_softmax's shapes): the forward and
+    the forward + backward in one call, with out=, along the last axis of x (rows, n) and
+    along axis 0 of the same data as (n, rows). PyTorch, torch.compile, NumPy and SciPy
+    are in python -m fastact bench --softmax."""
+    shapes = [(64, 1000)] if SMOKE else list(_bench_softmax.SHAPES)
+    params = (list(_bench_softmax.FUNCTIONS), DTYPES,
+              [f"{_bench_softmax.shape_label(s)} axis={a}" for s in shapes
+               for a in _bench_softmax.AXES])
+    param_names = ["function", "dtype", "shape_axis"]
+    timeout = 300
+
+    def setup(self, function, dtype, shape_axis):
+        label, _, axis = shape_axis.partition(" axis=")
+        (rows, n), axis = _bench_softmax.parse_shapes(label)[0], int(axis)
+        rng = np.random.default_rng(0)
+        x, g = _bench_softmax._data(rng, dtype, rows * n)
+        shape = (rows, n) if axis == -1 else (n, rows)
+        self.x, self.g = x.reshape(shape), g.reshape(shape)
+        self.y, self.gx = np.empty_like(self.x), np.empty_like(self.x)
+        self.axis = axis
+        self.f = getattr(fastact, function)
+        self.fb = getattr(fastact, function + "_forward_backward")
+        self.time_forward()                 # warm up: first touch of the outputs
+        self.time_forward_backward()
+
+    def time_forward(self, *args):
+        self.f(self.x, self.axis, out=self.y)
+
+    def time_forward_backward(self, *args):
+        self.fb(self.x, self.axis, self.g, out=self.y, grad_out=self.gx)

@@ -11,12 +11,14 @@ also what the asv suite in benchmarks/ times.
 import argparse
 import json
 import math
+import os
 import sys
 import time
 
 import numpy as np
 
 import fastact
+from fastact import _bench_softmax
 from fastact._activations import ACTIVATIONS_BY_NAME, KERNELS
 
 # (label, fastact name, params); default parameters, gelu in both forms
@@ -419,6 +421,14 @@ def _sizes(text):
     return sizes
 
 
+def _shapes(text):
+    try:
+        return _bench_softmax.parse_shapes(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid shapes {text!r}: comma-separated ROWSxN such as 4096x32000,16x1M")
+
+
 LABELS = [c[0] for c in CASES]
 
 
@@ -427,7 +437,8 @@ def add_arguments(ap):
     ap.add_argument("--activations", metavar="NAMES",
                     type=lambda t: [] if t == "none" else _choices("activation", t, LABELS),
                     help="comma-separated elementwise activations (default: all; gelu_tanh "
-                         "is gelu with approximate='tanh'; 'none': only the gated part)")
+                         "is gelu with approximate='tanh'; 'none': only the gated and "
+                         "softmax parts)")
     ap.add_argument("--sizes", default="4K,256K,4M", type=_sizes,
                     help="comma-separated element counts, K = 1024, M = 1024^2 "
                          "(default: %(default)s)")
@@ -442,10 +453,12 @@ def add_arguments(ap):
                                                 "(default: fastact.get_num_threads())")
     ap.add_argument("--repeat", type=int, default=5,
                     help="interleaved timing rounds per case; the report gives medians "
-                         "(default: %(default)s)")
+                         "(the softmax part's big arrays: fewer, within about a second "
+                         "per side and case) (default: %(default)s)")
     ap.add_argument("--numpy-max", default="256K", type=lambda t: _sizes(t)[0],
-                    help="largest size timed with NumPy, whose expressions are slow "
-                         "(default: %(default)s)")
+                    help="largest size timed with NumPy, whose expressions are slow, in "
+                         "the elementwise and gated parts (the softmax part times NumPy and "
+                         "SciPy at every shape, in fewer rounds) (default: %(default)s)")
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     ap.add_argument("--mlp", default="gelu,silu,tanh",
                     help="activations of the MLP training-step comparison (needs PyTorch); "
@@ -455,10 +468,21 @@ def add_arguments(ap):
                          "geglu_tanh, reglu, prelu), 'all' or 'none' (default: %(default)s)")
     ap.add_argument("--gated-sizes", default="256K,16M", type=_sizes,
                     help="input sizes of the gated part (default: %(default)s)")
+    ap.add_argument("--softmax", nargs="?", const="softmax,log_softmax", default="none",
+                    metavar="FUNCS",
+                    help="time the softmax family too: comma-separated softmax, "
+                         "log_softmax, softmin, or 'all'; --softmax alone: "
+                         "softmax,log_softmax (default: %(default)s)")
+    ap.add_argument("--softmax-shapes", metavar="SHAPES",
+                    default=_bench_softmax.DEFAULT_SHAPES, type=_shapes,
+                    help="comma-separated ROWSxN of the softmax part: rows of length N, "
+                         "reduced along the last axis of x (ROWS, N) and along axis 0 of "
+                         "x (N, ROWS) (default: %(default)s)")
     ap.add_argument("--peers", default="torch,compile,numpy",
-                    type=lambda t: _choices("peer", t, ["torch", "compile", "numpy"]),
-                    help="what the gated part is timed against: torch (eager, autograd), "
-                         "compile (torch.compile of the same expression), numpy "
+                    type=lambda t: _choices("peer", t, ["torch", "compile", "numpy", "scipy"]),
+                    help="what the gated and softmax parts are timed against: torch "
+                         "(eager, autograd), compile (torch.compile of the same "
+                         "expression), numpy, scipy (scipy.special; softmax part only) "
                          "(default: %(default)s)")
     ap.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
     ap.add_argument("--plot", metavar="FILE.png", help="also save a chart (needs matplotlib)")
@@ -493,6 +517,14 @@ def run_cli(args):
     if set(gated) - set(GATED_LABELS):
         return fail(f"--gated: unknown {', '.join(sorted(set(gated) - set(GATED_LABELS)))}; "
                     f"choose from {', '.join(GATED_LABELS)}, all, none")
+    known = list(_bench_softmax.FUNCTIONS)
+    funcs = {"none": [], "all": known}.get(
+        args.softmax, [f.strip() for f in args.softmax.split(",") if f.strip()])
+    if set(funcs) - set(known):
+        return fail(f"--softmax: unknown {', '.join(sorted(set(funcs) - set(known)))}; "
+                    f"choose from {', '.join(known)}, all, none")
+    if funcs and _bench_softmax.available():
+        return fail(_bench_softmax.available())
     use_torch = not args.no_torch and _have_torch()
     if not use_torch and not args.no_torch:
         print("PyTorch is not installed: timing fastact and NumPy only", file=sys.stderr)
@@ -515,11 +547,20 @@ def run_cli(args):
                                          peers=peers, numpy_max=args.numpy_max,
                                          progress=progress)
         print("\n" + _bench_gated.table(gated_results))
+    softmax_results, softmax_notes = [], []
+    if funcs:
+        peers = [p for p in args.peers if use_torch or p not in ("torch", "compile")]
+        softmax_results = _bench_softmax.run(funcs, args.softmax_shapes, args.dtypes,
+                                             peers=peers, threads=args.threads,
+                                             repeat=args.repeat, progress=progress,
+                                             notes=softmax_notes)
+        print("\n" + _bench_softmax.table(softmax_results, softmax_notes))
     if args.json:
         from ._config import config
         with open(args.json, "w") as f:
             json.dump({"config": config(), "summary": summary(results), "results": results,
-                       "mlp_step": mlp_results, "gated": gated_results}, f, indent=1)
+                       "mlp_step": mlp_results, "gated": gated_results,
+                       "softmax": softmax_results}, f, indent=1)
     if args.markdown:
         with open(args.markdown, "w") as f:
             if results:
@@ -527,9 +568,17 @@ def run_cli(args):
             if gated_results:
                 from . import _bench_gated
                 f.write("\n" + _bench_gated.markdown(gated_results) + "\n")
+            if softmax_results:
+                f.write("\n" + _bench_softmax.markdown(softmax_results, softmax_notes) + "\n")
     if args.plot and results:
         plot(results, args.plot)
         print(f"chart written to {args.plot}")
+    if args.plot and softmax_results:
+        # beside the elementwise chart (name-softmax.png), or at the path without one
+        stem, ext = os.path.splitext(args.plot)
+        path = f"{stem}-softmax{ext}" if results else args.plot
+        _bench_softmax.plot(softmax_results, path)
+        print(f"chart written to {path}")
     return 0
 
 

@@ -1,5 +1,6 @@
 """The command line: python -m fastact {info,bench}, its help, its errors, and the
 benchmark's main loop over every activation at a tiny size."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -102,3 +103,103 @@ def test_bench_main_loop_over_every_activation(tmp_path, capsys):
         assert (r.get("torch", 0) > 0) == bench._have_torch()
     assert "Gated units and prelu" in text and "| swiglu | forward_backward |" in \
         (tmp_path / "b.md").read_text()
+
+
+@pytest.fixture
+def softmax_backend():
+    """The active backend (the compiled one in CI, which fails if it did not build)."""
+    yield fastact.backend()
+
+
+def test_bench_softmax_options_in_help_and_bad_values():
+    text = " ".join(_cli("bench", "--help").stdout.split())
+    for option in ("--softmax", "--softmax-shapes", "scipy"):
+        assert option in text, option
+    assert "(default: 4096x32000,65536x128,16x1000000)" in text
+    for args, message in ((["--softmax", "softmax,nosuch"], "--softmax: unknown nosuch"),
+                          (["--softmax-shapes", "64x"], "invalid shapes '64x'"),
+                          (["--softmax-shapes", "0x64"], "invalid shapes '0x64'"),
+                          (["--softmax-shapes", "64"], "invalid shapes '64'")):
+        r = _cli("bench", *args, timeout=60)
+        assert r.returncode == 2 and message in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_bench_softmax_part(tmp_path, capsys, monkeypatch, softmax_backend):
+    """--softmax all at tiny shapes: every function x mode x shape x axis against eager
+    PyTorch (when installed), NumPy and SciPy (when installed), in the table, the JSON,
+    the Markdown and the chart; a torch.compile that fails leaves its column out with a
+    note (the real one is too slow to compile here: CI's bench step runs it)."""
+    from fastact import _bench_softmax
+    have_scipy = _bench_softmax.scipy_impl("softmax") is not None
+    have_torch = bench._have_torch()
+
+    def broken(name):
+        raise RuntimeError("no compiler\nmore")
+    monkeypatch.setattr(_bench_softmax, "compiled_impl", broken)
+    out = tmp_path / "s.json"
+    args = ["--activations", "none", "--gated", "none", "--mlp", "none", "--softmax", "all",
+            "--softmax-shapes", "8x50,3x7", "--dtypes", "float32", "--repeat", "2",
+            "--peers", "torch,compile,numpy,scipy", "--quiet", "--json", str(out),
+            "--markdown", str(tmp_path / "s.md")]
+    plot = importlib.util.find_spec("matplotlib") is not None
+    if plot:
+        args += ["--plot", str(tmp_path / "s.png")]
+    assert bench.main(args) == 0
+    text = capsys.readouterr().out
+    rows = json.loads(out.read_text())["softmax"]
+    cases = {(r["function"], r["mode"], r["dtype"], tuple(r["shape"]), r["axis"]) for r in rows}
+    assert cases == {(f, m, "float32", (rows_, n) if axis == -1 else (n, rows_), axis)
+                     for f in ("softmax", "log_softmax", "softmin")
+                     for m in ("forward", "forward_backward")
+                     for rows_, n in ((8, 50), (3, 7)) for axis in (-1, 0)}
+    assert len(rows) == len(cases) == 24
+    for r in rows:
+        assert r["fastact"] > 0 and r["copy"] > 0 and r["numpy"] > 0
+        assert (r.get("scipy", 0) > 0) == have_scipy
+        assert (r.get("torch", 0) > 0) == have_torch and "compile" not in r
+        assert f"{r['function']:12s} {r['mode']:17s} float32" in text
+    assert text.startswith("\nSoftmax family: forward, and forward + backward in one call")
+    assert "fastact/numpy time, geometric mean over 24 cases:" in text
+    assert ("fastact/scipy time, geometric mean over 24 cases:" in text) == have_scipy
+    assert ("fastact/torch time, geometric mean over 24 cases:" in text) == have_torch
+    if have_torch:
+        assert text.count("torch.compile failed (RuntimeError: no compiler); the compile "
+                          "column is left out from softmax forward float32 8x50 axis=-1 on") == 1
+    assert "nan" not in text and "fastact/compile" not in text
+    assert "| log_softmax | forward_backward | 32-bit | 50x8 | 0 |" in (tmp_path / "s.md").read_text()
+    if plot:
+        assert os.path.getsize(tmp_path / "s.png") > 1000 and "chart written to" in text
+
+
+def test_bench_softmax_peers_agree_with_fastact(softmax_backend):
+    """The sides time the same computation: each peer's y and grad_x equal fastact's
+    (float64, both axes, every function and mode, a tiny case)."""
+    import numpy as np
+
+    from fastact import _bench_softmax
+    peers = [p for p in ("torch", "numpy", "scipy")
+             if p != "torch" or bench._have_torch()]
+    rng = np.random.default_rng(1)
+    for name in _bench_softmax.FUNCTIONS:
+        for mode in _bench_softmax.MODES:
+            for axis, shape in ((-1, (6, 5)), (0, (5, 6))):
+                x, g = (a.reshape(shape) for a in _bench_softmax._data(rng, "float64", 30))
+                y, gx = np.empty_like(x), np.empty_like(x)
+                fns = _bench_softmax.case_fns(name, mode, x, axis,
+                                              g if mode == "forward_backward" else None,
+                                              peers, y, gx)
+                ours = fns.pop("fastact")()
+                ours = [np.array(a) for a in (ours if isinstance(ours, tuple) else (ours,))]
+                fns.pop("copy")()
+                assert np.array_equal(y, x)
+                assert set(fns) == {p for p in peers if p != "scipy" or
+                                    _bench_softmax.scipy_impl(name)}
+                for peer, fn in fns.items():
+                    theirs = fn()
+                    theirs = theirs if isinstance(theirs, tuple) else (theirs,)
+                    assert len(theirs) == len(ours)
+                    for a, b in zip(theirs, ours):
+                        a = a.detach().numpy() if hasattr(a, "detach") else np.asarray(a)
+                        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12,
+                                                   err_msg=f"{peer} {name} {mode} {axis}")
