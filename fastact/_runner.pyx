@@ -542,13 +542,11 @@ def softmax(bint log, double sign, int op, Py_ssize_t kernel, x, g, o1, o2):
                                        p1 + r * n * isz,
                                        p2 + r * n * isz if p2 != NULL else NULL, n)
     else:
-        # tiles of w columns: n rows of w elements (about 256 KiB, to stay in cache
-        # between the passes), at least 16 wide, and enough tiles for the threads
-        w = (262144 // (n * isz)) // 16 * 16
-        w = max(16, min(<Py_ssize_t>FA_SMX_TILE, w))
+        # tiles of w columns (as wide as the tile allows: rows of 4 KiB stream well;
+        # 16 KiB-strided rows of 64 bytes did not), enough of them for the threads
+        w = min(<Py_ssize_t>FA_SMX_TILE, inner)
         if outer * ((inner + w - 1) // w) < nt:
-            w = max(16, ((inner + nt - 1) // nt + 15) // 16 * 16)
-        w = min(w, inner)
+            w = min(inner, max(16, ((inner + nt - 1) // nt + 15) // 16 * 16))
         per = (inner + w - 1) // w
         ntiles = outer * per
         with nogil:

@@ -16,24 +16,28 @@
 
 #define T float
 #define U uint32_t
+#define I int32_t
 #define S(name) fa_##name##_f32
 #define C(name) FA_F32_##name
 #define FA_SMX_F32 1
 #include "fa_softmax_impl.h"
 #undef T
 #undef U
+#undef I
 #undef S
 #undef C
 #undef FA_SMX_F32
 
 #define T double
 #define U uint64_t
+#define I int64_t
 #define S(name) fa_##name##_f64
 #define C(name) FA_F64_##name
 #define FA_SMX_F32 0
 #include "fa_softmax_impl.h"
 #undef T
 #undef U
+#undef I
 #undef S
 #undef C
 #undef FA_SMX_F32

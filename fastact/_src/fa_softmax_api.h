@@ -50,7 +50,7 @@ typedef struct {
                  char *o2, ptrdiff_t n, ptrdiff_t w, ptrdiff_t rs, unsigned char *flags);
 } fa_smx_ops;
 
-#define FA_SMX_TILE 256          /* the most columns of a tile */
+#define FA_SMX_TILE 1024         /* the most columns of a tile */
 
 /* add a block's sums to a row's running ones, in order */
 static inline void fa_smx_add(fa_smx_stats *row, const fa_smx_stats *blk) {

@@ -99,7 +99,8 @@ FA_INLINE void S(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, d
     }
     double p = (double)ev * 0x1p-64 * k1, gd = gv, dd = (double)(sign * xv) - m;
     if (op == FA_SMX_FWD) {
-        *o1 = lg ? (T)(dd - k1) : (T)p;
+        /* softmax: e 2^64 times (1/S) 2^-64 in float32 (one rounding more, < 2 ulp) */
+        *o1 = lg ? (T)(dd - k1) : ev * (T)(k1 * 0x1p-64);
         return;
     }
     if (lg) {
@@ -135,45 +136,43 @@ FA_INLINE void S(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, d
 #endif
 }
 
-/* the max of each column of a tile (rows x w, row stride rs) into m[j], and NaN into
- * nn[j] where the column holds one (two plain selects vectorize; a select on
- * (v > a) | (v != v) became branches) */
+/* an integer whose order is that of the floats (for all but NaN): the magnitude bits of
+ * a negative number flipped; the max is then an integer max, which compilers vectorize
+ * as a reduction (a float max they may not reorder). -0.0 < +0.0 there, harmlessly. */
+FA_INLINE I S(smx_key)(T v) {
+    I u = (I)S(to_bits)(v);
+    return u ^ (I)((U)(u >> (8 * sizeof(T) - 1)) >> 1);
+}
+FA_INLINE T S(smx_unkey)(I k) { return S(from_bits)((U)(k ^ (I)((U)(k >> (8 * sizeof(T) - 1)) >> 1))); }
+
+/* the max of each column of a tile (rows x w, row stride rs) as keys into m[j], and
+ * nn[j] = 1 where the column holds a NaN */
 FA_INLINE void S(smx_tile_max)(const T *FA_SR x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs,
-                               T sign, T *FA_SR m, T *FA_SR nn) {
+                               T sign, I *FA_SR m, I *FA_SR nn) {
     ptrdiff_t k, j;
     for (k = 0; k < rows; k++)
         for (j = 0; j < w; j++) {
             T v = sign * x[k * rs + j];
-            m[j] = v > m[j] ? v : m[j];
-            nn[j] = v == v ? nn[j] : v;
+            I key = S(smx_key)(v);
+            m[j] = key > m[j] ? key : m[j];
+            nn[j] |= (I)(v != v);
         }
 }
-/* the rows' use: not inlined, so that the lane count stays a run-time value (with the
- * constant GCC unrolled the lanes and left them scalar) */
-#if defined(__clang__)
-__attribute__((noinline))
-#elif defined(__GNUC__)
-__attribute__((noipa))
-#endif
-static void S(smx_tile_max_rt)(const T *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, T sign,
-                               T *m, T *nn) {
-    S(smx_tile_max)(x, rows, w, rs, sign, m, nn);
-}
 
-/* max of sign * x over n elements in LANES lanes; NaN if any element is NaN */
-static double S(smx_max)(const char *xc, ptrdiff_t n, double sign_) {
-    const T *x = (const T *)xc;
-    T sign = (T)sign_, mm[FA_SMX_LANES], nn[FA_SMX_LANES];
-    ptrdiff_t j, rows = n / FA_SMX_LANES;
-    for (j = 0; j < FA_SMX_LANES; j++) mm[j] = -S(inf)(), nn[j] = 0;
-    S(smx_tile_max_rt)(x, rows, FA_SMX_LANES, FA_SMX_LANES, sign, mm, nn);
-    S(smx_tile_max_rt)(x + rows * FA_SMX_LANES, 1, n % FA_SMX_LANES, 0, sign, mm, nn);
-    T r = mm[0], q = nn[0];
-    for (j = 1; j < FA_SMX_LANES; j++) {
-        r = mm[j] > r ? mm[j] : r;
-        q = q + nn[j];
+/* max of sign * x over n elements; NaN if any element is NaN */
+FA_INLINE double S(smx_max_body)(const T *FA_SR x, ptrdiff_t n, T sign) {
+    I mk = S(smx_key)(-S(inf)()), nf = 0;
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        T v = sign * x[i];
+        I key = S(smx_key)(v);
+        mk = key > mk ? key : mk;
+        nf |= (I)(v != v);
     }
-    return (double)(q == q ? r : q);
+    return nf ? (double)NAN : (double)S(smx_unkey)(mk);
+}
+static double S(smx_max)(const char *x, ptrdiff_t n, double sign) {
+    return S(smx_max_body)((const T *)x, n, (T)sign);
 }
 
 /* a block's sums in LANES lanes (element i in lane i % LANES), the lanes then added
@@ -195,11 +194,16 @@ FA_INLINE void S(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g, 
                          hi, lo, cnt, hi2, lo2);
     for (h = FA_SMX_LANES / 2; h >= 1; h /= 2)
         for (j = 0; j < h; j++) {
-            double e, t = fa_two_sum_f64(hi[j], hi[j + h], &e);
-            hi[j] = t; lo[j] += lo[j + h] + e;
-            t = fa_two_sum_f64(hi2[j], hi2[j + h], &e);
-            hi2[j] = t; lo2[j] += lo2[j + h] + e;
-            cnt[j] += cnt[j + h];
+            double e, t;
+            if (op != FA_SMX_BWDY) {          /* (the sums an op has no use for are 0) */
+                t = fa_two_sum_f64(hi[j], hi[j + h], &e);
+                hi[j] = t; lo[j] += lo[j + h] + e;
+                cnt[j] += cnt[j + h];
+            }
+            if (op != FA_SMX_FWD) {
+                t = fa_two_sum_f64(hi2[j], hi2[j + h], &e);
+                hi2[j] = t; lo2[j] += lo2[j + h] + e;
+            }
         }
     s->hi = hi[0]; s->lo = lo[0]; s->cnt = cnt[0]; s->hi2 = hi2[0]; s->lo2 = lo2[0];
 }
@@ -211,7 +215,7 @@ static void S(smx_sums)(int lg, int op, double sign, const char *x, const char *
 #undef FA_SMX_CALL
 }
 
-static void S(smx_consts)(int lg, int op, const fa_smx_stats *s, fa_smx_consts *c) {
+FA_INLINE void S(smx_consts_body)(int lg, int op, const fa_smx_stats *s, fa_smx_consts *c) {
     c->m = s->m;
     c->k1 = c->k2 = c->k3 = c->k4 = 0;
     if (op == FA_SMX_BWDY) {
@@ -259,6 +263,12 @@ static void S(smx_write)(int lg, int op, double sign, const char *x, const char 
 }
 
 /* one whole row: 1 (nothing written) if its max is NaN or infinite */
+static void S(smx_consts)(int lg, int op, const fa_smx_stats *s, fa_smx_consts *c) {
+    S(smx_consts_body)(lg, op, s, c);
+}
+
+/* one whole row: 1 (nothing written) if its max is NaN or infinite. (Inlining the passes
+ * into one function per (lg, op) left GCC's loops scalar: 6x slower.) */
 static int S(smx_row)(int lg, int op, double sign, const char *x, const char *g, char *o1,
                       char *o2, ptrdiff_t n) {
     fa_smx_stats st = {0, 0, 0, 0, 0, 0}, bs;
@@ -284,21 +294,23 @@ static int S(smx_row)(int lg, int op, double sign, const char *x, const char *g,
 FA_INLINE void S(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
                                 T *FA_SR o1, T *FA_SR o2, ptrdiff_t n, ptrdiff_t w,
                                 ptrdiff_t rs, unsigned char *flags) {
-    T m[FA_SMX_TILE], nn[FA_SMX_TILE];
+    T m[FA_SMX_TILE];
+    I mk[FA_SMX_TILE], nn[FA_SMX_TILE];
     double hi[FA_SMX_TILE], lo[FA_SMX_TILE], cnt[FA_SMX_TILE], hi2[FA_SMX_TILE],
         lo2[FA_SMX_TILE], cm[FA_SMX_TILE], k1[FA_SMX_TILE], k2[FA_SMX_TILE],
         k3[FA_SMX_TILE], k4[FA_SMX_TILE];
     ptrdiff_t k, j;
     T dummy;
     for (j = 0; j < w; j++) {
-        m[j] = -S(inf)();
+        mk[j] = S(smx_key)(-S(inf)());
         nn[j] = 0;
         hi[j] = lo[j] = cnt[j] = hi2[j] = lo2[j] = 0;
         flags[j] = 0;
     }
     if (op != FA_SMX_BWDY) {
-        S(smx_tile_max)(x, n, w, rs, sign, m, nn);
+        S(smx_tile_max)(x, n, w, rs, sign, mk, nn);
         for (j = 0; j < w; j++) {
+            m[j] = S(smx_unkey)(mk[j]);
             flags[j] = !(S(abs)(m[j]) < S(inf)()) || nn[j] != 0;
             m[j] = flags[j] ? 0 : m[j];               /* harmless: the caller rewrites */
         }
@@ -307,7 +319,7 @@ FA_INLINE void S(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const 
     for (j = 0; j < w; j++) {
         fa_smx_stats st = {m[j], hi[j], lo[j], cnt[j], hi2[j], lo2[j]};
         fa_smx_consts c;
-        S(smx_consts)(lg, op, &st, &c);
+        S(smx_consts_body)(lg, op, &st, &c);
         cm[j] = c.m; k1[j] = c.k1; k2[j] = c.k2; k3[j] = c.k3; k4[j] = c.k4;
     }
     for (k = 0; k < n; k++)
