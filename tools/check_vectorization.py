@@ -8,13 +8,19 @@ of each SIMD level with the build's flags and the compiler's vectorization repor
 loops back to the kernel functions. The segment loops of the gated units and prelu
 (fa_gated.h, macro-expanded) are checked the same way, each loop of each function on a
 line of its own (tools/kernel_driver.py's segment_vectorization: the eight-lane prelu sum
-may vectorize by SLP, its tail need not). Run after a build (the .c files live in
-build/cython):
+may vectorize by SLP, its tail need not). So are the softmax family's loops (fa_softmax.h:
+the rows' max, sums and write, the column tiles), each loop of each of the 16 dtype x
+(log, op) specializations and of each call path on its own (kernel_driver.py's
+softmax_vectorization: the pairwise combination of the 16 lanes and the per-column
+constants may stay scalar); a loop that did not vectorize is listed with the compiler's
+reason. The three compiles of a level run side by side. Run after a build (the .c files
+live in build/cython):
 
     python tools/check_vectorization.py [--level avx2] [--compiler clang]
 """
 import argparse
 import bisect
+import concurrent.futures
 import os
 import re
 import subprocess
@@ -25,7 +31,8 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from kernel_driver import (FLAGS, TABLE, expected_loops, segment_misses,  # noqa: E402
-                           segment_summary, segment_vectorization)  # (what setup.py reads)
+                           segment_summary, segment_vectorization,  # (what setup.py reads)
+                           softmax_misses, softmax_summary, softmax_vectorization)
 
 
 def _accepts(compiler, flag):
@@ -93,6 +100,12 @@ def check_segments(compiler, level):
     return segment_vectorization(_command(compiler, level), clang=compiler != "gcc")
 
 
+def check_softmax(compiler, level):
+    """softmax_vectorization() of the softmax family's loops (fa_softmax.h) compiled as
+    the level's kernel module is; a compiler other than gcc is taken for clang."""
+    return softmax_vectorization(_command(compiler, level), clang=compiler != "gcc")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--level", nargs="+", default=list(FLAGS.LEVELS),
@@ -101,14 +114,21 @@ def main():
                     help="gcc (its -fopt-info reports) or clang (its -Rpass remarks)")
     args = ap.parse_args()
     status = 0
-    for level in args.level:
-        n, bad = check(args.compiler, level)
-        print(f"{args.compiler}: {n} kernels at {level}: "
-              f"{'all loops vectorized' if not bad else 'NOT vectorized: ' + ', '.join(bad)}")
-        status |= bool(bad)
-        segments = check_segments(args.compiler, level)
-        print(f"{args.compiler}: {segment_summary(segments)} at {level}")
-        status |= bool(segment_misses(segments))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        for level in args.level:
+            jobs = [pool.submit(f, args.compiler, level)
+                    for f in (check, check_segments, check_softmax)]
+            (n, bad), segments, softmax = (job.result() for job in jobs)
+            print(f"{args.compiler}: {n} kernels at {level}: "
+                  f"{'all loops vectorized' if not bad else 'NOT vectorized: ' + ', '.join(bad)}")
+            status |= bool(bad)
+            print(f"{args.compiler}: {segment_summary(segments)} at {level}")
+            status |= bool(segment_misses(segments))
+            print(f"{args.compiler}: {softmax_summary(softmax)} at {level}")
+            for miss in softmax_misses(softmax):
+                print(f"    NOT vectorized at {level}: {miss}")
+            status |= bool(softmax_misses(softmax))
+            sys.stdout.flush()
     return status
 
 

@@ -719,6 +719,422 @@ def segments_vectorized(target):
     return segment_vectorization(compile_flags(target, openmp=True))
 
 
+# ---- the softmax family's loops' vectorization (fa_softmax.h) ----
+# fa_softmax_impl.h is written once per type, and each (log, op) pair is a constant of
+# the inlined bodies (FA_SMX_SWITCH), so that the same source loop is compiled sixteen
+# times, and an inlined loop called from two places (the rows' sums call the tile sums
+# for the whole tile of 16 lanes and for the tail) twice: a compiler reports all of
+# them at the same line. The check writes a copy of fa_softmax_impl.h per dtype x (log,
+# op) x pass (the rows' sums, the rows' write, the column tiles; the rows' max once per
+# dtype), its functions renamed, the pass's entry (fa_smx_ops' function) made
+# always-inline and called with constant (log, op) from a function of its own, as the
+# switch does; in it, every inlined function that holds a loop is defined once per
+# call path, after a #line naming that path (`COPY@211.189`: called at line 211, then
+# 189), so that every report names one loop instance of one specialization, at the
+# line of fa_softmax_impl.h. Every loop instance must vectorize: a perfect nest (a
+# `for` whose body is a `for`) by its innermost loop, or by the outer one where the
+# compiler unrolled the inner one away (a report that an outer loop did not vectorize
+# beside a vectorized inner one is the compiler's outer-loop attempt; GCC's unroll and
+# jam moves that report to the inner loop's line). A loop with no report at all in an
+# instance is dead there (the op does not run it) or was unrolled completely before the
+# vectorizer (a constant trip count: the 16 lanes' initial values): listed, not a miss;
+# each pass must vectorize some loop. Loops that may stay scalar, by function and text:
+SMX_OPS = ("fwd", "bwdy", "bwdx", "fb")            # fa_softmax_api.h's FA_SMX_FWD, ...
+SMX_PASSES = {"sums": "smx_sums", "write": "smx_write", "cols": "smx_cols", "max": "smx_max"}
+SMX_EXEMPT = (
+    # the pairwise combination of the 16 lanes' sums (8 + 4 + 2 + 1 two-sums per sum, in
+    # a fixed order: it is what makes a row's bits independent of the vector length)
+    ("smx_sums_body", re.compile(r"for \(h = "), "pairwise lane combination"),
+    # the constants of each column of a tile (smx_consts: a division and a log per
+    # column, w <= 256 of them, against n * w elements in each pass)
+    ("smx_cols_body", re.compile(r"\bS\(smx_consts\w*\)\s*\("), "per-column constants"),
+)
+
+
+def _strip_comments(text):
+    """text with its comments blanked (newlines kept: offsets and lines unchanged)."""
+    return re.sub(r"/\*.*?\*/|//[^\n]*",
+                  lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
+
+
+def _match(text, i, open_, close):
+    """The index after the bracket that closes text[i] (an opening one)."""
+    depth = 0
+    for j in range(i, len(text)):
+        depth += (text[j] == open_) - (text[j] == close)
+        if depth == 0:
+            return j + 1
+    raise RuntimeError("unbalanced brackets in fa_softmax_impl.h")
+
+
+def _statement_end(text, i):
+    """The index after the C statement that starts at or after text[i]."""
+    while text[i].isspace():
+        i += 1
+    if text[i] == "{":
+        return _match(text, i, "{", "}")
+    m = re.match(r"(for|while|if|switch)\b\s*", text[i:])
+    if m:
+        end = _statement_end(text, _match(text, i + m.end(), "(", ")"))
+        e = re.match(r"\s*else\b", text[end:])
+        return _statement_end(text, end + e.end()) if m.group(1) == "if" and e else end
+    depth = 0
+    for j in range(i, len(text)):
+        depth += (text[j] in "({") - (text[j] in ")}")
+        if text[j] == ";" and depth == 0:
+            return j + 1
+    raise RuntimeError("a statement without its ';' in fa_softmax_impl.h")
+
+
+class _Func(typing.NamedTuple):
+    name: str
+    start: int                  # offset of its definition
+    end: int                    # offset after its closing brace
+    body: int                   # offset of its opening brace
+    inlined: bool               # not noinline/noipa: one copy per call path
+    calls: list                 # [(callee, offset of its S(callee), line)]
+    loops: list                 # [(for-lines outer to inner, text, holds other loops, last line)]
+
+
+def _parse_impl(text):
+    """{name: _Func} of the S(name) functions of fa_softmax_impl.h, in order."""
+    code = _strip_comments(text)
+    line = lambda i: code.count("\n", 0, i) + 1  # noqa: E731
+    funcs = {}
+    for m in re.finditer(r"^(?:FA_INLINE|static)\b[^;{=]*?\bS\((\w+)\)\s*\(", code, re.M):
+        body = code.index("{", _match(code, m.end() - 1, "(", ")"))
+        # what stands between the previous definition and this one (attributes)
+        prefix = code[max(code.rfind("}", 0, m.start()), code.rfind(";", 0, m.start())) + 1:
+                      m.start()]
+        funcs[m.group(1)] = _Func(m.group(1), m.start(), _match(code, body, "{", "}"), body,
+                                  not re.search(r"\bnoinline\b|\bnoipa\b", prefix), [], [])
+    for f in funcs.values():
+        for m in re.finditer(r"\bS\((\w+)\)\s*\(", code[f.body:f.end]):
+            if m.group(1) in funcs:
+                f.calls.append((m.group(1), f.body + m.start(), line(f.body + m.start())))
+        heads = {}                  # for-offset -> offset after its header
+        for m in re.finditer(r"\bfor\s*\(", code[f.body:f.end]):
+            s = f.body + m.start()
+            heads[s] = _match(code, code.index("(", s), "(", ")")
+        # a loop whose body is a for statement: a perfect nest with it
+        inner = {s: h + len(code[h:]) - len(code[h:].lstrip())
+                 for s, h in heads.items() if re.match(r"\s*for\s*\(", code[h:])}
+        nested = set(inner.values())
+        for s in heads:
+            if s in nested:
+                continue
+            chain = [s]
+            while chain[-1] in inner:
+                chain.append(inner[chain[-1]])
+            stop = _statement_end(code, heads[chain[-1]])
+            holds = bool(re.search(r"\bfor\s*\(", code[heads[chain[-1]]:stop]))
+            f.loops.append(([line(c) for c in chain], code[s:stop], holds, line(stop)))
+    return funcs
+
+
+def _smx_loop_units(funcs):
+    """{function: [(for-lines, exempt reason or None, last line, outer_only)]}."""
+    units = {}
+    for name, f in funcs.items():
+        for lines, text, holds, last in f.loops:
+            why = next((r for fn, pattern, r in SMX_EXEMPT
+                        if fn == name and pattern.search(text)), None)
+            units.setdefault(name, []).append((lines, why, last, holds))
+    for fn, _, why in SMX_EXEMPT:
+        if not any(w == why for w in (u[1] for u in units.get(fn, []))):
+            raise RuntimeError(f"fa_softmax_impl.h: no loop of {fn} is the {why} loop "
+                               f"that SMX_EXEMPT names: update tools/kernel_driver.py")
+    return units
+
+
+def _smx_nodes(funcs, entry):
+    """The instances of the loop functions a pass reaches from its entry: [(function,
+    path)] (path: the lines of the calls from the entry; () for the entry and for a
+    function that is not inlined, which is one instance), and {(caller instance, offset
+    of the call): callee instance}."""
+    bearing = {}
+
+    def has_loops(name, seen=()):
+        if name not in bearing:
+            f = funcs[name]
+            bearing[name] = bool(f.loops) or any(has_loops(c, seen + (name,))
+                                                 for c, _, _ in f.calls if c not in seen)
+        return bearing[name]
+    nodes, edges, todo = [], {}, [(entry, ())]
+    while todo:
+        node = todo.pop(0)
+        if node in nodes:
+            continue
+        nodes.append(node)
+        for callee, offset, line in funcs[node[0]].calls:
+            if has_loops(callee):
+                child = (callee, node[1] + (line,) if funcs[callee].inlined else ())
+                edges[(node, offset)] = child
+                todo.append(child)
+    return nodes, edges
+
+
+def _smx_copy(text, funcs, entry, tag, copy):
+    """The files of one pass (entry) of one specialization (tag): {name: text}, the copy
+    of fa_softmax_impl.h (`copy`: the functions renamed with the tag, the entry
+    always-inline, the calls to loop functions to their instances, whose prototypes
+    precede line 1's text) and one file per instance of an inlined loop function
+    (`copy@path`: its definition alone, at its lines of fa_softmax_impl.h), which the
+    copy includes at its end; and the instances, [(function, path)]."""
+    nodes, edges = _smx_nodes(funcs, entry)
+    code = _strip_comments(text)
+    rename = lambda path: f"@@{'_'.join(map(str, path))}" if path else ""  # noqa: E731
+
+    def body(name, path):
+        """the function's text, its name and its calls to loop functions renamed to
+        their instances"""
+        f = funcs[name]
+        out, pos = [], f.start
+        for callee, offset, _ in f.calls:
+            child = edges.get(((name, path), offset))
+            if child and child[1]:
+                out += [text[pos:offset], f"S({callee}{rename(child[1])})"]
+                pos = re.compile(r"S\(\w+\)").match(text, offset).end()
+        out.append(text[pos:f.end])
+        src = re.sub(r"\bS\(" + name + r"\)", f"S({name}{rename(path)})", "".join(out),
+                     count=1)
+        if name == entry and "FA_SMX_SWITCH(" in src:
+            src = re.sub(r"^static\b", "FA_INLINE", src)
+        return src
+
+    files, protos, pieces, pos = {}, [], [], 0
+    for name, f in funcs.items():
+        if (name, ()) in nodes:
+            pieces += [text[pos:f.start], body(name, ())]
+            pos = f.end
+        for _, path in (n for n in nodes if n[0] == name and n[1]):
+            files[f"{copy}@{'.'.join(map(str, path))}"] = (
+                "\n" * code.count("\n", 0, f.start) + body(name, path) + "\n")
+            head = re.sub(r"\bS\(" + name + r"\)", f"S({name}{rename(path)})",
+                          code[f.start:f.body], count=1)
+            protos.append(" ".join(head.split()) + ";")
+    pieces += [text[pos:], "\n"] + [f'#include "{name}"\n' for name in files]
+    names = "|".join(funcs)
+    files[copy] = " ".join(protos) + " " + "".join(pieces)
+    for name in files:
+        files[name] = re.sub(
+            r"\bS\((" + names + r")(?:@@([\d_]+))?\)",
+            lambda m: f"S({m.group(1)}_{tag}" + (f"__{m.group(2)})" if m.group(2) else ")"),
+            files[name])
+    return files, nodes
+
+
+def _smx_wrapper(funcs, text, entry, tag, dtype, lg, op):
+    """A function of its own that calls the copy's entry, (log, op) constants."""
+    f = funcs[entry]
+    head = _strip_comments(text)[f.start:f.body]
+    m = re.search(r"\b(void|int|double)\s+S\(\w+\)\s*\((.*)\)\s*$", head, re.S)
+    params = [p.strip() for p in m.group(2).split(",")]
+    names = [re.search(r"(\w+)\s*$", p).group(1) for p in params]
+    fixed = {"lg": str(lg), "op": str(op)}
+    args = [fixed.get(n, n) for n in names]
+    keep = [p for p, n in zip(params, names) if n not in fixed]
+    call = f"fa_{entry}_{tag}_{dtype}({', '.join(args)})"
+    return (f"{m.group(1)} fa_smx_check_{tag}_{dtype}({', '.join(keep)}) "
+            f"{{ {'return ' if m.group(1) != 'void' else ''}{call}; }}")
+
+
+def _smx_sources(directory):
+    """Write the check's C file and copies; (path, {copy file: (dtype, label, nodes)},
+    {function: loop units})."""
+    text = open(os.path.join(SRC, "fa_softmax_impl.h")).read()
+    head = open(os.path.join(SRC, "fa_softmax.h")).read()
+    funcs = _parse_impl(text)
+    units = _smx_loop_units(funcs)
+    for entry in SMX_PASSES.values():
+        if entry not in funcs:
+            raise RuntimeError(f"fa_softmax_impl.h defines no S({entry}): update "
+                               f"SMX_PASSES of tools/kernel_driver.py")
+    parts = re.split(r'^#include "fa_softmax_impl.h"\n', head, flags=re.M)
+    if len(parts) != 3:
+        raise RuntimeError("fa_softmax.h does not include fa_softmax_impl.h once per dtype")
+    copies, wrappers, out = {}, [], [parts[0]]
+    for k, rest in enumerate(parts[1:]):
+        dtype = re.findall(r"#define S\(name\) fa_##name##_(f32|f64)", parts[k])[-1]
+        specs = [("max", None, None)] + [(p, lg, op) for op in range(len(SMX_OPS))
+                                         for lg in (0, 1) for p in ("sums", "write", "cols")]
+        for pass_, lg, op in specs:
+            label = (f"{'log_softmax' if lg else 'softmax'}.{SMX_OPS[op]} "
+                     f"{'column tiles' if pass_ == 'cols' else 'rows ' + pass_}"
+                     if lg is not None else "rows max")
+            tag = f"{pass_}" if lg is None else f"lg{lg}_{SMX_OPS[op]}_{pass_}"
+            copy = f"smx.{dtype}.{tag}.h"
+            files, nodes = _smx_copy(text, funcs, SMX_PASSES[pass_], tag, copy)
+            for name, src in files.items():
+                with open(os.path.join(directory, name), "w") as f:
+                    f.write(src)
+            out.append(f'#include "{copy}"\n')
+            wrappers.append(_smx_wrapper(funcs, text, SMX_PASSES[pass_], tag, dtype,
+                                         lg or 0, op or 0))
+            copies[copy] = (dtype, label, nodes)
+        out.append(rest)
+    # fa_softmax.h's own tables (FA_SMX_OPS) are left out: only the copies are compiled
+    src = re.sub(r"static const fa_smx_ops FA_SMX_OPS\[2\] = \{.*?\n\};\n", "",
+                 "".join(out), flags=re.S)
+    path = os.path.join(directory, "smx_check.c")
+    with open(path, "w") as f:
+        f.write(src + "\n/* the passes, (log, op) constant */\n" + "\n".join(wrappers) + "\n")
+    return path, copies, units
+
+
+def _where(where):
+    """'file:line' of a report's location, the copies' as fa_softmax_impl.h's lines."""
+    file, line = where
+    return f"{'fa_softmax_impl.h' if file.startswith('smx.') else os.path.basename(file)}:{line}"
+
+
+def _smx_reports(text, clang):
+    """{(file name, line): [(kind, reason)]} of a compiler's report; kind: vec, miss, slp,
+    alias, jam (GCC's unroll and jam), unrolled (completely); a miss's reason: the
+    compiler's (clang's analysis remark before it, GCC's first message after it), with
+    its location."""
+    found, reason = {}, None
+    for raw in text.splitlines():
+        if clang:
+            m = re.match(r"(.+?):(\d+):\d+: remark: (.*?) "
+                         r"\[-R(pass|pass-missed|pass-analysis)=([\w-]+)\]$", raw)
+            if not m:
+                continue
+            where = (os.path.basename(m.group(1)), int(m.group(2)))
+            msg, kind, pass_ = m.group(3, 4, 5)
+            if kind == "pass-analysis":
+                if msg.startswith("loop not vectorized"):
+                    reason = f"{msg.split('; allow reordering')[0]} ({_where(where)})"
+                continue
+            # (an "interleaved loop" without vectors is no vectorized loop)
+            k = ("vec" if pass_ == "loop-vectorize" and msg.startswith("vectorized loop") else
+                 None if pass_ == "loop-vectorize" and kind == "pass" else
+                 "miss" if pass_ == "loop-vectorize" else
+                 "slp" if pass_ == "slp-vectorizer" else
+                 "unrolled" if "completely unrolled" in msg else None)
+            if k == "miss" and msg != "loop not vectorized":
+                reason = f"{msg} ({_where(where)})"     # the cost model's, say
+            if k:
+                found.setdefault(where, []).append([k, reason if k == "miss" else None])
+            if k in ("vec", "miss"):
+                reason = None
+            continue
+        m = re.match(r"(.+?):(\d+):\d+: (optimized|missed): +(.*)$", raw)
+        if not m:
+            continue
+        where = (os.path.basename(m.group(1)), int(m.group(2)))
+        kind, msg = m.group(3, 4)
+        if kind == "missed" and msg.startswith("couldn't vectorize loop"):
+            found.setdefault(where, []).append(["miss", None])
+            reason = found[where][-1]
+            continue
+        if kind == "missed" and reason is not None and reason[1] is None \
+                and not msg.startswith("statement clobbers"):
+            reason[1] = f"{re.sub(r'^not vectorized: ', '', msg).rstrip('.')} ({_where(where)})"
+            continue
+        k = ("vec" if msg.startswith("loop vectorized") else
+             "slp" if msg.startswith("basic block part vectorized") else
+             "alias" if "because of possible aliasing" in msg else
+             "jam" if msg.startswith("applying unroll and jam") else
+             "unrolled" if "completely unrolled" in msg else None)
+        if k:
+            found.setdefault(where, []).append([k, None])
+            reason = None if k == "vec" else reason
+    return {w: [tuple(r) for r in rs] for w, rs in found.items()}
+
+
+def _smx_status(reports, pseudo, lines, last, clang):
+    """(status, ok) of one loop (a perfect nest: its for-lines) in one instance."""
+    at = lambda ls: [r for l in ls for r in reports.get((pseudo, l), [])]  # noqa: E731
+    inner, outer = at(lines[-1:]), at(lines[:-1])
+    kinds = lambda rs: [k for k, _ in rs]  # noqa: E731
+    miss = [r for k, r in inner + outer if k == "miss"]
+    alias = " (alias check)" if "alias" in kinds(inner + outer) else ""
+    if "vec" in kinds(inner):
+        # misses beside: the outer loop's attempt (at the inner line after unroll and
+        # jam), or a copy of the inner loop not vectorized
+        if "miss" not in kinds(inner) or (not clang and "jam" in kinds(outer + inner)):
+            return "vectorized" + alias, True
+        return f"NOT vectorized (a copy of the loop: {miss[0] or 'no reason given'})", False
+    if "vec" in kinds(outer) and not miss:
+        return "vectorized (outer loop)" + alias, True
+    if miss:
+        return f"NOT vectorized: {miss[0] or 'no reason given'}", False
+    if "slp" in kinds(at(range(lines[0], last + 1))):
+        return "unrolled, SLP-vectorized", True
+    return ("completely unrolled" if "unrolled" in kinds(inner + outer) else "absent"), True
+
+
+def softmax_vectorization(command, clang=False):
+    """{(dtype, label): [(function, loop, instance, status, ok)]} of the softmax family's
+    loops compiled by command (the compiler and every flag, without -c/-o): every loop
+    of every function a pass reaches, per call path, in each of the 16 specializations
+    (8 for the rows' max... once per dtype); see the comment above SMX_PASSES. Adds an
+    entry (function '-') that fails where a pass vectorized no loop at all."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, copies, units = _smx_sources(tmp)
+        obj = os.path.join(tmp, "smx.o")
+        if clang:
+            r = subprocess.run(command + ["-c", os.path.basename(src), "-o", obj,
+                                          "-fno-caret-diagnostics",
+                                          "-Rpass=loop-vectorize|slp-vectorizer|loop-unroll",
+                                          "-Rpass-missed=loop-vectorize",
+                                          "-Rpass-analysis=loop-vectorize"],
+                               cwd=tmp, check=True, capture_output=True, text=True)
+            report = r.stderr
+        else:
+            path = os.path.join(tmp, "vec.txt")
+            subprocess.run(command + ["-c", os.path.basename(src), "-o", obj, "-fno-ipa-icf",
+                                      f"-fopt-info-vec-loop-optimized-missed={path}"],
+                           cwd=tmp, check=True, capture_output=True, text=True)
+            report = open(path).read()
+    reports = _smx_reports(report, clang)
+    result = {}
+    for copy, (dtype, label, nodes) in copies.items():
+        rows = []
+        for name, path in nodes:
+            pseudo = copy + ("@" + ".".join(map(str, path)) if path else "")
+            where = "via line " + ">".join(map(str, path)) if path else "direct"
+            for lines, why, last, outer_only in units.get(name, []):
+                loop = f"line {lines[0]}" + (f"-{lines[-1]}" if len(lines) > 1 else "")
+                if why:
+                    rows.append((name, loop, where, f"exempt ({why})", True))
+                elif outer_only:
+                    continue        # its inner loops are loops of their own
+                else:
+                    rows.append((name, loop, where) + _smx_status(reports, pseudo, lines,
+                                                                  last, clang))
+        if not any(st.startswith("vectorized") for *_, st, _ in rows):
+            rows.append(("-", "-", "-", "no loop of this pass vectorized", False))
+        result[(dtype, label)] = rows
+    return result
+
+
+def softmax_misses(result):
+    """The softmax loops that did not vectorize, as 'dtype label: function loop (where):
+    status'."""
+    return [f"{dtype} {label}: {fn} {loop} ({where}): {st}"
+            for (dtype, label), rows in result.items()
+            for fn, loop, where, st, ok in rows if not ok]
+
+
+def softmax_summary(result):
+    """One line: passes, loop instances, misses, what was exempt, absent or unrolled,
+    run-time alias checks."""
+    rows = [r for rs in result.values() for r in rs]
+    missed = softmax_misses(result)
+    count = lambda pred: len({(fn, loop) for fn, loop, _, st, _ in rows if pred(st)})  # noqa
+    exempt = sorted({st[8:-1] for *_, st, _ in rows if st.startswith("exempt")})
+    alias = sorted({f"{fn} {loop}" for fn, loop, _, st, _ in rows if "alias" in st})
+    return (f"softmax: {len(result)} passes, {len(rows)} loop instances: "
+            + ("every loop vectorized" if not missed else f"{len(missed)} NOT vectorized")
+            + f" ({count(lambda s: s.startswith('vectorized'))} loops vectorized"
+            + (f"; exempt: {', '.join(exempt)}" if exempt else "")
+            + (f"; unrolled (SLP) {count(lambda s: s.startswith('unrolled'))}"
+               if count(lambda s: s.startswith("unrolled")) else "")
+            + (f"; run-time alias checks in {', '.join(alias)}" if alias else "") + ")")
+
+
 def instructions_per_element(target, exe, kernel, entry, suffix, cpu=None, n=4096):
     """Instructions qemu executes per element in one kernel loop of a built driver (qemu
     -singlestep -d exec logs one line per instruction; the driver's own work cancels

@@ -108,7 +108,7 @@ FA_INLINE void S(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, d
         if (op == FA_SMX_FB) *o1 = (T)(dd - k4);
     } else {
         *dx = (T)((double)sign * p * (gd - k3));
-        if (op == FA_SMX_FB) *o1 = (T)p;
+        if (op == FA_SMX_FB) *o1 = ev * (T)(k1 * 0x1p-64);      /* the forward's y */
     }
 #else
     if (op == FA_SMX_BWDY) {
