@@ -546,7 +546,7 @@ def softmax(bint log, double sign, int op, Py_ssize_t kernel, x, g, o1, o2):
         # 16 KiB-strided rows of 64 bytes did not), enough of them for the threads
         w = min(<Py_ssize_t>FA_SMX_TILE, inner)
         if outer * ((inner + w - 1) // w) < nt:
-            w = min(inner, max(16, ((inner + nt - 1) // nt + 15) // 16 * 16))
+            w = min(inner, max(4, ((inner + nt - 1) // nt + 3) // 4 * 4))
         per = (inner + w - 1) // w
         ntiles = outer * per
         with nogil:

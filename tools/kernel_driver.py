@@ -144,7 +144,8 @@ def render():
               + "};"]
     lines += [f"static const int {array}[NSEG] = {{{', '.join(str(v[k]) for v in io)}}};"
               for k, array in enumerate(("SEG_G", "SEG_NOUT", "SEG_ONE_B", "SEG_ACC"))]
-    lines += ["", MAIN]
+    # the softmax family (fa_softmax.h: its table FA_SMX_OPS, as fastact._runner takes it)
+    lines += ['#include "fa_softmax.h"', "", SOFTMAX_MAIN, MAIN]
     return "\n".join(lines) + "\n", funcs
 
 
@@ -179,7 +180,16 @@ def segment_io(name):
 # outputs of its type, then the accumulator(s).
 HEADER = struct.Struct("<4i5dq")
 SEGMENT_JOB = -1
-MAIN = r"""
+# A softmax job has entry -2, kernel = 4 * log + op (fa_softmax_api.h's FA_SMX_FWD...),
+# p = (sign, how, outer, inner, w) and n the length of the reduction: x (and g but for
+# the forward) of outer * n * inner elements, (outer, n, inner) in memory as
+# fastact._runner.softmax takes them. how: 0 each row by ops.row, 1 each row in blocks
+# of FA_SMX_BLOCK as the runner's threads do it (ops.max per block, ops.sums per block
+# added in order, ops.consts, ops.write per block), 2 tiles of w columns by ops.cols.
+# Results: o1 (and o2 for fb), then the flags (uint8) of the rows (outer) or columns
+# (outer * inner) that ops left to the caller (a NaN, a max of +-inf).
+SOFTMAX_JOB = -2
+SOFTMAX_MAIN = r"""
 struct header { int32_t kernel, entry, dtype, repeat; double p[5]; int64_t n; };
 
 static char *read_array(FILE *in, size_t size) {
@@ -187,6 +197,72 @@ static char *read_array(FILE *in, size_t size) {
     if (p && fread(p, 1, size, in) != size) { free(p); p = NULL; }
     return p;
 }
+
+/* one softmax job (entry -2): 0, or 1 on a short read or a bad job */
+static int run_softmax(const struct header *h, FILE *in, FILE *out) {
+    const fa_smx_ops *ops = &FA_SMX_OPS[h->dtype ? 1 : 0];
+    int lg = h->kernel / 4, op = h->kernel % 4, how = (int)h->p[1], ok;
+    double sign = h->p[0];
+    ptrdiff_t outer = (ptrdiff_t)h->p[2], inner = (ptrdiff_t)h->p[3], w = (ptrdiff_t)h->p[4];
+    ptrdiff_t n = (ptrdiff_t)h->n, t = h->dtype ? 8 : 4, total = outer * n * inner;
+    ptrdiff_t r, b, j0, nf = how == 2 ? outer * inner : outer;
+    char *x, *g = NULL, *o1, *o2 = NULL;
+    unsigned char *flags = calloc(nf ? (size_t)nf : 1, 1);
+    x = read_array(in, (size_t)(total * t));
+    if (op != FA_SMX_FWD) g = read_array(in, (size_t)(total * t));
+    o1 = calloc(total ? (size_t)total : 1, (size_t)t);
+    if (op == FA_SMX_FB) o2 = calloc(total ? (size_t)total : 1, (size_t)t);
+    ok = x && o1 && flags && (op == FA_SMX_FWD || g) && (op != FA_SMX_FB || o2)
+         && (how == 2 ? w >= 1 && w <= FA_SMX_TILE : inner == 1);
+    for (r = 0; ok && r < outer && how < 2; r++) {
+        ptrdiff_t off = r * n * t;
+        const char *gr = g ? g + off : NULL;
+        char *p2 = o2 ? o2 + off : NULL;
+        if (how == 0) {
+            flags[r] = (unsigned char)ops->row(lg, op, sign, x + off, gr, o1 + off, p2, n);
+            continue;
+        }
+        {   /* fastact._runner's long_row, one block after the other */
+            fa_smx_stats total_st = {0, 0, 0, 0, 0, 0}, st;
+            fa_smx_consts c;
+            double m = 0, mb;
+            if (op != FA_SMX_BWDY) {
+                for (b = 0; b < n; b += FA_SMX_BLOCK) {
+                    mb = ops->max(x + off + b * t, n - b < FA_SMX_BLOCK ? n - b : FA_SMX_BLOCK, sign);
+                    m = b == 0 ? mb : (mb > m || mb != mb) ? mb : m;
+                }
+                if (!(m - m == 0)) { flags[r] = 1; continue; }
+            }
+            total_st.m = m;
+            for (b = 0; b < n; b += FA_SMX_BLOCK) {
+                st.m = m;
+                ops->sums(lg, op, sign, x + off + b * t, gr ? gr + b * t : NULL, o1 + off + b * t,
+                          n - b < FA_SMX_BLOCK ? n - b : FA_SMX_BLOCK, &st);
+                fa_smx_add(&total_st, &st);
+            }
+            ops->consts(lg, op, &total_st, &c);
+            for (b = 0; b < n; b += FA_SMX_BLOCK)
+                ops->write(lg, op, sign, x + off + b * t, gr ? gr + b * t : NULL, o1 + off + b * t,
+                           p2 ? p2 + b * t : NULL, n - b < FA_SMX_BLOCK ? n - b : FA_SMX_BLOCK, &c);
+        }
+    }
+    for (r = 0; ok && r < outer && how == 2; r++)
+        for (j0 = 0; j0 < inner; j0 += w) {
+            ptrdiff_t off = (r * n * inner + j0) * t;
+            ops->cols(lg, op, sign, x + off, g ? g + off : NULL, o1 + off, o2 ? o2 + off : NULL,
+                      n, inner - j0 < w ? inner - j0 : w, inner, flags + r * inner + j0);
+        }
+    if (ok) {
+        fwrite(o1, (size_t)t, (size_t)total, out);
+        if (o2) fwrite(o2, (size_t)t, (size_t)total, out);
+        fwrite(flags, 1, (size_t)nf, out);
+    }
+    free(x); free(g); free(o1); free(o2); free(flags);
+    return !ok;
+}
+"""
+MAIN = r"""
+
 
 /* one segment job (entry -1): 0, or 1 on a short read */
 static int run_segment(const struct header *h, FILE *in, FILE *out) {
@@ -223,6 +299,10 @@ int main(int argc, char **argv) {
         char *buf[4] = {0, 0, 0, 0};
         int j, r;
         kernel_t f;
+        if (h.entry == -2) {
+            if (run_softmax(&h, in, out)) { fprintf(stderr, "bad softmax job\n"); return 1; }
+            continue;
+        }
         if (h.entry == -1) {
             if (h.kernel < 0 || h.kernel >= NSEG) { fprintf(stderr, "no such segment\n"); return 1; }
             if (run_segment(&h, in, out)) { fprintf(stderr, "short read\n"); return 1; }
