@@ -1,5 +1,7 @@
-"""Every kernel x entry point x dtype on a sweep of specials, run in this process or, as a
-script, in a process emulating another CPU (tests/test_cpu_models.py):
+"""Every kernel x entry point x dtype on a sweep of specials, the gated units' segment
+loops, and the softmax family (every function and entry, rows and columns with special
+ones, a row of more than one block), run in this process or, as a script, in a process
+emulating another CPU (tests/test_cpu_models.py):
 
     qemu-x86_64 -cpu Haswell python tests/cpu_probe.py OUT.npz [LEVEL]
 
@@ -65,6 +67,7 @@ def compute():
                 y, d = f("_forward_backward")(x, grad_output=g, **params)
                 results[key.format("fbg_y")], results[key.format("fbg_g")] = y, d
             results.update(compute_gated(dtype))
+            results.update(compute_softmax(dtype))
     return results
 
 
@@ -97,6 +100,58 @@ def compute_gated(dtype):
         results[f"prelu_{label}|forward|{name_dt}"] = fastact.prelu(xs, w)
         for i, v in enumerate(fastact.prelu_forward_backward(xs, w, grad_output=gx)):
             results[f"prelu_{label}|fbg{i}|{name_dt}"] = np.asarray(v)
+    return results
+
+
+SOFTMAX_FUNCS = ("softmax", "log_softmax", "softmin")
+SOFTMAX_BLOCK = 32768            # fa_softmax_api.h's FA_SMX_BLOCK: a row's blocks
+
+
+def softmax_rows(dtype, rows=24, n=37):
+    """rows x n: row 0 ordinary, 1 with -inf entries and a tie at the max, 2 of every
+    magnitude (differences beyond the exponential's range, subnormals, +-0), 3 within a
+    few ulps of each other, 4 with a NaN, 5 with +inf, 6 all -inf (4-6: the rows the
+    kernels leave to fastact's NumPy rules), the rest ordinary with -inf entries."""
+    info = np.finfo(dtype)
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((rows, n)) * 4).astype(dtype)
+    k = np.arange(n)
+    x[1, k % 3 == 1] = -np.inf
+    x[1, n // 2] = x[1].max()
+    x[2] = np.ldexp(rng.uniform(1, 2, n), rng.integers(info.minexp - 20, info.maxexp - 1, n)) \
+        * rng.choice([-1.0, 1.0], n)
+    x[2, ::7] = np.resize(np.array([0.0, -0.0, info.smallest_subnormal, info.max], dtype),
+                          len(x[2, ::7]))
+    x[3] = np.array(1000.0, dtype) + (k % 5) * np.spacing(dtype(1000.0))
+    x[4, n // 3] = np.nan
+    x[5, n // 2] = np.inf
+    x[6] = -np.inf
+    x[7:, k % 11 == 5] = -np.inf
+    return x
+
+
+def compute_softmax(dtype):
+    """The softmax family: each function forward, backward from x and from y (its own
+    forward's), forward_backward with grad_output, along the last axis (rows) and axis 0
+    (the same values as columns: tiles of columns), and along one row of two blocks and
+    41 elements (forward, and the backward from x)."""
+    results = {}
+    name_dt = np.dtype(dtype).name
+    x = softmax_rows(dtype)
+    long_x = np.resize(softmax_rows(dtype)[7:], (1, 2 * SOFTMAX_BLOCK + 41))
+    cases = (("rows", x, -1), ("cols", np.ascontiguousarray(x.T), 0), ("long", long_x, -1))
+    for layout, xs, axis in cases:
+        g = np.resize(np.array([1.5, -0.75, 0.0, -0.0, 3.0e5, 1e-30, -2.0], dtype), xs.shape)
+        for name in SOFTMAX_FUNCS:
+            key = f"{name}|{{}}|{layout}|{name_dt}"
+            f = lambda suffix: getattr(fastact, name + suffix)  # noqa: E731
+            y = results[key.format("forward")] = f("")(xs, axis=axis)
+            results[key.format("backward_x")] = f("_backward")(g, xs, axis=axis)
+            if layout == "long":
+                continue
+            results[key.format("backward_y")] = f("_backward")(g, y=y, axis=axis)
+            y2, gx = f("_forward_backward")(xs, axis=axis, grad_output=g)
+            results[key.format("fbg_y")], results[key.format("fbg_g")] = y2, gx
     return results
 
 

@@ -144,8 +144,9 @@ def render():
               + "};"]
     lines += [f"static const int {array}[NSEG] = {{{', '.join(str(v[k]) for v in io)}}};"
               for k, array in enumerate(("SEG_G", "SEG_NOUT", "SEG_ONE_B", "SEG_ACC"))]
-    # the softmax family (fa_softmax.h: its table FA_SMX_OPS, as fastact._runner takes it)
-    lines += ['#include "fa_softmax.h"', "", SOFTMAX_MAIN, MAIN]
+    # the softmax jobs run in a file of their own (render_softmax), compiled beside
+    lines += ["", HEADER_C, "int run_softmax(const struct header *h, FILE *in, FILE *out);",
+              MAIN]
     return "\n".join(lines) + "\n", funcs
 
 
@@ -189,17 +190,18 @@ SEGMENT_JOB = -1
 # Results: o1 (and o2 for fb), then the flags (uint8) of the rows (outer) or columns
 # (outer * inner) that ops left to the caller (a NaN, a max of +-inf).
 SOFTMAX_JOB = -2
-SOFTMAX_MAIN = r"""
-struct header { int32_t kernel, entry, dtype, repeat; double p[5]; int64_t n; };
+SMX_OPS = ("fwd", "bwdy", "bwdx", "fb")            # fa_softmax_api.h's FA_SMX_FWD, ...
+HEADER_C = r"""struct header { int32_t kernel, entry, dtype, repeat; double p[5]; int64_t n; };
 
 static char *read_array(FILE *in, size_t size) {
     char *p = malloc(size ? size : 1);
     if (p && fread(p, 1, size, in) != size) { free(p); p = NULL; }
     return p;
 }
-
+"""
+SOFTMAX_MAIN = r"""
 /* one softmax job (entry -2): 0, or 1 on a short read or a bad job */
-static int run_softmax(const struct header *h, FILE *in, FILE *out) {
+int run_softmax(const struct header *h, FILE *in, FILE *out) {
     const fa_smx_ops *ops = &FA_SMX_OPS[h->dtype ? 1 : 0];
     int lg = h->kernel / 4, op = h->kernel % 4, how = (int)h->p[1], ok;
     double sign = h->p[0];
@@ -324,11 +326,26 @@ int main(int argc, char **argv) {
 """
 
 
+def render_softmax():
+    """C source of the driver's softmax jobs: fa_softmax.h's table FA_SMX_OPS, as the
+    kernel modules export it to fastact._runner, and run_softmax (a file of its own, so
+    that the two compile side by side and the loop check of render's kernels does not
+    compile the softmax family again)."""
+    lines = ['#include <stdio.h>', '#include <stdlib.h>', '#include <stdint.h>',
+             '#include "fa_activations.h"']
+    lines += [f"#define {k} {v}" for k, v in TABLE.C_MACROS.items()]
+    lines += ['#include "fa_softmax.h"', "", HEADER_C, SOFTMAX_MAIN]
+    return "\n".join(lines) + "\n"
+
+
 def write_source(directory):
+    """Write the driver's C files; (the main file's path, its functions (render))."""
     source, funcs = render()
     path = os.path.join(directory, "fastact_driver.c")
     with open(path, "w") as f:
         f.write(source)
+    with open(os.path.join(directory, "fastact_driver_softmax.c"), "w") as f:
+        f.write(render_softmax())
     return path, funcs
 
 
@@ -339,10 +356,22 @@ def compile_flags(target, openmp=False):
 
 
 def build(target, directory):
-    """Compile the driver for a target (no OpenMP: the serial loops); its path."""
+    """Compile the driver for a target (no OpenMP: the serial loops), its two files side
+    by side; its path."""
     src, _ = write_source(directory)
     exe = os.path.join(directory, f"driver_{target}")
-    cmd = compile_flags(target) + [src, "-o", exe, "-lm"] + (["-static"] if target != "native" else [])
+    objs, procs = [], []
+    for c in (src, os.path.join(directory, "fastact_driver_softmax.c")):
+        objs.append(c[:-2] + f"_{target}.o")
+        procs.append(subprocess.Popen(compile_flags(target) + ["-c", c, "-o", objs[-1]],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True))
+    for proc in procs:
+        out = proc.communicate()[0]
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, proc.args, out)
+    cmd = compile_flags(target) + objs + ["-o", exe, "-lm"] + \
+        (["-static"] if target != "native" else [])
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return exe
 
@@ -359,11 +388,39 @@ class SegmentJob(typing.NamedTuple):
     repeat: int = 1
 
 
+class SoftmaxJob(typing.NamedTuple):
+    """A softmax job: SOFTMAX_OPS[op] of log_softmax (log) or softmax of sign * x along
+    axis 1 of x, (outer, n, inner) (x is y for bwdy; g: grad_output, None for fwd),
+    computed `how`: 'row' (ops.row), 'blocks' (each pass over the row's blocks, as
+    fastact._runner's threads do it) or 'cols' (ops.cols on tiles of w columns)."""
+    log: int
+    op: int
+    sign: float
+    how: str
+    x: np.ndarray
+    g: typing.Optional[np.ndarray]
+    w: int = 0
+    label: str = ""
+
+
+SOFTMAX_HOW = ("row", "blocks", "cols")
+
+
 def _n(job):
+    if isinstance(job, SoftmaxJob):
+        return job.x.size
     return job.inputs[1].size if isinstance(job, SegmentJob) else job[4][0].size
 
 
 def _write_job(f, job):
+    if isinstance(job, SoftmaxJob):
+        outer, n, inner = job.x.shape
+        f.write(HEADER.pack(4 * job.log + job.op, SOFTMAX_JOB, int(job.x.dtype == np.float64),
+                            1, job.sign, SOFTMAX_HOW.index(job.how), outer, inner, job.w, n))
+        for a in (job.x, job.g):
+            if a is not None:
+                f.write(np.ascontiguousarray(a).tobytes())
+        return
     if isinstance(job, SegmentJob):
         f.write(HEADER.pack(job.seg, SEGMENT_JOB, int(job.dtype == np.float64), job.repeat,
                             *(0.0,) * TABLE.NPARAMS, _n(job)))
@@ -383,6 +440,10 @@ def _write_job(f, job):
 def _result_layout(job):
     """[(dtype, elements)] of a job's results, in the driver's order."""
     n = _n(job)
+    if isinstance(job, SoftmaxJob):
+        outer, _, inner = job.x.shape
+        return [(job.x.dtype.type, n)] * (2 if job.op == SMX_OPS.index("fb") else 1) + \
+            [(np.uint8, outer * inner if job.how == "cols" else outer)]
     if isinstance(job, SegmentJob):
         _, nout, _, acc = segment_io(TABLE.SEGMENTS[job.seg])
         return [(job.dtype, n)] * nout + ([(np.float64, job.acc.size)] if acc else [])
@@ -419,7 +480,7 @@ def run(target, exe, jobs, directory, cpu=None):
 def jobs():
     """Every case of tests/cases.py x entry x dtype on tests/cpu_probe.py's sweep, as
     (kernel, entry, dtype, params, inputs, repeat) with the kernel parameters the API
-    would pass; then segment_jobs()."""
+    would pass; then segment_jobs() and softmax_jobs()."""
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     import cpu_probe
     from cases import CASES, kinks
@@ -438,7 +499,7 @@ def jobs():
                     continue
                 inputs = (x,) if len(TABLE.ENTRY_CODE[e][0]) == 1 else (g, x)
                 out.append((kernel, ei, dtype, kparams, inputs, 1))
-    return out + segment_jobs()
+    return out + segment_jobs() + softmax_jobs()
 
 
 def _specials(dtype, extra=()):
@@ -513,6 +574,97 @@ def segment_jobs():
     return out
 
 
+def smx_constant(name):
+    """A number #defined in fa_softmax_api.h (FA_SMX_BLOCK, FA_SMX_LANES, FA_SMX_TILE)."""
+    text = open(os.path.join(SRC, "fa_softmax_api.h")).read()
+    return int(re.search(r"#define %s\s+(\d+)" % name, text).group(1))
+
+
+# the lengths of the short rows: the tails of the 16 lanes, of every vector length
+SMX_SHORT = (1, 2, 3, 15, 16, 17, 31, 33, 100, 1023)
+# the column tiles: (outer, n, inner) in memory and the driver's tile width (the
+# runner's is its own: a column's bits must not depend on the tile)
+SMX_COLS = ((2, 37, 45, 16), (1, 300, 19, 19), (3, 1, 20, 7))
+
+
+def _smx_data(dtype, shape, rng, op, log):
+    """x (y for bwdy) of shape (rows, n): row 0 ordinary, 1 with -inf entries and a tie at
+    the max, 2 of every magnitude (differences beyond 2^14, subnormals, +-0), 3 within a
+    few ulps of each other, 4 with a NaN, 5 with +inf (n even) or all -inf (n odd); the
+    rows after 5 ordinary with -inf entries. 4 and 5 are the rows the kernels leave to
+    the caller (but from y, which has no max)."""
+    rows, n = shape
+    info = np.finfo(dtype)
+    x = rng.standard_normal(shape) * 4
+    if op == SMX_OPS.index("bwdy"):          # y: a softmax's (0..1), a log_softmax's (<= 0)
+        x = -np.abs(x) if log else rng.uniform(0, 1, shape)
+    x = x.astype(dtype)
+    k = np.arange(n)
+    if rows > 1:
+        x[1, k % 3 == 1] = -np.inf
+        x[1, n // 2] = x[1, np.argmax(x[1])]
+    if rows > 2:
+        mags = np.ldexp(rng.uniform(1, 2, n), rng.integers(info.minexp - 20, info.maxexp - 1, n))
+        x[2] = (mags * rng.choice([-1.0, 1.0], n)).astype(dtype)
+        x[2, ::7] = np.array([0.0, -0.0, info.smallest_subnormal, info.max],
+                             dtype)[np.arange(len(x[2, ::7])) % 4]
+    if rows > 3:
+        x[3] = np.array(1000.0, dtype) + (k % 5).astype(dtype) * np.spacing(dtype(1000.0))
+    if rows > 4:
+        x[4, n // 3] = np.nan
+    if rows > 5:
+        if n % 2:
+            x[5] = -np.inf
+        else:
+            x[5, n // 2] = np.inf
+    if rows > 6:
+        x[6:, k % 11 == 5] = -np.inf
+    return x
+
+
+def _smx_grad(dtype, shape, rng):
+    """grad_output: ordinary values, zeros of both signs, tiny and large ones."""
+    g = (rng.standard_normal(shape) * 2).astype(dtype)
+    flat = g.reshape(-1)
+    flat[::13] = np.array([0.0, -0.0, 1e-30, 3e5, -7.0], dtype)[np.arange(len(flat[::13])) % 5]
+    return g
+
+
+def softmax_jobs():
+    """SoftmaxJobs of the family (fastact._activations.SOFTMAX_TABLE: softmax, log_softmax,
+    softmin) x op x dtype: rows of every length in SMX_SHORT (_smx_data's rows: -inf
+    entries, ties, every magnitude, and the rows left to the caller), each by ops.row and
+    in blocks as the runner's threads do it; tiles of columns (SMX_COLS) with special
+    columns; and for each (log, op) x dtype (softmin is softmax's kernel) one row of two
+    blocks of FA_SMX_BLOCK and 41 elements with -inf entries, by ops.row for one dtype and
+    in blocks for the other (the long row is most of the emulated time)."""
+    block = smx_constant("FA_SMX_BLOCK")
+    out, long_done = [], set()
+    for fi, spec in enumerate(TABLE.SOFTMAX_TABLE):
+        log, sign = int(spec.log), float(spec.sign)
+        for op in range(len(SMX_OPS)):
+            for di, dtype in enumerate((np.float32, np.float64)):
+                rng = np.random.default_rng(1000 * fi + 10 * op + di)
+                grad = lambda shape: None if op == 0 else _smx_grad(dtype, shape, rng)  # noqa
+                for n in SMX_SHORT:
+                    x = _smx_data(dtype, (6, n), rng, op, log).reshape(6, n, 1)
+                    g = grad(x.shape)
+                    out += [SoftmaxJob(log, op, sign, how, x, g, 0, f"n={n}")
+                            for how in ("row", "blocks")]
+                if (log, op, di) not in long_done:
+                    long_done.add((log, op, di))
+                    n = 2 * block + 41
+                    x = _smx_data(dtype, (7, n), rng, op, log)[6:].reshape(1, n, 1)
+                    out.append(SoftmaxJob(log, op, sign, ("row", "blocks")[(op + di) % 2], x,
+                                          grad(x.shape), 0, f"n={n}"))
+                for outer, n, inner, w in SMX_COLS:
+                    x = _smx_data(dtype, (inner, outer * n), rng, op, log)
+                    x = np.ascontiguousarray(x.reshape(inner, outer, n).transpose(1, 2, 0))
+                    out.append(SoftmaxJob(log, op, sign, "cols", x, grad(x.shape), w,
+                                          f"{outer}x{n}x{inner} w={w}"))
+    return out
+
+
 def _initial_acc(kind, n, k):
     """An accumulator to add to: none, one value or n, starting at 0 or elsewhere."""
     if not kind:
@@ -531,6 +683,9 @@ def native_results(job_list, level):
         for job in job_list:
             if isinstance(job, SegmentJob):
                 results.append(_native_segment(_backend._runner, job))
+                continue
+            if isinstance(job, SoftmaxJob):
+                results.append(_native_softmax(_backend._runner, job))
                 continue
             kernel, entry, dtype, params, inputs, _ = job
             outs = tuple(np.empty(inputs[0].size, dtype)
@@ -566,6 +721,41 @@ def _native_segment(runner, job):
     return outs + ([acc] if acc is not None else [])
 
 
+def _native_softmax(runner, job):
+    """A SoftmaxJob through fastact._runner.softmax (the views fastact._softmax passes):
+    a row job on one thread (ops.row), a blocks job on two or more (a long row's blocks
+    spread over them), a column job in the runner's own tiles (their width is not the
+    job's: the bits must not depend on it). Outputs start at 0, as the driver's."""
+    import fastact
+    from fastact._softmax import _GRAIN_KERNEL
+    # fresh C-contiguous arrays (a view's strides of the axes of length 1 may differ)
+    x, g = (None if a is None else np.array(a, order="C") for a in (job.x, job.g))
+    outs = [np.zeros(x.shape, x.dtype) for _ in range(2 if job.op == SMX_OPS.index("fb") else 1)]
+    with fastact.threads(1 if job.how == "row" else max(2, os.cpu_count() or 1)):
+        special = runner.softmax(bool(job.log), job.sign, job.op, _GRAIN_KERNEL, x, g,
+                                 *outs, *(None,) * (2 - len(outs)))
+    outer, _, inner = job.x.shape
+    flags = np.zeros(outer * inner, np.uint8)
+    if special is not None:
+        flags[special] = 1
+    return [o.ravel() for o in outs] + [flags]
+
+
+def _softmax_same(job, got, expected):
+    """Whether a softmax job's results agree: the same flags, and the same bits (any NaN
+    equal to any NaN) where no flag is set (the outputs of a row or column left to the
+    caller are unspecified)."""
+    outer, n, inner = job.x.shape
+    flags_got, flags_exp = got[-1], expected[-1]
+    if len(got) != len(expected) or not np.array_equal(flags_got, flags_exp):
+        return False
+    keep = np.broadcast_to((flags_exp.reshape(outer, 1, -1) == 0), (outer, n, inner))
+    if job.how != "cols":
+        keep = np.broadcast_to((flags_exp == 0).reshape(outer, 1, 1), (outer, n, inner))
+    keep = keep.ravel()
+    return all(same_bits(a[keep], b[keep]) for a, b in zip(got[:-1], expected[:-1]))
+
+
 def same_bits(a, b):
     """Bit for bit, any NaN equal to any NaN (the sign of a NaN is unspecified)."""
     bits = np.uint32 if a.dtype == np.float32 else np.uint64
@@ -590,6 +780,12 @@ def compare(target, directory, cpu=None, exe=None):
     expected = native_results(job_list, fma_level())
     bad = []
     for job, g, e in zip(job_list, got, expected):
+        if isinstance(job, SoftmaxJob):
+            if not _softmax_same(job, g, e):
+                bad.append(f"{'log_softmax' if job.log else 'softmax'}"
+                           f"{'(-x)' if job.sign < 0 else ''}.{SMX_OPS[job.op]}."
+                           f"{job.x.dtype.name}[{job.how} {job.label}]")
+            continue
         if len(g) != len(e) or not all(same_bits(a, b) for a, b in zip(g, e)):
             if isinstance(job, SegmentJob):
                 bad.append(f"{TABLE.SEGMENTS[job.seg]}.{np.dtype(job.dtype).name}"
@@ -819,7 +1015,6 @@ def segments_vectorized(target):
 # instance is dead there (the op does not run it) or was unrolled completely before the
 # vectorizer (a constant trip count: the 16 lanes' initial values): listed, not a miss;
 # each pass must vectorize some loop. Loops that may stay scalar, by function and text:
-SMX_OPS = ("fwd", "bwdy", "bwdx", "fb")            # fa_softmax_api.h's FA_SMX_FWD, ...
 SMX_PASSES = {"sums": "smx_sums", "write": "smx_write", "cols": "smx_cols", "max": "smx_max"}
 SMX_EXEMPT = (
     # the pairwise combination of the 16 lanes' sums (8 + 4 + 2 + 1 two-sums per sum, in
