@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _arrays, _backend, _numpy_backend
 from ._activations import KERNEL_INDEX, SOFTMAX_OPS, SOFTMAX_TABLE
-from ._gated import _check_outs, _finish, _result
+from ._gated import _check_outs, _finish, _prepared, _result, _target
 
 FWD, BWDY, BWDX, FB = range(len(SOFTMAX_OPS))
 _OUT_NAMES = {FWD: ("out",), BWDY: ("out",), BWDX: ("out",), FB: ("out", "grad_out")}
@@ -91,7 +91,7 @@ def run(func, op, x, g, axis, dim, outs, name):
     _check_outs(outs, out_names, (x.shape,) * len(outs), result)
     order = "F" if x.ndim > 1 and x.flags.f_contiguous and not x.flags.c_contiguous else "C"
     shape = x.shape
-    prepared = [None if a is None else _prepare(a, dtype, order) for a in (g, x)]
+    prepared = [None if a is None else _prepared(a, dtype, order) for a in (g, x)]
     if op == FB and g is None:
         prepared[0] = np.ones(shape, dtype, order=order)
     targets = [_target(o, shape, dtype, prepared, order) for o in outs]
@@ -102,24 +102,6 @@ def run(func, op, x, g, axis, dim, outs, name):
                  [_views(t, shape, ax, order) for t in targets])
     results = [_finish(t, o, result) for t, o in zip(targets, outs)]
     return results[0] if len(results) == 1 else tuple(results)
-
-
-def _prepare(a, dtype, order):
-    flags = a.flags
-    if a.dtype == dtype and flags.aligned and (flags.c_contiguous if order == "C" else
-                                               flags.f_contiguous):
-        return a
-    return np.require(a, dtype=dtype, requirements=[order, "A"])
-
-
-def _target(out, shape, dtype, inputs, order):
-    """out itself when the kernel can write it (dtype, layout, no memory shared with an
-    input: the kernels read the inputs again after writing), else a new array."""
-    if out is not None and out.dtype == dtype and out.flags.aligned and \
-            (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous) and \
-            not any(np.may_share_memory(out, a) for a in inputs if a is not None):
-        return out
-    return np.empty(shape, dtype, order=order)
 
 
 # ---- dask: each row within one chunk along the axis ----

@@ -4,7 +4,13 @@ tools/kernel_driver.py (every kernel x entry point x dtype loop, generated from 
 table and statements as the Cython loops). They must give the same bits as fastact's
 FMA level here (AVX2/AVX-512) on the sweep of tests/cpu_probe.py (specials, subnormals,
 every binade, tails, kinks), and every loop must vectorize (GCC's reports); the same
-for the segment loops of the gated units and prelu (fa_gated.h). The driver
+for the segment loops of the gated units and prelu (fa_gated.h). The softmax family's
+kernels (fa_softmax.h's table, as fastact._runner calls it) must give the same bits too:
+every (log, op) x dtype on rows of assorted lengths (-inf entries, ties, every magnitude)
+whole and block by block, rows of more than one block (FA_SMX_BLOCK), and tiles of
+columns, and leave the same rows and columns (NaN, a max of +-inf) to the caller
+(kernel_driver.softmax_jobs; their loops' vectorization is tools/check_vectorization.py's
+and `python tools/kernel_driver.py`'s). The driver
 built for this x86-64 CPU is held to the same, which shows that it computes what the
 Cython loops compute. Skipped, with the reason, where a tool is missing;
 FASTACT_REQUIRE_EMULATION=1 (set by .ci/run) turns the skip into a failure.

@@ -9,12 +9,18 @@ project's flags (fastact/_build_flags.py) for a target: `native` (this x86-64 CP
 AVX2+FMA, which checks the driver itself against the Python build), `neon` (aarch64) or
 `sve` (aarch64 + SVE), statically linked and run under `qemu-aarch64` for the foreign
 ones. The driver also holds every segment loop of fa_gated.h (the gated units and prelu,
-the header's own functions). `compare()` runs every case of tests/cases.py on
-tests/cpu_probe.py's sweep, and every segment loop on the sweep, special values and short
-lengths (segment_jobs), through the driver and through fastact's compiled kernels at an
-FMA level (the segments through fastact._runner.segments), and lists the results whose
-bits differ (any NaN equals any NaN). `segment_vectorization()` checks that every loop of
-every segment function vectorizes (also used by tools/check_vectorization.py).
+the header's own functions) and, in a second file compiled beside the first
+(render_softmax), the softmax family's table FA_SMX_OPS of fa_softmax.h. `compare()` runs
+every case of tests/cases.py on tests/cpu_probe.py's sweep, every segment loop on the
+sweep, special values and short lengths (segment_jobs), and the softmax family's rows
+(whole, and block by block as the runner's threads take a long row) and tiles of columns
+(softmax_jobs) through the driver and through fastact's compiled kernels at an FMA level
+(the segments through fastact._runner.segments, the softmax family through
+fastact._runner.softmax), and lists the results whose bits differ (any NaN equals any
+NaN; the rows and columns the softmax kernels leave to the caller must be the same ones,
+their outputs are not compared). `segment_vectorization()` checks that every loop of
+every segment function vectorizes, `softmax_vectorization()` every loop of the softmax
+family in each specialization (both also used by tools/check_vectorization.py).
 
     python tools/kernel_driver.py --target neon sve     # cross-compile, emulate, compare
     python tools/kernel_driver.py --target sve --vl 16 32 64
@@ -635,9 +641,9 @@ def softmax_jobs():
     softmin) x op x dtype: rows of every length in SMX_SHORT (_smx_data's rows: -inf
     entries, ties, every magnitude, and the rows left to the caller), each by ops.row and
     in blocks as the runner's threads do it; tiles of columns (SMX_COLS) with special
-    columns; and for each (log, op) x dtype (softmin is softmax's kernel) one row of two
-    blocks of FA_SMX_BLOCK and 41 elements with -inf entries, by ops.row for one dtype and
-    in blocks for the other (the long row is most of the emulated time)."""
+    columns; and for each (log, op) (softmin is softmax's kernel) one row of two blocks of
+    FA_SMX_BLOCK and 41 elements with -inf entries, in one dtype, by ops.row or in
+    blocks (each dtype gets both; the long rows are most of the emulated time)."""
     block = smx_constant("FA_SMX_BLOCK")
     out, long_done = [], set()
     for fi, spec in enumerate(TABLE.SOFTMAX_TABLE):
@@ -651,11 +657,11 @@ def softmax_jobs():
                     g = grad(x.shape)
                     out += [SoftmaxJob(log, op, sign, how, x, g, 0, f"n={n}")
                             for how in ("row", "blocks")]
-                if (log, op, di) not in long_done:
-                    long_done.add((log, op, di))
+                if (log, op) not in long_done and di == (op + log) % 2:
+                    long_done.add((log, op))
                     n = 2 * block + 41
                     x = _smx_data(dtype, (7, n), rng, op, log)[6:].reshape(1, n, 1)
-                    out.append(SoftmaxJob(log, op, sign, ("row", "blocks")[(op + di) % 2], x,
+                    out.append(SoftmaxJob(log, op, sign, ("row", "blocks")[op % 2], x,
                                           grad(x.shape), 0, f"n={n}"))
                 for outer, n, inner, w in SMX_COLS:
                     x = _smx_data(dtype, (inner, outer * n), rng, op, log)
@@ -997,24 +1003,26 @@ def segments_vectorized(target):
 
 # ---- the softmax family's loops' vectorization (fa_softmax.h) ----
 # fa_softmax_impl.h is written once per type, and each (log, op) pair is a constant of
-# the inlined bodies (FA_SMX_SWITCH), so that the same source loop is compiled sixteen
-# times, and an inlined loop called from two places (the rows' sums call the tile sums
-# for the whole tile of 16 lanes and for the tail) twice: a compiler reports all of
-# them at the same line. The check writes a copy of fa_softmax_impl.h per dtype x (log,
-# op) x pass (the rows' sums, the rows' write, the column tiles; the rows' max once per
-# dtype), its functions renamed, the pass's entry (fa_smx_ops' function) made
-# always-inline and called with constant (log, op) from a function of its own, as the
-# switch does; in it, every inlined function that holds a loop is defined once per
-# call path, after a #line naming that path (`COPY@211.189`: called at line 211, then
-# 189), so that every report names one loop instance of one specialization, at the
-# line of fa_softmax_impl.h. Every loop instance must vectorize: a perfect nest (a
-# `for` whose body is a `for`) by its innermost loop, or by the outer one where the
-# compiler unrolled the inner one away (a report that an outer loop did not vectorize
-# beside a vectorized inner one is the compiler's outer-loop attempt; GCC's unroll and
-# jam moves that report to the inner loop's line). A loop with no report at all in an
-# instance is dead there (the op does not run it) or was unrolled completely before the
-# vectorizer (a constant trip count: the 16 lanes' initial values): listed, not a miss;
-# each pass must vectorize some loop. Loops that may stay scalar, by function and text:
+# the inlined bodies (FA_SMX_SWITCH): the same source loop is compiled 16 times, and an
+# inlined loop called from two places (the rows' sums call the tile sums for the tile of
+# 16 lanes and for the tail) twice more; a compiler reports all of them at one line. The
+# check writes a copy of fa_softmax_impl.h per dtype x (log, op) x pass (the rows' sums,
+# the rows' write, the column tiles; the rows' max once per dtype): its functions
+# renamed, the pass's entry (the function fa_smx_ops holds) always-inline and called
+# with constant (log, op) from a function of its own, as a case of the switch is; and
+# every inlined function that holds a loop defined once per call path, each in a file
+# of its own (`COPY@211.189`: called at line 211, then 189) at its own lines of
+# fa_softmax_impl.h, so that each report names one loop of one instance of one
+# specialization. Every loop instance must vectorize: a perfect nest (a `for` whose body
+# is a `for`) by its innermost loop, or by the outer one where the compiler unrolled
+# the inner one away (a report that the outer loop did not vectorize beside a
+# vectorized inner one is the compiler's outer-loop attempt; GCC's unroll and jam moves
+# that report to the inner loop's line); a report that a copy of a loop (unswitched,
+# jammed) did not vectorize is a miss beside one that did. A loop with no report in an
+# instance is not there: dead for the op (the max of the backward from y) or unrolled
+# completely before the vectorizer (a constant trip count: the 16 lanes' initial
+# values); counted apart, not a miss, but each pass must vectorize some loop. Loops that
+# may stay scalar, by function and text, are SMX_EXEMPT's.
 SMX_PASSES = {"sums": "smx_sums", "write": "smx_write", "cols": "smx_cols", "max": "smx_max"}
 SMX_EXEMPT = (
     # the pairwise combination of the 16 lanes' sums (8 + 4 + 2 + 1 two-sums per sum, in
@@ -1024,6 +1032,8 @@ SMX_EXEMPT = (
     # column, w <= 256 of them, against n * w elements in each pass)
     ("smx_cols_body", re.compile(r"\bS\(smx_consts\w*\)\s*\("), "per-column constants"),
 )
+SMX_SPECS = [("max", None, None)] + [(p, lg, op) for op in range(len(SMX_OPS)) for lg in (0, 1)
+                                     for p in ("sums", "write", "cols")]
 
 
 def _strip_comments(text):
@@ -1108,7 +1118,7 @@ def _parse_impl(text):
 
 
 def _smx_loop_units(funcs):
-    """{function: [(for-lines, exempt reason or None, last line, outer_only)]}."""
+    """{function: [(for-lines, exempt reason or None, last line, holds other loops)]}."""
     units = {}
     for name, f in funcs.items():
         for lines, text, holds, last in f.loops:
@@ -1207,6 +1217,9 @@ def _smx_wrapper(funcs, text, entry, tag, dtype, lg, op):
     params = [p.strip() for p in m.group(2).split(",")]
     names = [re.search(r"(\w+)\s*$", p).group(1) for p in params]
     fixed = {"lg": str(lg), "op": str(op)}
+    if "FA_SMX_SWITCH(" in text[f.body:f.end] and not set(fixed) <= set(names):
+        raise RuntimeError(f"S({entry}) of fa_softmax_impl.h takes no lg and op: update "
+                           f"_smx_wrapper of tools/kernel_driver.py")
     args = [fixed.get(n, n) for n in names]
     keep = [p for p, n in zip(params, names) if n not in fixed]
     call = f"fa_{entry}_{tag}_{dtype}({', '.join(args)})"
@@ -1231,9 +1244,7 @@ def _smx_sources(directory):
     copies, wrappers, out = {}, [], [parts[0]]
     for k, rest in enumerate(parts[1:]):
         dtype = re.findall(r"#define S\(name\) fa_##name##_(f32|f64)", parts[k])[-1]
-        specs = [("max", None, None)] + [(p, lg, op) for op in range(len(SMX_OPS))
-                                         for lg in (0, 1) for p in ("sums", "write", "cols")]
-        for pass_, lg, op in specs:
+        for pass_, lg, op in SMX_SPECS:
             label = (f"{'log_softmax' if lg else 'softmax'}.{SMX_OPS[op]} "
                      f"{'column tiles' if pass_ == 'cols' else 'rows ' + pass_}"
                      if lg is not None else "rows max")
@@ -1336,16 +1347,18 @@ def _smx_status(reports, pseudo, lines, last, clang):
     if miss:
         return f"NOT vectorized: {miss[0] or 'no reason given'}", False
     if "slp" in kinds(at(range(lines[0], last + 1))):
-        return "unrolled, SLP-vectorized", True
-    return ("completely unrolled" if "unrolled" in kinds(inner + outer) else "absent"), True
+        return "not there: unrolled, SLP-vectorized", True
+    return ("not there: unrolled" if "unrolled" in kinds(inner + outer) else
+            "not there (dead for the op)"), True
 
 
 def softmax_vectorization(command, clang=False):
-    """{(dtype, label): [(function, loop, instance, status, ok)]} of the softmax family's
-    loops compiled by command (the compiler and every flag, without -c/-o): every loop
-    of every function a pass reaches, per call path, in each of the 16 specializations
-    (8 for the rows' max... once per dtype); see the comment above SMX_PASSES. Adds an
-    entry (function '-') that fails where a pass vectorized no loop at all."""
+    """{(dtype, pass): [(function, loop, instance, status, ok)]} of the softmax family's
+    loops compiled by command (the compiler and every flag, without -c/-o; clang's
+    remarks if clang, else GCC's -fopt-info): every loop of every function a pass reaches,
+    per call path, in each (log, op) specialization (the rows' max: per dtype); see the
+    comment above SMX_PASSES. A pass that vectorized no loop at all gets a failing row
+    (function '-')."""
     with tempfile.TemporaryDirectory() as tmp:
         src, copies, units = _smx_sources(tmp)
         obj = os.path.join(tmp, "smx.o")
@@ -1368,16 +1381,14 @@ def softmax_vectorization(command, clang=False):
     for copy, (dtype, label, nodes) in copies.items():
         rows = []
         for name, path in nodes:
-            pseudo = copy + ("@" + ".".join(map(str, path)) if path else "")
+            file = copy + ("@" + ".".join(map(str, path)) if path else "")
             where = "via line " + ">".join(map(str, path)) if path else "direct"
-            for lines, why, last, outer_only in units.get(name, []):
+            for lines, why, last, holds in units.get(name, []):
                 loop = f"line {lines[0]}" + (f"-{lines[-1]}" if len(lines) > 1 else "")
                 if why:
                     rows.append((name, loop, where, f"exempt ({why})", True))
-                elif outer_only:
-                    continue        # its inner loops are loops of their own
-                else:
-                    rows.append((name, loop, where) + _smx_status(reports, pseudo, lines,
+                elif not holds:     # (a loop that holds others: they are loops of their own)
+                    rows.append((name, loop, where) + _smx_status(reports, file, lines,
                                                                   last, clang))
         if not any(st.startswith("vectorized") for *_, st, _ in rows):
             rows.append(("-", "-", "-", "no loop of this pass vectorized", False))
@@ -1386,28 +1397,27 @@ def softmax_vectorization(command, clang=False):
 
 
 def softmax_misses(result):
-    """The softmax loops that did not vectorize, as 'dtype label: function loop (where):
-    status'."""
+    """The softmax loops that did not vectorize: 'dtype pass: function line(s) (call
+    path): status, the compiler's reason'."""
     return [f"{dtype} {label}: {fn} {loop} ({where}): {st}"
             for (dtype, label), rows in result.items()
             for fn, loop, where, st, ok in rows if not ok]
 
 
 def softmax_summary(result):
-    """One line: passes, loop instances, misses, what was exempt, absent or unrolled,
-    run-time alias checks."""
-    rows = [r for rs in result.values() for r in rs]
-    missed = softmax_misses(result)
-    count = lambda pred: len({(fn, loop) for fn, loop, _, st, _ in rows if pred(st)})  # noqa
+    """One line: passes and loop instances, how many vectorized, not, exempt, not there
+    (and SLP-vectorized after unrolling); the loops with run-time alias checks."""
+    rows = [r for rs in result.values() for r in rs if r[0] != "-"]
+    count = lambda prefix: sum(st.startswith(prefix) for *_, st, _ in rows)  # noqa: E731
     exempt = sorted({st[8:-1] for *_, st, _ in rows if st.startswith("exempt")})
     alias = sorted({f"{fn} {loop}" for fn, loop, _, st, _ in rows if "alias" in st})
+    missed = softmax_misses(result)
     return (f"softmax: {len(result)} passes, {len(rows)} loop instances: "
             + ("every loop vectorized" if not missed else f"{len(missed)} NOT vectorized")
-            + f" ({count(lambda s: s.startswith('vectorized'))} loops vectorized"
-            + (f"; exempt: {', '.join(exempt)}" if exempt else "")
-            + (f"; unrolled (SLP) {count(lambda s: s.startswith('unrolled'))}"
-               if count(lambda s: s.startswith("unrolled")) else "")
-            + (f"; run-time alias checks in {', '.join(alias)}" if alias else "") + ")")
+            + f" ({count('vectorized')} vectorized, {count('exempt')} exempt: "
+            + f"{', '.join(exempt)}; {count('not there')} not there (dead for the op or "
+            + f"unrolled, {count('not there: unrolled, SLP')} of them SLP-vectorized))"
+            + (f"; run-time alias checks in {', '.join(alias)}" if alias else ""))
 
 
 def instructions_per_element(target, exe, kernel, entry, suffix, cpu=None, n=4096):
@@ -1482,7 +1492,11 @@ def main():
               + ("every loop vectorized" if not novec else f"NOT vectorized: {', '.join(novec)}"))
         segments = segments_vectorized(target)
         print(f"{target}: {segment_summary(segments)}")
-        novec = novec + segment_misses(segments)
+        softmax = softmax_vectorization(compile_flags(target, openmp=True))
+        print(f"{target}: {softmax_summary(softmax)}")
+        for miss in softmax_misses(softmax):
+            print(f"    NOT vectorized for {target}: {miss}")
+        novec = novec + segment_misses(segments) + softmax_misses(softmax)
         cpus = [None] if target != "sve" else [f"max,sve-default-vector-length={v}" for v in args.vl]
         for cpu in cpus:
             with tempfile.TemporaryDirectory() as tmp:
