@@ -47,10 +47,11 @@ FA_INLINE void S(smx_acc_prod)(double *hi, double *lo, T g, double y) {
 #define FA_SMX_STORES(lg, op) ((op) != FA_SMX_BWDY && !((op) == FA_SMX_FWD && (lg)))
 
 /* the sums of a tile of rows x w elements (row stride rs), element (k, j) into column
- * (lane) j, with column j's max m[j]: see fa_softmax_api.h (fa_smx_stats); e into ev */
+ * (lane) j, with column j's max m[j]: see fa_softmax_api.h (fa_smx_stats); e into ev.
+ * hi + lo is the sum of e 2^64 (the caller scales it back), cnt an integer count */
 FA_INLINE void S(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
                                 T *FA_SR ev, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, const T *FA_SR m,
-                                double *FA_SR hi, double *FA_SR lo, double *FA_SR cnt,
+                                double *FA_SR hi, double *FA_SR lo, I *FA_SR cnt,
                                 double *FA_SR hi2, double *FA_SR lo2) {
     ptrdiff_t k, j;
     if (op == FA_SMX_BWDY) {
@@ -65,14 +66,13 @@ FA_INLINE void S(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const 
         for (j = 0; j < w; j++) {
             T v = sign * x[k * rs + j], de, d = S(smx_diff)(v, m[j], &de);
             T es = S(exp_dw)(d, de, FA_TAIL);
-            double e = (double)es * 0x1p-64;
             int top = v == m[j];
             if (FA_SMX_STORES(lg, op)) ev[k * rs + j] = es;
-            S(smx_acc)(&hi[j], &lo[j], top ? 0 : e);
-            cnt[j] += top ? 1.0 : 0.0;
+            S(smx_acc)(&hi[j], &lo[j], (double)(top ? 0 : es));
+            cnt[j] += top;
             if (op != FA_SMX_FWD) {
                 if (lg) S(smx_acc)(&hi2[j], &lo2[j], g[k * rs + j]);
-                else S(smx_acc_prod)(&hi2[j], &lo2[j], g[k * rs + j], e);
+                else S(smx_acc_prod)(&hi2[j], &lo2[j], g[k * rs + j], (double)es * 0x1p-64);
             }
         }
 }
@@ -180,8 +180,8 @@ static double S(smx_max)(const char *x, ptrdiff_t n, double sign) {
 FA_INLINE void S(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g, T *ev,
                                 ptrdiff_t n, fa_smx_stats *s) {
     T m[FA_SMX_LANES];
-    double hi[FA_SMX_LANES], lo[FA_SMX_LANES], cnt[FA_SMX_LANES], hi2[FA_SMX_LANES],
-        lo2[FA_SMX_LANES];
+    I cnt[FA_SMX_LANES];
+    double hi[FA_SMX_LANES], lo[FA_SMX_LANES], hi2[FA_SMX_LANES], lo2[FA_SMX_LANES];
     ptrdiff_t j, h, rows = n / FA_SMX_LANES, tail = n % FA_SMX_LANES, r = rows * FA_SMX_LANES;
     for (j = 0; j < FA_SMX_LANES; j++) {
         m[j] = (T)s->m;
@@ -205,7 +205,8 @@ FA_INLINE void S(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g, 
                 hi2[j] = t; lo2[j] += lo2[j + h] + e;
             }
         }
-    s->hi = hi[0]; s->lo = lo[0]; s->cnt = cnt[0]; s->hi2 = hi2[0]; s->lo2 = lo2[0];
+    s->hi = hi[0] * 0x1p-64; s->lo = lo[0] * 0x1p-64; s->cnt = (double)cnt[0];
+    s->hi2 = hi2[0]; s->lo2 = lo2[0];
 }
 static void S(smx_sums)(int lg, int op, double sign, const char *x, const char *g, char *ev,
                         ptrdiff_t n, fa_smx_stats *s) {
@@ -296,7 +297,8 @@ FA_INLINE void S(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const 
                                 ptrdiff_t rs, unsigned char *flags) {
     T m[FA_SMX_TILE];
     I mk[FA_SMX_TILE], nn[FA_SMX_TILE];
-    double hi[FA_SMX_TILE], lo[FA_SMX_TILE], cnt[FA_SMX_TILE], hi2[FA_SMX_TILE],
+    I cnt[FA_SMX_TILE];
+    double hi[FA_SMX_TILE], lo[FA_SMX_TILE], hi2[FA_SMX_TILE],
         lo2[FA_SMX_TILE], cm[FA_SMX_TILE], k1[FA_SMX_TILE], k2[FA_SMX_TILE],
         k3[FA_SMX_TILE], k4[FA_SMX_TILE];
     ptrdiff_t k, j;
@@ -317,7 +319,8 @@ FA_INLINE void S(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const 
     }
     S(smx_tile_sums)(lg, op, sign, x, g, o1, n, w, rs, m, hi, lo, cnt, hi2, lo2);
     for (j = 0; j < w; j++) {
-        fa_smx_stats st = {m[j], hi[j], lo[j], cnt[j], hi2[j], lo2[j]};
+        fa_smx_stats st = {m[j], hi[j] * 0x1p-64, lo[j] * 0x1p-64, (double)cnt[j], hi2[j],
+                           lo2[j]};
         fa_smx_consts c;
         S(smx_consts_body)(lg, op, &st, &c);
         cm[j] = c.m; k1[j] = c.k1; k2[j] = c.k2; k3[j] = c.k3; k4[j] = c.k4;
