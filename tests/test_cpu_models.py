@@ -5,12 +5,14 @@ Nehalem (SSE4.2, no AVX: NumPy 2's floor) must get the baseline kernels, Haswell
 and FMA, no AVX-512) the avx2 ones. Under each, `import fastact` must work (a module of
 a level the CPU lacks executes that level's instructions when imported: SIGILL), asking
 for avx512 must warn or raise (never a signal), the benchmark's loop (tiny) and
-show_config must run, and every kernel x entry point x dtype on
-a sweep of specials, the gated units and the softmax family (rows, columns, a row of
+show_config must run, and every kernel x entry point x dtype on a sweep of specials,
+the gated units and the softmax family (rows and columns with special ones, a row of
 more than one block; tests/cpu_probe.py) must give the same bits as this machine's run
-of the same level; Haswell's (avx2) also as this machine's best FMA level's (avx512
-where it runs it: the FMA levels give the same bits). Skipped, with the reason, where qemu-x86_64 is missing or the host is
-not x86-64; FASTACT_REQUIRE_EMULATION=1 (set by .ci/run) turns the skip into a failure.
+of the same level; Haswell's (avx2) also as this machine's best FMA level's (avx512,
+where it runs it: the FMA levels give the same bits). Nehalem's baseline has no FMA:
+its reference is this machine's baseline run. Skipped, with the reason, where
+qemu-x86_64 is missing or the host is not x86-64; FASTACT_REQUIRE_EMULATION=1 (set by
+.ci/run) turns the skip into a failure.
 """
 import os
 import platform

@@ -51,7 +51,7 @@ FA_INLINE void S(smx_acc_prod)(double *hi, double *lo, T g, double y) {
  * hi + lo is the sum of e 2^64 (the caller scales it back), cnt an integer count */
 FA_INLINE void S(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
                                 T *FA_SR ev, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, const T *FA_SR m,
-                                double *FA_SR hi, double *FA_SR lo, I *FA_SR cnt,
+                                double *FA_SR hi, double *FA_SR lo, int32_t *FA_SR cnt,
                                 double *FA_SR hi2, double *FA_SR lo2) {
     ptrdiff_t k, j;
     if (op == FA_SMX_BWDY) {
@@ -136,43 +136,46 @@ FA_INLINE void S(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, d
 #endif
 }
 
-/* an integer whose order is that of the floats (for all but NaN): the magnitude bits of
- * a negative number flipped; the max is then an integer max, which compilers vectorize
- * as a reduction (a float max they may not reorder). -0.0 < +0.0 there, harmlessly. */
-FA_INLINE I S(smx_key)(T v) {
-    I u = (I)S(to_bits)(v);
-    return u ^ (I)((U)(u >> (8 * sizeof(T) - 1)) >> 1);
-}
-FA_INLINE T S(smx_unkey)(I k) { return S(from_bits)((U)(k ^ (I)((U)(k >> (8 * sizeof(T) - 1)) >> 1))); }
-
-/* the max of each column of a tile (rows x w, row stride rs) as keys into m[j], and
- * nn[j] = 1 where the column holds a NaN */
+/* the max of each column of a tile (rows x w, row stride rs) into m[j], and NaN into
+ * nn[j] where the column holds one: two plain selects, which vectorize at every level
+ * (a select on (v > a) | (v != v) became branches; an integer max of keys ordered as
+ * the floats needs 64-bit vector compares, which SSE2 lacks) */
 FA_INLINE void S(smx_tile_max)(const T *FA_SR x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs,
-                               T sign, I *FA_SR m, I *FA_SR nn) {
+                               T sign, T *FA_SR m, T *FA_SR nn) {
     ptrdiff_t k, j;
     for (k = 0; k < rows; k++)
         for (j = 0; j < w; j++) {
             T v = sign * x[k * rs + j];
-            I key = S(smx_key)(v);
-            m[j] = key > m[j] ? key : m[j];
-            nn[j] |= (I)(v != v);
+            m[j] = v > m[j] ? v : m[j];
+            nn[j] = v == v ? nn[j] : v;
         }
 }
-
-/* max of sign * x over n elements; NaN if any element is NaN */
-FA_INLINE double S(smx_max_body)(const T *FA_SR x, ptrdiff_t n, T sign) {
-    I mk = S(smx_key)(-S(inf)()), nf = 0;
-    ptrdiff_t i;
-    for (i = 0; i < n; i++) {
-        T v = sign * x[i];
-        I key = S(smx_key)(v);
-        mk = key > mk ? key : mk;
-        nf |= (I)(v != v);
-    }
-    return nf ? (double)NAN : (double)S(smx_unkey)(mk);
+/* the rows' use: not inlined, so that the lane count stays a run-time value (with the
+ * constant GCC unrolled the lanes and left them scalar) */
+#if defined(__clang__)
+__attribute__((noinline))
+#elif defined(__GNUC__)
+__attribute__((noipa))
+#endif
+static void S(smx_tile_max_rt)(const T *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, T sign,
+                               T *m, T *nn) {
+    S(smx_tile_max)(x, rows, w, rs, sign, m, nn);
 }
-static double S(smx_max)(const char *x, ptrdiff_t n, double sign) {
-    return S(smx_max_body)((const T *)x, n, (T)sign);
+
+/* max of sign * x over n elements in LANES lanes; NaN if any element is NaN */
+static double S(smx_max)(const char *xc, ptrdiff_t n, double sign_) {
+    const T *x = (const T *)xc;
+    T sign = (T)sign_, mm[FA_SMX_LANES], nn[FA_SMX_LANES];
+    ptrdiff_t j, rows = n / FA_SMX_LANES;
+    for (j = 0; j < FA_SMX_LANES; j++) mm[j] = -S(inf)(), nn[j] = 0;
+    S(smx_tile_max_rt)(x, rows, FA_SMX_LANES, FA_SMX_LANES, sign, mm, nn);
+    S(smx_tile_max_rt)(x + rows * FA_SMX_LANES, 1, n % FA_SMX_LANES, 0, sign, mm, nn);
+    T r = mm[0], q = nn[0];
+    for (j = 1; j < FA_SMX_LANES; j++) {
+        r = mm[j] > r ? mm[j] : r;
+        q = q + nn[j];
+    }
+    return (double)(q == q ? r : q);
 }
 
 /* a block's sums in LANES lanes (element i in lane i % LANES), the lanes then added
@@ -180,7 +183,7 @@ static double S(smx_max)(const char *x, ptrdiff_t n, double sign) {
 FA_INLINE void S(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g, T *ev,
                                 ptrdiff_t n, fa_smx_stats *s) {
     T m[FA_SMX_LANES];
-    I cnt[FA_SMX_LANES];
+    int32_t cnt[FA_SMX_LANES];
     double hi[FA_SMX_LANES], lo[FA_SMX_LANES], hi2[FA_SMX_LANES], lo2[FA_SMX_LANES];
     ptrdiff_t j, h, rows = n / FA_SMX_LANES, tail = n % FA_SMX_LANES, r = rows * FA_SMX_LANES;
     for (j = 0; j < FA_SMX_LANES; j++) {
@@ -295,25 +298,23 @@ static int S(smx_row)(int lg, int op, double sign, const char *x, const char *g,
 FA_INLINE void S(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
                                 T *FA_SR o1, T *FA_SR o2, ptrdiff_t n, ptrdiff_t w,
                                 ptrdiff_t rs, unsigned char *flags) {
-    T m[FA_SMX_TILE];
-    I mk[FA_SMX_TILE], nn[FA_SMX_TILE];
-    I cnt[FA_SMX_TILE];
+    T m[FA_SMX_TILE], nn[FA_SMX_TILE];
+    int32_t cnt[FA_SMX_TILE];
     double hi[FA_SMX_TILE], lo[FA_SMX_TILE], hi2[FA_SMX_TILE],
         lo2[FA_SMX_TILE], cm[FA_SMX_TILE], k1[FA_SMX_TILE], k2[FA_SMX_TILE],
         k3[FA_SMX_TILE], k4[FA_SMX_TILE];
     ptrdiff_t k, j;
     T dummy;
     for (j = 0; j < w; j++) {
-        mk[j] = S(smx_key)(-S(inf)());
+        m[j] = -S(inf)();
         nn[j] = 0;
         hi[j] = lo[j] = cnt[j] = hi2[j] = lo2[j] = 0;
         flags[j] = 0;
     }
     if (op != FA_SMX_BWDY) {
-        S(smx_tile_max)(x, n, w, rs, sign, mk, nn);
+        S(smx_tile_max)(x, n, w, rs, sign, m, nn);
         for (j = 0; j < w; j++) {
-            m[j] = S(smx_unkey)(mk[j]);
-            flags[j] = !(S(abs)(m[j]) < S(inf)()) || nn[j] != 0;
+            flags[j] = !(S(abs)(m[j]) < S(inf)()) || nn[j] != nn[j];
             m[j] = flags[j] ? 0 : m[j];               /* harmless: the caller rewrites */
         }
     }
