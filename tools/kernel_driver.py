@@ -1452,7 +1452,8 @@ def softmax_summary(result):
     alias = sorted({f"{fn} {loop}" for fn, loop, _, st, _ in rows if "alias" in st})
     missed = softmax_misses(result)
     return (f"softmax: {len(result)} passes, {len(rows)} loop instances: "
-            + ("every loop vectorized" if not missed else f"{len(missed)} NOT vectorized")
+            + (f"{len(missed)} NOT vectorized" if missed else "no miss beyond SMX_KNOWN"
+               if count("known miss") else "every loop vectorized")
             + f" ({count('vectorized')} vectorized, {count('known miss')} known misses "
             + "(SMX_KNOWN), "
             + f"{count('exempt')} exempt: "
