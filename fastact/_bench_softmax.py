@@ -65,17 +65,21 @@ def _lambda(args, expr, scope, what):
     return eval(compile(f"lambda {args}: {expr}", f"<{what}>", "eval"), scope)
 
 
-def numpy_impl(name):
-    """(forward(x, axis), forward_backward(x, axis, g)) with NumPy's expressions."""
-    spec = SOFTMAX_BY_NAME[name]
-    fwd = _lambda("x, axis", spec.numpy, {"np": np}, f"numpy peer of {name}")
-    bwd = _lambda("g, y, axis", backward_expression(spec), {"np": np},
+def _with_numpy_backward(name, fwd):
+    """(fwd, forward_backward(x, axis, g)): fwd, then NumPy's backward from its y."""
+    bwd = _lambda("g, y, axis", backward_expression(SOFTMAX_BY_NAME[name]), {"np": np},
                   f"numpy backward of {name}")
 
     def fb(x, axis, g):
         y = fwd(x, axis)
         return y, bwd(g, y, axis)
     return fwd, fb
+
+
+def numpy_impl(name):
+    """(forward(x, axis), forward_backward(x, axis, g)) with NumPy's expressions."""
+    return _with_numpy_backward(name, _lambda("x, axis", SOFTMAX_BY_NAME[name].numpy,
+                                              {"np": np}, f"numpy peer of {name}"))
 
 
 def scipy_impl(name):
@@ -85,16 +89,9 @@ def scipy_impl(name):
         import scipy.special
     except ImportError:
         return None
-    spec = SOFTMAX_BY_NAME[name]
-    fwd = _lambda("x, axis", spec.scipy, {"np": np, "scipy": scipy},
-                  f"scipy peer of {name}")
-    bwd = _lambda("g, y, axis", backward_expression(spec), {"np": np},
-                  f"numpy backward of {name}")
-
-    def fb(x, axis, g):
-        y = fwd(x, axis)
-        return y, bwd(g, y, axis)
-    return fwd, fb
+    return _with_numpy_backward(name, _lambda("x, axis", SOFTMAX_BY_NAME[name].scipy,
+                                              {"np": np, "scipy": scipy},
+                                              f"scipy peer of {name}"))
 
 
 def _torch_scope():
