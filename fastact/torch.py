@@ -393,11 +393,15 @@ def _make_gated(spec):
     return function, module
 
 
-for _spec in GATED_TABLE:
-    _fn, _cls = _make_gated(_spec)
-    globals()[_fn.__name__], globals()[_cls.__name__] = _fn, _cls
-    __all__ += [_fn.__name__, _cls.__name__]
-del _spec, _fn, _cls
+def _register(make, table):
+    """Add make(spec)'s function and module, for each spec of table, to this module."""
+    for spec in table:
+        fn, cls = make(spec)
+        globals()[fn.__name__], globals()[cls.__name__] = fn, cls
+        __all__.extend([fn.__name__, cls.__name__])
+
+
+_register(_make_gated, GATED_TABLE)
 
 
 class _PReLUFunction(torch.autograd.Function):
@@ -602,8 +606,4 @@ def _make_softmax(spec):
     return function, module
 
 
-for _spec in SOFTMAX_TABLE:
-    _fn, _cls = _make_softmax(_spec)
-    globals()[_fn.__name__], globals()[_cls.__name__] = _fn, _cls
-    __all__ += [_fn.__name__, _cls.__name__]
-del _spec, _fn, _cls
+_register(_make_softmax, SOFTMAX_TABLE)
