@@ -104,6 +104,12 @@ ENTRY_CODE = {
 }
 
 
+# The dtypes of the compiled table, in its order: (index, the C type the math and the
+# parameters use, the functions' suffix, the C type of the arrays' elements). float16 and
+# bfloat16 are stored as 16 bits (fa_half.h) and computed in float.
+C_TYPES = ((0, "float", "f32", "float"), (1, "double", "f64", "double"),
+           (2, "float", "f16", "fa_half_t"), (3, "float", "bf16", "fa_half_t"))
+
 # The compiled table's sizes and the entries taking two inputs / giving two outputs (bit
 # masks over ENTRIES), passed to the C code as macros (setup.py, and tools/kernel_driver.py's
 # driver): fastact/_src/fa_table.h lays the table out from them.
@@ -119,8 +125,8 @@ def has_entry(kernel, entry):
 
 
 def entry_statement(kernel, entry, suffix, constant=False):
-    """The statement for element i of a loop of kernel x entry x dtype (suffix 'f32' or
-    'f64'); constant=True: with the kernel's common parameter value as a literal."""
+    """The statement for element i of a loop of kernel x entry x dtype (a suffix of
+    C_TYPES); constant=True: with the kernel's common parameter value as a literal."""
     return ENTRY_CODE[entry][2].format(k=kernel.name, s=suffix, p=kernel.args(constant))
 
 

@@ -13,8 +13,18 @@ import numpy as np
 from . import _backend
 from ._activations import ENTRIES, KERNELS
 
-ACCEPTED = "float16, float32, float64, bool or integer"
+ACCEPTED = "float16, bfloat16 (ml_dtypes), float32, float64, bool or integer"
 _F16, _F32, _F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+
+
+def is_bfloat16(dt):
+    """Whether a NumPy dtype is ml_dtypes.bfloat16 (recognised without importing it)."""
+    return dt.name == "bfloat16" and dt.type.__module__.startswith("ml_dtypes")
+
+
+def is_half(dt):
+    """float16 or bfloat16: computed in float32, stored in 16 bits."""
+    return dt == _F16 or is_bfloat16(dt)
 
 
 def is_dask(a):
@@ -25,12 +35,24 @@ def is_dask(a):
 def result_dtype(a, name):
     """The dtype fastact returns for an array of a's dtype (native byte order)."""
     dt = a.dtype
-    if dt.kind == "f" and dt.itemsize in (2, 4, 8):
+    if (dt.kind == "f" and dt.itemsize in (2, 4, 8)) or is_bfloat16(dt):
         return np.dtype(dt.type)
     if dt.kind in "biu":
         return _F64
     raise TypeError(f"{name} has dtype {dt}; fastact accepts {ACCEPTED} arrays "
-                    f"(float16 is computed in float32, bool and integers in float64)")
+                    f"(bool and integers are computed in float64)")
+
+
+def promote(a, b, names):
+    """NumPy's promotion of two result dtypes (ml_dtypes defines bfloat16's: with float32
+    float32, with float64 float64, with float16 none); TypeError naming the inputs where
+    there is none."""
+    try:
+        return np.promote_types(a, b)
+    except TypeError:
+        raise TypeError(f"{names[0]} ({a}) and {names[1]} ({b}) have no common dtype "
+                        f"(NumPy and ml_dtypes define none); convert one of them, e.g. "
+                        f"both to float32") from None
 
 
 def check_inputs(arrays, names):
@@ -38,7 +60,7 @@ def check_inputs(arrays, names):
     dtypes; returns the result dtype (the promotion of theirs)."""
     result = result_dtype(arrays[0], names[0])
     for a, name in zip(arrays[1:], names[1:]):
-        result = np.promote_types(result, result_dtype(a, name))
+        result = promote(result, result_dtype(a, name), (names[0], name))
     for a, name in zip(arrays[:-1], names[:-1]):
         if a.shape != arrays[-1].shape:
             raise ValueError(f"{name} has shape {a.shape} but {names[-1]} has shape "
@@ -46,8 +68,10 @@ def check_inputs(arrays, names):
     return result
 
 
-def compute_dtype(result):
-    return _F32 if result == _F16 else result
+def compute_dtype(result, half=False):
+    """The dtype kernels compute a result of this dtype in: its own; for float16 and
+    bfloat16 float32 where the caller has no 16-bit kernels (half=False)."""
+    return _F32 if not half and is_half(result) else result
 
 
 def check_out(out, name, shape, dtype):
@@ -94,7 +118,7 @@ def run(launch, kernel, entry, inputs, names, outs, out_names, params):
     or a tuple of results when there are two outputs."""
     arrays = [np.asarray(a) for a in inputs]
     result = check_inputs(arrays, names)
-    dtype = compute_dtype(result)
+    dtype = compute_dtype(result, half=True)
     x = arrays[-1]
     shape = x.shape
     for out, name in zip(outs, out_names):

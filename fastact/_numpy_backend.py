@@ -387,8 +387,12 @@ def fast(kernel, entry, a, b, o1, o2, params):
 
 
 def launch(kernel, entry, inputs, outputs, params):
-    """Same contract as fastact._runner.launch."""
+    """Same contract as fastact._runner.launch. float16 and bfloat16 are computed as the
+    compiled kernels do, in float32 (the parameters rounded to it), here in float64 and
+    rounded once to the 16-bit output."""
     dtype = inputs[0].dtype
+    if dtype.itemsize == 2:
+        dtype = np.dtype(np.float32)
     name = KERNELS[kernel].name
     p = named_params(KERNELS[kernel], params, dtype)
     with np.errstate(all="ignore"):

@@ -83,6 +83,9 @@ cdef extern from "fa_table.h":
     int FA_NOUT(Py_ssize_t entry) noexcept nogil
 
 cdef extern from "numpy/arrayobject.h":
+    enum:
+        NPY_HALF
+        NPY_USERDEF
     object PyArray_NewLikeArray(cnp.ndarray prototype, cnp.NPY_ORDER order, void *descr,
                                 int subok)
 
@@ -200,8 +203,34 @@ cdef inline int threads_for(Py_ssize_t kernel, Py_ssize_t n) noexcept nogil:
     return nt
 
 
+cdef int g_bf16_num = -1                 # ml_dtypes.bfloat16's type number, once seen
+
+
+cdef inline int dtype_code(cnp.ndarray arr) noexcept:
+    """The kernel table's dtype: 0 float32, 1 float64, 2 float16, 3 bfloat16; -1 other."""
+    global g_bf16_num
+    cdef int t = cnp.PyArray_TYPE(arr)
+    if t == cnp.NPY_FLOAT:
+        return 0
+    if t == cnp.NPY_DOUBLE:
+        return 1
+    if t == NPY_HALF:
+        return 2
+    if t == g_bf16_num:
+        return 3
+    if g_bf16_num < 0 and t >= NPY_USERDEF:
+        try:
+            from fastact._arrays import is_bfloat16      # once: the number is kept
+            if is_bfloat16(arr.dtype):
+                g_bf16_num = t
+                return 3
+        except Exception:
+            pass
+    return -1
+
+
 cdef inline int fast_dtype(object a) noexcept:
-    """0 float32, 1 float64 for an ndarray the kernels take as it is (ndim >= 1,
+    """The dtype code (dtype_code) of an ndarray the kernels take as it is (ndim >= 1,
     C- or F-contiguous, aligned, native byte order); -1 otherwise."""
     if type(a) is not np.ndarray:
         return -1
@@ -210,8 +239,7 @@ cdef inline int fast_dtype(object a) noexcept:
         return -1
     if not (cnp.PyArray_IS_C_CONTIGUOUS(arr) or cnp.PyArray_IS_F_CONTIGUOUS(arr)):
         return -1
-    cdef int t = cnp.PyArray_TYPE(arr)
-    return 0 if t == cnp.NPY_FLOAT else (1 if t == cnp.NPY_DOUBLE else -1)
+    return dtype_code(arr)
 
 
 cdef inline bint same_layout(cnp.ndarray a, cnp.ndarray b) noexcept:
@@ -277,7 +305,7 @@ cdef int run_kernel(Py_ssize_t kernel, Py_ssize_t entry, int dt, Py_ssize_t n,
 def fast(Py_ssize_t kernel, Py_ssize_t entry, a, b, o1, o2, tuple params):
     """entry of kernel on the kernel's own slots, inputs a, b and outputs o1, o2 (None:
     allocated; a slot the entry does not have is ignored), when they are the common case:
-    ndarrays of float32 or float64, ndim >= 1, C- or F-contiguous, aligned, native byte
+    ndarrays of float32, float64, float16 or bfloat16, ndim >= 1, C- or F-contiguous, aligned, native byte
     order, the inputs of one layout and dtype, the outputs writable, of that layout too,
     and overlapping no input (except as the very same elements: in place) nor each other.
     The result (a tuple for two outputs), or None for fastact._arrays to take the call."""
@@ -306,13 +334,14 @@ def fast(Py_ssize_t kernel, Py_ssize_t entry, a, b, o1, o2, tuple params):
 
 def launch(Py_ssize_t kernel, Py_ssize_t entry, tuple inputs, tuple outputs, tuple params):
     """entry of kernel on arrays fastact._arrays prepared: 1-D, contiguous, aligned,
-    native, one dtype (float32 or float64), equal sizes; outputs writable and not
+    native, one dtype (float32, float64, float16, bfloat16), equal sizes; outputs writable and not
     overlapping."""
     cdef cnp.ndarray first = <cnp.ndarray?>inputs[0]
-    cdef int t = cnp.PyArray_TYPE(first)
-    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
-        raise TypeError(f"launch takes float32 or float64 arrays, got {first.dtype}")
-    run_kernel(kernel, entry, t == cnp.NPY_DOUBLE, cnp.PyArray_SIZE(first), data(first),
+    cdef int t = dtype_code(first)
+    if t < 0:
+        raise TypeError(f"launch takes float32, float64, float16 or bfloat16 arrays, "
+                        f"got {first.dtype}")
+    run_kernel(kernel, entry, t, cnp.PyArray_SIZE(first), data(first),
                data(<cnp.ndarray?>inputs[1]) if len(inputs) > 1 else NULL,
                data(<cnp.ndarray?>outputs[0]),
                data(<cnp.ndarray?>outputs[1]) if len(outputs) > 1 else NULL, params)

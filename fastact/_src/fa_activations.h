@@ -10,6 +10,7 @@
 #define FA_ACTIVATIONS_H
 
 #include "fa_math.h"
+#include "fa_half.h"
 
 /* Every entry point takes five parameter slots p0..p4; a kernel's own function names
  * the ones it uses (Kernel.params in fastact/_activations.py, in order) with FA_Pn. */
@@ -40,6 +41,30 @@
 #define FA_ENTRIES_Y(K, T, s)                                                             \
     FA_INLINE T fa_##K##_bwdy_##s(T g, T y, FA_P(T)) { return g * fa_##K##_dy_##s(y, FA_A); }
 
+/* The 16-bit entry points of kernel K for storage type s (f16, bf16): the inputs widened
+ * to float, the float32 math, the results rounded once to s (fa_half.h). */
+#define FA_ENTRIES_H(K, s)                                                                \
+    FA_INLINE fa_half_t fa_##K##_fwd_##s(fa_half_t x, FA_P(float)) {                      \
+        float y, d; fa_##K##_f32(fa_widen_##s(x), FA_A, &y, &d); return fa_narrow_##s(y); } \
+    FA_INLINE fa_half_t fa_##K##_grad_##s(fa_half_t x, FA_P(float)) {                     \
+        float y, d; fa_##K##_f32(fa_widen_##s(x), FA_A, &y, &d); return fa_narrow_##s(d); } \
+    FA_INLINE fa_half_t fa_##K##_bwd_##s(fa_half_t g, fa_half_t x, FA_P(float)) {         \
+        float y, d; fa_##K##_f32(fa_widen_##s(x), FA_A, &y, &d);                         \
+        return fa_narrow_##s(fa_widen_##s(g) * d); }                                     \
+    FA_INLINE void fa_##K##_fb_##s(fa_half_t x, FA_P(float), fa_half_t *yo, fa_half_t *dout) { \
+        float y, d; fa_##K##_f32(fa_widen_##s(x), FA_A, &y, &d);                         \
+        *yo = fa_narrow_##s(y); *dout = fa_narrow_##s(d); }                              \
+    FA_INLINE void fa_##K##_fbg_##s(fa_half_t g, fa_half_t x, FA_P(float), fa_half_t *yo,  \
+                                    fa_half_t *gout) {                                    \
+        float y, d; fa_##K##_f32(fa_widen_##s(x), FA_A, &y, &d);                         \
+        *yo = fa_narrow_##s(y); *gout = fa_narrow_##s(fa_widen_##s(g) * d); }
+#define FA_ENTRIES_HY(K, s)                                                               \
+    FA_INLINE fa_half_t fa_##K##_bwdy_##s(fa_half_t g, fa_half_t y, FA_P(float)) {        \
+        return fa_narrow_##s(fa_widen_##s(g) * fa_##K##_dy_f32(fa_widen_##s(y), FA_A)); }
+
+/* the float pass also defines the 16-bit entry points, the double pass nothing more */
+#define FA_HALF_DEFINE(K) FA_ENTRIES_H(K, f16) FA_ENTRIES_H(K, bf16)
+#define FA_HALF_DEFINE_Y(K) FA_ENTRIES_HY(K, f16) FA_ENTRIES_HY(K, bf16)
 #define T float
 #define U uint32_t
 #define S(name) fa_##name##_f32
@@ -51,6 +76,10 @@
 #undef S
 #undef C
 #undef SFX
+#undef FA_HALF_DEFINE
+#undef FA_HALF_DEFINE_Y
+#define FA_HALF_DEFINE(K)
+#define FA_HALF_DEFINE_Y(K)
 
 #define T double
 #define U uint64_t

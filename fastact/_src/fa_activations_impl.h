@@ -13,9 +13,9 @@
 
 #ifndef FA_DEFINE
 #  define FA_DEFINE_(K, T, s) FA_ENTRIES(K, T, s)
-#  define FA_DEFINE(K) FA_DEFINE_(K, T, SFX)
+#  define FA_DEFINE(K) FA_DEFINE_(K, T, SFX) FA_HALF_DEFINE(K)
 #  define FA_DEFINE_Y_(K, T, s) FA_ENTRIES_Y(K, T, s)
-#  define FA_DEFINE_Y(K) FA_DEFINE_Y_(K, T, SFX)
+#  define FA_DEFINE_Y(K) FA_DEFINE_Y_(K, T, SFX) FA_HALF_DEFINE_Y(K)
 #endif
 
 #define TAIL_INV C(TAIL_INV)
