@@ -134,7 +134,7 @@ def _render_kernels(level, table):
         level=level, kernels=table["KERNELS"], entries=table["ENTRIES"],
         entry_code=table["ENTRY_CODE"], entry_statement=table["entry_statement"],
         has_entry=table["has_entry"], segments=table["SEGMENTS"],
-        types=table["C_TYPES"], seg_types=table["C_TYPES"][:2])
+        types=table["C_TYPES"], seg_types=table["C_TYPES"])
     path = os.path.join(GEN, "fastact", f"_kernels_{level}.pyx")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     for name in ("__init__.py",):

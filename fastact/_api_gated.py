@@ -271,10 +271,8 @@ def _rrelu(entry, g, x, lower, upper, training, seed, rng, outs, names):
         raise TypeError("rrelu in training does not take dask arrays (its slopes are one "
                         "random sequence)")
     xa = x if isinstance(x, np.ndarray) else np.asarray(x)
-    dtype = _gated._arrays.compute_dtype(_gated._arrays.result_dtype(xa, "x"))
-    if g is not None:
-        dtype = _gated._arrays.compute_dtype(np.promote_types(
-            dtype, _gated._arrays.result_dtype(np.asarray(g), "grad_output")))
+    arrays = [xa] if g is None else [np.asarray(g), xa]
+    dtype = _gated._result(arrays, ("grad_output", "x")[-len(arrays):])[1]
     slopes = _gated.rrelu_slopes(xa.shape, dtype, lower, upper, seed, rng)
     return _gated.weighted(entry, g, xa, slopes, outs, names, per_element=True)
 

@@ -67,7 +67,7 @@ def _compiled_prelu(entry, g, x, w, outs):
     flat = [None if v is None else v.reshape(rows, m) for v in (g, x) + tuple(outs)]
     slots = (_slot(flat[0]), _slot(flat[1]), wslot,
              *(_slot(v) for v in flat[2:]), *(None,) * (2 - len(outs)), aslot)
-    _backend._runner.segments(SEGMENT_INDEX[f"prelu_{mode}_{name}"], x.dtype == np.float64,
+    _backend._runner.segments(SEGMENT_INDEX[f"prelu_{mode}_{name}"], _backend._runner.dtype_index(x),
                               KERNEL_INDEX["leaky_relu"], slots, total, m, block)
     return None if partial is None else partial.sum(axis=0)
 
@@ -83,8 +83,8 @@ def _backend_impl():
 def _result(arrays, names):
     result = _arrays.result_dtype(arrays[0], names[0])
     for a, name in zip(arrays[1:], names[1:]):
-        result = np.promote_types(result, _arrays.result_dtype(a, name))
-    return result, _arrays.compute_dtype(result)
+        result = _arrays.promote(result, _arrays.result_dtype(a, name), (names[0], name))
+    return result, _arrays.compute_dtype(result, half=True)
 
 
 def _prepared(a, dtype, order="C"):
@@ -150,7 +150,7 @@ def normalize_dim(dim, axis, ndim, name):
 
 # ---- gated units ----
 
-_FAST = (np.dtype(np.float32), np.dtype(np.float64))
+_FAST = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16))
 
 
 def _ready(a, dtype, shape):
@@ -162,7 +162,8 @@ def _ready(a, dtype, shape):
 def _split_fast(kernel, entry, g, x, dim, out, grad_out):
     """split's common case (C-contiguous float32/float64 arrays, outputs absent or of
     the same kind and apart from the inputs) with the least Python; None otherwise."""
-    if type(x) is not np.ndarray or x.dtype not in _FAST or not x.flags.c_contiguous or \
+    if type(x) is not np.ndarray or (x.dtype not in _FAST and not _arrays.is_bfloat16(x.dtype)) \
+            or not x.flags.c_contiguous or \
             not x.flags.aligned or type(dim) is not int or x.ndim == 0:
         return None
     shape, ndim = x.shape, x.ndim
@@ -273,7 +274,7 @@ def pair(kernel, entry, g, a, b, out, grad_out, name):
         return _lazy_pair(kernel, entry, inputs, names)
     arrays = [np.asarray(v) for v in inputs]
     result = _arrays.check_inputs(arrays, names)       # same shapes
-    dtype = _arrays.compute_dtype(result)
+    dtype = _arrays.compute_dtype(result, half=True)
     shape = arrays[-1].shape
     has_y, has_grad = _HAS_Y[entry], entry != _FWD
     grads = (grad_out if has_y else out) if has_grad else None
@@ -373,7 +374,7 @@ def check_weight(weight, x_ndim, channels):
     """prelu's weight as a flat array (PyTorch's rules: a scalar or 1-D, of one element or
     one per channel along dim 1)."""
     w = np.asarray(weight)
-    if w.dtype.kind not in "biuf":
+    if w.dtype.kind not in "biuf" and not _arrays.is_bfloat16(w.dtype):
         raise TypeError(f"weight has dtype {w.dtype}; fastact accepts {_arrays.ACCEPTED}")
     if w.ndim > 1:
         raise ValueError(f"prelu: the weight must be a scalar or 1-D, got {w.ndim} dimensions")
@@ -395,7 +396,7 @@ def weighted(entry, g, x, weight, outs, names, per_element=False):
                         "a reduction over every block, rrelu's slopes one random sequence)")
     arrays = [np.asarray(x)] if g is None else [np.asarray(g), np.asarray(x)]
     result = _arrays.check_inputs(arrays, ("grad_output", "x")[-len(arrays):])
-    dtype = _arrays.compute_dtype(result)
+    dtype = _arrays.compute_dtype(result, half=True)
     x = arrays[-1]
     shape = x.shape
     if per_element:
@@ -443,7 +444,19 @@ def rrelu_slopes(shape, dtype, lower, upper, seed, rng):
     elif not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     lo, hi = dtype.type(lower), dtype.type(upper)      # the bounds rounded to dtype
-    u = rng.random(shape, dtype=dtype)
-    u *= hi - lo
-    u += lo
-    return u
+    if dtype.itemsize != 2:
+        u = rng.random(shape, dtype=dtype)
+        u *= hi - lo
+        u += lo
+        return u
+    # float16, bfloat16: drawn in float32 (the same stream, in pieces: no float32 array
+    # of x's size), lo + (hi - lo) u in float32, rounded to dtype
+    lo, hi = np.float32(lo), np.float32(hi)
+    slopes = np.empty(shape, dtype)
+    flat = slopes.reshape(-1)
+    for i in range(0, flat.size, 1 << 16):
+        u = rng.random(min(1 << 16, flat.size - i), dtype=np.float32)
+        u *= hi - lo
+        u += lo
+        flat[i:i + u.size] = u
+    return slopes

@@ -78,6 +78,7 @@ cdef extern from "fa_table.h":
         FA_NKERNELS
         FA_NENTRIES
         FA_NPARAMS
+        FA_NTYPES
     Py_ssize_t FA_SLOT(Py_ssize_t kernel, Py_ssize_t entry, int dtype) noexcept nogil
     int FA_NIN(Py_ssize_t entry) noexcept nogil
     int FA_NOUT(Py_ssize_t entry) noexcept nogil
@@ -126,7 +127,7 @@ ctypedef void (*seg_t)(const char *g, const char *a, const char *b, char *o1, ch
 cdef kernel_t *g_table = NULL
 cdef seg_t *g_segs = NULL                # the segment loops (fa_gated.h)
 cdef Py_ssize_t g_nsegs = 0
-cdef const fa_smx_ops *g_smx = NULL     # the softmax family (fa_softmax.h): f32, f64
+cdef const fa_smx_ops *g_smx = NULL     # the softmax family (fa_softmax.h), by dtype_code
 cdef int g_threads = 0                   # 0: follow omp_get_max_threads()
 cdef Py_ssize_t g_grain[FA_NKERNELS]     # per kernel: below this size, one thread
 cdef bint g_pool_started = False         # fastact ran a parallel loop since the last pause
@@ -227,6 +228,11 @@ cdef inline int dtype_code(cnp.ndarray arr) noexcept:
         except Exception:
             pass
     return -1
+
+
+def dtype_index(a):
+    """dtype_code of an ndarray: its index on the kernel tables' dtype axis, or -1."""
+    return dtype_code(<cnp.ndarray?>a)
 
 
 cdef inline int fast_dtype(object a) noexcept:
@@ -377,8 +383,8 @@ cdef void walk(seg_t f, const slot_t *s, Py_ssize_t m, Py_ssize_t start, Py_ssiz
 
 def segments(Py_ssize_t seg, int dt, Py_ssize_t kernel, tuple slots, Py_ssize_t total,
              Py_ssize_t m, Py_ssize_t block):
-    """Run segment loop seg (fastact._activations.SEGMENTS) for dtype dt (0 float32,
-    1 float64) over total elements in rows of m, as fixed blocks of block elements
+    """Run segment loop seg (fastact._activations.SEGMENTS) for dtype dt (dtype_code's:
+    0 float32, 1 float64, 2 float16, 3 bfloat16) over total elements in rows of m, as fixed blocks of block elements
     (threads take whole blocks: what each block computes does not depend on the thread
     count), or with block 0 one block per thread (loops whose elements are independent). slots: six (ndarray, row, col, blk, mod) or None, for g, a, b, o1, o2, o3;
     the thread threshold is the elementwise kernel's."""
@@ -393,7 +399,9 @@ def segments(Py_ssize_t seg, int dt, Py_ssize_t kernel, tuple slots, Py_ssize_t 
         else:
             arr, s[k].row, s[k].col, s[k].blk, s[k].mod = slots[k]
             s[k].base = data(<cnp.ndarray?>arr)
-    cdef seg_t f = g_segs[2 * seg + dt]
+    if not 0 <= dt < FA_NTYPES:
+        raise ValueError(f"no dtype {dt}")
+    cdef seg_t f = g_segs[FA_NTYPES * seg + dt]
     cdef int nt = threads_for(kernel, total)
     if block == 0:                      # no reduction: one block per thread
         block = max(1, (total + nt - 1) // nt)
@@ -447,10 +455,10 @@ def gated(Py_ssize_t seg, Py_ssize_t kernel, g, a, b, o1, o2, o3):
     total = rows * m
     if total == 0:
         return
-    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>a)
-    if g_segs == NULL or not 0 <= seg < g_nsegs or (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE):
+    cdef int t = dtype_code(<cnp.ndarray>a)
+    if g_segs == NULL or not 0 <= seg < g_nsegs or t < 0:
         raise ValueError(f"no segment loop {seg} for these arguments")
-    cdef seg_t f = g_segs[2 * seg + (t == cnp.NPY_DOUBLE)]
+    cdef seg_t f = g_segs[FA_NTYPES * seg + t]
     cdef int nt = threads_for(kernel, total)
     block = (total + nt - 1) // nt
     nblocks = (total + block - 1) // block
@@ -522,14 +530,14 @@ def softmax(bint log, double sign, int op, Py_ssize_t kernel, x, g, o1, o2):
     tiles of columns. Returns the flat indices (o * inner + i) of the rows it left
     unwritten (a NaN, or a max of +-inf: fastact._softmax applies the rules), or None."""
     cdef cnp.ndarray xa = <cnp.ndarray?>x
-    cdef int t = cnp.PyArray_TYPE(xa)
+    cdef int t = dtype_code(xa)
     if g_smx == NULL or cnp.PyArray_NDIM(xa) != 3 or not cnp.PyArray_IS_C_CONTIGUOUS(xa) \
-            or (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE):
-        raise ValueError("softmax: 3-D C-contiguous float32/float64 views")
+            or t < 0:
+        raise ValueError("softmax: 3-D C-contiguous float32/float64/float16/bfloat16 views")
     for v in (g, o1, o2):
         if v is not None and (type(v) is not np.ndarray or not same_layout(<cnp.ndarray>v, xa)):
             raise ValueError("softmax: the views must share x's shape, dtype and layout")
-    cdef const fa_smx_ops *ops = &g_smx[t == cnp.NPY_DOUBLE]
+    cdef const fa_smx_ops *ops = &g_smx[t]
     cdef Py_ssize_t outer = cnp.PyArray_DIMS(xa)[0], n = cnp.PyArray_DIMS(xa)[1]
     cdef Py_ssize_t inner = cnp.PyArray_DIMS(xa)[2], isz = cnp.PyArray_ITEMSIZE(xa)
     cdef Py_ssize_t total = outer * n * inner, r, tt, w, per, ntiles, o, j0, off

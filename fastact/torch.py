@@ -7,7 +7,8 @@ since ``torch.nn.Linear`` is the affine layer). Activations PyTorch lacks (squar
 swish, ...) get a module of fastact's own class name; PyTorch's side of them (other
 devices, double backward) is the table's expression in torch operations.
 
-CPU float32/float64 tensors are computed by fastact's kernels on the tensors' own memory
+CPU float32/float64/float16 tensors (and bfloat16 ones, with ml_dtypes installed: NumPy
+has no bfloat16 of its own) are computed by fastact's kernels on the tensors' own memory
 (NumPy views, no copy) when the tensor covers its memory densely, in any dimension order
 (contiguous, transposed, channels-last); other views (gaps, overlaps) are copied once.
 The forward saves for backward one tensor: y where the derivative is exactly a function
@@ -32,7 +33,27 @@ from . import _api
 from ._activations import ACTIVATIONS_TABLE, KERNELS
 
 __all__ = []
-_DTYPES = (torch.float32, torch.float64)
+_DTYPES = (torch.float32, torch.float64, torch.float16)
+_BF16 = []      # [ml_dtypes.bfloat16], or [None] without ml_dtypes; looked up once
+
+
+def _bfloat16():
+    """NumPy's bfloat16 dtype (ml_dtypes), or None: bfloat16 tensors are computed by
+    fastact when ml_dtypes is installed, else by PyTorch."""
+    if not _BF16:
+        try:
+            import ml_dtypes
+            _BF16.append(np.dtype(ml_dtypes.bfloat16))
+        except ImportError:
+            _BF16.append(None)
+    return _BF16[0]
+
+
+def _numpy(t):
+    """A NumPy view of a (detached) CPU tensor; bfloat16 through its bits."""
+    if t.dtype == torch.bfloat16:
+        return t.view(torch.int16).numpy().view(_bfloat16())
+    return t.numpy()
 
 
 _KEY = torch._C.DispatchKey
@@ -43,11 +64,12 @@ _WRAPPER_KEYS = [getattr(_KEY, k) for k in ("FuncTorchBatched", "FuncTorchGradWr
 
 
 def _eligible(t):
-    """Whether fastact's kernels take this tensor: a dense CPU float32/float64 tensor
-    with real memory (not the batched tensors of vmap or is_grads_batched, which have
+    """Whether fastact's kernels take this tensor: a dense CPU float32/float64/float16
+    tensor (bfloat16 too with ml_dtypes installed) with real memory (not the batched tensors of vmap or is_grads_batched, which have
     no CPU key, nor a wrapper)."""
     if not ((type(t) is torch.Tensor or isinstance(t, torch.nn.Parameter))
-            and t.device.type == "cpu" and t.dtype in _DTYPES and t.layout == torch.strided):
+            and t.device.type == "cpu" and t.layout == torch.strided
+            and (t.dtype in _DTYPES or (t.dtype == torch.bfloat16 and _bfloat16() is not None))):
         return False
     keys = torch._C._dispatch_keys(t)
     return keys.has(_KEY.CPU) and not any(keys.has(k) for k in _WRAPPER_KEYS)
@@ -69,8 +91,8 @@ def _flat(t):
     """A NumPy view of a dense tensor's memory (torch.empty_like keeps its layout)."""
     t = t.detach()
     if t.is_contiguous():
-        return t.view(-1).numpy()
-    return t.as_strided((t.numel(),), (1,)).numpy()
+        return _numpy(t.view(-1))
+    return _numpy(t.as_strided((t.numel(),), (1,)))
 
 
 def _dense(t):
@@ -275,10 +297,13 @@ from ._activations import GATED_KERNELS, GATED_TABLE  # noqa: E402
 
 
 def _np(t):
-    return t.detach().numpy()
+    return _numpy(t.detach())
 
 
 def _from_np(a):
+    if a.dtype == _bfloat16() and a.dtype.name == "bfloat16":    # through its bits
+        bits = np.ascontiguousarray(a).reshape(-1).view(np.int16)
+        return torch.from_numpy(bits).view(torch.bfloat16).reshape(a.shape)
     return torch.from_numpy(a) if a.ndim else torch.tensor(a)
 
 
@@ -500,7 +525,7 @@ def _c_perm(t):
 
 def _rows(t, perm):
     """The NumPy view of t (C-contiguous under perm) that fastact reads or writes."""
-    return (t if perm is None else t.permute(perm)).detach().numpy()
+    return _numpy((t if perm is None else t.permute(perm)).detach())
 
 
 def _axis(perm, dim):

@@ -25,6 +25,12 @@
 #  define FA_R __restrict__
 #endif
 
+/* float and double: stored as computed */
+#define ST T
+#define LD(v) (v)
+#define NR(v) (v)
+#define CSFX SFX
+
 typedef void (*fa_seg_t)(const char *g, const char *a, const char *b, char *o1, char *o2,
                          char *o3, ptrdiff_t n);
 
@@ -51,5 +57,39 @@ typedef void (*fa_seg_t)(const char *g, const char *a, const char *b, char *o1, 
 #undef S
 #undef C
 #undef SFX
+#undef ST
+#undef LD
+#undef NR
+#undef CSFX
+
+/* float16 and bfloat16: stored as 16 bits (fa_half.h), computed with float's kernels */
+#define FA_GATED_HALF
+#define T float
+#define U uint32_t
+#define S(name) fa_##name##_f32
+#define C(name) FA_F32_##name
+#define ST fa_half_t
+#define CSFX f32
+#define LD(v) fa_widen_f16(v)
+#define NR(v) fa_narrow_f16(v)
+#define SFX f16
+#include "fa_gated_impl.h"
+#undef LD
+#undef NR
+#undef SFX
+#define LD(v) fa_widen_bf16(v)
+#define NR(v) fa_narrow_bf16(v)
+#define SFX bf16
+#include "fa_gated_impl.h"
+#undef T
+#undef U
+#undef S
+#undef C
+#undef ST
+#undef LD
+#undef NR
+#undef SFX
+#undef CSFX
+#undef FA_GATED_HALF
 
 #endif

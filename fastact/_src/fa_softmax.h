@@ -1,6 +1,7 @@
 /* fa_softmax.h: the softmax family's kernels (fa_softmax_api.h says what they compute
  * and in which order), written once in fa_softmax_impl.h for float and double over
- * fa_math.h's exp; each _kernels_<level> module exports FA_SMX_OPS_F32/F64. */
+ * fa_math.h's exp, and for float16/bfloat16 data (computed in float); each
+ * _kernels_<level> module exports FA_SMX_OPS. */
 #ifndef FA_SOFTMAX_H
 #define FA_SOFTMAX_H
 
@@ -13,6 +14,13 @@
 #else
 #  define FA_SR __restrict__
 #endif
+
+/* float and double: stored as computed; SM names the functions by type */
+#define SM(name) S(name)
+#define ST T
+#define LD(v) (v)
+#define NR(v) (v)
+#define FA_SMX_HALF 0
 
 #define T float
 #define U uint32_t
@@ -41,13 +49,49 @@
 #undef S
 #undef C
 #undef FA_SMX_F32
+#undef SM
+#undef ST
+#undef LD
+#undef NR
+#undef FA_SMX_HALF
 
-/* the tables fastact._runner calls, [0] float32, [1] float64 */
-static const fa_smx_ops FA_SMX_OPS[2] = {
-    {fa_smx_row_f32, fa_smx_consts_f32, fa_smx_max_f32, fa_smx_sums_f32, fa_smx_write_f32,
-     fa_smx_cols_f32},
-    {fa_smx_row_f64, fa_smx_consts_f64, fa_smx_max_f64, fa_smx_sums_f64, fa_smx_write_f64,
-     fa_smx_cols_f64},
+/* float16 and bfloat16: 16-bit data (fa_half.h), computed as float's */
+#define T float
+#define U uint32_t
+#define I int32_t
+#define S(name) fa_##name##_f32
+#define C(name) FA_F32_##name
+#define FA_SMX_F32 1
+#define FA_SMX_HALF 1
+#define ST fa_half_t
+#define SM(name) fa_##name##_f16
+#define LD(v) fa_widen_f16(v)
+#define NR(v) fa_narrow_f16(v)
+#include "fa_softmax_impl.h"
+#undef SM
+#undef LD
+#undef NR
+#define SM(name) fa_##name##_bf16
+#define LD(v) fa_widen_bf16(v)
+#define NR(v) fa_narrow_bf16(v)
+#include "fa_softmax_impl.h"
+#undef T
+#undef U
+#undef I
+#undef S
+#undef C
+#undef FA_SMX_F32
+#undef FA_SMX_HALF
+#undef ST
+#undef SM
+#undef LD
+#undef NR
+
+/* the tables fastact._runner calls, by dtype (fastact._activations.C_TYPES) */
+#define FA_SMX_ENTRY(s) {fa_smx_row_##s, fa_smx_consts_##s, fa_smx_max_##s, fa_smx_sums_##s, \
+                         fa_smx_write_##s, fa_smx_cols_##s}
+static const fa_smx_ops FA_SMX_OPS[4] = {
+    FA_SMX_ENTRY(f32), FA_SMX_ENTRY(f64), FA_SMX_ENTRY(f16), FA_SMX_ENTRY(bf16),
 };
 
 #endif

@@ -1,5 +1,8 @@
 /* fa_softmax_impl.h: the softmax family's kernels of fa_softmax.h, written once for type
- * T (included with T, U, S(name), C(name) and FA_SMX_F32 defined). v = sign * x (sign
+ * T (included with T, U, S(name), C(name) and FA_SMX_F32 defined; SM(name) names this
+ * file's functions, ST is the arrays' element type, LD widens one to T and NR rounds a T
+ * to it: float16 and bfloat16 data is computed in float, FA_SMX_HALF 1, and e is
+ * computed again in the write pass instead of being stored in a 16-bit output). v = sign * x (sign
  * -1: softmin); m the max of v; e = e^(v - m) with v - m = d + de exactly (two-sum), so
  * that no ulp of a large argument is lost. float32 data is computed in float64 after
  * the exponential; float64 data in double-word where a result could cancel. The write
@@ -12,7 +15,7 @@
 
 /* v - m = d + *de exactly where |d| < 2^14; beyond, e^d is 0 and de, which may be huge
  * or NaN there (an intermediate of the two-sum overflowing), is dropped */
-FA_INLINE T S(smx_diff)(T v, T m, T *de) {
+FA_INLINE T SM(smx_diff)(T v, T m, T *de) {
     T e, d = S(two_sum)(v, -m, &e);
     *de = S(abs)(d) < (T)16384 ? e : 0;
     return d;
@@ -20,7 +23,7 @@ FA_INLINE T S(smx_diff)(T v, T m, T *de) {
 
 /* t added to a sum: float64 (float32 data: float64 terms, 2^29 times finer), or the
  * double-word (hi, lo) (float64 data) */
-FA_INLINE void S(smx_acc)(double *hi, double *lo, double t) {
+FA_INLINE void SM(smx_acc)(double *hi, double *lo, double t) {
 #if FA_SMX_F32
     *hi += t; (void)lo;
 #else
@@ -30,13 +33,13 @@ FA_INLINE void S(smx_acc)(double *hi, double *lo, double t) {
 }
 
 /* g y added to a sum: the float64 product (float32 data), or a two-product (float64) */
-FA_INLINE void S(smx_acc_prod)(double *hi, double *lo, T g, double y) {
+FA_INLINE void SM(smx_acc_prod)(double *hi, double *lo, T g, double y) {
 #if FA_SMX_F32
     *hi += (double)g * (double)y; (void)lo;
 #else
     double pe, p = fa_two_prod_f64(g, y, &pe);
     pe = S(abs)(p) < S(inf)() ? pe : 0;
-    S(smx_acc)(hi, lo, p);
+    SM(smx_acc)(hi, lo, p);
     *lo += pe;
 #endif
 }
@@ -44,35 +47,46 @@ FA_INLINE void S(smx_acc_prod)(double *hi, double *lo, T g, double y) {
 /* whether the sums pass stores e 2^64 (so that terms and results below the smallest
  * normal number are rounded, not flushed) in the first output, for the write pass to
  * scale: all but log_softmax's forward and the backwards from y */
-#define FA_SMX_STORES(lg, op) ((op) != FA_SMX_BWDY && !((op) == FA_SMX_FWD && (lg)))
+#undef FA_SMX_STORES
+#undef FA_SMX_EV_STORE
+#undef FA_SMX_EV_LOAD
+#if FA_SMX_HALF
+#  define FA_SMX_STORES(lg, op) 0
+#  define FA_SMX_EV_STORE(dst, e) ((void)0)
+#  define FA_SMX_EV_LOAD(src) 0
+#else
+#  define FA_SMX_STORES(lg, op) ((op) != FA_SMX_BWDY && !((op) == FA_SMX_FWD && (lg)))
+#  define FA_SMX_EV_STORE(dst, e) ((dst) = (e))
+#  define FA_SMX_EV_LOAD(src) (src)
+#endif
 
 /* the sums of a tile of rows x w elements (row stride rs), element (k, j) into column
  * (lane) j, with column j's max m[j]: see fa_softmax_api.h (fa_smx_stats); e into ev.
  * hi + lo is the sum of e 2^64 (the caller scales it back), cnt an integer count */
-FA_INLINE void S(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
-                                T *FA_SR ev, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, const T *FA_SR m,
+FA_INLINE void SM(smx_tile_sums)(int lg, int op, T sign, const ST *FA_SR x, const ST *FA_SR g,
+                                ST *FA_SR ev, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, const T *FA_SR m,
                                 double *FA_SR hi, double *FA_SR lo, int32_t *FA_SR cnt,
                                 double *FA_SR hi2, double *FA_SR lo2) {
     ptrdiff_t k, j;
     if (op == FA_SMX_BWDY) {
         for (k = 0; k < rows; k++)
             for (j = 0; j < w; j++) {
-                if (lg) S(smx_acc)(&hi2[j], &lo2[j], g[k * rs + j]);
-                else S(smx_acc_prod)(&hi2[j], &lo2[j], g[k * rs + j], x[k * rs + j]);
+                if (lg) SM(smx_acc)(&hi2[j], &lo2[j], LD(g[k * rs + j]));
+                else SM(smx_acc_prod)(&hi2[j], &lo2[j], LD(g[k * rs + j]), LD(x[k * rs + j]));
             }
         return;
     }
     for (k = 0; k < rows; k++)
         for (j = 0; j < w; j++) {
-            T v = sign * x[k * rs + j], de, d = S(smx_diff)(v, m[j], &de);
+            T v = sign * LD(x[k * rs + j]), de, d = SM(smx_diff)(v, m[j], &de);
             T es = S(exp_dw)(d, de, FA_TAIL);
             int top = v == m[j];
-            if (FA_SMX_STORES(lg, op)) ev[k * rs + j] = es;
-            S(smx_acc)(&hi[j], &lo[j], (double)(top ? 0 : es));
+            if (FA_SMX_STORES(lg, op)) FA_SMX_EV_STORE(ev[k * rs + j], es);
+            SM(smx_acc)(&hi[j], &lo[j], (double)(top ? 0 : es));
             cnt[j] += top;
             if (op != FA_SMX_FWD) {
-                if (lg) S(smx_acc)(&hi2[j], &lo2[j], g[k * rs + j]);
-                else S(smx_acc_prod)(&hi2[j], &lo2[j], g[k * rs + j], (double)es * 0x1p-64);
+                if (lg) SM(smx_acc)(&hi2[j], &lo2[j], LD(g[k * rs + j]));
+                else SM(smx_acc_prod)(&hi2[j], &lo2[j], LD(g[k * rs + j]), (double)es * 0x1p-64);
             }
         }
 }
@@ -87,28 +101,34 @@ FA_INLINE void S(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const 
 
 /* one element's outputs (y in *o1 and grad_x in *o2 for fb; else the op's one output in
  * *o1) with the constants m, k1..k4; ev: the e the sums pass stored (FA_SMX_STORES) */
-FA_INLINE void S(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, double k1,
-                           double k2, double k3, double k4, T *o1, T *o2) {
-    T *dx = op == FA_SMX_FB ? o2 : o1;
+FA_INLINE void SM(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, double k1,
+                           double k2, double k3, double k4, ST *o1, ST *o2) {
+    ST *dx = op == FA_SMX_FB ? o2 : o1;
 #if FA_SMX_F32
     (void)k2;
     if (op == FA_SMX_BWDY) {
         double yv = xv, gd = gv;
-        *dx = lg ? (T)(gd - fa_exp_f64(yv) * k1) : (T)((double)sign * yv * (gd - k1));
+        *dx = NR(lg ? (T)(gd - fa_exp_f64(yv) * k1) : (T)((double)sign * yv * (gd - k1)));
         return;
     }
+#if FA_SMX_HALF
+    {   /* e again (not stored in the 16-bit output), as the sums pass computed it */
+        T de, d = SM(smx_diff)(sign * xv, (T)m, &de);
+        ev = S(exp_dw)(d, de, FA_TAIL);
+    }
+#endif
     double p = (double)ev * 0x1p-64 * k1, gd = gv, dd = (double)(sign * xv) - m;
     if (op == FA_SMX_FWD) {
         /* softmax: e 2^64 times (1/S) 2^-64 in float32 (one rounding more, < 2 ulp) */
-        *o1 = lg ? (T)(dd - k1) : ev * (T)(k1 * 0x1p-64);
+        *o1 = NR(lg ? (T)(dd - k1) : ev * (T)(k1 * 0x1p-64));
         return;
     }
     if (lg) {
-        *dx = (T)(gd - p * k3);
-        if (op == FA_SMX_FB) *o1 = (T)(dd - k4);
+        *dx = NR((T)(gd - p * k3));
+        if (op == FA_SMX_FB) *o1 = NR((T)(dd - k4));
     } else {
-        *dx = (T)((double)sign * p * (gd - k3));
-        if (op == FA_SMX_FB) *o1 = ev * (T)(k1 * 0x1p-64);      /* the forward's y */
+        *dx = NR((T)((double)sign * p * (gd - k3)));
+        if (op == FA_SMX_FB) *o1 = NR(ev * (T)(k1 * 0x1p-64));      /* the forward's y */
     }
 #else
     if (op == FA_SMX_BWDY) {
@@ -121,7 +141,7 @@ FA_INLINE void S(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, d
         }
         return;
     }
-    T v = sign * xv, de, d = S(smx_diff)(v, m, &de), p = FA_FMA(ev, k1, ev * k2) * 0x1p-64;
+    T v = sign * xv, de, d = SM(smx_diff)(v, m, &de), p = FA_FMA(ev, k1, ev * k2) * 0x1p-64;
     if (op == FA_SMX_FWD) {
         *o1 = lg ? (d - k1) + de : p;
         return;
@@ -140,12 +160,12 @@ FA_INLINE void S(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, d
  * nn[j] where the column holds one: two plain selects, which vectorize at every level
  * (a select on (v > a) | (v != v) became branches; an integer max of keys ordered as
  * the floats needs 64-bit vector compares, which SSE2 lacks) */
-FA_INLINE void S(smx_tile_max)(const T *FA_SR x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs,
+FA_INLINE void SM(smx_tile_max)(const ST *FA_SR x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs,
                                T sign, T *FA_SR m, T *FA_SR nn) {
     ptrdiff_t k, j;
     for (k = 0; k < rows; k++)
         for (j = 0; j < w; j++) {
-            T v = sign * x[k * rs + j];
+            T v = sign * LD(x[k * rs + j]);
             m[j] = v > m[j] ? v : m[j];
             nn[j] = v == v ? nn[j] : v;
         }
@@ -157,19 +177,19 @@ __attribute__((noinline))
 #elif defined(__GNUC__)
 __attribute__((noipa))
 #endif
-static void S(smx_tile_max_rt)(const T *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, T sign,
+static void SM(smx_tile_max_rt)(const ST *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, T sign,
                                T *m, T *nn) {
-    S(smx_tile_max)(x, rows, w, rs, sign, m, nn);
+    SM(smx_tile_max)(x, rows, w, rs, sign, m, nn);
 }
 
 /* max of sign * x over n elements in LANES lanes; NaN if any element is NaN */
-static double S(smx_max)(const char *xc, ptrdiff_t n, double sign_) {
-    const T *x = (const T *)xc;
+static double SM(smx_max)(const char *xc, ptrdiff_t n, double sign_) {
+    const ST *x = (const ST *)xc;
     T sign = (T)sign_, mm[FA_SMX_LANES], nn[FA_SMX_LANES];
     ptrdiff_t j, rows = n / FA_SMX_LANES;
     for (j = 0; j < FA_SMX_LANES; j++) mm[j] = -S(inf)(), nn[j] = 0;
-    S(smx_tile_max_rt)(x, rows, FA_SMX_LANES, FA_SMX_LANES, sign, mm, nn);
-    S(smx_tile_max_rt)(x + rows * FA_SMX_LANES, 1, n % FA_SMX_LANES, 0, sign, mm, nn);
+    SM(smx_tile_max_rt)(x, rows, FA_SMX_LANES, FA_SMX_LANES, sign, mm, nn);
+    SM(smx_tile_max_rt)(x + rows * FA_SMX_LANES, 1, n % FA_SMX_LANES, 0, sign, mm, nn);
     T r = mm[0], q = nn[0];
     for (j = 1; j < FA_SMX_LANES; j++) {
         r = mm[j] > r ? mm[j] : r;
@@ -180,7 +200,7 @@ static double S(smx_max)(const char *xc, ptrdiff_t n, double sign_) {
 
 /* a block's sums in LANES lanes (element i in lane i % LANES), the lanes then added
  * pairwise (lane j + h into lane j, h = LANES/2, ..., 1) into *s; e stored into ev */
-FA_INLINE void S(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g, T *ev,
+FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const ST *x, const ST *g, ST *ev,
                                 ptrdiff_t n, fa_smx_stats *s) {
     T m[FA_SMX_LANES];
     int32_t cnt[FA_SMX_LANES];
@@ -190,10 +210,10 @@ FA_INLINE void S(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g, 
         m[j] = (T)s->m;
         hi[j] = lo[j] = cnt[j] = hi2[j] = lo2[j] = 0;
     }
-    S(smx_tile_sums)(lg, op, sign, x, g, ev, rows, FA_SMX_LANES, FA_SMX_LANES, m, hi, lo,
+    SM(smx_tile_sums)(lg, op, sign, x, g, ev, rows, FA_SMX_LANES, FA_SMX_LANES, m, hi, lo,
                      cnt, hi2, lo2);
     if (tail)
-        S(smx_tile_sums)(lg, op, sign, x + r, g ? g + r : g, ev ? ev + r : ev, 1, tail, 0, m,
+        SM(smx_tile_sums)(lg, op, sign, x + r, g ? g + r : g, ev ? ev + r : ev, 1, tail, 0, m,
                          hi, lo, cnt, hi2, lo2);
     for (h = FA_SMX_LANES / 2; h >= 1; h /= 2)
         for (j = 0; j < h; j++) {
@@ -211,15 +231,15 @@ FA_INLINE void S(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g, 
     s->hi = hi[0] * 0x1p-64; s->lo = lo[0] * 0x1p-64; s->cnt = (double)cnt[0];
     s->hi2 = hi2[0]; s->lo2 = lo2[0];
 }
-static void S(smx_sums)(int lg, int op, double sign, const char *x, const char *g, char *ev,
+static void SM(smx_sums)(int lg, int op, double sign, const char *x, const char *g, char *ev,
                         ptrdiff_t n, fa_smx_stats *s) {
-#define FA_SMX_CALL(L, O) S(smx_sums_body)(L, O, (T)sign, (const T *)x, (const T *)g,     \
-                                           (T *)ev, n, s)
+#define FA_SMX_CALL(L, O) SM(smx_sums_body)(L, O, (T)sign, (const ST *)x, (const ST *)g,   \
+                                           (ST *)ev, n, s)
     FA_SMX_SWITCH(FA_SMX_CALL)
 #undef FA_SMX_CALL
 }
 
-FA_INLINE void S(smx_consts_body)(int lg, int op, const fa_smx_stats *s, fa_smx_consts *c) {
+FA_INLINE void SM(smx_consts_body)(int lg, int op, const fa_smx_stats *s, fa_smx_consts *c) {
     c->m = s->m;
     c->k1 = c->k2 = c->k3 = c->k4 = 0;
     if (op == FA_SMX_BWDY) {
@@ -249,54 +269,54 @@ FA_INLINE void S(smx_consts_body)(int lg, int op, const fa_smx_stats *s, fa_smx_
     }
 }
 
-FA_INLINE void S(smx_write_body)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
-                                 T *FA_SR o1, T *FA_SR o2, ptrdiff_t n, fa_smx_consts c) {
+FA_INLINE void SM(smx_write_body)(int lg, int op, T sign, const ST *FA_SR x, const ST *FA_SR g,
+                                 ST *FA_SR o1, ST *FA_SR o2, ptrdiff_t n, fa_smx_consts c) {
     ptrdiff_t i;
-    T dummy;
+    ST dummy;
     for (i = 0; i < n; i++)
-        S(smx_elem)(lg, op, sign, x[i], op == FA_SMX_FWD ? 0 : g[i],
-                    FA_SMX_STORES(lg, op) ? o1[i] : 0, c.m, c.k1, c.k2, c.k3, c.k4, &o1[i],
+        SM(smx_elem)(lg, op, sign, LD(x[i]), op == FA_SMX_FWD ? 0 : LD(g[i]),
+                    FA_SMX_STORES(lg, op) ? FA_SMX_EV_LOAD(o1[i]) : 0, c.m, c.k1, c.k2, c.k3, c.k4, &o1[i],
                     op == FA_SMX_FB ? &o2[i] : &dummy);
 }
-static void S(smx_write)(int lg, int op, double sign, const char *x, const char *g,
+static void SM(smx_write)(int lg, int op, double sign, const char *x, const char *g,
                          char *o1, char *o2, ptrdiff_t n, const fa_smx_consts *c) {
-#define FA_SMX_CALL(L, O) S(smx_write_body)(L, O, (T)sign, (const T *)x, (const T *)g,    \
-                                            (T *)o1, (T *)o2, n, *c)
+#define FA_SMX_CALL(L, O) SM(smx_write_body)(L, O, (T)sign, (const ST *)x, (const ST *)g,  \
+                                            (ST *)o1, (ST *)o2, n, *c)
     FA_SMX_SWITCH(FA_SMX_CALL)
 #undef FA_SMX_CALL
 }
 
 /* one whole row: 1 (nothing written) if its max is NaN or infinite */
-static void S(smx_consts)(int lg, int op, const fa_smx_stats *s, fa_smx_consts *c) {
-    S(smx_consts_body)(lg, op, s, c);
+static void SM(smx_consts)(int lg, int op, const fa_smx_stats *s, fa_smx_consts *c) {
+    SM(smx_consts_body)(lg, op, s, c);
 }
 
 /* one whole row: 1 (nothing written) if its max is NaN or infinite. (Inlining the passes
  * into one function per (lg, op) left GCC's loops scalar: 6x slower.) */
-static int S(smx_row)(int lg, int op, double sign, const char *x, const char *g, char *o1,
+static int SM(smx_row)(int lg, int op, double sign, const char *x, const char *g, char *o1,
                       char *o2, ptrdiff_t n) {
     fa_smx_stats st = {0, 0, 0, 0, 0, 0}, bs;
     fa_smx_consts c;
-    ptrdiff_t b, sz = (ptrdiff_t)sizeof(T);
+    ptrdiff_t b, sz = (ptrdiff_t)sizeof(ST);
     if (op != FA_SMX_BWDY) {
-        st.m = S(smx_max)(x, n, sign);
+        st.m = SM(smx_max)(x, n, sign);
         if (!(fabs(st.m) < HUGE_VAL)) return 1;
     }
     for (b = 0; b < n; b += FA_SMX_BLOCK) {
         bs.m = st.m;
-        S(smx_sums)(lg, op, sign, x + b * sz, g ? g + b * sz : g, o1 + b * sz,
+        SM(smx_sums)(lg, op, sign, x + b * sz, g ? g + b * sz : g, o1 + b * sz,
                     n - b < FA_SMX_BLOCK ? n - b : FA_SMX_BLOCK, &bs);
         fa_smx_add(&st, &bs);
     }
-    S(smx_consts)(lg, op, &st, &c);
-    S(smx_write)(lg, op, sign, x, g, o1, o2, n, &c);
+    SM(smx_consts)(lg, op, &st, &c);
+    SM(smx_write)(lg, op, sign, x, g, o1, o2, n, &c);
     return 0;
 }
 
 /* ---- tiles of columns (a reduction over a non-contiguous axis) ---- */
 
-FA_INLINE void S(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
-                                T *FA_SR o1, T *FA_SR o2, ptrdiff_t n, ptrdiff_t w,
+FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const ST *FA_SR x, const ST *FA_SR g,
+                                ST *FA_SR o1, ST *FA_SR o2, ptrdiff_t n, ptrdiff_t w,
                                 ptrdiff_t rs, unsigned char *flags) {
     T m[FA_SMX_TILE], nn[FA_SMX_TILE];
     int32_t cnt[FA_SMX_TILE];
@@ -304,7 +324,7 @@ FA_INLINE void S(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const 
         lo2[FA_SMX_TILE], cm[FA_SMX_TILE], k1[FA_SMX_TILE], k2[FA_SMX_TILE],
         k3[FA_SMX_TILE], k4[FA_SMX_TILE];
     ptrdiff_t k, j;
-    T dummy;
+    ST dummy;
     for (j = 0; j < w; j++) {
         m[j] = -S(inf)();
         nn[j] = 0;
@@ -312,30 +332,30 @@ FA_INLINE void S(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const 
         flags[j] = 0;
     }
     if (op != FA_SMX_BWDY) {
-        S(smx_tile_max)(x, n, w, rs, sign, m, nn);
+        SM(smx_tile_max)(x, n, w, rs, sign, m, nn);
         for (j = 0; j < w; j++) {
             flags[j] = !(S(abs)(m[j]) < S(inf)()) || nn[j] != nn[j];
             m[j] = flags[j] ? 0 : m[j];               /* harmless: the caller rewrites */
         }
     }
-    S(smx_tile_sums)(lg, op, sign, x, g, o1, n, w, rs, m, hi, lo, cnt, hi2, lo2);
+    SM(smx_tile_sums)(lg, op, sign, x, g, o1, n, w, rs, m, hi, lo, cnt, hi2, lo2);
     for (j = 0; j < w; j++) {
         fa_smx_stats st = {m[j], hi[j] * 0x1p-64, lo[j] * 0x1p-64, (double)cnt[j], hi2[j],
                            lo2[j]};
         fa_smx_consts c;
-        S(smx_consts_body)(lg, op, &st, &c);
+        SM(smx_consts_body)(lg, op, &st, &c);
         cm[j] = c.m; k1[j] = c.k1; k2[j] = c.k2; k3[j] = c.k3; k4[j] = c.k4;
     }
     for (k = 0; k < n; k++)
         for (j = 0; j < w; j++)
-            S(smx_elem)(lg, op, sign, x[k * rs + j], op == FA_SMX_FWD ? 0 : g[k * rs + j],
-                        FA_SMX_STORES(lg, op) ? o1[k * rs + j] : 0, cm[j], k1[j], k2[j], k3[j], k4[j], &o1[k * rs + j],
+            SM(smx_elem)(lg, op, sign, LD(x[k * rs + j]), op == FA_SMX_FWD ? 0 : LD(g[k * rs + j]),
+                        FA_SMX_STORES(lg, op) ? FA_SMX_EV_LOAD(o1[k * rs + j]) : 0, cm[j], k1[j], k2[j], k3[j], k4[j], &o1[k * rs + j],
                         op == FA_SMX_FB ? &o2[k * rs + j] : &dummy);
 }
-static void S(smx_cols)(int lg, int op, double sign, const char *x, const char *g, char *o1,
+static void SM(smx_cols)(int lg, int op, double sign, const char *x, const char *g, char *o1,
                         char *o2, ptrdiff_t n, ptrdiff_t w, ptrdiff_t rs, unsigned char *flags) {
-#define FA_SMX_CALL(L, O) S(smx_cols_body)(L, O, (T)sign, (const T *)x, (const T *)g,     \
-                                           (T *)o1, (T *)o2, n, w, rs, flags)
+#define FA_SMX_CALL(L, O) SM(smx_cols_body)(L, O, (T)sign, (const ST *)x, (const ST *)g,   \
+                                           (ST *)o1, (ST *)o2, n, w, rs, flags)
     FA_SMX_SWITCH(FA_SMX_CALL)
 #undef FA_SMX_CALL
 }
