@@ -1,15 +1,15 @@
 """asv benchmarks: every activation x entry point x dtype x size, for fastact and, in the
 same suite, PyTorch (CPU, same threads) and the idiomatic NumPy expression (the
 implementations of fastact.bench). Run: asv run --python=same --quick (see docs/packaging.md).
-FASTACT_ASV_SMOKE=1 keeps only the 1K size (the softmax family: 64x1000), float32 and a few
-activations (CI's smoke pass)."""
+FASTACT_ASV_SMOKE=1 keeps only the 1K size (the softmax family: 64x1000), float32 (and
+HalfPrecision's 16-bit dtypes) and a few activations (CI's smoke pass)."""
 import os
 import tracemalloc
 
 import numpy as np
 
 import fastact
-from fastact import _bench_gated, _bench_softmax, bench
+from fastact import _bench_gated, _bench_half, _bench_softmax, bench
 
 CASES = {label: (name, params) for label, name, params in bench.CASES}
 ENTRIES = ["forward", "grad", "backward", "forward_backward"]
@@ -213,3 +213,37 @@ class SoftmaxFamily:
 
     def time_forward_backward(self, *args):
         self.fb(self.x, self.axis, self.g, out=self.y, grad_out=self.gx)
+
+
+class HalfPrecision:
+    """float16 and bfloat16 (ml_dtypes) against float32, fastact and PyTorch's CPU kernels
+    (fastact._bench_half's sides: out= preallocated, the backward from y where PyTorch's
+    takes y). The whole table is python -m fastact bench --half."""
+    params = (["relu", "gelu"] if SMOKE else ["relu", "hardtanh", "gelu", "sigmoid", "silu"],
+              ["float32", "float16", "bfloat16"], [1 << 10] if SMOKE else [1 << 18, 1 << 24],
+              ["fastact", "torch"])
+    param_names = ["activation", "dtype", "n", "library"]
+    timeout = 300
+
+    def setup(self, activation, dtype, n, library):
+        dtypes = _bench_half.dtypes_available()
+        if dtype not in dtypes:
+            raise NotImplementedError(f"{dtype} needs ml_dtypes (not installed)")
+        if library == "torch":
+            try:
+                import torch
+            except ImportError:
+                raise NotImplementedError("torch is not installed")
+            torch.set_num_threads(fastact.get_num_threads())
+        x, g = _bench_half.data(n, {dtype: dtypes[dtype]})[dtype]
+        make = _bench_half.fastact_fn if library == "fastact" else _bench_half.torch_fn
+        self.forward = make(activation, "forward", x, g)
+        self.backward = make(activation, "backward", x, g)
+        self.forward()          # warm up: thread pools, first touch of the outputs
+        self.backward()
+
+    def time_forward(self, *args):
+        self.forward()
+
+    def time_backward(self, *args):
+        self.backward()

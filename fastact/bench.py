@@ -484,6 +484,14 @@ def add_arguments(ap):
                          "(eager, autograd), compile (torch.compile of the same "
                          "expression), numpy, scipy (scipy.special; softmax part only) "
                          "(default: %(default)s)")
+    ap.add_argument("--half", action="store_true",
+                    help="the half-precision report instead of the other parts: fastact "
+                         "float32, bfloat16 (needs ml_dtypes) and float16 against each other "
+                         "and against PyTorch's bfloat16 and float16 CPU kernels, per "
+                         "activation (default: those with a PyTorch counterpart), direction "
+                         "and --half-sizes")
+    ap.add_argument("--half-sizes", default="256K,16M", type=_sizes,
+                    help="element counts of the --half report (default: %(default)s)")
     ap.add_argument("--json", metavar="FILE", help="also write the raw numbers as JSON")
     ap.add_argument("--plot", metavar="FILE.png", help="also save a chart (needs matplotlib)")
     ap.add_argument("--markdown", metavar="FILE.md", help="also write the tables of docs/performance.md "
@@ -506,6 +514,9 @@ def run_cli(args):
         return fail("--threads must be a positive integer")
     if args.repeat < 1:
         return fail("--repeat must be a positive integer")
+    if args.half:
+        from . import _bench_half
+        return _bench_half.run_cli(args)
     mlp = [] if args.mlp == "none" else [m.strip() for m in args.mlp.split(",") if m.strip()]
     from ._activations import ACTIVATIONS_BY_NAME
     unknown = [m for m in mlp if m not in ACTIVATIONS_BY_NAME]

@@ -26,15 +26,19 @@ def test_help_describes_the_commands_and_options():
     assert r.returncode == 0
     text = " ".join(r.stdout.split())
     for option in ("--activations", "--sizes", "--dtypes", "--directions", "--repeat",
-                   "--threads", "--plot", "--json", "--markdown", "--mlp", "--no-torch"):
+                   "--threads", "--plot", "--json", "--markdown", "--mlp", "--no-torch",
+                   "--half", "--half-sizes"):
         assert option in text, option
-    for default in ("4K,256K,4M", "float32,float64", "forward,backward", "5", "256K"):
+    for default in ("4K,256K,4M", "float32,float64", "forward,backward", "5", "256K",
+                    "256K,16M"):
         assert f"(default: {default})" in text, default
 
 
 @pytest.mark.parametrize("args, message", [
     (["bench", "--activations", "nosuch"], "unknown activation 'nosuch'"),
     (["bench", "--sizes", "4Q"], "invalid sizes '4Q'"),
+    (["bench", "--half", "--half-sizes", "4Q"], "invalid sizes '4Q'"),
+    (["bench", "--half", "--activations", "nosuch"], "unknown activation 'nosuch'"),
     (["bench", "--dtypes", "float16x"], "unknown dtype"),
     (["bench", "--directions", "sideways"], "unknown direction"),
     (["bench", "--repeat", "0"], "--repeat"),
@@ -203,3 +207,102 @@ def test_bench_softmax_peers_agree_with_fastact(softmax_backend):
                         a = a.detach().numpy() if hasattr(a, "detach") else np.asarray(a)
                         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12,
                                                    err_msg=f"{peer} {name} {mode} {axis}")
+
+
+def test_bench_half_report(tmp_path, capsys):
+    """--half at a tiny size: every activation with a PyTorch counterpart, both
+    directions, fastact float32/bfloat16/float16 and PyTorch bfloat16/float16 (where
+    ml_dtypes and PyTorch are installed), in the table, the JSON and the Markdown; no
+    timing is asserted."""
+    from fastact import _bench_half
+    have_bf16 = _bench_half.bfloat16() is not None
+    have_torch = bench._have_torch()
+    out, md = tmp_path / "h.json", tmp_path / "h.md"
+    args = ["--half", "--half-sizes", "64,1K", "--repeat", "1", "--quiet", "--json", str(out),
+            "--markdown", str(md)]
+    assert bench.main(args) == 0
+    text = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    rows = data["half"]
+    labels = _bench_half.default_labels()
+    assert {"relu", "gelu", "gelu_tanh", "sigmoid"} <= set(labels)
+    assert not {"squareplus", "swish"} & set(labels)              # no PyTorch peer
+    assert [(r["activation"], r["direction"], r["n"]) for r in rows] == \
+        [(a, d, n) for n in (64, 1024) for a in labels for d in ("forward", "backward")]
+    for r in rows:
+        assert r["fastact_float32"] > 0 and r["fastact_float16"] > 0
+        assert (r.get("fastact_bfloat16", 0) > 0) == have_bf16
+        assert (r.get("torch_float16", 0) > 0) == have_torch
+        assert (r.get("torch_bfloat16", 0) > 0) == (have_torch and have_bf16)
+        assert set(r["ratios"]) == {"bf16/f32", "f16/f32", "bf16/torch", "f16/torch"}
+        assert (r["ratios"]["f16/f32"] > 0) and (r["ratios"]["bf16/f32"] is None) != have_bf16
+        assert r["from_y"] == (r["direction"] == "backward" and bench.from_y(r["activation"]))
+        assert f"{r['activation']:12s} {bench._SHORT[r['direction']]:3s} " \
+               f"{bench._size_label(r['n']):>5s} " in text
+    s = data["summary"]
+    assert s["geomean"]["f16/f32"] > 0 and ("bf16/f32" in s["geomean"]) == have_bf16
+    assert set(s["geomean_by_size"]["f16/f32"]) == {"64", "1K"}
+    assert text.startswith("Half precision: fastact float32, bfloat16, float16 and PyTorch's")
+    assert "fastact float16/float32 time, geometric mean:" in text and "nan" not in text
+    if have_bf16:
+        bound = s["memory_bound"]
+        assert bound["n"] == 1024 and bound["target"] == 0.6
+        assert {c["activation"] for c in bound["cases"]} == \
+            {"relu", "leaky_relu", "hardtanh", "relu6", "threshold", "hardshrink", "softshrink",
+             "hardsigmoid", "hardswish", "linear"}
+        assert "Memory-bound activations, bfloat16/float32 at 1K: linear fwd" in text
+        assert "target_memory_bound_bf16_at_16M" not in s      # not run at 16M
+    if have_torch:
+        assert s["cases_vs_torch"] == len(rows) * (2 if have_bf16 else 1)
+        assert s["slower_than_torch_count"] == len(s["slower_than_torch"])
+        assert all(c["ratio"] > 1 for c in s["slower_than_torch"])
+        assert s["worst_vs_torch"]["dtype"] in ("bfloat16", "float16")
+        assert "Worst fastact/torch: " in text and "16-bit cases slower than PyTorch: " in text
+        assert "Target, no 16-bit case slower than PyTorch: " in text
+    table = md.read_text()
+    assert table.startswith("| activation | dir | n | f32 | bf16 | f16 | torch bf16 | torch f16 "
+                            "| bf16/f32 | f16/f32 | bf16/torch | f16/torch |")
+    assert table.count("\n| relu | ") == 4
+
+
+def test_bench_half_without_ml_dtypes_or_torch_skips_their_columns(tmp_path):
+    """No ml_dtypes: the bfloat16 columns are skipped with a message; no PyTorch: the
+    torch columns; not an error. An activation without a PyTorch peer can be asked for."""
+    code = ("import sys; sys.modules['ml_dtypes'] = None; sys.modules['torch'] = None; "
+            "from fastact.__main__ import main; sys.exit(main(sys.argv[1:]))")
+    r = _cli("bench", "--half", "--half-sizes", "64", "--repeat", "1", "--quiet",
+             "--activations", "relu,squareplus", "--json", str(tmp_path / "h.json"),
+             code=code, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "ml_dtypes is not installed: the bfloat16 columns are skipped" in r.stderr
+    assert "PyTorch is not installed: the torch columns are skipped" in r.stderr
+    rows = json.loads((tmp_path / "h.json").read_text())["half"]
+    assert [r_["activation"] for r_ in rows] == ["relu", "relu", "squareplus", "squareplus"]
+    for row in rows:
+        assert set(row) & set(("fastact_bfloat16", "torch_bfloat16", "torch_float16")) == set()
+        assert row["fastact_float32"] > 0 and row["fastact_float16"] > 0
+    assert "Traceback" not in r.stderr and "relu         fwd    64 " in r.stdout
+    r = _cli("bench", "--half", "--activations", "none", timeout=60)
+    assert r.returncode == 2 and "nothing to time" in r.stderr
+
+
+def test_bench_half_sides_compute_the_same():
+    """Each 16-bit case's PyTorch side computes what fastact's does (within a few ulp of
+    the dtype), so the report compares like with like."""
+    import numpy as np
+    torch = pytest.importorskip("torch")
+    from fastact import _bench_half
+    arrays = _bench_half.data(2048, _bench_half.dtypes_available())
+    for label in _bench_half.default_labels():
+        for direction in ("forward", "backward"):
+            for dtype in _bench_half.HALF:
+                if dtype not in arrays:
+                    continue
+                fns = _bench_half.case_fns(label, direction, arrays)
+                ours = np.asarray(fns[f"fastact_{dtype}"]()).astype(np.float32)
+                theirs = fns[f"torch_{dtype}"]()
+                assert isinstance(theirs, torch.Tensor) and \
+                    theirs.dtype == getattr(torch, dtype), (label, dtype)
+                theirs = theirs.float().numpy()
+                err = np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1)
+                assert err.max() < 2 ** -6, (label, direction, dtype, err.max())
