@@ -15,8 +15,9 @@ from ._activations import KERNEL_INDEX, KERNELS, REQUIRED
 
 EXAMPLE_X = (-1.0, 0.5, 3.0)   # the input of every Examples section
 
-X_DOC = ("The input. float32 and float64 are computed natively; float16 is computed in "
-         "float32 and returned as float16; bool and integers are computed in float64. Any "
+X_DOC = ("The input. float32 and float64 are computed natively; float16 and bfloat16 "
+         "(ml_dtypes) are read as 16 bits, computed in float32 in registers and returned "
+         "in their dtype; bool and integers are computed in float64. Any "
          "shape (0-d and empty too) and strides. A dask array gives a lazy dask array; a "
          "masked array (numpy.ma) gives a result masked where any input is masked.")
 

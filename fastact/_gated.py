@@ -443,19 +443,21 @@ def rrelu_slopes(shape, dtype, lower, upper, seed, rng):
         raise TypeError("rrelu takes seed or rng, not both")
     elif not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    lo, hi = dtype.type(lower), dtype.type(upper)      # the bounds rounded to dtype
     if dtype.itemsize != 2:
+        lo, hi = dtype.type(lower), dtype.type(upper)  # the bounds rounded to dtype
         u = rng.random(shape, dtype=dtype)
         u *= hi - lo
         u += lo
         return u
-    # float16, bfloat16: drawn in float32 (the same stream, in pieces: no float32 array
-    # of x's size), lo + (hi - lo) u in float32, rounded to dtype
-    lo, hi = np.float32(lo), np.float32(hi)
+    # float16, bfloat16 (computed in float32): the bounds rounded to float32, u drawn in
+    # float32 (the same stream, in pieces: no array of x's size but the 16-bit slopes),
+    # lo + (hi - lo) u in float64 (exact but for one rounding: a float32 sum near 0
+    # would cancel), rounded once to dtype
+    lo, hi = float(np.float32(lower)), float(np.float32(upper))
     slopes = np.empty(shape, dtype)
     flat = slopes.reshape(-1)
     for i in range(0, flat.size, 1 << 16):
-        u = rng.random(min(1 << 16, flat.size - i), dtype=np.float32)
+        u = rng.random(min(1 << 16, flat.size - i), dtype=np.float32).astype(np.float64)
         u *= hi - lo
         u += lo
         flat[i:i + u.size] = u
