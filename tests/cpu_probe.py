@@ -1,13 +1,15 @@
 """Every kernel x entry point x dtype on a sweep of specials, the gated units' segment
 loops, and the softmax family (every function and entry, rows and columns with special
-ones, a row of more than one block), run in this process or, as a script, in a process
-emulating another CPU (tests/test_cpu_models.py):
+ones, a row of more than one block), and a few float16 and bfloat16 computations
+(compute_half), run in this process or, as a script, in a process emulating another CPU
+(tests/test_cpu_models.py):
 
     qemu-x86_64 -cpu Haswell python tests/cpu_probe.py OUT.npz [LEVEL]
 
 imports fastact, records the SIMD level it chose and what asking for a level this CPU
 lacks does (never a signal), and saves every result (bits) to OUT.npz. Imports only
-NumPy and fastact: emulated, every import costs seconds.
+NumPy and fastact (and ml_dtypes, where installed, for bfloat16): emulated, every import
+costs seconds.
 """
 import os
 import sys
@@ -68,6 +70,91 @@ def compute():
                 results[key.format("fbg_y")], results[key.format("fbg_g")] = y, d
             results.update(compute_gated(dtype))
             results.update(compute_softmax(dtype))
+        results.update(compute_half())
+    return results
+
+
+def half_types():
+    """{name: NumPy type} of the 16-bit types fastact computes: float16, and bfloat16 where
+    ml_dtypes (its NumPy type) is installed."""
+    types = {"float16": np.float16}
+    try:
+        import ml_dtypes
+    except ImportError:
+        return types
+    types["bfloat16"] = ml_dtypes.bfloat16
+    return types
+
+
+def half_key(key):
+    """The 16-bit type name of a result key of compute_half, or None."""
+    name = key.rsplit("|", 1)[-1]
+    return name if key.startswith("half:") else None
+
+
+def half_widen(bits, name):
+    """The values of 16-bit bit patterns (uint16) of type name in float32, exactly (no
+    ml_dtypes needed)."""
+    bits = np.asarray(bits, np.uint16)
+    if name == "float16":
+        with np.errstate(invalid="ignore"):
+            return bits.view(np.float16).astype(np.float32)
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def half_order(bits):
+    """The ordered integer of 16-bit bit patterns (sign and magnitude): 0 for both zeros,
+    +-1 for the smallest subnormals, ..., so that a difference of 1 is one ulp."""
+    b = np.asarray(bits, np.uint16).astype(np.int64)
+    return np.where(b & 0x8000, -(b & 0x7FFF), b & 0x7FFF)
+
+
+# +-0, the smallest subnormals, the largest finite numbers, +-inf and NaNs of float16 and
+# of bfloat16 (their bit patterns)
+HALF_SPECIALS = [0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x0400, 0x7BFF, 0x7C00, 0xFC00,
+                 0x7E00, 0xFE01, 0x7C01, 0x007F, 0x0080, 0x7F7F, 0x7F80, 0xFF80, 0x7FC0,
+                 0x7F81]
+
+
+def compute_half():
+    """float16 and bfloat16 (half_types): gelu, silu, sigmoid and tanh forward, gelu's and
+    silu's backward and gelu's forward_backward on every 13th bit pattern and the special
+    ones (HALF_SPECIALS), swiglu on them as the gate, prelu with one weight, and
+    softmax/log_softmax of softmax_rows (rows, and the same values as columns) forward and
+    backward; results as their bits (uint16), keys 'half:...|type'."""
+    results = {}
+    with np.errstate(all="ignore"):
+        for tname, t in half_types().items():
+            x = np.concatenate([np.arange(0, 65536, 13), HALF_SPECIALS]).astype(np.uint16).view(t)
+            g = np.resize(np.array([1.5, -0.75, 0.0, -0.0, 3.0, 1e-3, -2.0], np.float32)
+                          .astype(t), x.size)
+            a = np.resize(np.array([1.0, -2.5, 0.0, 0.5, 100.0, -1e-3], np.float32)
+                          .astype(t), x.size)
+            out = {}
+            for name in ("gelu", "silu", "sigmoid", "tanh"):
+                out[f"{name}|forward"] = getattr(fastact, name)(x)
+            for name in ("gelu", "silu"):
+                out[f"{name}|backward"] = getattr(fastact, name + "_backward")(g, x)
+            out["gelu|fb_y"], out["gelu|fb_d"] = fastact.gelu_forward_backward(x)
+            out["swiglu|forward"] = fastact.swiglu(a, x)
+            for i, v in enumerate(fastact.swiglu_forward_backward(a, x, grad_output=g)):
+                out[f"swiglu|fbg{i}"] = v
+            xr = x[:x.size // 8 * 8].reshape(-1, 8)
+            for i, v in enumerate(fastact.prelu_forward_backward(
+                    xr, np.array(0.25, t), grad_output=np.resize(g, xr.shape))):
+                out[f"prelu|fbg{i}"] = np.asarray(v)
+            xs = softmax_rows(np.float32).astype(t)
+            for layout, v, axis in (("rows", xs, -1), ("cols", np.ascontiguousarray(xs.T), 0)):
+                gs = np.resize(g, v.shape)
+                for name in ("softmax", "log_softmax"):
+                    out[f"{name}|{layout}|forward"] = getattr(fastact, name)(v, axis=axis)
+                    out[f"{name}|{layout}|backward_x"] = getattr(fastact, name + "_backward")(
+                        gs, v, axis=axis)
+            for key, v in out.items():      # (prelu's weight gradient too is 16-bit)
+                v = np.ascontiguousarray(v)
+                assert v.dtype == np.dtype(t), (key, v.dtype)
+                # as bits: an npz file keeps no ml_dtypes type
+                results[f"half:{key}|{tname}"] = v.view(np.uint16)
     return results
 
 

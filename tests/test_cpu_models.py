@@ -10,9 +10,12 @@ the gated units and the softmax family (rows and columns with special ones, a ro
 more than one block; tests/cpu_probe.py) must give the same bits as this machine's run
 of the same level; Haswell's (avx2) also as this machine's best FMA level's (avx512,
 where it runs it: the FMA levels give the same bits). Nehalem's baseline has no FMA:
-its reference is this machine's baseline run. Skipped, with the reason, where
-qemu-x86_64 is missing or the host is not x86-64; FASTACT_REQUIRE_EMULATION=1 (set by
-.ci/run) turns the skip into a failure.
+its reference is this machine's baseline run. A few float16 and bfloat16 computations
+(elementwise, gated, prelu, softmax: cpu_probe.compute_half) are held to the same, and
+Nehalem's also to within one ulp of the 16-bit type of this machine's FMA level (the
+float math without FMA differs in its last bits, which the rounding to 16 bits hides
+but for a rare one). Skipped, with the reason, where qemu-x86_64 is missing or the host
+is not x86-64; FASTACT_REQUIRE_EMULATION=1 (set by .ci/run) turns the skip into a failure.
 """
 import os
 import platform
@@ -58,14 +61,33 @@ def _emulated(model, tmp_path, env=None):
         return {k: data[k] for k in data.files}
 
 
-def _same_bits(a, b):
+def _values(a, key):
+    """(values for the NaN test, bits) of a result: a 16-bit one (cpu_probe.half_key) is
+    held as its bits."""
+    half = cpu_probe.half_key(key)
+    if half:
+        return cpu_probe.half_widen(a, half), a.view(np.uint16)
+    return a, a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
+
+
+def _same_bits(a, b, key=""):
     """Bit for bit, except that any NaN equals any NaN: the sign of a NaN result is not
     specified (IEEE 754), and qemu's emulation of x86 does not always keep a NaN
     input's sign (-NaN in, +NaN out, where the hardware gives -NaN)."""
-    bits = np.uint32 if a.dtype == np.float32 else np.uint64
-    return a.dtype == b.dtype and np.array_equal(
-        np.where(np.isnan(a), 0, a.view(bits)), np.where(np.isnan(b), 0, b.view(bits))) \
-        and np.array_equal(np.isnan(a), np.isnan(b))
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    (va, ba), (vb, bb) = _values(a, key), _values(b, key)
+    return np.array_equal(np.where(np.isnan(va), 0, ba), np.where(np.isnan(vb), 0, bb)) \
+        and np.array_equal(np.isnan(va), np.isnan(vb))
+
+
+def _within_ulp(a, b, key):
+    """16-bit results (bits) within one ulp of their type of each other (NaN where the
+    other is NaN: any NaN)."""
+    half = cpu_probe.half_key(key)
+    nan_a, nan_b = np.isnan(cpu_probe.half_widen(a, half)), np.isnan(cpu_probe.half_widen(b, half))
+    far = np.abs(cpu_probe.half_order(a) - cpu_probe.half_order(b)) > 1
+    return a.shape == b.shape and np.array_equal(nan_a, nan_b) and not np.any(far & ~nan_a)
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -92,6 +114,17 @@ def test_cpu_model(model, tmp_path):
         finally:
             fastact.set_simd_level(previous)
         assert native.keys() == got.keys()
-        differ = [k for k in native if not _same_bits(native[k], got[k])]
+        assert sum(map(bool, map(cpu_probe.half_key, native))) >= 20     # the 16-bit ones
+        differ = [k for k in native if not _same_bits(native[k], got[k], k)]
         assert not differ, (f"{len(differ)} results of {model}'s {level} differ from the "
                             f"native {reference} run: {differ[:5]}")
+    if level == "baseline" and fma:
+        # no FMA: the 16-bit results within one ulp of the FMA level's
+        previous = fastact.set_simd_level(fma[-1])
+        try:
+            native = cpu_probe.compute_half()
+        finally:
+            fastact.set_simd_level(previous)
+        far = [k for k in native if not _within_ulp(native[k], got[k], k)]
+        assert not far, (f"{len(far)} 16-bit results of {model}'s {level} are not within "
+                         f"one ulp of the native {fma[-1]} run: {far[:5]}")

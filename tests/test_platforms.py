@@ -10,7 +10,13 @@ every (log, op) x dtype on rows of assorted lengths (-inf entries, ties, every m
 whole and block by block, rows of more than one block (FA_SMX_BLOCK), and tiles of
 columns, and leave the same rows and columns (NaN, a max of +-inf) to the caller
 (kernel_driver.softmax_jobs; their loops' vectorization is tools/check_vectorization.py's
-and `python tools/kernel_driver.py`'s). The driver
+and `python tools/kernel_driver.py`'s). float16 and bfloat16 (stored as 16 bits, computed
+in float) are held to the same apart (test_half_same_bits): every entry point of every
+case on a sweep of their bit patterns, the forward and backward of gelu, silu, sigmoid,
+tanh, elu, softplus and relu on all 65536 of them (at SVE's first vector length: the
+others, emulated 4x slower, run the sweep), every segment loop (swiglu's fbg and prelu's
+fbgw also on all 65536) and the softmax family's rows, long rows and columns
+(kernel_driver.half_jobs, segment_jobs, softmax_jobs). The driver
 built for this x86-64 CPU is held to the same, which shows that it computes what the
 Cython loops compute. Skipped, with the reason, where a tool is missing;
 FASTACT_REQUIRE_EMULATION=1 (set by .ci/run) turns the skip into a failure.
@@ -56,11 +62,30 @@ def driver(tmp_path_factory):
     return get
 
 
+FULL = [s for i, _, s, _ in kernel_driver.TYPES if i not in kernel_driver.HALF]
+HALF = [s for i, _, s, _ in kernel_driver.TYPES if i in kernel_driver.HALF]
+
+
 @pytest.mark.parametrize("target, cpu", TARGETS, ids=lambda v: (v or "").split("=")[-1])
 def test_same_bits(target, cpu, tmp_path, driver):
+    """float32 and float64."""
     _require(target)
-    n, differ = kernel_driver.compare(target, str(tmp_path), cpu, exe=driver(target))
+    n, differ = kernel_driver.compare(target, str(tmp_path), cpu, exe=driver(target),
+                                      dtypes=FULL)
     assert n > 400
+    assert not differ, f"{len(differ)} of {n} jobs differ from fastact's FMA level: {differ[:5]}"
+
+
+@pytest.mark.parametrize("target, cpu", TARGETS, ids=lambda v: (v or "").split("=")[-1])
+def test_half_same_bits(target, cpu, tmp_path, driver):
+    """float16 and bfloat16 (the driver passes their bits; fastact's bfloat16 arrays need
+    ml_dtypes)."""
+    _require(target)
+    pytest.importorskip("ml_dtypes", reason="fastact's bfloat16 arrays are ml_dtypes'")
+    half_all = cpu is None or cpu == TARGETS[2][1]        # (SVE: its first vector length)
+    n, differ = kernel_driver.compare(target, str(tmp_path), cpu, exe=driver(target),
+                                      dtypes=HALF, half_all=half_all)
+    assert HALF and n > 400
     assert not differ, f"{len(differ)} of {n} jobs differ from fastact's FMA level: {differ[:5]}"
 
 
@@ -71,6 +96,9 @@ def test_every_loop_vectorizes(target):
     missed = [f for f, c in counts.items()
               if c < kernel_driver.expected_loops(f) and not f.startswith("linear_")]
     assert len(counts) > 400 and not missed, f"not vectorized for {target}: {missed}"
+    # every dtype's loops are there (float16 and bfloat16 too)
+    assert all(any(f.removesuffix("_omp").endswith("_" + s) for f in counts)
+               for s in FULL + HALF)
 
 
 @pytest.mark.parametrize("target", ["native", "neon", "sve"])
@@ -81,5 +109,6 @@ def test_every_segment_loop_vectorizes(target):
     _require(target)
     result = kernel_driver.segments_vectorized(target)
     missed = kernel_driver.segment_misses(result)
-    assert len(result) == 2 * len(kernel_driver.TABLE.SEGMENTS) and not missed, \
+    assert len(result) == len(kernel_driver.TYPES) * len(kernel_driver.TABLE.SEGMENTS) \
+        and not missed, \
         f"not vectorized for {target}: {missed}"

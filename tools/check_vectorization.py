@@ -1,20 +1,22 @@
 """Check that the compiler vectorizes every loop (serial and OpenMP) of every generated
-kernel.
+kernel, of every dtype (float32, float64, float16, bfloat16).
 
 A kernel whose loop stops vectorizing still computes the right numbers, only 5-20x
 slower, so no correctness test notices; this does. It recompiles the cythonized kernels
 of each SIMD level with the build's flags and the compiler's vectorization report (GCC's
--fopt-info-vec-optimized, clang's -Rpass=loop-vectorize remarks) and maps the vectorized
-loops back to the kernel functions. The segment loops of the gated units and prelu
-(fa_gated.h, macro-expanded) are checked the same way, each loop of each function on a
-line of its own (tools/kernel_driver.py's segment_vectorization: the eight-lane prelu sum
-may vectorize by SLP, its tail need not). So are the softmax family's loops (fa_softmax.h:
-the rows' max, sums and write, the column tiles), each loop of each of the 16 dtype x
-(log, op) specializations and of each call path on its own (kernel_driver.py's
-softmax_vectorization: the pairwise combination of the 16 lanes and the per-column
-constants may stay scalar); a loop that did not vectorize is listed with the compiler's
-reason. The three compiles of a level run side by side. Run after a build (the .c files
-live in build/cython):
+-fopt-info-vec, clang's -Rpass=loop-vectorize remarks) and maps the loops back to the
+kernel functions, with the compiler's reason for a loop it left scalar (float16 at the
+F16C levels: the float32 loop of each block function, BLOCK). The segment loops of the
+gated units and prelu (fa_gated.h, macro-expanded; every dtype) are checked the same
+way, each loop of each function on a line of its own (tools/kernel_driver.py's
+segment_vectorization: the eight-lane prelu sum may vectorize by SLP, its tail need
+not). So are the softmax family's loops (fa_softmax.h: the rows' max, sums and write,
+the column tiles), each loop of each of the dtype x (log, op) specializations and of
+each call path on its own (kernel_driver.py's softmax_vectorization: the pairwise
+combination of the 16 lanes and the per-column constants may stay scalar, and the
+misses of SMX_KNOWN, each listed by dtype, are accepted); a loop that did not vectorize
+is listed with the compiler's reason. The three compiles of a level run side by side.
+Run after a build (the .c files live in build/cython):
 
     python tools/check_vectorization.py [--level avx2] [--compiler clang]
 """
@@ -30,8 +32,9 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-from kernel_driver import (FLAGS, TABLE, expected_loops, segment_misses,  # noqa: E402
-                           segment_summary, segment_vectorization,  # (what setup.py reads)
+from kernel_driver import (FLAGS, SUFFIXES, TABLE, _smx_reports,  # noqa: E402
+                           expected_loops, segment_misses, segment_summary,
+                           segment_vectorization,  # (what setup.py reads)
                            softmax_misses, softmax_summary, softmax_vectorization)
 
 
@@ -55,43 +58,89 @@ def _command(compiler, level):
 
 
 def _report(compiler, level, src, tmp):
-    """The line numbers the compiler reports a vectorized loop at, compiling as setup.py
-    does: Python's CFLAGS (with its -fwrapv), then the project's flags."""
+    """{line: [(kind, reason)]} of the compiler's vectorization reports (kernel_driver's
+    _smx_reports: 'vec' a loop vectorized, 'miss' a loop not, with the compiler's reason),
+    compiling as setup.py does: Python's CFLAGS (with its -fwrapv), then the project's
+    flags."""
     common = _command(compiler, level)[1:] + ["-c", src, "-o", os.path.join(tmp, "k.o")]
     if compiler == "gcc":
         report = os.path.join(tmp, "vec.txt")
         # -fno-ipa-icf: identical functions (relu's bwd and bwdy) keep a report each
-        subprocess.run(["gcc"] + common + ["-fno-ipa-icf", f"-fopt-info-vec-optimized={report}"],
+        subprocess.run(["gcc"] + common + ["-fno-ipa-icf",
+                                           f"-fopt-info-vec-loop-optimized-missed={report}"],
                        check=True)
-        text, pattern = open(report).read(), r"\.c:(\d+):\d+: optimized: loop vectorized"
+        text = open(report).read()
     else:                              # clang's remarks, on stderr
-        r = subprocess.run([compiler] + common + ["-Rpass=loop-vectorize"], check=True,
-                           capture_output=True, text=True)
-        text, pattern = r.stderr, r"\.c:(\d+):\d+: remark: vectorized loop"
-    return [int(m.group(1)) for m in re.finditer(pattern, text)]
+        r = subprocess.run([compiler] + common + ["-fno-caret-diagnostics",
+                                                  "-Rpass=loop-vectorize",
+                                                  "-Rpass-missed=loop-vectorize",
+                                                  "-Rpass-analysis=loop-vectorize"],
+                           check=True, capture_output=True, text=True)
+        text = r.stderr
+    name = os.path.basename(src)
+    return {line: kinds for (file, line), kinds in _smx_reports(text, compiler != "gcc").items()
+            if file == name}
+
+
+# float16 at the F16C levels (fastact/_src/_kernels.pyx.in): a kernel function's loop
+# runs over blocks of FA_HBLK elements, each through K_E_f16_blk (K_E_f16_blk_c with the
+# kernel's common parameter value) whose float32 loop over the widened block is the one
+# that must vectorize (the F16C conversions around it are intrinsics; their scalar tails,
+# under 8 or 16 elements, are fa_half.h's)
+BLOCK = re.compile(r"(\w+_f16)_blk(?:_c)?$")
 
 
 def check(compiler, level):
-    """Kernel functions of a level whose loops did not all vectorize."""
+    """(kernel functions of a level, {dtype suffix: those functions}, the functions (and
+    float16 block functions) whose loops did not all vectorize, each as 'name
+    (vectorized/expected loops: the compiler's reasons for those it left, by line of the
+    generated .c)'). A function's loops must vectorize (a report that one did not
+    fails it, beside one that did): its serial and OpenMP loop, of both variants where
+    the kernel has a constant one (linear's, copies, are left to memcpy); at the F16C
+    levels a float16 function's block functions' float32 loops (BLOCK)."""
     src = os.path.join(ROOT, "build", "cython", "build", "generated", "fastact",
                        f"_kernels_{level}.c")
     if not os.path.exists(src):
         sys.exit(f"{src} not found: build fastact first")
     with tempfile.TemporaryDirectory() as tmp:
-        lines = _report(compiler, level, src, tmp)
+        reports = _report(compiler, level, src, tmp)
     text = open(src).read().splitlines()
-    funcs = [(i, m.group(1)) for i, line in enumerate(text, 1) if "/*proto*/" not in line
-             and (m := re.match(r"static void __pyx_f_\w+?_kernels_[a-z0-9]+?_(\w+)\(char const \*", line))]
-    starts = [i for i, _ in funcs]
-    counts = {name: 0 for _, name in funcs}
-    for line in lines:
+    pattern = re.compile(r"static void __pyx_f_\w+?_kernels_[a-z0-9]+?_(\w+)\("
+                         r"(?:char|fa_half_t) const \*")
+    funcs = []                           # (first line, last line, name)
+    for i, line in enumerate(text, 1):
+        if "/*proto*/" not in line and (m := pattern.match(line)):
+            end = next(j for j in range(i, len(text) + 1) if text[j - 1] == "}")
+            funcs.append((i, end, m.group(1)))
+    names = {name for *_, name in funcs}
+    counts = {name: 0 for *_, name in funcs}
+    misses = {name: [] for *_, name in funcs}
+    starts = [i for i, *_ in funcs]
+    for line, kinds in sorted(reports.items()):
         k = bisect.bisect(starts, line) - 1
-        if k >= 0:
-            counts[funcs[k][1]] += 1
-    # the serial and the OpenMP loop of each (and of the constant-parameter variant where
-    # the kernel has one); linear's are copies that the compiler turns into memcpy
-    return len(funcs), [name for name, n in counts.items()
-                        if n < 2 * expected_loops(name) and not name.startswith("linear_")]
+        if k >= 0 and line <= funcs[k][1]:
+            counts[funcs[k][2]] += sum(kind == "vec" for kind, _ in kinds)
+            misses[funcs[k][2]] += [f"line {line}: {why or 'no reason given'}"
+                                    for kind, why in kinds if kind == "miss"]
+
+    def expected(name):
+        """(vectorized loop reports expected at least, whether misses count)"""
+        if BLOCK.match(name):
+            return 1, True
+        if name + "_blk" in names:       # float16 at an F16C level: the loop over blocks
+            return 0, False
+        return 2 * expected_loops(name), True
+    bad = []
+    for name, n in counts.items():
+        want, strict = expected(name)
+        if name.startswith("linear_") or (n >= want and not (strict and misses[name])):
+            continue
+        bad.append(f"{name} ({n}/{want} loops vectorized"
+                   + (f": {'; '.join(misses[name])})" if misses[name] else ")"))
+    kernels = [name for name in names if not BLOCK.match(name)]
+    by_dtype = {s: [name for name in kernels if name.endswith("_" + s)] for s in SUFFIXES}
+    blocks = sum(bool(BLOCK.match(name)) for name in names)
+    return len(kernels), by_dtype, blocks, bad
 
 
 def check_segments(compiler, level):
@@ -118,10 +167,14 @@ def main():
         for level in args.level:
             jobs = [pool.submit(f, args.compiler, level)
                     for f in (check, check_segments, check_softmax)]
-            (n, bad), segments, softmax = (job.result() for job in jobs)
-            print(f"{args.compiler}: {n} kernels at {level}: "
-                  f"{'all loops vectorized' if not bad else 'NOT vectorized: ' + ', '.join(bad)}")
-            status |= bool(bad)
+            (n, by_dtype, blocks, bad), segments, softmax = (job.result() for job in jobs)
+            dtypes = ", ".join(f"{len(v)} {s}" for s, v in by_dtype.items())
+            blocks = f", float16 in {blocks} F16C block functions" if blocks else ""
+            print(f"{args.compiler}: {n} kernels at {level} ({dtypes}{blocks}): "
+                  + ("all loops vectorized" if not bad else f"{len(bad)} NOT vectorized"))
+            for miss in bad:
+                print(f"    NOT vectorized at {level}: {miss}")
+            status |= bool(bad) or not all(by_dtype.values())
             print(f"{args.compiler}: {segment_summary(segments)} at {level}")
             status |= bool(segment_misses(segments))
             print(f"{args.compiler}: {softmax_summary(softmax)} at {level}")

@@ -1,26 +1,32 @@
 """fastact's kernels as a plain C program, for targets the Python build cannot run here.
 
-`render()` writes one C file holding every kernel x entry point x dtype loop, generated
-from the activation table exactly as the Cython template generates the loops of each
-SIMD level (the same statements, the same constant-parameter loops, a serial loop and an
-OpenMP one), a table of them, and a `main` that reads jobs (kernel, entry, dtype,
-parameters, inputs) from a file and writes the results. `build()` compiles it with the
-project's flags (fastact/_build_flags.py) for a target: `native` (this x86-64 CPU at
-AVX2+FMA, which checks the driver itself against the Python build), `neon` (aarch64) or
-`sve` (aarch64 + SVE), statically linked and run under `qemu-aarch64` for the foreign
-ones. The driver also holds every segment loop of fa_gated.h (the gated units and prelu,
-the header's own functions) and, in a second file compiled beside the first
-(render_softmax), the softmax family's table FA_SMX_OPS of fa_softmax.h. `compare()` runs
-every case of tests/cases.py on tests/cpu_probe.py's sweep, every segment loop on the
-sweep, special values and short lengths (segment_jobs), and the softmax family's rows
-(whole, and block by block as the runner's threads take a long row) and tiles of columns
-(softmax_jobs) through the driver and through fastact's compiled kernels at an FMA level
-(the segments through fastact._runner.segments, the softmax family through
-fastact._runner.softmax), and lists the results whose bits differ (any NaN equals any
-NaN; the rows and columns the softmax kernels leave to the caller must be the same ones,
-their outputs are not compared). `segment_vectorization()` checks that every loop of
-every segment function vectorizes, `softmax_vectorization()` every loop of the softmax
-family in each specialization (both also used by tools/check_vectorization.py).
+`render_kernels()` writes, per dtype of the kernel table (fastact._activations.C_TYPES:
+float32, float64, and float16 and bfloat16 stored as 16 bits and computed in float), a C
+file of every kernel x entry point loop, generated from the activation table exactly as
+the Cython template generates the loops of each SIMD level (the same statements, the
+same constant-parameter loops, a serial loop and an OpenMP one) and a table of them;
+`render()` the main file, whose `main` reads jobs (kernel, entry, dtype, parameters,
+inputs) from a file and writes the results. `build()` compiles the files side by side
+with the project's flags (fastact/_build_flags.py) for a target: `native` (this x86-64
+CPU at AVX2+FMA, which checks the driver itself against the Python build), `neon`
+(aarch64) or `sve` (aarch64 + SVE), statically linked and run under `qemu-aarch64` for
+the foreign ones. The driver also holds every segment loop of fa_gated.h (the gated
+units and prelu, the header's own functions: render_segments) and the softmax family's
+table FA_SMX_OPS of fa_softmax.h (render_softmax), each dtype's. `compare()` runs every
+case of tests/cases.py on tests/cpu_probe.py's sweep (float16 and bfloat16: every entry
+point on a sweep of their bit patterns, and HALF_ALL's forward and backward on all 65536
+of them: half_jobs), every segment loop on the sweep, special values and short lengths
+(segment_jobs), and the softmax family's rows (whole, and block by block as the runner's
+threads take a long row) and tiles of columns (softmax_jobs) through the driver and
+through fastact's compiled kernels at an FMA level (the segments through
+fastact._runner.segments, the softmax family through fastact._runner.softmax), and lists
+the results whose bits differ (any NaN equals any NaN; the rows and columns the softmax
+kernels leave to the caller must be the same ones, their outputs are not compared). The
+driver reads and writes a 16-bit dtype's arrays as their bits (np.uint16): it needs no
+ml_dtypes; fastact's side makes bfloat16 arrays of them with ml_dtypes.
+`segment_vectorization()` checks that every loop of every segment function vectorizes,
+`softmax_vectorization()` every loop of the softmax family in each specialization (both
+also used by tools/check_vectorization.py).
 
     python tools/kernel_driver.py --target neon sve     # cross-compile, emulate, compare
     python tools/kernel_driver.py --target sve --vl 16 32 64
@@ -29,6 +35,7 @@ family in each specialization (both also used by tools/check_vectorization.py).
 Needs gcc-aarch64-linux-gnu and qemu-user (Debian packages) for neon/sve.
 """
 import argparse
+import functools
 import importlib.util
 import os
 import re
@@ -43,7 +50,6 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(ROOT, "fastact", "_src")
-TYPES = ((0, "float", "f32"), (1, "double", "f64"))
 CROSS_CC = "aarch64-linux-gnu-gcc"
 QEMU = "qemu-aarch64"
 
@@ -61,6 +67,94 @@ def _load(filename):
 
 TABLE = _load("_activations.py")
 FLAGS = _load("_build_flags.py")
+# The kernel table's dtypes, in its order (fastact._activations.C_TYPES): (index, the C
+# type of the math and the parameters, the functions' suffix, the C type of the arrays'
+# elements). A job's dtype is its index; the driver reads and writes the arrays of a
+# 16-bit dtype as their bit patterns (np.uint16), so that the driver side needs no
+# ml_dtypes (fastact's side makes bfloat16 arrays of them with ml_dtypes).
+TYPES = TABLE.C_TYPES
+SUFFIXES = tuple(s for _, _, s, _ in TYPES)
+HALF = tuple(i for i, t, _, st in TYPES if st != t)          # stored in 16 bits
+
+
+def numpy_name(dt):
+    """The NumPy name of a dtype (index): f32 float32, f64 float64, f16 float16, bf16
+    bfloat16."""
+    return SUFFIXES[dt].replace("f", "float")
+
+
+def itemsize(dt):
+    """The bytes of one element of a dtype (index), from its suffix's bits."""
+    return int(re.sub(r"\D", "", SUFFIXES[dt])) // 8
+
+
+def bits_dtype(dt):
+    """The NumPy dtype the driver's arrays of dtype dt are held in: the float itself
+    (stored as computed), or the unsigned integer of its bits (16-bit)."""
+    return np.dtype(numpy_name(dt) if dt not in HALF else f"uint{8 * itemsize(dt)}")
+
+
+def numpy_dtype(dt):
+    """The NumPy dtype fastact computes for dtype dt (bfloat16: ml_dtypes')."""
+    try:
+        return np.dtype(numpy_name(dt))
+    except TypeError:
+        import ml_dtypes
+        return np.dtype(getattr(ml_dtypes, numpy_name(dt)))
+
+
+def dtype_index(dtype):
+    """The index of a dtype on the table's axis: an index, a suffix, or a NumPy dtype or
+    type (float32, float64, float16, ml_dtypes.bfloat16)."""
+    if isinstance(dtype, (int, np.integer)):
+        return int(dtype)
+    if isinstance(dtype, str) and dtype in SUFFIXES:
+        return SUFFIXES.index(dtype)
+    return [numpy_name(i) for i in range(len(TYPES))].index(np.dtype(dtype).name)
+
+
+def to_bits(a, dt):
+    """a as the driver holds an array of dtype dt (bits_dtype; contiguous): float32 and
+    float64 values cast, 16-bit arrays (their bits, or float16/bfloat16 values) viewed."""
+    a = np.ascontiguousarray(a)
+    if dt in HALF:
+        if a.dtype.itemsize != itemsize(dt):
+            raise TypeError(f"a {numpy_name(dt)} array as {a.dtype}: pass its bits")
+        return a.view(bits_dtype(dt))
+    return np.ascontiguousarray(a, bits_dtype(dt))
+
+
+def to_numpy(a, dt):
+    """The values of an array of dtype dt held as bits (to_bits) as a NumPy array of
+    fastact's dtype (numpy_dtype; bfloat16 needs ml_dtypes)."""
+    return to_bits(a, dt).view(numpy_dtype(dt))
+
+
+def widen(a, dt):
+    """The values of an array of dtype dt (to_bits' form) in float32 or float64, without
+    ml_dtypes: exact (a 16-bit type widens exactly to float32)."""
+    b = to_bits(a, dt)
+    if dt not in HALF:
+        return b
+    if numpy_name(dt) == "float16":
+        with np.errstate(invalid="ignore"):         # (signalling NaNs)
+            return b.view(np.float16).astype(np.float32)
+    return (b.astype(np.uint32) << (32 - 8 * itemsize(dt))).view(np.float32)  # bfloat16
+
+
+def half_values(dt, values):
+    """float64 values rounded to a 16-bit dtype dt (to nearest even, as the kernels round),
+    as its bits; without ml_dtypes."""
+    v = np.asarray(values, np.float64)
+    if numpy_name(dt) == "float16":
+        with np.errstate(over="ignore"):
+            return v.astype(np.float16).view(np.uint16)
+    # bfloat16: through float32, then its top half rounded to even (inputs for the jobs:
+    # a value off by the double rounding is as good an input)
+    u = v.astype(np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    nan = ((u >> 16) | 0x40).astype(np.uint16)
+    return np.where(np.isnan(v), nan, rounded)
 # target -> (compiler, (machine, level) of FLAGS.compile_flags, how to run: a command prefix)
 TARGETS = {
     "native": ("gcc", ("x86_64", "avx2"), []),
@@ -84,76 +178,116 @@ def missing_tools(target):
     return missing
 
 
-def render():
-    """(C source, [(first line, function name)]) of the driver."""
-    lines = ['#include <stdio.h>', '#include <stdlib.h>', '#include <stdint.h>',
-             '#include "fa_activations.h"']
+KERNEL_T = ("typedef void (*kernel_t)(const char *a, const char *b, char *o1, char *o2, "
+            "long n, const double *p, int nthreads);")
+
+
+def render_kernels(dtype):
+    """(C source, [(first line, function name)]) of the driver's kernel loops of one dtype
+    (a suffix of TYPES): every kernel x entry point, and their table by (kernel, entry),
+    fastact_driver_<suffix>.c, a file of its own so that the dtypes compile side by side.
+    float16's loops are the template's element by element ones (fa_activations.h's _f16
+    entry points), those of the levels without F16C (x86-64 baseline, aarch64); the x86
+    F16C levels run float16 in blocks through float buffers, the same bits (their loops
+    are tools/check_vectorization.py's)."""
+    ti, t, s, st = TYPES[SUFFIXES.index(dtype)]
+    lines = ['#include <stddef.h>', '#include "fa_activations.h"']
     lines += [f"#define {k} {v}" for k, v in TABLE.C_MACROS.items()]
-    lines += ['#include "fa_table.h"', '',
-             'typedef void (*kernel_t)(const char *a, const char *b, char *o1, char *o2, '
-             'long n, const double *p, int nthreads);', '']
+    lines += ['#include "fa_table.h"', '', KERNEL_T, '']
     funcs = []
     names = []
     for ki, k in enumerate(TABLE.KERNELS):
         for ei, e in enumerate(TABLE.ENTRIES):
-            for ti, t, s in TYPES:
-                if not TABLE.has_entry(k, e):
-                    continue
-                ins, outs, _ = TABLE.ENTRY_CODE[e]
-                fname = f"{k.name}_{e}_{s}"
-                names.append(f"[FA_SLOT({ki}, {ei}, {ti})] = {fname}")
-                loops = []
-                if k.common:
-                    loops.append((f"{k.common[0]} == {k.common[1]!r}",
-                                  TABLE.entry_statement(k, e, s, constant=True)))
-                loops.append((None, TABLE.entry_statement(k, e, s)))
-                # the OpenMP loop in a function of its own, so that the vectorizer's
-                # report of each loop names its function (identical loops in one
-                # function get one report)
-                for suffix, pragma in (("_omp", True), ("", False)):
-                    funcs.append((len(lines) + 1, fname + suffix))
-                    lines.append(f"static void {fname}{suffix}(const char *in1, const char *in2, "
-                                 f"char *out1, char *out2, long n, const double *p, "
-                                 f"int nthreads) {{")
-                    lines += [f"    const {t} *{v} = (const {t} *){ptr};"
-                              for v, ptr in zip(ins, ("in1", "in2"))]
-                    lines += [f"    {t} *{v} = ({t} *){ptr};"
-                              for v, ptr in zip(outs, ("out1", "out2"))]
-                    lines += [f"    {t} {name} = ({t})p[{j}];" for j, name in enumerate(k.params)]
-                    lines.append("    long i;")
-                    lines.append("    (void)in2; (void)out2; (void)nthreads; (void)p;")
-                    if not pragma:
-                        lines.append(f"    if (nthreads > 1) {{ {fname}_omp(in1, in2, out1, out2, "
-                                     f"n, p, nthreads); return; }}")
-                    for cond, stmt in loops:
-                        ind = "        " if cond else "    "
-                        if cond:
-                            lines.append(f"    if ({cond}) {{")
-                        if pragma:
-                            lines.append("#pragma omp parallel for schedule(static) "
-                                         "num_threads(nthreads)")
-                        lines.append(f"{ind}for (i = 0; i < n; i++) {stmt};")
-                        if cond:
-                            lines += ["        return;", "    }"]
-                    lines += ["}", ""]
+            if not TABLE.has_entry(k, e):
+                continue
+            ins, outs, _ = TABLE.ENTRY_CODE[e]
+            fname = f"{k.name}_{e}_{s}"
+            names.append(f"[{ki} * FA_NENTRIES + {ei}] = {fname}")
+            loops = []
+            if k.common:
+                loops.append((f"{k.common[0]} == {k.common[1]!r}",
+                              TABLE.entry_statement(k, e, s, constant=True)))
+            loops.append((None, TABLE.entry_statement(k, e, s)))
+            # the OpenMP loop in a function of its own, so that the vectorizer's report
+            # of each loop names its function (identical loops in one function get one
+            # report)
+            for suffix, pragma in (("_omp", True), ("", False)):
+                funcs.append((len(lines) + 1, fname + suffix))
+                lines.append(f"static void {fname}{suffix}(const char *in1, const char *in2, "
+                             f"char *out1, char *out2, long n, const double *p, "
+                             f"int nthreads) {{")
+                lines += [f"    const {st} *{v} = (const {st} *){ptr};"
+                          for v, ptr in zip(ins, ("in1", "in2"))]
+                lines += [f"    {st} *{v} = ({st} *){ptr};"
+                          for v, ptr in zip(outs, ("out1", "out2"))]
+                lines += [f"    {t} {name} = ({t})p[{j}];" for j, name in enumerate(k.params)]
+                lines.append("    long i;")
+                lines.append("    (void)in2; (void)out2; (void)nthreads; (void)p;")
+                if not pragma:
+                    lines.append(f"    if (nthreads > 1) {{ {fname}_omp(in1, in2, out1, out2, "
+                                 f"n, p, nthreads); return; }}")
+                for cond, stmt in loops:
+                    ind = "        " if cond else "    "
+                    if cond:
+                        lines.append(f"    if ({cond}) {{")
+                    if pragma:
+                        lines.append("#pragma omp parallel for schedule(static) "
+                                     "num_threads(nthreads)")
+                    lines.append(f"{ind}for (i = 0; i < n; i++) {stmt};")
+                    if cond:
+                        lines += ["        return;", "    }"]
+                lines += ["}", ""]
+    lines += [f"const kernel_t DRIVER_KERNELS_{s}[FA_NKERNELS * FA_NENTRIES] = "
+              f"{{{', '.join(names)}}};"]
+    return "\n".join(lines) + "\n", funcs
+
+
+def render_segments():
+    """C source of the driver's segment loops: fa_gated.h's own functions (as the kernel
+    modules take them), in a table at FA_NTYPES * index + dtype (a file of its own)."""
+    lines = ['#include "fa_activations.h"']
+    lines += [f"#define {k} {v}" for k, v in TABLE.C_MACROS.items()]
+    lines += ['#include "fa_table.h"', '#include "fa_gated.h"',
+              f"const fa_seg_t DRIVER_SEGS[FA_NTYPES * {len(TABLE.SEGMENTS)}] = {{"
+              + ", ".join(segment_functions()) + "};"]
+    return "\n".join(lines) + "\n"
+
+
+def render():
+    """C source of the driver's main file: the kernel table (FA_SLOT) of the dtypes'
+    tables (render_kernels), the segment loops' (render_segments) with what each reads
+    and writes, and main (the softmax jobs: render_softmax)."""
+    lines = ['#include <stdio.h>', '#include <stdlib.h>', '#include <stdint.h>',
+             '#include <stddef.h>', '#include "fa_activations.h"']
+    lines += [f"#define {k} {v}" for k, v in TABLE.C_MACROS.items()]
+    lines += ['#include "fa_table.h"', '', KERNEL_T]
+    lines += [f"extern const kernel_t DRIVER_KERNELS_{s}[FA_NKERNELS * FA_NENTRIES];"
+              for s in SUFFIXES]
+    lines += ["static kernel_t TABLE[FA_TABLE_SIZE];",
+              "static void fill_table(void) {",
+              "    int k, e;",
+              "    for (k = 0; k < FA_NKERNELS; k++)",
+              "        for (e = 0; e < FA_NENTRIES; e++) {"]
+    lines += [f"            TABLE[FA_SLOT(k, e, {ti})] = DRIVER_KERNELS_{s}[k * FA_NENTRIES + e];"
+              for ti, _, s, _ in TYPES]
+    lines += ["        }", "}"]
     nin = [len(TABLE.ENTRY_CODE[e][0]) for e in TABLE.ENTRIES]
     nout = [len(TABLE.ENTRY_CODE[e][1]) for e in TABLE.ENTRIES]
-    lines += [f"static const kernel_t TABLE[FA_TABLE_SIZE] = {{{', '.join(names)}}};",
-              f"static const int NIN[] = {{{', '.join(map(str, nin))}}};",
+    lines += [f"static const int NIN[] = {{{', '.join(map(str, nin))}}};",
               f"static const int NOUT[] = {{{', '.join(map(str, nout))}}};", ""]
-    # the segment loops of fa_gated.h (the header's own functions, as the kernel modules
-    # take them): at 2 * index + dtype, with what each reads and writes
+    # the segment loops, at FA_NTYPES * index + dtype, with what each reads and writes
     io = [segment_io(name) for name in TABLE.SEGMENTS]
-    lines += ['#include "fa_gated.h"', f"#define NSEG {len(TABLE.SEGMENTS)}",
-              "static const fa_seg_t SEGS[2 * NSEG] = {"
-              + ", ".join(f"fa_{name}_seg_{s}" for name in TABLE.SEGMENTS for _, _, s in TYPES)
-              + "};"]
+    lines += ["typedef void (*fa_seg_t)(const char *g, const char *a, const char *b, "
+              "char *o1, char *o2, char *o3, ptrdiff_t n);",
+              f"#define NSEG {len(TABLE.SEGMENTS)}",
+              "extern const fa_seg_t DRIVER_SEGS[FA_NTYPES * NSEG];",
+              "#define SEGS DRIVER_SEGS"]
     lines += [f"static const int {array}[NSEG] = {{{', '.join(str(v[k]) for v in io)}}};"
               for k, array in enumerate(("SEG_G", "SEG_NOUT", "SEG_ONE_B", "SEG_ACC"))]
     # the softmax jobs run in a file of their own (render_softmax), compiled beside
-    lines += ["", HEADER_C, "int run_softmax(const struct header *h, FILE *in, FILE *out);",
+    lines += ["", header_c(), "int run_softmax(const struct header *h, FILE *in, FILE *out);",
               MAIN]
-    return "\n".join(lines) + "\n", funcs
+    return "\n".join(lines) + "\n"
 
 
 # segment loops (fa_gated.h's header comment): entry -> (reads grad_output g, outputs
@@ -199,20 +333,32 @@ SOFTMAX_JOB = -2
 SMX_OPS = ("fwd", "bwdy", "bwdx", "fb")            # fa_softmax_api.h's FA_SMX_FWD, ...
 HEADER_C = r"""struct header { int32_t kernel, entry, dtype, repeat; double p[5]; int64_t n; };
 
+/* the bytes of an element of each dtype (the table's order: fastact._activations.C_TYPES) */
+static const size_t DT_SIZE[] = {%s};
+#define NTYPES_ ((int)(sizeof DT_SIZE / sizeof DT_SIZE[0]))
+typedef char fa_driver_check_ntypes[NTYPES_ == FA_NTYPES ? 1 : -1];
+
 static char *read_array(FILE *in, size_t size) {
     char *p = malloc(size ? size : 1);
     if (p && fread(p, 1, size, in) != size) { free(p); p = NULL; }
     return p;
 }
 """
+
+
+def header_c():
+    """HEADER_C with the element sizes of TYPES."""
+    return HEADER_C % ", ".join(f"sizeof({st})" for _, _, _, st in TYPES)
+
+
 SOFTMAX_MAIN = r"""
 /* one softmax job (entry -2): 0, or 1 on a short read or a bad job */
 int run_softmax(const struct header *h, FILE *in, FILE *out) {
-    const fa_smx_ops *ops = &FA_SMX_OPS[h->dtype ? 1 : 0];
+    const fa_smx_ops *ops = &FA_SMX_OPS[h->dtype];
     int lg = h->kernel / 4, op = h->kernel % 4, how = (int)h->p[1], ok;
     double sign = h->p[0];
     ptrdiff_t outer = (ptrdiff_t)h->p[2], inner = (ptrdiff_t)h->p[3], w = (ptrdiff_t)h->p[4];
-    ptrdiff_t n = (ptrdiff_t)h->n, t = h->dtype ? 8 : 4, total = outer * n * inner;
+    ptrdiff_t n = (ptrdiff_t)h->n, t = (ptrdiff_t)DT_SIZE[h->dtype], total = outer * n * inner;
     ptrdiff_t r, b, j0, nf = how == 2 ? outer * inner : outer;
     char *x, *g = NULL, *o1, *o2 = NULL;
     unsigned char *flags = calloc(nf ? (size_t)nf : 1, 1);
@@ -274,7 +420,7 @@ MAIN = r"""
 /* one segment job (entry -1): 0, or 1 on a short read */
 static int run_segment(const struct header *h, FILE *in, FILE *out) {
     int s = h->kernel, j, r;
-    size_t t = h->dtype ? 8 : 4, n = (size_t)h->n;
+    size_t t = DT_SIZE[h->dtype], n = (size_t)h->n;
     size_t nacc = SEG_ACC[s] == 1 ? 1 : SEG_ACC[s] == 2 ? n : 0;
     char *g = NULL, *a, *b, *o[3] = {0, 0, 0};
     int ok;
@@ -286,7 +432,7 @@ static int run_segment(const struct header *h, FILE *in, FILE *out) {
     if (nacc) ok = ok && (o[2] = read_array(in, nacc * 8));
     if (ok)
         for (r = 0; r < h->repeat; r++)
-            SEGS[2 * s + h->dtype](g, a, b, o[0], o[1], o[2], (ptrdiff_t)n);
+            SEGS[FA_NTYPES * s + h->dtype](g, a, b, o[0], o[1], o[2], (ptrdiff_t)n);
     for (j = 0; ok && j < SEG_NOUT[s]; j++) fwrite(o[j], 1, n * t, out);
     if (ok && nacc) fwrite(o[2], 1, nacc * 8, out);
     free(g); free(a); free(b);
@@ -301,11 +447,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: driver JOBS RESULTS\n");
         return 2;
     }
+    fill_table();
     while (fread(&h, sizeof h, 1, in) == 1) {
-        size_t size = (size_t)h.n * (h.dtype ? 8 : 4);
+        size_t size;
         char *buf[4] = {0, 0, 0, 0};
         int j, r;
         kernel_t f;
+        if (h.dtype < 0 || h.dtype >= FA_NTYPES) { fprintf(stderr, "no such dtype\n"); return 1; }
+        size = (size_t)h.n * DT_SIZE[h.dtype];
         if (h.entry == -2) {
             if (run_softmax(&h, in, out)) { fprintf(stderr, "bad softmax job\n"); return 1; }
             continue;
@@ -339,19 +488,34 @@ def render_softmax():
     lines = ['#include <stdio.h>', '#include <stdlib.h>', '#include <stdint.h>',
              '#include "fa_activations.h"']
     lines += [f"#define {k} {v}" for k, v in TABLE.C_MACROS.items()]
-    lines += ['#include "fa_softmax.h"', "", HEADER_C, SOFTMAX_MAIN]
+    lines += ['#include "fa_table.h"', '#include "fa_softmax.h"', "", header_c(), SOFTMAX_MAIN]
     return "\n".join(lines) + "\n"
 
 
 def write_source(directory):
-    """Write the driver's C files; (the main file's path, its functions (render))."""
-    source, funcs = render()
-    path = os.path.join(directory, "fastact_driver.c")
-    with open(path, "w") as f:
-        f.write(source)
-    with open(os.path.join(directory, "fastact_driver_softmax.c"), "w") as f:
-        f.write(render_softmax())
-    return path, funcs
+    """Write the driver's C files; {path: its kernel functions, [(first line, name)]
+    (render_kernels; none in the other files)}."""
+    sources = {f"fastact_driver_{s}.c": render_kernels(s) for s in SUFFIXES}
+    sources.update({"fastact_driver_seg.c": (render_segments(), []),
+                    "fastact_driver_softmax.c": (render_softmax(), []),
+                    "fastact_driver.c": (render(), [])})
+    files = {}
+    for name, (source, funcs) in sources.items():
+        files[os.path.join(directory, name)] = funcs
+        with open(os.path.join(directory, name), "w") as f:
+            f.write(source)
+    return files
+
+
+def _compile_all(commands):
+    """Run compile commands side by side; CalledProcessError (with the output) if one
+    fails."""
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for c in commands]
+    for proc in procs:
+        out = proc.communicate()[0]
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, proc.args, out)
 
 
 def compile_flags(target, openmp=False):
@@ -361,20 +525,12 @@ def compile_flags(target, openmp=False):
 
 
 def build(target, directory):
-    """Compile the driver for a target (no OpenMP: the serial loops), its two files side
-    by side; its path."""
-    src, _ = write_source(directory)
+    """Compile the driver for a target (no OpenMP: the serial loops), its files side by
+    side; its path."""
     exe = os.path.join(directory, f"driver_{target}")
-    objs, procs = [], []
-    for c in (src, os.path.join(directory, "fastact_driver_softmax.c")):
-        objs.append(c[:-2] + f"_{target}.o")
-        procs.append(subprocess.Popen(compile_flags(target) + ["-c", c, "-o", objs[-1]],
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True))
-    for proc in procs:
-        out = proc.communicate()[0]
-        if proc.returncode:
-            raise subprocess.CalledProcessError(proc.returncode, proc.args, out)
+    objs = [c[:-2] + f"_{target}.o" for c in write_source(directory)]
+    _compile_all([compile_flags(target) + ["-c", c[:-len(f"_{target}.o")] + ".c", "-o", c]
+                  for c in objs])
     cmd = compile_flags(target) + objs + ["-o", exe, "-lm"] + \
         (["-static"] if target != "native" else [])
     subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -382,11 +538,12 @@ def build(target, directory):
 
 
 class SegmentJob(typing.NamedTuple):
-    """A segment loop's job: SEGMENTS[seg] for dtype on inputs (g or None, a, b) with the
-    initial accumulator acc (float64; None where the segment has none); label: what the
-    case is (for the report)."""
+    """A segment loop's job: SEGMENTS[seg] for dtype (an index of TYPES, or what
+    dtype_index takes) on inputs (g or None, a, b: values, or a 16-bit dtype's bits) with
+    the initial accumulator acc (float64; None where the segment has none); label: what
+    the case is (for the report)."""
     seg: int
-    dtype: type
+    dtype: typing.Any
     inputs: tuple
     acc: typing.Optional[np.ndarray]
     label: str = ""
@@ -397,7 +554,8 @@ class SoftmaxJob(typing.NamedTuple):
     """A softmax job: SOFTMAX_OPS[op] of log_softmax (log) or softmax of sign * x along
     axis 1 of x, (outer, n, inner) (x is y for bwdy; g: grad_output, None for fwd),
     computed `how`: 'row' (ops.row), 'blocks' (each pass over the row's blocks, as
-    fastact._runner's threads do it) or 'cols' (ops.cols on tiles of w columns)."""
+    fastact._runner's threads do it) or 'cols' (ops.cols on tiles of w columns). dtype:
+    an index of TYPES (x and g a 16-bit dtype's bits), or None: x's dtype."""
     log: int
     op: int
     sign: float
@@ -406,9 +564,17 @@ class SoftmaxJob(typing.NamedTuple):
     g: typing.Optional[np.ndarray]
     w: int = 0
     label: str = ""
+    dtype: typing.Any = None
 
 
 SOFTMAX_HOW = ("row", "blocks", "cols")
+
+
+def job_dtype(job):
+    """The dtype (index of TYPES) of a job."""
+    if isinstance(job, SoftmaxJob):
+        return dtype_index(job.x.dtype if job.dtype is None else job.dtype)
+    return dtype_index(job.dtype if isinstance(job, SegmentJob) else job[2])
 
 
 def _n(job):
@@ -418,41 +584,43 @@ def _n(job):
 
 
 def _write_job(f, job):
+    dt = job_dtype(job)
     if isinstance(job, SoftmaxJob):
         outer, n, inner = job.x.shape
-        f.write(HEADER.pack(4 * job.log + job.op, SOFTMAX_JOB, int(job.x.dtype == np.float64),
-                            1, job.sign, SOFTMAX_HOW.index(job.how), outer, inner, job.w, n))
+        f.write(HEADER.pack(4 * job.log + job.op, SOFTMAX_JOB, dt, 1, job.sign,
+                            SOFTMAX_HOW.index(job.how), outer, inner, job.w, n))
         for a in (job.x, job.g):
             if a is not None:
-                f.write(np.ascontiguousarray(a).tobytes())
+                f.write(to_bits(a, dt).tobytes())
         return
     if isinstance(job, SegmentJob):
-        f.write(HEADER.pack(job.seg, SEGMENT_JOB, int(job.dtype == np.float64), job.repeat,
+        f.write(HEADER.pack(job.seg, SEGMENT_JOB, dt, job.repeat,
                             *(0.0,) * TABLE.NPARAMS, _n(job)))
         for a in job.inputs:
             if a is not None:
-                f.write(np.ascontiguousarray(a, job.dtype).tobytes())
+                f.write(to_bits(a, dt).tobytes())
         if job.acc is not None:
             f.write(np.ascontiguousarray(job.acc, np.float64).tobytes())
         return
-    kernel, entry, dtype, params, inputs, repeat = job
+    kernel, entry, _, params, inputs, repeat = job
     p = tuple(params) + (0.0,) * (TABLE.NPARAMS - len(params))
-    f.write(HEADER.pack(kernel, entry, int(dtype == np.float64), repeat, *p, inputs[0].size))
+    f.write(HEADER.pack(kernel, entry, dt, repeat, *p, inputs[0].size))
     for a in inputs:
-        f.write(np.ascontiguousarray(a, dtype).tobytes())
+        f.write(to_bits(a, dt).tobytes())
 
 
 def _result_layout(job):
-    """[(dtype, elements)] of a job's results, in the driver's order."""
-    n = _n(job)
+    """[(NumPy dtype, elements)] of a job's results, in the driver's order (arrays of a
+    16-bit dtype as their bits)."""
+    n, dt = _n(job), bits_dtype(job_dtype(job))
     if isinstance(job, SoftmaxJob):
         outer, _, inner = job.x.shape
-        return [(job.x.dtype.type, n)] * (2 if job.op == SMX_OPS.index("fb") else 1) + \
+        return [(dt, n)] * (2 if job.op == SMX_OPS.index("fb") else 1) + \
             [(np.uint8, outer * inner if job.how == "cols" else outer)]
     if isinstance(job, SegmentJob):
         _, nout, _, acc = segment_io(TABLE.SEGMENTS[job.seg])
-        return [(job.dtype, n)] * nout + ([(np.float64, job.acc.size)] if acc else [])
-    return [(job[2], n)] * len(TABLE.ENTRY_CODE[TABLE.ENTRIES[job[1]]][1])
+        return [(dt, n)] * nout + ([(np.float64, job.acc.size)] if acc else [])
+    return [(dt, n)] * len(TABLE.ENTRY_CODE[TABLE.ENTRIES[job[1]]][1])
 
 
 def run(target, exe, jobs, directory, cpu=None):
@@ -482,33 +650,114 @@ def run(target, exe, jobs, directory, cpu=None):
     return results
 
 
-def jobs():
-    """Every case of tests/cases.py x entry x dtype on tests/cpu_probe.py's sweep, as
-    (kernel, entry, dtype, params, inputs, repeat) with the kernel parameters the API
-    would pass; then segment_jobs() and softmax_jobs()."""
+def jobs(dtypes=None, half_all=True):
+    """Every case of tests/cases.py x entry x dtype (float32, float64) on
+    tests/cpu_probe.py's sweep, as (kernel, entry, dtype, params, inputs, repeat) with the
+    kernel parameters the API would pass; then half_jobs(half_all), segment_jobs() and
+    softmax_jobs(); those of dtypes (dtype_index's; None: all)."""
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     import cpu_probe
     from cases import CASES, kinks
-    import fastact._api as api
 
+    want = {dtype_index(d) for d in (SUFFIXES if dtypes is None else dtypes)}
     out = []
-    for dtype in (np.float32, np.float64):
+    for dt in (i for i, *_ in TYPES if i not in HALF and i in want):
+        dtype = bits_dtype(dt)
         for name, params in CASES:
-            act = TABLE.ACTIVATIONS_BY_NAME[name]
-            values = tuple(params.get(p, d) for p, d in act.params)
-            kernel, kparams = api._PREPARE[name](*values)
             x = cpu_probe.sweep(dtype, kinks(name, params))
             g = np.resize(np.array([1.5, -0.75, 0.0, -0.0, 3.0e5], dtype), x.size)
-            for ei, e in enumerate(TABLE.ENTRIES):
-                if not TABLE.has_entry(TABLE.KERNELS[kernel], e):
-                    continue
-                inputs = (x,) if len(TABLE.ENTRY_CODE[e][0]) == 1 else (g, x)
-                out.append((kernel, ei, dtype, kparams, inputs, 1))
-    return out + segment_jobs() + softmax_jobs()
+            out += _entry_jobs(name, params, dt, x, g)
+    if want & set(HALF):
+        out += half_jobs(half_all)
+    return [j for j in out + segment_jobs() + softmax_jobs() if job_dtype(j) in want]
 
 
-def _specials(dtype, extra=()):
-    """0, -0, +-inf, NaN, subnormal, tiny, huge and ordinary values of a dtype."""
+def _entry_jobs(name, params, dt, x, g, entries=None):
+    """The jobs of a case (activation name, params) for dtype dt on x (g: grad_output),
+    every entry point of its kernel (or those of `entries`)."""
+    import fastact._api as api
+    act = TABLE.ACTIVATIONS_BY_NAME[name]
+    kernel, kparams = api._PREPARE[name](*(params.get(p, d) for p, d in act.params))
+    return [(kernel, ei, dt, kparams, (x,) if len(TABLE.ENTRY_CODE[e][0]) == 1 else (g, x), 1)
+            for ei, e in enumerate(TABLE.ENTRIES)
+            if TABLE.has_entry(TABLE.KERNELS[kernel], e) and (entries is None or e in entries)]
+
+
+# ---- float16 and bfloat16 (inputs and results as their bits: to_bits) ----
+# the activations whose forward and backward run on every one of the 65536 bit patterns of
+# each 16-bit type (every other case: every entry point on half_sweep)
+HALF_ALL = ("gelu", "silu", "sigmoid", "tanh", "elu", "softplus", "relu")
+HALF_ALL_ENTRIES = ("fwd", "bwd")
+# the segment loops that run on every bit pattern as the gate (gated) or x (prelu)
+HALF_ALL_SEGMENTS = ("swiglu_fbg", "prelu_s_fbgw")
+HALF_STRIDE = 257           # half_sweep: every 257th bit pattern (every binade, both
+                            # signs, each time other mantissa bits)
+
+
+def _cast(dt, values):
+    """float64 values as the driver's array of dtype dt (a 16-bit type's bits)."""
+    return half_values(dt, values) if dt in HALF else np.asarray(values, bits_dtype(dt))
+
+
+def _half_limits(dt):
+    """(smallest subnormal, smallest normal, largest finite) of a 16-bit dtype, as bits
+    (from its infinity's: the exponent's bits all set, the mantissa's below them)."""
+    inf = int(half_values(dt, [np.inf])[0])
+    return 1, inf & -inf, inf - 1
+
+
+def all_patterns(dt):
+    """Every bit pattern of a 16-bit dtype, in order."""
+    return np.arange(1 << (8 * itemsize(dt)), dtype=np.uint32).astype(bits_dtype(dt))
+
+
+def half_sweep(dt, points=()):
+    """A 16-bit dtype's inputs (bits): +-0, +-inf, NaN, the smallest subnormals, the
+    normal edge, the largest finite, every HALF_STRIDE-th bit pattern, and each kink
+    (rounded to the type) with its neighbours."""
+    sub, tiny, big = _half_limits(dt)
+    sign = 1 << (8 * itemsize(dt) - 1)
+    edge = np.array([sub, 3 * sub, tiny - 1, tiny, tiny + 1, big - 1, big], np.int64)
+    near = half_values(dt, points).astype(np.int64)
+    near = np.concatenate([near, near - 1, near + 1]) % (2 * sign)
+    bits = np.concatenate([half_values(dt, [0.0, np.inf, np.nan]).astype(np.int64), edge,
+                           np.arange(0, sign, HALF_STRIDE)])
+    return np.concatenate([bits, bits | sign, near]).astype(bits_dtype(dt))
+
+
+def half_jobs(half_all=True):
+    """The 16-bit entry points: HALF_ALL's forward and backward on every bit pattern of
+    each 16-bit dtype (grad_output cycling through ordinary values, zeros, a huge and a
+    tiny one; not if half_all is false), and every case of tests/cases.py x entry point
+    on half_sweep."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from cases import CASES, kinks
+
+    out = []
+    for dt in HALF:
+        gv = [1.5, -0.75, 0.0, -0.0, 3.0e4, 1e-3, -2.0]
+        x = all_patterns(dt)
+        for name in HALF_ALL if half_all else ():
+            out += _entry_jobs(name, {}, dt, x, np.resize(_cast(dt, gv), x.size),
+                               HALF_ALL_ENTRIES)
+        for name, params in CASES:
+            x = half_sweep(dt, kinks(name, params))
+            out += _entry_jobs(name, params, dt, x, np.resize(_cast(dt, gv), x.size))
+    return out
+
+
+def _specials(dt, extra=()):
+    """0, -0, +-inf, NaN, subnormal, tiny, huge and ordinary values of a dtype (index;
+    a 16-bit one's bits)."""
+    if dt in HALF:
+        sub, tiny, big = _half_limits(dt)
+        sign = 1 << (8 * itemsize(dt) - 1)
+        return np.concatenate([
+            _cast(dt, [1.0, -2.5, 0.0, -0.0, np.inf, -np.inf, np.nan]),
+            np.array([sub, tiny | sign, big], bits_dtype(dt)),
+            _cast(dt, [-widen(np.array([big], bits_dtype(dt)), dt)[0] / 3, 1e-30, 3e30, 0.5,
+                       -7.0] + list(extra))])
+    dtype = bits_dtype(dt)
     info = np.finfo(dtype)
     v = [1.0, -2.5, 0.0, -0.0, np.inf, -np.inf, np.nan, info.smallest_subnormal,
          -info.tiny, info.max, -info.max / 3, 1e-30, 3e30, 0.5, -7.0] + list(extra)
@@ -524,57 +773,70 @@ SHORT = (1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 71)
 
 def segment_jobs():
     """SegmentJobs of every segment loop x dtype: the gate (gated) or x (prelu) over
-    tests/cpu_probe.py's sweep, a (gated) and grad_output over special values, prelu's
-    weights of several signs and magnitudes (one per segment: each of PRELU_WEIGHTS; one
-    per element: all of them, interleaved), accumulators starting at 0 and elsewhere;
-    and every segment on short lengths (SHORT)."""
+    tests/cpu_probe.py's sweep (16-bit: half_sweep; and for HALF_ALL_SEGMENTS every bit
+    pattern), a (gated) and grad_output over special values, prelu's weights of several
+    signs and magnitudes (one per segment: each of PRELU_WEIGHTS; one per element: all of
+    them, interleaved), accumulators starting at 0 and elsewhere; and every segment on
+    short lengths (SHORT)."""
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     import cpu_probe
 
     out = []
-    for dtype in (np.float32, np.float64):
+    for dt, *_ in TYPES:
+        half = dt in HALF
+
+        def sweep(points):
+            return half_sweep(dt, points) if half else cpu_probe.sweep(bits_dtype(dt), points)
         for si, name in enumerate(TABLE.SEGMENTS):
             has_g, _, one_b, acc_kind = segment_io(name)
             if name.startswith("prelu_"):
-                x = cpu_probe.sweep(dtype, (0.0,))
+                x = sweep((0.0,))
                 # first, finite x and g, shuffled (x of moderate size, then of every
                 # magnitude with the products within float64): the weight's gradient is
                 # then a sum whose order shows, not inf or NaN
-                x64, rng = x.astype(np.float64), np.random.default_rng(si)
+                with np.errstate(invalid="ignore"):         # (signalling NaNs)
+                    x64 = widen(x, dt).astype(np.float64)
+                rng = np.random.default_rng(si)
                 cases = []
                 for label, limit in (("moderate", 1e4), ("finite", 1e300)):
                     fin = rng.permutation(x[np.isfinite(x64) & (np.abs(x64) < limit)])
-                    cases.append((label, fin, np.array([0.25], dtype) if one_b else
-                                  np.resize(np.array(PRELU_WEIGHTS, dtype), fin.size)))
+                    cases.append((label, fin, _cast(dt, [0.25]) if one_b else
+                                  np.resize(_cast(dt, PRELU_WEIGHTS), fin.size)))
                 if one_b:
                     for w in PRELU_WEIGHTS:
-                        cases.append((f"w={w}", x, np.array([w], dtype)))
+                        cases.append((f"w={w}", x, _cast(dt, [w])))
                 else:
-                    cases.append(("w=all", x, np.resize(np.array(PRELU_WEIGHTS, dtype), x.size)))
+                    cases.append(("w=all", x, np.resize(_cast(dt, PRELU_WEIGHTS), x.size)))
+                if half and name in HALF_ALL_SEGMENTS:
+                    cases.append(("x=all", all_patterns(dt), _cast(dt, [0.25]) if one_b else
+                                  np.resize(_cast(dt, PRELU_WEIGHTS), 1 << 16)))
             else:
                 gk = TABLE.GATED_KERNELS[[k.name for k in TABLE.GATED_KERNELS].index(
                     name.rsplit("_", 1)[0])]
                 act = TABLE.ACTIVATIONS_BY_NAME.get(gk.f)
-                gate = cpu_probe.sweep(dtype, act.kinks_at({}) if act else (0.0,))
-                cases = [("a=specials", _specials(dtype), gate),
-                         ("a=normal", np.random.default_rng(si).standard_normal(gate.size)
-                          .astype(dtype) * dtype(3), gate)]
+                gate = sweep(act.kinks_at({}) if act else (0.0,))
+                cases = [("a=specials", _specials(dt), gate),
+                         ("a=normal", _cast(dt, np.random.default_rng(si).standard_normal(
+                             gate.size).astype(np.float32 if half else bits_dtype(dt)) * 3),
+                          gate)]
+                if half and name in HALF_ALL_SEGMENTS:
+                    cases.append(("gate=all", cases[1][1], all_patterns(dt)))
             for k, (label, a_or_x, b) in enumerate(cases):
                 n = b.size if not one_b else a_or_x.size
-                a = np.resize(a_or_x, n).astype(dtype)
-                g = np.resize(_specials(dtype, (1.5, -0.75, 3.0e5, -1e-20)), n) if has_g else None
+                a = np.resize(a_or_x, n)
+                g = np.resize(_specials(dt, (1.5, -0.75, 3.0e5, -1e-20)), n) if has_g else None
                 if label in ("moderate", "finite") and has_g:
-                    g = np.resize(np.array([1.5, -0.75, 0.0, -0.0, 1.0, -1e-20, 2.0], dtype), n)
+                    g = np.resize(_cast(dt, [1.5, -0.75, 0.0, -0.0, 1.0, -1e-20, 2.0]), n)
                 if k % 2:                                    # other pairings of g and a
                     g = None if g is None else g[::-1].copy()
                 acc = _initial_acc(acc_kind, n, k)
-                out.append(SegmentJob(si, dtype, (g, a, b), acc, label))
+                out.append(SegmentJob(si, dt, (g, a, b), acc, label))
                 if k == 0:                                   # the short lengths
                     for i, m in enumerate(SHORT):
                         o = (37 * i) % max(1, n - m)
                         bb = b if one_b else b[o:o + m]
-                        out.append(SegmentJob(si, dtype, (None if g is None else g[o:o + m],
-                                                          a[o:o + m], bb),
+                        out.append(SegmentJob(si, dt, (None if g is None else g[o:o + m],
+                                                       a[o:o + m], bb),
                                               _initial_acc(acc_kind, m, i), f"n={m}"))
     return out
 
@@ -635,6 +897,25 @@ def _smx_grad(dtype, shape, rng):
     return g
 
 
+def _smx_half(dt, shape, rng, op, log):
+    """_smx_data's rows for a 16-bit dtype, as its bits: float16's own, bfloat16's from
+    float32's (the same range) rounded, row 3 then five neighbouring bit patterns."""
+    f16 = numpy_name(dt) == "float16"
+    x = _smx_data(np.float16 if f16 else np.float32, shape, rng, op, log)
+    bits = x.view(np.uint16) if f16 else half_values(dt, x)
+    if shape[0] > 3 and not f16:
+        bits[3] = half_values(dt, [1000.0])[0] + np.arange(shape[1]) % 5
+    return bits
+
+
+def _smx_grad_half(dt, shape, rng):
+    """_smx_grad's grad_output for a 16-bit dtype (bits), within its range."""
+    g = rng.standard_normal(shape) * 2
+    flat = g.reshape(-1)
+    flat[::13] = np.array([0.0, -0.0, 1e-6, 300.0, -7.0])[np.arange(len(flat[::13])) % 5]
+    return half_values(dt, g)
+
+
 def softmax_jobs():
     """SoftmaxJobs of the family (fastact._activations.SOFTMAX_TABLE: softmax, log_softmax,
     softmin) x op x dtype: rows of every length in SMX_SHORT (_smx_data's rows: -inf
@@ -642,31 +923,44 @@ def softmax_jobs():
     in blocks as the runner's threads do it; tiles of columns (SMX_COLS) with special
     columns; and for each (log, op) (softmin is softmax's kernel) one row of two blocks of
     FA_SMX_BLOCK and 41 elements with -inf entries, in one dtype, by ops.row or in
-    blocks (each dtype gets both; the long rows are most of the emulated time)."""
+    blocks (each dtype gets both; the long rows are most of the emulated time); the same
+    for float16 and bfloat16 (their bits: _smx_half) but for the long rows: one per op
+    (log_softmax's for bwdx and fb), by ops.row or in blocks, in float16 or bfloat16
+    (each gets both)."""
     block = smx_constant("FA_SMX_BLOCK")
     out, long_done = [], set()
     for fi, spec in enumerate(TABLE.SOFTMAX_TABLE):
         log, sign = int(spec.log), float(spec.sign)
         for op in range(len(SMX_OPS)):
-            for di, dtype in enumerate((np.float32, np.float64)):
-                rng = np.random.default_rng(1000 * fi + 10 * op + di)
-                grad = lambda shape: None if op == 0 else _smx_grad(dtype, shape, rng)  # noqa
+            for dt, *_ in TYPES:
+                half = dt in HALF
+                di = (HALF.index(dt) if half else dt) % 2
+                rng = np.random.default_rng(1000 * fi + 10 * op + dt)
+
+                def data(shape):
+                    return (_smx_half(dt, shape, rng, op, log) if half else
+                            _smx_data(bits_dtype(dt).type, shape, rng, op, log))
+
+                def grad(shape):
+                    return None if op == 0 else _smx_grad_half(dt, shape, rng) if half else \
+                        _smx_grad(bits_dtype(dt).type, shape, rng)
                 for n in SMX_SHORT:
-                    x = _smx_data(dtype, (6, n), rng, op, log).reshape(6, n, 1)
+                    x = data((6, n)).reshape(6, n, 1)
                     g = grad(x.shape)
-                    out += [SoftmaxJob(log, op, sign, how, x, g, 0, f"n={n}")
+                    out += [SoftmaxJob(log, op, sign, how, x, g, 0, f"n={n}", dt)
                             for how in ("row", "blocks")]
-                if (log, op) not in long_done and di == (op + log) % 2:
-                    long_done.add((log, op))
+                if (log, op, half) not in long_done and di == (op + log) % 2 \
+                        and (not half or log == op // 2):
+                    long_done.add((log, op, half))
                     n = 2 * block + 41
-                    x = _smx_data(dtype, (7, n), rng, op, log)[6:].reshape(1, n, 1)
+                    x = data((7, n))[6:].reshape(1, n, 1)
                     out.append(SoftmaxJob(log, op, sign, ("row", "blocks")[op % 2], x,
-                                          grad(x.shape), 0, f"n={n}"))
+                                          grad(x.shape), 0, f"n={n}", dt))
                 for outer, n, inner, w in SMX_COLS:
-                    x = _smx_data(dtype, (inner, outer * n), rng, op, log)
+                    x = data((inner, outer * n))
                     x = np.ascontiguousarray(x.reshape(inner, outer, n).transpose(1, 2, 0))
                     out.append(SoftmaxJob(log, op, sign, "cols", x, grad(x.shape), w,
-                                          f"{outer}x{n}x{inner} w={w}"))
+                                          f"{outer}x{n}x{inner} w={w}", dt))
     return out
 
 
@@ -692,12 +986,13 @@ def native_results(job_list, level):
             if isinstance(job, SoftmaxJob):
                 results.append(_native_softmax(_backend._runner, job))
                 continue
-            kernel, entry, dtype, params, inputs, _ = job
-            outs = tuple(np.empty(inputs[0].size, dtype)
+            kernel, entry, _, params, inputs, _ = job
+            dt = job_dtype(job)
+            outs = tuple(np.empty(inputs[0].size, numpy_dtype(dt))
                          for _ in TABLE.ENTRY_CODE[TABLE.ENTRIES[entry]][1])
-            _backend.COMPILED.launch(kernel, entry, tuple(np.ascontiguousarray(a) for a in inputs),
+            _backend.COMPILED.launch(kernel, entry, tuple(to_numpy(a, dt) for a in inputs),
                                      outs, params)
-            results.append(list(outs))
+            results.append([to_bits(o, dt) for o in outs])
         return results
     finally:
         _backend.set_simd_level(previous)
@@ -708,12 +1003,13 @@ def _native_segment(runner, job):
     so that the segment function is called once on the whole arrays, as the driver does."""
     name = TABLE.SEGMENTS[job.seg]
     _, nout, one_b, acc_kind = segment_io(name)
-    n, isz = _n(job), np.dtype(job.dtype).itemsize
+    dt = job_dtype(job)
+    n, isz = _n(job), itemsize(dt)
 
     def slot(a, col=isz):
         return None if a is None else (np.ascontiguousarray(a, a.dtype), 0, col, 0, 0)
-    g, a, b = job.inputs
-    outs = [np.empty(n, job.dtype) for _ in range(nout)]
+    g, a, b = (None if v is None else to_numpy(v, dt) for v in job.inputs)
+    outs = [np.empty(n, numpy_dtype(dt)) for _ in range(nout)]
     acc = None if job.acc is None else np.array(job.acc, np.float64)
     o3 = outs[2] if nout == 3 else acc
     slots = (slot(g), slot(a), slot(b, 0 if one_b else isz), slot(outs[0]),
@@ -721,9 +1017,8 @@ def _native_segment(runner, job):
              slot(o3, 0 if acc_kind == 1 else o3.itemsize) if o3 is not None else None)
     f = ("leaky_relu" if name.startswith("prelu_") else
          next(k.f for k in TABLE.GATED_KERNELS if name.rsplit("_", 1)[0] == k.name))
-    runner.segments(job.seg, int(job.dtype == np.float64), TABLE.KERNEL_INDEX[f], slots, n,
-                    n, n)
-    return outs + ([acc] if acc is not None else [])
+    runner.segments(job.seg, dt, TABLE.KERNEL_INDEX[f], slots, n, n, n)
+    return [to_bits(o, dt) for o in outs] + ([acc] if acc is not None else [])
 
 
 def _native_softmax(runner, job):
@@ -734,7 +1029,9 @@ def _native_softmax(runner, job):
     import fastact
     from fastact._softmax import _GRAIN_KERNEL
     # fresh C-contiguous arrays (a view's strides of the axes of length 1 may differ)
-    x, g = (None if a is None else np.array(a, order="C") for a in (job.x, job.g))
+    dt = job_dtype(job)
+    x, g = (None if a is None else np.array(to_numpy(a, dt).reshape(a.shape), order="C")
+            for a in (job.x, job.g))
     outs = [np.zeros(x.shape, x.dtype) for _ in range(2 if job.op == SMX_OPS.index("fb") else 1)]
     with fastact.threads(1 if job.how == "row" else max(2, os.cpu_count() or 1)):
         special = runner.softmax(bool(job.log), job.sign, job.op, _GRAIN_KERNEL, x, g,
@@ -743,7 +1040,7 @@ def _native_softmax(runner, job):
     flags = np.zeros(outer * inner, np.uint8)
     if special is not None:
         flags[special] = 1
-    return [o.ravel() for o in outs] + [flags]
+    return [to_bits(o.ravel(), dt) for o in outs] + [flags]
 
 
 def _softmax_same(job, got, expected):
@@ -756,13 +1053,17 @@ def _softmax_same(job, got, expected):
         return False
     per = (outer, 1, inner) if job.how == "cols" else (outer, 1, 1)    # columns, rows
     keep = np.broadcast_to((flags_exp == 0).reshape(per), (outer, n, inner)).ravel()
-    return all(same_bits(a[keep], b[keep]) for a, b in zip(got[:-1], expected[:-1]))
+    return all(same_bits(a[keep], b[keep], job_dtype(job))
+               for a, b in zip(got[:-1], expected[:-1]))
 
 
-def same_bits(a, b):
-    """Bit for bit, any NaN equal to any NaN (the sign of a NaN is unspecified)."""
-    bits = np.uint32 if a.dtype == np.float32 else np.uint64
-    nan_a, nan_b = np.isnan(a), np.isnan(b)
+def same_bits(a, b, dt=None):
+    """Bit for bit, any NaN equal to any NaN (the sign of a NaN is unspecified): arrays of
+    dtype dt (an index of TYPES; None: a's dtype), as values or (16-bit) their bits."""
+    dt = dtype_index(a.dtype) if dt is None else dt
+    a, b = to_bits(a, dt), to_bits(b, dt)
+    bits = np.dtype(f"uint{8 * itemsize(dt)}")
+    nan_a, nan_b = np.isnan(widen(a, dt)), np.isnan(widen(b, dt))
     return np.array_equal(nan_a, nan_b) and np.array_equal(
         np.where(nan_a, 0, a.view(bits)), np.where(nan_b, 0, b.view(bits)))
 
@@ -774,61 +1075,68 @@ def fma_level():
     return levels[-1] if levels else None
 
 
-def compare(target, directory, cpu=None, exe=None):
+def compare(target, directory, cpu=None, exe=None, dtypes=None, half_all=True):
     """(number of jobs, descriptions of those whose driver results differ from fastact's
-    FMA level); exe: a driver already built for the target."""
-    job_list = jobs()
+    FMA level) of jobs(dtypes, half_all); exe: a driver already built for the target."""
+    job_list = jobs(dtypes, half_all)
     exe = exe or build(target, directory)
     got = run(target, exe, job_list, directory, cpu)
     expected = native_results(job_list, fma_level())
     bad = []
     for job, g, e in zip(job_list, got, expected):
+        dt = job_dtype(job)
         if isinstance(job, SoftmaxJob):
             if not _softmax_same(job, g, e):
                 bad.append(f"{'log_softmax' if job.log else 'softmax'}"
                            f"{'(-x)' if job.sign < 0 else ''}.{SMX_OPS[job.op]}."
-                           f"{job.x.dtype.name}[{job.how} {job.label}]")
+                           f"{numpy_name(dt)}[{job.how} {job.label}]")
             continue
-        if len(g) != len(e) or not all(same_bits(a, b) for a, b in zip(g, e)):
+        # (a segment's float64 accumulator after its outputs)
+        if len(g) != len(e) or not all(
+                same_bits(a, b, dt if a.dtype == bits_dtype(dt) else None)
+                for a, b in zip(g, e)):
             if isinstance(job, SegmentJob):
-                bad.append(f"{TABLE.SEGMENTS[job.seg]}.{np.dtype(job.dtype).name}"
-                           f"[{job.label}]")
+                bad.append(f"{TABLE.SEGMENTS[job.seg]}.{numpy_name(dt)}[{job.label}]")
                 continue
-            kernel, entry, dtype, params = job[:4]
+            kernel, entry, _, params = job[:4]
             bad.append(f"{TABLE.KERNELS[kernel].name}.{TABLE.ENTRIES[entry]}."
-                       f"{np.dtype(dtype).name}{params}")
+                       f"{numpy_name(dt)}{params}")
     return len(job_list), bad
 
 
 def vectorized(target, compiler_report=None):
-    """{function: number of vectorized loops} of the driver compiled for a target with
-    OpenMP (GCC's -fopt-info-vec-optimized)."""
+    """{function: number of vectorized loops} of the driver's kernel functions (every
+    dtype's file, compiled side by side) compiled for a target with OpenMP (GCC's
+    -fopt-info-vec-optimized)."""
     import bisect
-    import re
+    counts = {}
     with tempfile.TemporaryDirectory() as tmp:
-        src, funcs = write_source(tmp)
-        report = os.path.join(tmp, "vec.txt")
+        files = {src: funcs for src, funcs in write_source(tmp).items() if funcs}
         # -fno-ipa-icf: identical functions (relu's bwd and bwdy) are not folded into one
-        cmd = compile_flags(target, openmp=True) + ["-fno-ipa-icf", "-c", src, "-o",
-                                                    os.path.join(tmp, "d.o"),
-                                                    f"-fopt-info-vec-optimized={report}"]
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
-        lines = open(report).read().splitlines()
-    starts = [line for line, _ in funcs]
-    counts = {name: 0 for _, name in funcs}
-    for line in lines:
-        m = re.search(r"\.c:(\d+):\d+: optimized: loop vectorized", line)
-        if m:
-            i = bisect.bisect(starts, int(m.group(1))) - 1
-            if i >= 0:
-                counts[funcs[i][1]] += 1
+        _compile_all([compile_flags(target, openmp=True) + [
+            "-fno-ipa-icf", "-c", src, "-o", src[:-2] + ".o",
+            f"-fopt-info-vec-optimized={src[:-2]}.vec"] for src in files])
+        for src, funcs in files.items():
+            starts = [line for line, _ in funcs]
+            counts.update({name: 0 for _, name in funcs})
+            for line in open(src[:-2] + ".vec").read().splitlines():
+                m = re.search(r"\.c:(\d+):\d+: optimized: loop vectorized", line)
+                if m:
+                    i = bisect.bisect(starts, int(m.group(1))) - 1
+                    if i >= 0:
+                        counts[funcs[i][1]] += 1
     return counts
 
 
 def expected_loops(function):
-    """Loops in a driver function: one, two where the kernel has a constant variant."""
-    kernel = function.split("_" + next(e for e in TABLE.ENTRIES if f"_{e}_f" in function))[0]
-    return 2 if TABLE.KERNELS[[k.name for k in TABLE.KERNELS].index(kernel)].common else 1
+    """Loops in a driver function (kernel_entry_suffix, maybe _omp): one, two where the
+    kernel has a constant variant."""
+    kernels = "|".join(sorted((re.escape(k.name) for k in TABLE.KERNELS), key=len, reverse=True))
+    m = re.fullmatch(r"(%s)_(%s)_(%s)(?:_omp)?" % (kernels, "|".join(TABLE.ENTRIES),
+                                                   "|".join(SUFFIXES)), function)
+    if not m:
+        raise ValueError(f"{function!r} is no kernel x entry x dtype function")
+    return 2 if TABLE.KERNELS[[k.name for k in TABLE.KERNELS].index(m.group(1))].common else 1
 
 
 # ---- the segment loops' vectorization (fa_gated.h) ----
@@ -852,7 +1160,7 @@ _HEADER_ONLY = re.compile(r"for\s*\((?:[^()]|\([^()]*\))*\)$")
 
 def segment_functions():
     """The C names of every segment loop, SEGMENTS x dtype."""
-    return [f"fa_{name}_seg_{s}" for name in TABLE.SEGMENTS for _, _, s in TYPES]
+    return [f"fa_{name}_seg_{s}" for name in TABLE.SEGMENTS for _, _, s, _ in TYPES]
 
 
 def _split_segments(text):
@@ -860,7 +1168,7 @@ def _split_segments(text):
     `for` of theirs on a line of its own."""
     out = []
     for line in text.splitlines():
-        if re.search(r"\bstatic void fa_\w+_seg_f(?:32|64)\(", line):
+        if re.search(r"\bstatic void fa_\w+_seg_(?:%s)\(" % "|".join(SUFFIXES), line):
             out += [part.rstrip() for part in re.split(r"(?=\bfor\s*\()|(?=\bstatic\b)", line)
                     if part.strip()]
         else:
@@ -932,7 +1240,8 @@ def segment_vectorization(command, clang=False):
         reports.setdefault(line, set()).add(kind)
     # each segment function's lines: from its wrapper's line to the next one's
     starts = [(i, m.group(1)) for i, line in enumerate(lines, 1)
-              if (m := re.match(r"static void (fa_\w+_seg_f(?:32|64))\(", line))]
+              if (m := re.match(r"static void (fa_\w+_seg_(?:%s))\(" % "|".join(SUFFIXES),
+                                line))]
     if sorted(name for _, name in starts) != sorted(functions):
         raise RuntimeError("the preprocessed segment file does not define each segment "
                            "function once")
@@ -1027,32 +1336,57 @@ SMX_EXEMPT = (
     ("smx_sums_body", re.compile(r"for \(h = "), "pairwise lane combination"),
     # the constants of each column of a tile (smx_consts: a division and a log per
     # column, w <= 256 of them, against n * w elements in each pass)
-    ("smx_cols_body", re.compile(r"\bS\(smx_consts\w*\)\s*\("), "per-column constants"),
+    ("smx_cols_body", re.compile(r"\bSM?\(smx_consts\w*\)\s*\("), "per-column constants"),
 )
 # Misses known and accepted for now (each a loop instance the compilers leave scalar,
 # listed so that any other miss still fails): (compiler 'gcc'/'clang'/None, level
-# 'baseline' (x86-64 SSE2) or None, dtype or None, pass-label regex, function,
-# call-path regex, why). Each is a cost in speed, not in results; docs/softmax.md lists
-# them as work left.
+# 'baseline' (x86-64 SSE2) or None, dtypes (suffixes: each listed by name, so that a new
+# dtype's misses are never accepted unseen), pass-label regex, function, call-path regex,
+# why). Each is a cost in speed, not in results; docs/softmax.md lists them as work left.
+F32_F64 = ("f32", "f64")
+HALF_SFX = ("f16", "bf16")
 SMX_KNOWN = (
     # the 16 lanes' maxima combined into one (a scalar reduction of 16, like the sums')
-    (None, None, None, r"rows max", "smx_max", r"direct", "the 16 lanes' maxima combined"),
+    (None, None, F32_F64, r"rows max", "smx_max", r"direct", "the 16 lanes' maxima combined"),
     # a tile's per-column flags (NaN, infinite max): w <= 1024 of them per tile
-    (None, None, None, r"column tiles", "smx_cols_body", r"via line \d+$",
+    (None, None, F32_F64, r"column tiles", "smx_cols_body", r"via line \d+$",
      "per-column flags (SSE2: no double-to-byte compare)"),
     # float64 at SSE2 (2 lanes): the sums with their int32 counts are left scalar by GCC
-    ("gcc", "baseline", "f64", r".", "smx_tile_sums", r".", "float64 sums at SSE2"),
+    ("gcc", "baseline", ("f64",), r".", "smx_tile_sums", r".", "float64 sums at SSE2"),
     # the n % 16 tail of a row's sums (clang: "not identified as a reduction")
-    ("clang", None, None, r"rows sums", "smx_tile_sums", r"via line \d+>\d+$",
+    ("clang", None, F32_F64, r"rows sums", "smx_tile_sums", r"via line \d+>\d+$",
      "the tail of a row (clang)"),
     # log_softmax's backward from y, float64: GCC unrolls the 16 lanes, then the two-sum
     # defeats the row loop; clang will not reorder the bwdy sums
-    ("gcc", None, "f64", r"log_softmax\.bwdy rows sums", "smx_tile_sums", r".",
+    ("gcc", None, ("f64",), r"log_softmax\.bwdy rows sums", "smx_tile_sums", r".",
      "float64 log_softmax bwdy sums (GCC)"),
-    ("clang", None, None, r"bwdy rows sums", "smx_tile_sums", r".", "bwdy sums (clang)"),
+    ("clang", None, F32_F64, r"bwdy rows sums", "smx_tile_sums", r".", "bwdy sums (clang)"),
     # the max's two selects at SSE2: clang's cost model finds them not worth it
-    ("clang", "baseline", None, r"rows max|column tiles", "smx_tile_max", r".",
+    ("clang", "baseline", F32_F64, r"rows max|column tiles", "smx_tile_max", r".",
      "the max at SSE2 (clang's cost model)"),
+    # float16 and bfloat16: the 16-bit twins of entries above (the same loops over the
+    # same float lanes, with 16-bit loads), each left scalar with the compiler remark the
+    # float32 loop gets; call paths named exactly ({tail}: smx_sums_body's call of
+    # smx_tile_sums for a row's n % 16 tail, {main}: its call for the 16-lane rows)
+    # GCC, every level: "unsupported use in stmt" (float32's too)
+    ("gcc", None, HALF_SFX, r"rows max", "smx_max", r"direct",
+     "the 16 lanes' maxima combined (16-bit twin)"),
+    # clang, baseline and avx2: "the cost-model indicates that vectorization is not
+    # beneficial" (float32's too; both vectorize at avx512)
+    ("clang", None, HALF_SFX, r"column tiles", "smx_cols_body", r"via line \d+$",
+     "per-column flags (clang's cost model, 16-bit twin)"),
+    # clang, bfloat16: "cannot prove it is safe to reorder floating-point operations"
+    # (float32's too; float16's vectorizes)
+    ("clang", None, HALF_SFX, r"bwdy rows sums", "smx_tile_sums", r"via line \d+>{main}$",
+     "bwdy sums (clang, 16-bit twin)"),
+    # clang, every level: "value that could not be identified as reduction is used
+    # outside the loop" (float32's too)
+    ("clang", None, HALF_SFX, r"rows sums", "smx_tile_sums", r"via line \d+>{tail}$",
+     "the tail of a row (clang, 16-bit twin)"),
+    # clang at SSE2: "the cost-model indicates that vectorization is not beneficial"
+    # (float32's too)
+    ("clang", "baseline", HALF_SFX, r"rows max|column tiles", "smx_tile_max", r".",
+     "the max at SSE2 (clang's cost model, 16-bit twin)"),
 )
 SMX_SPECS = [("max", None, None)] + [(p, lg, op) for op in range(len(SMX_OPS)) for lg in (0, 1)
                                      for p in ("sums", "write", "cols")]
@@ -1108,7 +1442,8 @@ def _parse_impl(text):
     code = _strip_comments(text)
     line = lambda i: code.count("\n", 0, i) + 1  # noqa: E731
     funcs = {}
-    for m in re.finditer(r"^(?:FA_INLINE|static)\b[^;{=]*?\bS\((\w+)\)\s*\(", code, re.M):
+    # (SM(name) names the file's functions, S(name) those of T's math; either is read)
+    for m in re.finditer(r"^(?:FA_INLINE|static)\b[^;{=]*?\bSM?\((\w+)\)\s*\(", code, re.M):
         body = code.index("{", _match(code, m.end() - 1, "(", ")"))
         # what stands between the previous definition and this one (attributes)
         prefix = code[max(code.rfind("}", 0, m.start()), code.rfind(";", 0, m.start())) + 1:
@@ -1116,7 +1451,7 @@ def _parse_impl(text):
         funcs[m.group(1)] = _Func(m.group(1), m.start(), _match(code, body, "{", "}"), body,
                                   not re.search(r"\bnoinline\b|\bnoipa\b", prefix), [], [])
     for f in funcs.values():
-        for m in re.finditer(r"\bS\((\w+)\)\s*\(", code[f.body:f.end]):
+        for m in re.finditer(r"\bSM?\((\w+)\)\s*\(", code[f.body:f.end]):
             if m.group(1) in funcs:
                 f.calls.append((m.group(1), f.body + m.start(), line(f.body + m.start())))
         heads = {}                  # for-offset -> offset after its header
@@ -1200,11 +1535,12 @@ def _smx_copy(text, funcs, entry, tag, copy):
         for callee, offset, _ in f.calls:
             child = edges.get(((name, path), offset))
             if child and child[1]:
-                out += [text[pos:offset], f"S({callee}{rename(child[1])})"]
-                pos = re.compile(r"S\(\w+\)").match(text, offset).end()
+                m = re.compile(r"(SM?)\(\w+\)").match(text, offset)
+                out += [text[pos:offset], f"{m.group(1)}({callee}{rename(child[1])})"]
+                pos = m.end()
         out.append(text[pos:f.end])
-        src = re.sub(r"\bS\(" + name + r"\)", f"S({name}{rename(path)})", "".join(out),
-                     count=1)
+        src = re.sub(r"\b(SM?)\(" + name + r"\)",
+                     lambda m: f"{m.group(1)}({name}{rename(path)})", "".join(out), count=1)
         if name == entry and "FA_SMX_SWITCH(" in src:
             src = re.sub(r"^static\b", "FA_INLINE", src)
         return src
@@ -1217,7 +1553,8 @@ def _smx_copy(text, funcs, entry, tag, copy):
         for _, path in (n for n in nodes if n[0] == name and n[1]):
             files[f"{copy}@{'.'.join(map(str, path))}"] = (
                 "\n" * code.count("\n", 0, f.start) + body(name, path) + "\n")
-            head = re.sub(r"\bS\(" + name + r"\)", f"S({name}{rename(path)})",
+            head = re.sub(r"\b(SM?)\(" + name + r"\)",
+                          lambda m: f"{m.group(1)}({name}{rename(path)})",
                           code[f.start:f.body], count=1)
             protos.append(" ".join(head.split()) + ";")
     pieces += [text[pos:], "\n"] + [f'#include "{name}"\n' for name in files]
@@ -1225,8 +1562,9 @@ def _smx_copy(text, funcs, entry, tag, copy):
     files[copy] = " ".join(protos) + " " + "".join(pieces)
     for name in files:
         files[name] = re.sub(
-            r"\bS\((" + names + r")(?:@@([\d_]+))?\)",
-            lambda m: f"S({m.group(1)}_{tag}" + (f"__{m.group(2)})" if m.group(2) else ")"),
+            r"\b(SM?)\((" + names + r")(?:@@([\d_]+))?\)",
+            lambda m: (f"{m.group(1)}({m.group(2)}_{tag}"
+                       + (f"__{m.group(3)})" if m.group(3) else ")")),
             files[name])
     return files, nodes
 
@@ -1235,7 +1573,7 @@ def _smx_wrapper(funcs, text, entry, tag, dtype, lg, op):
     """A function of its own that calls the copy's entry, (log, op) constants."""
     f = funcs[entry]
     head = _strip_comments(text)[f.start:f.body]
-    m = re.search(r"\b(void|int|double)\s+S\(\w+\)\s*\((.*)\)\s*$", head, re.S)
+    m = re.search(r"\b(void|int|double)\s+SM?\(\w+\)\s*\((.*)\)\s*$", head, re.S)
     params = [p.strip() for p in m.group(2).split(",")]
     names = [re.search(r"(\w+)\s*$", p).group(1) for p in params]
     fixed = {"lg": str(lg), "op": str(op)}
@@ -1247,6 +1585,23 @@ def _smx_wrapper(funcs, text, entry, tag, dtype, lg, op):
     call = f"fa_{entry}_{tag}_{dtype}({', '.join(args)})"
     return (f"{m.group(1)} fa_smx_check_{tag}_{dtype}({', '.join(keep)}) "
             f"{{ {'return ' if m.group(1) != 'void' else ''}{call}; }}")
+
+
+def _smx_suffix(text):
+    """The suffix the functions of fa_softmax_impl.h get where it is included at the end
+    of text (fa_softmax.h's): SM(name)'s, as the #define/#undef lines of S and SM leave
+    them (SM(name) may be S(name))."""
+    macros = {}
+    for m in re.finditer(r"^#\s*(define|undef)\s+(SM?)\b(?:\(name\)\s+(.*))?$", text, re.M):
+        macros[m.group(2)] = m.group(3).strip() if m.group(1) == "define" else None
+    body = macros.get("SM") or ""
+    if re.fullmatch(r"S\(name\)", body):
+        body = macros.get("S") or ""
+    m = re.fullmatch(r"fa_##name##_(\w+)", body)
+    if not m:
+        raise RuntimeError(f"fa_softmax.h: SM(name) is {body!r} where it includes "
+                           f"fa_softmax_impl.h: update tools/kernel_driver.py")
+    return m.group(1)
 
 
 def _smx_sources(directory):
@@ -1261,11 +1616,13 @@ def _smx_sources(directory):
             raise RuntimeError(f"fa_softmax_impl.h defines no S({entry}): update "
                                f"SMX_PASSES of tools/kernel_driver.py")
     parts = re.split(r'^#include "fa_softmax_impl.h"\n', head, flags=re.M)
-    if len(parts) != 3:
-        raise RuntimeError("fa_softmax.h does not include fa_softmax_impl.h once per dtype")
+    dtypes = [_smx_suffix("".join(parts[:k + 1])) for k in range(len(parts) - 1)]
+    if sorted(dtypes) != sorted(SUFFIXES):
+        raise RuntimeError(f"fa_softmax.h includes fa_softmax_impl.h for {dtypes}, not once "
+                           f"per dtype of {SUFFIXES}: update tools/kernel_driver.py")
     copies, wrappers, out = {}, [], [parts[0]]
     for k, rest in enumerate(parts[1:]):
-        dtype = re.findall(r"#define S\(name\) fa_##name##_(f32|f64)", parts[k])[-1]
+        dtype = dtypes[k]
         for pass_, lg, op in SMX_SPECS:
             label = (f"{'log_softmax' if lg else 'softmax'}.{SMX_OPS[op]} "
                      f"{'column tiles' if pass_ == 'cols' else 'rows ' + pass_}"
@@ -1282,7 +1639,7 @@ def _smx_sources(directory):
             copies[copy] = (dtype, label, nodes)
         out.append(rest)
     # fa_softmax.h's own tables (FA_SMX_OPS) are left out: only the copies are compiled
-    src = re.sub(r"static const fa_smx_ops FA_SMX_OPS\[2\] = \{.*?\n\};\n", "",
+    src = re.sub(r"static const fa_smx_ops FA_SMX_OPS\[\w+\] = \{.*?\n\};\n", "",
                  "".join(out), flags=re.S)
     path = os.path.join(directory, "smx_check.c")
     with open(path, "w") as f:
@@ -1374,15 +1731,28 @@ def _smx_status(reports, pseudo, lines, last, clang):
             "not there (dead for the op)"), True
 
 
+@functools.lru_cache(maxsize=None)
+def _smx_call_lines():
+    """{'main': line, 'tail': line} of smx_sums_body's two calls of smx_tile_sums in
+    fa_softmax_impl.h (the 16-lane rows, the n % 16 tail): SMX_KNOWN's {main}, {tail}."""
+    funcs = _parse_impl(open(os.path.join(SRC, "fa_softmax_impl.h")).read())
+    lines = [line for callee, _, line in funcs["smx_sums_body"].calls
+             if callee == "smx_tile_sums"]
+    if len(lines) != 2:
+        raise RuntimeError("smx_sums_body does not call smx_tile_sums twice (rows, tail): "
+                           "update SMX_KNOWN of tools/kernel_driver.py")
+    return {"main": str(lines[0]), "tail": str(lines[1])}
+
+
 def _smx_known(command, clang, dtype, label, fn, where):
     """The reason an SMX_KNOWN entry gives for this miss, or None."""
     level = ("avx512" if "-mavx512f" in command else "avx2" if "-mavx2" in command else
              "baseline" if any("x86-64" in c for c in command) or not any(
                  "arm" in c or "aarch64" in c or "sve" in c for c in command) else "arm")
-    for comp, lvl, dt, lab, f, wh, why in SMX_KNOWN:
+    for comp, lvl, dts, lab, f, wh, why in SMX_KNOWN:
         if (comp in (None, "clang" if clang else "gcc") and lvl in (None, level)
-                and dt in (None, dtype) and re.search(lab, label) and f == fn
-                and re.search(wh, where)):
+                and dtype in dts and re.search(lab, label) and f == fn
+                and re.search(wh.format(**_smx_call_lines()) if "{" in wh else wh, where)):
             return why
     return None
 
@@ -1468,9 +1838,9 @@ def instructions_per_element(target, exe, kernel, entry, suffix, cpu=None, n=409
     out between running the loop once and three times)."""
     ki = [k.name for k in TABLE.KERNELS].index(kernel)
     ei = TABLE.ENTRIES.index(entry)
-    dtype = np.float32 if suffix == "f32" else np.float64
-    x = np.linspace(-20, 20, n).astype(dtype)
-    inputs = (x,) if len(TABLE.ENTRY_CODE[entry][0]) == 1 else (np.ones_like(x), x)
+    dt = dtype_index(suffix)
+    x = _cast(dt, np.linspace(-20, 20, n))
+    inputs = (x,) if len(TABLE.ENTRY_CODE[entry][0]) == 1 else (_cast(dt, np.ones(n)), x)
     runner = list(TARGETS[target][2])
     if cpu:
         runner[2] = cpu
@@ -1479,8 +1849,7 @@ def instructions_per_element(target, exe, kernel, entry, suffix, cpu=None, n=409
         for repeat in (1, 3):
             jobs_path, log = os.path.join(tmp, "jobs.bin"), os.path.join(tmp, "exec.log")
             with open(jobs_path, "wb") as f:
-                f.write(HEADER.pack(ki, ei, int(dtype == np.float64), repeat,
-                                    *(1.0,) * TABLE.NPARAMS, n))
+                f.write(HEADER.pack(ki, ei, dt, repeat, *(1.0,) * TABLE.NPARAMS, n))
                 for a in inputs:
                     f.write(a.tobytes())
             subprocess.run(runner[:1] + ["-singlestep", "-d", "exec,nochain", "-D", log]
