@@ -4,7 +4,8 @@
 ``compute`` is what fastact._api calls: the active backend's fast path (``fast``, the
 common case straight to a kernel) first, else dask arrays (fastact._dask, lazily), masked
 arrays, or ``run``, the general path: it checks whatever the user passed, brings the
-inputs to one contiguous, aligned, native-order dtype (float32 or float64), picks or
+inputs to one contiguous, aligned, native-order dtype (float32, float64, float16 or bfloat16: the 16-bit
+types are read and written as they are, computed in float32 by the kernels), picks or
 allocates the outputs, calls the backend's ``launch`` on flat arrays, and shapes the
 results. It is the complete rule set and the only place that raises for bad arrays.
 """
@@ -20,11 +21,6 @@ _F16, _F32, _F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float
 def is_bfloat16(dt):
     """Whether a NumPy dtype is ml_dtypes.bfloat16 (recognised without importing it)."""
     return dt.name == "bfloat16" and dt.type.__module__.startswith("ml_dtypes")
-
-
-def is_half(dt):
-    """float16 or bfloat16: computed in float32, stored in 16 bits."""
-    return dt == _F16 or is_bfloat16(dt)
 
 
 def is_dask(a):
@@ -66,12 +62,6 @@ def check_inputs(arrays, names):
             raise ValueError(f"{name} has shape {a.shape} but {names[-1]} has shape "
                              f"{arrays[-1].shape}")
     return result
-
-
-def compute_dtype(result, half=False):
-    """The dtype kernels compute a result of this dtype in: its own; for float16 and
-    bfloat16 float32 where the caller has no 16-bit kernels (half=False)."""
-    return _F32 if not half and is_half(result) else result
 
 
 def check_out(out, name, shape, dtype):
@@ -117,8 +107,7 @@ def run(launch, kernel, entry, inputs, names, outs, out_names, params):
     """Compute entry of kernel on inputs into outs (None: allocate); returns the result,
     or a tuple of results when there are two outputs."""
     arrays = [np.asarray(a) for a in inputs]
-    result = check_inputs(arrays, names)
-    dtype = compute_dtype(result, half=True)
+    result = dtype = check_inputs(arrays, names)    # the kernels compute in it
     x = arrays[-1]
     shape = x.shape
     for out, name in zip(outs, out_names):
@@ -139,8 +128,7 @@ def run(launch, kernel, entry, inputs, names, outs, out_names, params):
     for out, target, d in zip(outs, targets, direct):
         shaped = target.reshape(shape, order=order)
         if out is None:
-            res = shaped if result == dtype else shaped.astype(result, order=order)
-            results.append(res[()] if x.ndim == 0 else res)
+            results.append(shaped[()] if x.ndim == 0 else shaped)
         else:
             if not d:
                 np.copyto(out, shaped, casting="same_kind")

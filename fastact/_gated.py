@@ -84,7 +84,7 @@ def _result(arrays, names):
     result = _arrays.result_dtype(arrays[0], names[0])
     for a, name in zip(arrays[1:], names[1:]):
         result = _arrays.promote(result, _arrays.result_dtype(a, name), (names[0], name))
-    return result, _arrays.compute_dtype(result, half=True)
+    return result, result           # (the kernels compute in the result's dtype)
 
 
 def _prepared(a, dtype, order="C"):
@@ -274,7 +274,7 @@ def pair(kernel, entry, g, a, b, out, grad_out, name):
         return _lazy_pair(kernel, entry, inputs, names)
     arrays = [np.asarray(v) for v in inputs]
     result = _arrays.check_inputs(arrays, names)       # same shapes
-    dtype = _arrays.compute_dtype(result, half=True)
+    dtype = result
     shape = arrays[-1].shape
     has_y, has_grad = _HAS_Y[entry], entry != _FWD
     grads = (grad_out if has_y else out) if has_grad else None
@@ -396,7 +396,7 @@ def weighted(entry, g, x, weight, outs, names, per_element=False):
                         "a reduction over every block, rrelu's slopes one random sequence)")
     arrays = [np.asarray(x)] if g is None else [np.asarray(g), np.asarray(x)]
     result = _arrays.check_inputs(arrays, ("grad_output", "x")[-len(arrays):])
-    dtype = _arrays.compute_dtype(result, half=True)
+    dtype = result
     x = arrays[-1]
     shape = x.shape
     if per_element:

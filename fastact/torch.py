@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import _api
+from . import _api, _arrays
 from ._activations import ACTIVATIONS_TABLE, KERNELS
 
 __all__ = []
@@ -301,7 +301,7 @@ def _np(t):
 
 
 def _from_np(a):
-    if a.dtype == _bfloat16() and a.dtype.name == "bfloat16":    # through its bits
+    if _arrays.is_bfloat16(a.dtype):                              # through its bits
         bits = np.ascontiguousarray(a).reshape(-1).view(np.int16)
         return torch.from_numpy(bits).view(torch.bfloat16).reshape(a.shape)
     return torch.from_numpy(a) if a.ndim else torch.tensor(a)
