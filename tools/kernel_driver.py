@@ -186,10 +186,10 @@ def render_kernels(dtype):
     """(C source, [(first line, function name)]) of the driver's kernel loops of one dtype
     (a suffix of TYPES): every kernel x entry point, and their table by (kernel, entry),
     fastact_driver_<suffix>.c, a file of its own so that the dtypes compile side by side.
-    float16's loops are the template's element by element ones (fa_activations.h's _f16
-    entry points), those of the levels without F16C (x86-64 baseline, aarch64); the x86
-    F16C levels run float16 in blocks through float buffers, the same bits (their loops
-    are tools/check_vectorization.py's)."""
+    The 16-bit loops are the template's element by element ones (fa_activations.h's _f16
+    and _bf16 entry points), those of the x86-64 baseline and aarch64; the x86 SIMD levels
+    run them in blocks through float buffers, the same bits (their loops are
+    tools/check_vectorization.py's)."""
     ti, t, s, st = TYPES[SUFFIXES.index(dtype)]
     lines = ['#include <stddef.h>', '#include "fa_activations.h"']
     lines += [f"#define {k} {v}" for k, v in TABLE.C_MACROS.items()]

@@ -111,4 +111,73 @@ FA_INLINE void fa_narrow_f16_n(const float *f, fa_half_t *h, ptrdiff_t n) {
     for (; i < n; i++) h[i] = fa_narrow_f16(f[i]);
 }
 
+/* ---- bfloat16 arrays of n elements to float and back, for the same blocks: AVX2 /
+ * AVX-512 integer shifts (zero-extend and shift up; add 0x7FFF plus the kept lowest bit,
+ * shift down, pack) with NaN quieted by a compare, 8 or 16 at a time; the scalar
+ * functions above for the tails and the other levels. The same bits either way. ---- */
+#if defined(__AVX2__) && (defined(__x86_64__) || defined(_M_X64))
+#  include <immintrin.h>
+#  define FA_BF16_SIMD 1
+#else
+#  define FA_BF16_SIMD 0
+#endif
+
+FA_INLINE void fa_widen_bf16_n(const fa_half_t *h, float *f, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+#if FA_BF16_SIMD
+#  if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) {
+        __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(h + i)));
+        _mm512_storeu_ps(f + i, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+    }
+#  endif
+    for (; i + 8 <= n; i += 8) {
+        __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(h + i)));
+        _mm256_storeu_ps(f + i, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+    }
+#endif
+    for (; i < n; i++) f[i] = fa_widen_bf16(h[i]);
+}
+
+FA_INLINE void fa_narrow_bf16_n(const float *f, fa_half_t *h, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+#if FA_BF16_SIMD
+#  if defined(__AVX512F__)
+    /* 32 at a time: the rounding bias (0x7FFF, 0x8000 where the kept lowest bit is set)
+     * added where x is a number, the quiet bit set where it is NaN, and the top halves
+     * of two vectors gathered by one word permute */
+    const __m512i odd16 = _mm512_set1_epi32(0x10000), quiet16 = _mm512_set1_epi32(0x400000);
+    const __m512i even_bias = _mm512_set1_epi32(0x7FFF), odd_bias = _mm512_set1_epi32(0x8000);
+    const __m512i tops = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39,
+                                          37, 35, 33, 31, 29, 27, 25, 23, 21, 19, 17, 15, 13,
+                                          11, 9, 7, 5, 3, 1);
+    for (; i + 32 <= n; i += 32) {
+        __m512i r[2];
+        for (int k = 0; k < 2; k++) {
+            __m512 x = _mm512_loadu_ps(f + i + 16 * k);
+            __m512i u = _mm512_castps_si512(x);
+            __m512i bias = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(u, odd16),
+                                                   even_bias, odd_bias);
+            r[k] = _mm512_mask_add_epi32(_mm512_or_si512(u, quiet16),
+                                         _mm512_cmp_ps_mask(x, x, _CMP_ORD_Q), u, bias);
+        }
+        _mm512_storeu_si512((void *)(h + i), _mm512_permutex2var_epi16(r[0], tops, r[1]));
+    }
+#  endif
+    const __m256i bias = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
+    const __m256i quiet = _mm256_set1_epi32(0x40);
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(f + i);
+        __m256i u = _mm256_castps_si256(x), top = _mm256_srli_epi32(u, 16);
+        __m256i r = _mm256_srli_epi32(_mm256_add_epi32(
+            _mm256_add_epi32(u, bias), _mm256_and_si256(top, one)), 16);
+        __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+        r = _mm256_blendv_epi8(r, _mm256_or_si256(top, quiet), nan);
+        _mm_storeu_si128((__m128i *)(h + i), _mm_packus_epi32(_mm256_castsi256_si128(r),
+                                                                _mm256_extracti128_si256(r, 1)));
+    }
+#endif
+    for (; i < n; i++) h[i] = fa_narrow_bf16(f[i]);
+}
+
 #endif
