@@ -5,9 +5,9 @@ A kernel whose loop stops vectorizing still computes the right numbers, only 5-2
 slower, so no correctness test notices; this does. It recompiles the cythonized kernels
 of each SIMD level with the build's flags and the compiler's vectorization report (GCC's
 -fopt-info-vec, clang's -Rpass=loop-vectorize remarks) and maps the loops back to the
-kernel functions, with the compiler's reason for a loop it left scalar (float16 at the
-F16C levels: the float32 loop of each block function, BLOCK). The segment loops of the
-gated units and prelu (fa_gated.h, macro-expanded; every dtype) are checked the same
+kernel functions, with the compiler's reason for a loop it left scalar (float16 and
+bfloat16 at the x86 SIMD levels: the float32 loop of each block function, BLOCK). The
+segment loops of the gated units and prelu (fa_gated.h, macro-expanded; every dtype) are checked the same
 way, each loop of each function on a line of its own (tools/kernel_driver.py's
 segment_vectorization: the eight-lane prelu sum may vectorize by SLP, its tail need
 not). So are the softmax family's loops (fa_softmax.h: the rows' max, sums and write,
@@ -47,14 +47,19 @@ def _accepts(compiler, flag):
                               capture_output=True).returncode == 0
 
 
+# Python's CFLAGS and include directory, read once here: sysconfig fills its variables on
+# first use, and the checks' threads asking at once saw them half filled (None)
+PY_CFLAGS = sysconfig.get_config_var("CFLAGS").split()
+PY_INCLUDE = sysconfig.get_paths()["include"]
+
+
 def _command(compiler, level):
     """The compiler and its flags as setup.py compiles a level's kernel module: Python's
     CFLAGS (with its -fwrapv), then the project's flags (no source, -c or -o)."""
     flags = FLAGS.compile_flags(level, "x86_64", accepts=lambda f: _accepts(compiler, f))
     macros = [f"-D{k}={v}" for k, v in TABLE.C_MACROS.items()]
-    return [compiler] + (sysconfig.get_config_var("CFLAGS").split() + flags + macros + [
-        "-fopenmp", "-fPIC", "-I", os.path.join(ROOT, "fastact", "_src"),
-        "-I", sysconfig.get_paths()["include"]])
+    return [compiler] + (PY_CFLAGS + flags + macros + [
+        "-fopenmp", "-fPIC", "-I", os.path.join(ROOT, "fastact", "_src"), "-I", PY_INCLUDE])
 
 
 def _report(compiler, level, src, tmp):
@@ -82,22 +87,23 @@ def _report(compiler, level, src, tmp):
             if file == name}
 
 
-# float16 at the F16C levels (fastact/_src/_kernels.pyx.in): a kernel function's loop
-# runs over blocks of FA_HBLK elements, each through K_E_f16_blk (K_E_f16_blk_c with the
-# kernel's common parameter value) whose float32 loop over the widened block is the one
-# that must vectorize (the F16C conversions around it are intrinsics; their scalar tails,
-# under 8 or 16 elements, are fa_half.h's)
-BLOCK = re.compile(r"(\w+_f16)_blk(?:_c)?$")
+# float16 and bfloat16 at the x86 SIMD levels (fastact/_src/_kernels.pyx.in): a kernel
+# function's loop runs over blocks of FA_HBLK elements, each through K_E_f16_blk
+# (K_E_f16_blk_c with the kernel's common parameter value; _bf16_ likewise) whose float32
+# loop over the widened block is the one that must vectorize (the conversions around it
+# are F16C / AVX2 / AVX-512 intrinsics; their scalar tails, under 8 or 16 elements, are
+# fa_half.h's)
+BLOCK = re.compile(r"(\w+_b?f16)_blk(?:_c)?$")
 
 
 def check(compiler, level):
     """(kernel functions of a level, {dtype suffix: those functions}, the functions (and
-    float16 block functions) whose loops did not all vectorize, each as 'name
+    16-bit block functions) whose loops did not all vectorize, each as 'name
     (vectorized/expected loops: the compiler's reasons for those it left, by line of the
     generated .c)'). A function's loops must vectorize (a report that one did not
     fails it, beside one that did): its serial and OpenMP loop, of both variants where
-    the kernel has a constant one (linear's, copies, are left to memcpy); at the F16C
-    levels a float16 function's block functions' float32 loops (BLOCK)."""
+    the kernel has a constant one (linear's, copies, are left to memcpy); at the x86 SIMD
+    levels a 16-bit function's block functions' float32 loops (BLOCK)."""
     src = os.path.join(ROOT, "build", "cython", "build", "generated", "fastact",
                        f"_kernels_{level}.c")
     if not os.path.exists(src):
@@ -127,7 +133,7 @@ def check(compiler, level):
         """(vectorized loop reports expected at least, whether misses count)"""
         if BLOCK.match(name):
             return 1, True
-        if name + "_blk" in names:       # float16 at an F16C level: the loop over blocks
+        if name + "_blk" in names:       # 16 bits at an x86 SIMD level: the loop over blocks
             return 0, False
         return 2 * expected_loops(name), True
     bad = []
@@ -169,7 +175,7 @@ def main():
                     for f in (check, check_segments, check_softmax)]
             (n, by_dtype, blocks, bad), segments, softmax = (job.result() for job in jobs)
             dtypes = ", ".join(f"{len(v)} {s}" for s, v in by_dtype.items())
-            blocks = f", float16 in {blocks} F16C block functions" if blocks else ""
+            blocks = f", 16 bits in {blocks} block functions" if blocks else ""
             print(f"{args.compiler}: {n} kernels at {level} ({dtypes}{blocks}): "
                   + ("all loops vectorized" if not bad else f"{len(bad)} NOT vectorized"))
             for miss in bad:
