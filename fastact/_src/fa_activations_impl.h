@@ -250,26 +250,25 @@ FA_DEFINE_Y(hardtanh)
  * f' = slope = 1 / width inside, 0 at both ends and outside; NaN gives NaN. Hardsigmoid is
  * (-3, 3, 6, 1/6), jax's sparse_sigmoid (-1, 1, 2, 1/2). As parameters, the clip
  * compiles to max/min as in hardtanh; with the literals GCC merged the two selects into
- * a mask sequence 4x slower. The quotient by width through slope (div_rcp) ---- */
+ * a mask sequence 4x slower ---- */
 FA_INLINE void S(hardsigmoid)(T x, FA_P4(T, lo, hi, width, slope), T *y, T *d) {
     T t = lo > x ? lo : x;
-    *y = S(div_rcp)((hi < t ? hi : t) - lo, width, slope);
+    *y = ((hi < t ? hi : t) - lo) / width;
     *d = x > lo ? (x < hi ? slope : 0) : (x <= lo ? 0 : x);
 }
 FA_DEFINE(hardsigmoid)
 
 /* ---- hardswish: x relu6(x + 3) / 6 on x limited below at -3 (so -inf gives -0.0, not
- * -inf * 0), and x itself from 3 on; f' = 0 at -3, 1 at 3, (2x + 3) / 6 between; the
- * quotients by 6 without a division (div_rcp: the division bounded the loop). Clamps
+ * -inf * 0), and x itself from 3 on; f' = 0 at -3, 1 at 3, (2x + 3) / 6 between. Clamps
  * rather than selects where they serve: clang's cost model refused the float64 SSE2
  * loop with three nested selects ---- */
 FA_INLINE void S(hardswish)(T x, FA_P0(T), T *y, T *d) {
     T xc = x < -3 ? -3 : x;                                       /* NaN stays */
     T t = xc + 3;
     t = t > 6 ? 6 : t;
-    T mid = S(div_rcp)(xc * t, 6, (T)0.16666666666666666);       /* 1/6 rounded */
+    T mid = xc * t / 6;
     *y = x >= 3 ? x : mid;                                        /* exactly x */
-    T dmid = S(div_rcp)(2 * x + 3, 6, (T)0.16666666666666666);
+    T dmid = (2 * x + 3) / 6;
     *d = x <= -3 ? 0 : (x >= 3 ? 1 : dmid);
 }
 FA_DEFINE(hardswish)

@@ -31,22 +31,6 @@ FA_INLINE T S(limit)(T x, T m) {
     return S(copysign)(a > m ? m : a, x);
 }
 
-/* p / w given r = 1/w rounded, without a division where the level has FMA: q = p r,
- * corrected once by the exact remainder n = w q - p (Markstein). The correctly rounded
- * quotient wherever it is normal (checked for w = 6 on every float32 p and on 4e8
- * random float64 ones; w = 2 is exact), at most 1 ulp off where it is subnormal; w > 0,
- * and the sign is q's (an exact zero correction would make -0.0 / w +0.0). A division
- * where there is no FMA (the same quotient). */
-FA_INLINE T S(div_rcp)(T p, T w, T r) {
-#if FA_HAVE_FMA
-    T q = p * r;
-    return S(copysign)(FA_FMA(FA_FMA(-q, w, p), r, q), q);
-#else
-    (void)r;
-    return p / w;
-#endif
-}
-
 /* a * b = p + *err exactly (FMA, else Dekker's product) */
 FA_INLINE T S(two_prod)(T a, T b, T *err) {
     T p = a * b;
