@@ -6,11 +6,11 @@ below so that each has its real signature (``leaky_relu(x, negative_slope=0.01, 
 out=None)``) and its docstring from fastact._docs; all of them come down to the
 ``_forward/_backward/_forward_backward`` helpers, each one call of fastact._arrays.compute.
 """
-import functools
+import math
 
 import numpy as np
 
-from . import _arrays, _docs
+from . import _arrays, _backend, _docs
 from ._activations import ACTIVATIONS_BY_NAME, ACTIVATIONS_TABLE, ALIASES, KERNEL_INDEX, \
     KERNELS, REQUIRED
 
@@ -55,45 +55,116 @@ def plain_values(values):
                  else v for v in values)
 
 
-def _preparer(act):
-    """Validated parameters -> (kernel index, kernel parameters), cached per value."""
-    def uncached(*values):
-        kernel, params = act.kernel_for(values)
-        return KERNEL_INDEX[kernel.name], params
+def _plain(v):
+    """Whether a falsy parameter value may share a cache entry with the values equal to
+    it: 0 and +0.0 and None may, -0.0 (equal to 0.0, but not the same parameter) may not."""
+    return v is None or math.copysign(1.0, v) > 0
 
-    cached = functools.lru_cache(maxsize=256)(uncached)
+
+def _cache_guard(act):
+    """A Python expression, true when the values of act's parameters (by name) can be
+    looked up in its cache by equality: exact str for a str parameter, else exact float or
+    int (or None) and not -0.0. bool, complex and NumPy scalars equal to a valid value
+    (True == 1) are left to validation."""
+    terms = []
+    for pname, default in act.params:
+        if isinstance(default, str):
+            terms.append(f"type({pname}) is str")
+        else:
+            terms.append(f"(type({pname}) is float or type({pname}) is int or {pname} is None)"
+                         f" and ({pname} or _plain({pname}))")
+    return " and ".join(f"({t})" for t in terms)
+
+
+def _cache_lookup(act):
+    """The expression that looks act's parameter values (by name) up in its cache: one
+    dict level per parameter (cheaper than hashing a tuple of them)."""
+    return f"_CACHE_{act.name}" + "".join(f"[{p}]" for p in act.param_names)
+
+
+def _preparer(act):
+    """prepare(*values) -> (kernel index, kernel parameters), validated, and the cache the
+    generated functions read first (nested dicts, values -> result, for values the guard
+    accepts, up to CACHE_SIZE of them per activation)."""
+    cache, stored = {}, [0]
+    guard = eval(f"lambda {', '.join(act.param_names)}: {_cache_guard(act)}",
+                 {"_plain": _plain}) if act.params else None
 
     def prepare(*values):
-        try:
-            return cached(*values)
-        except TypeError:                   # unhashable: a 0-d array, say
-            values = plain_values(values)
-            try:
-                hash(values)
-            except TypeError:               # not a number: validation names it
-                return uncached(*values)
-            return cached(*values)
-    return prepare
+        cacheable = guard is not None and len(values) == len(act.params) and guard(*values)
+        if cacheable:
+            level = cache
+            for v in values:
+                level = level.get(v)
+                if level is None:
+                    break
+            else:
+                return level
+        kernel, params = act.kernel_for(plain_values(values))
+        found = KERNEL_INDEX[kernel.name], params
+        if cacheable and stored[0] < CACHE_SIZE:
+            level = cache
+            for v in values[:-1]:
+                level = level.setdefault(v, {})
+            level[values[-1]] = found
+            stored[0] += 1
+        return found
+    return prepare, cache
 
 
+CACHE_SIZE = 256
+
+
+# Every function tries the backend's fast path itself (fastact._runner.fast: the common
+# case straight to a kernel, None otherwise) before the general one (fastact._arrays.compute,
+# which tries it again: a few checks, on a path that costs far more): at 16 elements each
+# Python call on the way costs as much as the kernel. An activation without parameters
+# has its (kernel, params) as a constant; the others look theirs up in the cache first.
 _TEMPLATES = {     # docstrings: fastact._docs, from the table
     "": '''def {name}(x, {sig}*, out=None):
-    {check}kernel, params = _prepare_{name}({args})
-    return _forward(kernel, params, FWD, x, out)
+    {prepare}
+    r = _backend.active.fast(kernel, FWD, x, None, out, None, params)
+    return _forward(kernel, params, FWD, x, out) if r is None else r
 ''',
     "_grad": '''def {name}_grad(x, {sig}*, out=None):
-    {check}kernel, params = _prepare_{name}({args})
-    return _forward(kernel, params, GRAD, x, out)
+    {prepare}
+    r = _backend.active.fast(kernel, GRAD, x, None, out, None, params)
+    return _forward(kernel, params, GRAD, x, out) if r is None else r
 ''',
     "_backward": '''def {name}_backward(grad_output, x=None, {sig_opt}*, y=None, out=None):
-    {check}kernel, params = _prepare_{name}({args})
+    {check}{prepare}
+    if y is None and x is not None:
+        r = _backend.active.fast(kernel, BWD, grad_output, x, out, None, params)
+        if r is not None:
+            return r
     return _backward({name!r}, kernel, params, grad_output, x, y, out)
 ''',
     "_forward_backward": '''def {name}_forward_backward(x, {sig}*, grad_output=None, out=None, grad_out=None):
-    {check}kernel, params = _prepare_{name}({args})
-    return _forward_backward(kernel, params, x, grad_output, out, grad_out)
+    {prepare}
+    if grad_output is None:
+        r = _backend.active.fast(kernel, FB, x, None, out, grad_out, params)
+    else:
+        r = _backend.active.fast(kernel, FBG, grad_output, x, out, grad_out, params)
+    return _forward_backward(kernel, params, x, grad_output, out, grad_out) if r is None else r
 ''',
 }
+
+
+def _prepare_source(act):
+    """The lines of a generated function that set kernel and params: a constant without
+    parameters or when every parameter is its default (the very object), else a cache
+    lookup for the values the guard accepts, else fastact's validation (_prepare_NAME)."""
+    if not act.params:
+        return f"kernel, params = _KERNEL_{act.name}"
+    args = ", ".join(act.param_names)
+    lookup = (f"try:\n        kernel, params = {_cache_lookup(act)} "
+              f"if {_cache_guard(act)} else _prepare_{act.name}({args})\n    "
+              f"except KeyError:\n        kernel, params = _prepare_{act.name}({args})")
+    if any(d is REQUIRED for _, d in act.params):
+        return lookup
+    defaults = " and ".join(f"{p} is _D_{act.name}_{p}" for p in act.param_names)
+    return (f"if {defaults}:\n        kernel, params = _KERNEL_{act.name}\n    else:\n    "
+            + lookup.replace("\n", "\n    ").replace("try:", "    try:", 1))
 
 
 def _signature(act, optional):
@@ -102,7 +173,7 @@ def _signature(act, optional):
         if default is REQUIRED:
             parts.append(f"{pname}=_REQUIRED" if optional else pname)
         else:
-            parts.append(f"{pname}={default!r}")
+            parts.append(f"{pname}=_D_{act.name}_{pname}")     # the default itself
     return "".join(p + ", " for p in parts)
 
 
@@ -119,11 +190,16 @@ def _make_functions(namespace):
     """Define the four functions of every activation in namespace; return their names."""
     names = []
     for act in ACTIVATIONS_TABLE:
-        namespace[f"_prepare_{act.name}"] = _preparer(act)
+        prepare, cache = _preparer(act)
+        namespace[f"_prepare_{act.name}"], namespace[f"_CACHE_{act.name}"] = prepare, cache
+        for pname, default in act.params:
+            namespace[f"_D_{act.name}_{pname}"] = default
+        if all(d is not REQUIRED for _, d in act.params):
+            namespace[f"_KERNEL_{act.name}"] = prepare(*(d for _, d in act.params))
         for suffix, template in _TEMPLATES.items():
             source = template.format(
                 name=act.name, sig=_signature(act, False),
-                sig_opt=_signature(act, True), args=", ".join(act.param_names),
+                sig_opt=_signature(act, True), prepare=_prepare_source(act),
                 check=_required_check(act, act.name + suffix) if suffix == "_backward" else "")
             exec(compile(source, f"<fastact {act.name}{suffix}>", "exec"), namespace)
             fn = namespace[act.name + suffix]
@@ -186,11 +262,13 @@ class ActivationFunction:
 
     def __call__(self, x, *, out=None):
         """The forward, f(x)."""
-        return _forward(self._kernel, self._params, FWD, x, out)
+        r = _backend.active.fast(self._kernel, FWD, x, None, out, None, self._params)
+        return _forward(self._kernel, self._params, FWD, x, out) if r is None else r
 
     def gradient(self, x, *, out=None):
         """The derivative f'(x), elementwise."""
-        return _forward(self._kernel, self._params, GRAD, x, out)
+        r = _backend.active.fast(self._kernel, GRAD, x, None, out, None, self._params)
+        return _forward(self._kernel, self._params, GRAD, x, out) if r is None else r
 
     def backward(self, grad_output, x=None, *, y=None, out=None):
         """grad_output * f'(x), from x or (where possible) from y = f(x)."""
@@ -232,7 +310,8 @@ def _make_classes(namespace):
 
 
 def _build(namespace):
-    namespace.update(FWD=FWD, GRAD=GRAD, _REQUIRED=REQUIRED, _forward=_forward,
+    namespace.update(FWD=FWD, GRAD=GRAD, BWD=BWD, FB=FB, FBG=FBG, _REQUIRED=REQUIRED,
+                     _backend=_backend, _plain=_plain, _forward=_forward,
                      _backward=_backward, _forward_backward=_forward_backward)
     return _make_functions(namespace) + _make_classes(namespace)
 

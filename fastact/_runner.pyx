@@ -238,7 +238,7 @@ def dtype_index(a):
 cdef inline int fast_dtype(object a) noexcept:
     """The dtype code (dtype_code) of an ndarray the kernels take as it is (ndim >= 1,
     C- or F-contiguous, aligned, native byte order); -1 otherwise."""
-    if type(a) is not np.ndarray:
+    if type(a) is not cnp.ndarray:          # the C type: no lookup of np.ndarray
         return -1
     cdef cnp.ndarray arr = <cnp.ndarray>a
     if cnp.PyArray_NDIM(arr) == 0 or not cnp.PyArray_ISBEHAVED_RO(arr):
@@ -276,7 +276,7 @@ cdef inline object fast_out(object out, cnp.ndarray x):
     """A new array like x, or out when the kernel can write it directly; None if not."""
     if out is None:
         return PyArray_NewLikeArray(x, cnp.NPY_KEEPORDER, NULL, 0)
-    if type(out) is not np.ndarray:
+    if type(out) is not cnp.ndarray:
         return None
     cdef cnp.ndarray o = <cnp.ndarray>out
     if not cnp.PyArray_ISBEHAVED(o) or not same_layout(o, x):

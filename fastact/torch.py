@@ -23,6 +23,7 @@ wrapped tensors of ``torch.func`` transforms) is handed to PyTorch's own impleme
 """
 import functools
 import inspect
+import math
 import warnings
 
 import numpy as np
@@ -187,6 +188,13 @@ def _torch_reference(act, torch_module, has_inplace):
     return reference
 
 
+def _spec_key(values):
+    """Parameter values as a cache key: values equal to each other but not the same
+    parameter (True and 1, -0.0 and 0.0) have different keys."""
+    return tuple((type(v), v, math.copysign(1.0, v) if type(v) is float else 0.0)
+                 for v in values)
+
+
 def _make(act):
     torch_module = getattr(torch.nn, act.torch_module) if act.torch_module else None
     has_inplace = torch_module is not None and \
@@ -196,7 +204,8 @@ def _make(act):
     autograd_fn = type(f"{act.cls_name}Function", (_Function,), {"__module__": __name__})
 
     @functools.lru_cache(maxsize=256)
-    def cached_spec(values):
+    def cached_spec(key):
+        values = tuple(v for _, v, _ in key)
         kernel, params = prepare(*values)
         k = KERNELS[kernel]
         from_y = k.torch_dy is not None and k.takes_y(params)
@@ -205,7 +214,7 @@ def _make(act):
 
     def spec_for(values):
         """Validated parameters (ValueError) -> what the autograd function needs."""
-        return cached_spec(_api.plain_values(values))
+        return cached_spec(_spec_key(_api.plain_values(values)))
 
     def apply(x, values, spec, inplace):
         if inplace or not isinstance(x, torch.Tensor) or not _eligible(x):

@@ -296,6 +296,58 @@ def test_zero_d_array_parameters():
         fastact.elu(x, alpha=np.array([0.2, 0.3]))
 
 
+@pytest.mark.parametrize("entry", cases.ENTRY_POINTS)
+def test_parameters_equal_in_value_are_not_confused(entry, backend):
+    """Each call's parameters are its own, whatever was called before: fastact remembers
+    the validated parameters of earlier calls, by value, and neither -0.0 (equal to 0.0)
+    nor True (equal to 1) nor 1+0j may take an earlier call's entry. Checked against
+    PyTorch, on every entry point, in both orders."""
+    x = np.array([-2.0, -0.5, 0.0, 1.5])
+    g = np.array([1.0, -3.0, 2.0, 0.5])
+    t = torch.tensor(x, requires_grad=True)
+
+    def expected(slope):
+        y = torch.nn.functional.leaky_relu(t, slope)
+        (d,) = torch.autograd.grad(y, t, torch.tensor(g))
+        return y.detach().numpy(), d.numpy() / g
+
+    def got(slope):
+        if entry == "backward":
+            return fastact.leaky_relu_backward(g, x, slope) / g
+        if entry == "forward_backward":
+            return fastact.leaky_relu_forward_backward(x, slope)
+        return cases.call(entry, "leaky_relu", x, {"negative_slope": slope})
+
+    for order in ((0.0, -0.0, 0.0, 0, -0.0), (-0.0, 0.0, 0, -0.0)):
+        for slope in order:
+            want = expected(float(slope))
+            want = {"forward": want[0], "grad": want[1], "backward": want[1],
+                    "forward_backward": want}[entry]
+            assert np.array_equal(np.signbit(got(slope)), np.signbit(want)), slope
+            assert np.array_equal(got(slope), want), slope
+    for slope in (1, 1.0, 0.5):                    # remembered, then the look-alikes
+        got(slope)
+    for bad in (True, np.True_, 1 + 0j, complex(0.5, 0)):
+        with pytest.raises(TypeError, match="negative_slope"):
+            got(bad)
+
+
+def test_parameters_of_every_kind_after_many_values():
+    """Past the number of parameter sets fastact remembers, calls still compute with
+    their own parameters; defaults given explicitly equal defaults left out."""
+    x = np.linspace(-3, 3, 25)
+    for i in range(600):
+        slope = i / 7.0
+        assert np.array_equal(fastact.leaky_relu(x, slope), np.where(x > 0, x, x * slope))
+    assert np.array_equal(fastact.softplus(x), fastact.softplus(x, 1.0, 20.0))
+    assert np.array_equal(fastact.softplus(x, 2.0), fastact.softplus(x, beta=2, threshold=20))
+    assert not np.array_equal(fastact.softplus(x), fastact.softplus(x, 2.0))
+    assert np.array_equal(fastact.clipped_relu(x, max_value=1.0), np.clip(x, 0.0, 1.0))
+    assert np.array_equal(fastact.clipped_relu(x), np.maximum(x, 0.0))
+    assert np.array_equal(fastact.gelu(x, approximate="tanh"), fastact.gelu(x, "tanh"))
+    assert not np.array_equal(fastact.gelu(x, approximate="tanh"), fastact.gelu(x))
+
+
 def test_y_when_says_where_backward_takes_y():
     """An activation whose backward takes y= for some parameters only says so in the table
     (y_when, shown by the docs); the others take it for every parameter they accept."""

@@ -253,6 +253,23 @@ def test_inplace_follows_torch():
     assert out is x and torch.equal(x, expected)
 
 
+def test_parameters_equal_in_value_are_not_confused():
+    """-0.0 after 0.0 (and back) is its own parameter, and True is refused after 1: as
+    PyTorch, for the functions and the modules, values and gradients."""
+    x0 = torch.tensor([-2.0, -0.5, 0.0, 1.5], dtype=torch.float64)
+    for slope in (0.0, -0.0, 0.0, 0, -0.0):
+        for f in (lambda x: ft.leaky_relu(x, slope), lambda x: ft.LeakyReLU(slope)(x)):
+            x, xr = x0.clone().requires_grad_(), x0.clone().requires_grad_()
+            y, yr = f(x), F.leaky_relu(xr, float(slope))
+            y.backward(torch.ones_like(y))
+            yr.backward(torch.ones_like(yr))
+            assert torch.equal(torch.signbit(y), torch.signbit(yr)), slope
+            assert torch.equal(y, yr) and torch.equal(x.grad, xr.grad), slope
+    ft.leaky_relu(x0, 1)
+    with pytest.raises(TypeError, match="negative_slope"):
+        ft.leaky_relu(x0, True)
+
+
 def test_type_stub_matches_the_modules():
     """fastact/torch.pyi (tools/gen_stubs.py) declares every function and module, with
     inplace exactly where torch.nn and fastact.torch have it."""
