@@ -1,0 +1,94 @@
+"""Calls on shared cores: the median and the 99th percentile of a call's time, alone and
+with a competing busy process (a Python `while True: pass`) on the same cores, for
+fastact as installed (GNU OpenMP's default: idle threads spin 300000 pause instructions
+before they sleep), fastact with GOMP_SPINCOUNT=1000 and PyTorch (its own OpenMP, as
+shipped), each in a fresh process (libgomp reads its settings once, when loaded), on
+every thread the machine has.
+
+    python benchmarks/stalls.py [--calls 2000] [--rounds 2]
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+SIDES = {
+    "fastact": ({}, "fastact"),
+    "fastact, GOMP_SPINCOUNT=1000": ({"GOMP_SPINCOUNT": "1000"}, "fastact"),
+    "torch": ({}, "torch"),
+}
+CASES = (("tanh", 262144), ("tanh", 16 * 1024 * 1024), ("gelu", 16384))
+
+
+def child(lib, calls):
+    """Runs in the fresh process: times every case, prints one line per case."""
+    threads = os.cpu_count()
+    if lib == "torch":
+        import torch
+        torch.set_num_threads(threads)
+    else:
+        import fastact
+        fastact.set_num_threads(threads)
+    for name, n in CASES:
+        x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+        o = np.empty_like(x)
+        if lib == "torch":
+            tx, to = torch.from_numpy(x), torch.from_numpy(o)
+            f = {"tanh": lambda: torch.tanh(tx, out=to),
+                 "gelu": lambda: torch._C._nn.gelu(tx, out=to)}[name]
+        else:
+            f = (lambda g: lambda: g(x, out=o))(getattr(fastact, name))
+        count = max(20, min(calls, int(calls * 262144 / n)))
+        for _ in range(10):
+            f()
+        ts = np.empty(count)
+        for i in range(count):
+            t0 = time.perf_counter()
+            f()
+            ts[i] = time.perf_counter() - t0
+        print(name, n, np.median(ts), np.percentile(ts, 99), ts.mean(), flush=True)
+
+
+def run(side, load, calls):
+    env, lib = SIDES[side]
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if load else None
+    try:
+        time.sleep(0.3)
+        out = subprocess.run([sys.executable, __file__, "--child", lib, "--calls", str(calls)],
+                             env={**os.environ, **env}, capture_output=True, text=True,
+                             check=True).stdout
+    finally:
+        if busy:
+            busy.kill()
+            busy.wait()
+    return {(name, int(n)): tuple(map(float, rest))
+            for name, n, *rest in (line.split() for line in out.splitlines())}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--child")
+    args = ap.parse_args(argv)
+    if args.child:
+        return child(args.child, args.calls)
+    print(f"{os.cpu_count()} threads; per call: median, 99th percentile (p99/median), mean; "
+          f"{args.rounds} rounds, each side and load in its own fresh process")
+    for r in range(args.rounds):
+        for load in (False, True):
+            for side in SIDES:
+                res = run(side, load, args.calls)
+                cells = []
+                for (name, n), (med, p99, mean) in res.items():
+                    cells.append(f"{name} {n // 1024}K: {med * 1e6:.0f} us, {p99 * 1e6:.0f} us "
+                                 f"({p99 / med:.1f}x), {mean * 1e6:.0f} us")
+                print(f"round {r + 1} {'busy' if load else 'idle'} {side:24s} | "
+                      + " | ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()
