@@ -8,15 +8,27 @@
 # FASTACT_SIMD_LEVELS=baseline,avx2 over a stale avx512 module, and run the suite again:
 # it must build, ship two levels, say "OpenMP: off" and run on one thread.
 #
-#   tools/wheel_test.sh [WORKDIR]       (what .ci/run does; ~15 minutes here)
+#   tools/wheel_test.sh [WORKDIR]       (~15 minutes here)
+#
+# WHEEL_STAGE=build does the two builds only, WHEEL_STAGE=test (same WORKDIR) the two
+# test runs only: .ci/run compiles while another suite runs, then tests.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-$(mktemp -d)}
 mkdir -p "$work"
 python=${PYTHON:-python3}
+stage=${WHEEL_STAGE:-all}
 
+# a wheel holds exactly the SIMD levels of its own build (x86-64: all three)
+levels_in() {
+    "$python" -c 'import re, sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+print(" ".join(sorted(m.group(1) for n in names if (m := re.match(r"fastact/_kernels_(\w+?)\.", n)))) + " ", end="")' "$1"
+}
+
+if [ "$stage" != test ]; then
 echo "== build sdist + wheel"
-rm -rf "$work/dist"
+rm -rf "$work/dist" "$work/noomp"
 "$python" -m build --outdir "$work/dist" "$root" > "$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
 sdist=$(ls "$work"/dist/fastact-*.tar.gz)
 wheel=$(ls "$work"/dist/fastact-*.whl)
@@ -37,23 +49,45 @@ for f in fastact/_runner.pyx fastact/_src/_kernels.pyx.in fastact/_src/fa_math.h
 done
 if grep -E '\.(c|so)$' <<<"$listing"; then echo "sdist ships generated/binary files"; exit 1; fi
 
-# a wheel holds exactly the SIMD levels of its own build (x86-64: all three)
-levels_in() {
-    "$python" -c 'import re, sys, zipfile
-names = zipfile.ZipFile(sys.argv[1]).namelist()
-print(" ".join(sorted(m.group(1) for n in names if (m := re.match(r"fastact/_kernels_(\w+?)\.", n)))) + " ", end="")' "$1"
-}
 expected="baseline "
 case "$(uname -m)" in x86_64|amd64) expected="avx2 avx512 baseline ";; esac
 [ "$(levels_in "$wheel")" = "$expected" ] || { echo "wheel levels: $(levels_in "$wheel"), expected $expected"; exit 1; }
 echo "   wheel levels: $expected"
 
+echo "== the same sdist built at the toolchain floor, without OpenMP, two levels"
+# setuptools 77 (project.license as an SPDX string), Cython 3.1, NumPy 2.0: the floors
+# pyproject.toml states, in a build venv of their own (--no-build-isolation: exactly
+# these). FASTACT_SIMD_LEVELS=baseline,avx2 after a stale avx512 module was left in
+# build/lib: the wheel must hold baseline and avx2 only.
+"$python" -m venv "$work/floor"
+"$work/floor/bin/python" -m pip install --quiet "setuptools==77.0.3" "Cython==3.1.0" \
+    "numpy==2.0.0" wheel
+rm -rf "$work/src" && mkdir -p "$work/src" && tar xzf "$sdist" -C "$work/src" --strip-components=1
+platlib=$("$work/floor/bin/python" -c "import sys, sysconfig; print(f'build/lib.{sysconfig.get_platform()}-cpython-{sys.version_info[0]}{sys.version_info[1]}')")
+mkdir -p "$work/src/$platlib/fastact"
+stale="$work/src/$platlib/fastact/_kernels_avx512$("$work/floor/bin/python" -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")"
+echo "stale" > "$stale"
+(cd "$work/src" && FASTACT_DISABLE_OPENMP=1 FASTACT_SIMD_LEVELS=baseline,avx2 \
+    "$work/floor/bin/python" -m pip wheel --quiet --no-deps --no-build-isolation \
+    -w "$work/noomp" .) > "$work/noomp.log" 2>&1 || { tail -40 "$work/noomp.log"; exit 1; }
+[ ! -e "$stale" ] || { echo "the stale avx512 module was not removed from $platlib"; exit 1; }
+noomp=$(ls "$work"/noomp/fastact-*.whl)
+expected="baseline "
+case "$(uname -m)" in x86_64|amd64) expected="avx2 baseline ";; esac
+[ "$(levels_in "$noomp")" = "$expected" ] || { echo "wheel levels: $(levels_in "$noomp"), expected $expected"; exit 1; }
+echo "   wheel levels: $expected(stale avx512 module removed)"
+
 echo "== fresh venv, install the wheel"
+rm -rf "$work/venv"
 "$python" -m venv "$work/venv"
+"$work/venv/bin/python" -m pip install --quiet --upgrade pip
+"$work/venv/bin/python" -m pip install --quiet torch==2.13.0
+"$work/venv/bin/python" -m pip install --quiet "$wheel[test]"
+fi
+
+if [ "$stage" = build ]; then echo "== wheels built"; exit 0; fi
+noomp=$(ls "$work"/noomp/fastact-*.whl)
 . "$work/venv/bin/activate"
-python -m pip install --quiet --upgrade pip
-python -m pip install --quiet torch==2.13.0
-python -m pip install --quiet "$wheel[test]"
 
 # no compiler at run time: anything that tried to compile would fail loudly
 mkdir -p "$work/nocc"
@@ -92,32 +126,7 @@ PY
 echo "== tests against the installed wheel"
 run_suite on
 
-echo "== the same sdist built at the toolchain floor, without OpenMP, two levels"
-# setuptools 77 (project.license as an SPDX string), Cython 3.1, NumPy 2.0: the floors
-# pyproject.toml states, in a build venv of their own (--no-build-isolation: exactly
-# these). FASTACT_SIMD_LEVELS=baseline,avx2 after a stale avx512 module was left in
-# build/lib: the wheel must hold baseline and avx2 only.
-PATH=${PATH#"$work/nocc:"}          # a compiler again, for this build only
-deactivate
-"$python" -m venv "$work/floor"
-"$work/floor/bin/python" -m pip install --quiet "setuptools==77.0.3" "Cython==3.1.0" \
-    "numpy==2.0.0" wheel
-rm -rf "$work/src" && mkdir -p "$work/src" && tar xzf "$sdist" -C "$work/src" --strip-components=1
-platlib=$("$work/floor/bin/python" -c "import sys, sysconfig; print(f'build/lib.{sysconfig.get_platform()}-cpython-{sys.version_info[0]}{sys.version_info[1]}')")
-mkdir -p "$work/src/$platlib/fastact"
-stale="$work/src/$platlib/fastact/_kernels_avx512$("$work/floor/bin/python" -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")"
-echo "stale" > "$stale"
-(cd "$work/src" && FASTACT_DISABLE_OPENMP=1 FASTACT_SIMD_LEVELS=baseline,avx2 \
-    "$work/floor/bin/python" -m pip wheel --quiet --no-deps --no-build-isolation \
-    -w "$work/noomp" .) > "$work/noomp.log" 2>&1 || { tail -40 "$work/noomp.log"; exit 1; }
-[ ! -e "$stale" ] || { echo "the stale avx512 module was not removed from $platlib"; exit 1; }
-noomp=$(ls "$work"/noomp/fastact-*.whl)
-expected="baseline "
-case "$(uname -m)" in x86_64|amd64) expected="avx2 baseline ";; esac
-[ "$(levels_in "$noomp")" = "$expected" ] || { echo "wheel levels: $(levels_in "$noomp"), expected $expected"; exit 1; }
-echo "   wheel levels: $expected(stale avx512 module removed)"
-. "$work/venv/bin/activate"
 python -m pip install --quiet --force-reinstall --no-deps "$noomp"
-export PATH="$work/nocc:$PATH"
+echo "== tests against the wheel built without OpenMP"
 run_suite off
 echo "== wheel test passed"
