@@ -3,8 +3,9 @@
 For every activation NAME: NAME, NAME_grad, NAME_backward, NAME_forward_backward and a
 class (docs/contract.md, *The API*). The functions are generated from the short templates
 below so that each has its real signature (``leaky_relu(x, negative_slope=0.01, *,
-out=None)``) and its docstring from fastact._docs; all of them come down to the
-``_forward/_backward/_forward_backward`` helpers, each one call of fastact._arrays.compute.
+out=None)``) and its docstring from fastact._docs; each tries the backend's fast path
+first and otherwise comes down to the ``_forward/_backward/_forward_backward`` helpers,
+each one call of fastact._arrays.compute.
 """
 import math
 
