@@ -24,6 +24,11 @@ PYMODULE = ROOT / "fastact" / "_coeffs.py"
 ERFC_K = mp.mpf("3.75")
 
 
+# gelu float32 (fa_activations_impl.h): a R(a) = a e^(a^2/2) Phi(-a) is F(t) t with
+# t = a / (a + K) and F smooth; F is fitted in u = t - TC on a in [1/sqrt2, 15.5].
+GELU_K, GELU_TC = mp.mpf(3), mp.mpf(33) / 64
+
+
 def _z_of_y(y):
     return ERFC_K * (1 + y) / (1 - y)
 
@@ -64,6 +69,16 @@ def _erfc_core(y):
     return (1 + 2 * z) * _erfcx(z)
 
 
+def _gelu_core(u):
+    t = u + GELU_TC
+    a = GELU_K * t / (1 - t)
+    return _erfcx(a / mp.sqrt(2)) / 2 * (a + GELU_K)
+
+
+def _gelu_u(a):
+    return a / (a + GELU_K) - GELU_TC
+
+
 # name -> (function, interval per dtype, error budget in unit roundoffs). The budget is
 # what the core may add to its users: EXP enters exp/expm1 scaled by |r| <= 0.35, ATANH
 # enters log1p scaled by s^2/2 <= 0.06, TANH is tanhshrink's whole value near 0 and ERFC
@@ -76,11 +91,13 @@ CORES = {
     # z up to 11 (f32) and 27.6 (f64): past these gelu and its derivative underflow.
     "ERFC": (_erfc_core, {"f32": (-1, (11.0 - 3.75) / (11.0 + 3.75)),
                           "f64": (-1, (27.6 - 3.75) / (27.6 + 3.75))}, 1.0),
+    # float32 only (float64 keeps the ERFC path); F enters both results as it is
+    "GELU": (_gelu_core, {"f32": (_gelu_u(mp.mpf("0.7")), _gelu_u(mp.mpf("15.5")))}, 0.5),
 }
 # Leading steps kept in Horner's form before the Estrin part, for cores whose variable is
 # not small (ERFC's y reaches -1): the last steps carry most of the rounding error, and
 # Estrin's there cost gelu's float32 derivative 0.8 ulp.
-HORNER_HEAD = {"ERFC": 2}
+HORNER_HEAD = {"ERFC": 2, "GELU": 2}
 EPS = {"f32": mp.mpf(2) ** -24, "f64": mp.mpf(2) ** -53}   # unit roundoff
 
 
@@ -197,10 +214,12 @@ def render():
         " * scheme, coefficients rounded to the type, with the measured max relative error of",
         " * the rounded polynomial against mpmath. */",
         "#ifndef FA_COEFFS_H", "#define FA_COEFFS_H", "",
-        f"#define FA_ERFC_K {mp.nstr(ERFC_K, 6)}", "",
+        f"#define FA_ERFC_K {mp.nstr(ERFC_K, 6)}",
+        f"#define FA_GELU_K {mp.nstr(GELU_K, 6)}",
+        f"#define FA_GELU_TC {mp.nstr(GELU_TC, 8)}", "",
     ] + render_constants()
     for name in CORES:
-        for dtype in ("f32", "f64"):
+        for dtype in CORES[name][1]:
             coeffs, err = fit(name, dtype)
             a, b = CORES[name][1][dtype]
             suffix = "f" if dtype == "f32" else ""

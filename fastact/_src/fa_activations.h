@@ -66,12 +66,14 @@
 #define FA_HALF_DEFINE(K) FA_ENTRIES_H(K, f16) FA_ENTRIES_H(K, bf16)
 #define FA_HALF_DEFINE_Y(K) FA_ENTRIES_HY(K, f16) FA_ENTRIES_HY(K, bf16)
 #define T float
+#define FA_T_F32 1
 #define U uint32_t
 #define S(name) fa_##name##_f32
 #define C(name) FA_F32_##name
 #define SFX f32
 #include "fa_activations_impl.h"
 #undef T
+#undef FA_T_F32
 #undef U
 #undef S
 #undef C
@@ -82,12 +84,14 @@
 #define FA_HALF_DEFINE_Y(K)
 
 #define T double
+#define FA_T_F32 0
 #define U uint64_t
 #define S(name) fa_##name##_f64
 #define C(name) FA_F64_##name
 #define SFX f64
 #include "fa_activations_impl.h"
 #undef T
+#undef FA_T_F32
 #undef U
 #undef S
 #undef C

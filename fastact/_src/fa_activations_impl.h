@@ -102,24 +102,58 @@ FA_INLINE T S(elu_dy)(T y, FA_P5(T, alpha, scale, div, inv_div, alpha_div)) {
 FA_DEFINE(elu)
 FA_DEFINE_Y(elu)
 
-/* ---- gelu, exact: x Phi(x); f' = Phi(x) + x phi(x). Near 0 through erf's series;
- * beyond |x| = 1/sqrt2 through Phi(-a) = e^(-a^2/2) erfcx(a / sqrt2) / 2 (a = |x|,
- * a^2 carried exactly) so that the lower tail keeps its digits. |x| past CLAMP: erfc
- * underflows. ---- */
+/* ---- gelu, exact: x Phi(x); f' = Phi(x) + x phi(x). Near 0 (|x| <= 1/sqrt2) through
+ * erf's series; beyond through Phi(-a) = e^(-a^2/2) R(a) (a = |x|, a^2 carried exactly
+ * into the exponential), so that the lower tail keeps its digits. |x| past CLAMP: Phi(-a)
+ * underflows. float32 and float64 compute R differently (below). ---- */
 #define GELU_CLAMP ((T)(sizeof(T) == 4 ? 15.5 : 39.0))
+#define GELU_SMALL ((T)0.70710678118654752440)
+/* the |x| <= 1/sqrt2 arm, from es = e^(-x^2/2) 2^64: y = x/2 + x/2 erf(x / sqrt2) in one
+ * rounding (erf(-0.0) taken as +0.0, so that -0.0 stays -0.0); f' = Phi(x) + x phi(x) */
+FA_INLINE void S(gelu_small)(T x, T a, T es, T *y, T *d) {
+    T e = S(erf_small)(a * (T)0.70710678118654752440), er = x < 0 ? -e : e, hx = (T)0.5 * x;
+    *y = FA_FMA(hx, er, hx);
+    *d = FA_FMA(x, es * C(INV_SQRT_2PI_HI) * TAIL_INV, FA_FMA((T)0.5, er, (T)0.5));
+}
+#if FA_T_F32
+/* float32: M(a) = a R(a) = F(t) t with t = a / (a + K), F a polynomial in t - TC (fitted
+ * on a in [1/sqrt2, 15.5], tools/fit_coeffs.py). M is nearly flat in t (F ~ 1/t), so the
+ * rounding of t cancels in F(t) t; 1/(a + K) is carried as w + wl for R = F w. One
+ * division, no double-word quotient: a third of the float64 path's instructions. The
+ * products that make y and f' are each rounded once from double-word factors. */
+FA_INLINE void S(gelu)(T x, FA_P0(T), T *y, T *d) {
+    T a = S(abs)(x), pe;
+    a = a > GELU_CLAMP ? GELU_CLAMP : a;                        /* NaN stays */
+    T p = S(two_prod)(a, a, &pe), el;
+    T es = S(exp_dw_hl)(-(T)0.5 * p, -(T)0.5 * pe, FA_TAIL, &el);   /* e^(-x^2/2) 2^64 */
+    T se, s = S(two_sum)(a, (T)FA_GELU_K, &se);
+    T w = 1 / s, wl = w * FA_FMA(-se, w, FA_FMA(-w, s, 1));    /* 1/(a + K) = w + wl */
+    T t = a * w, u = t - (T)FA_GELU_TC, rest = C(GELU_REST)(u);
+    T f = FA_FMA(u, rest, C(GELU_C0)), fl = FA_FMA(u, rest, C(GELU_C0) - f);   /* F + fl */
+    T m = f * t, ml = FA_FMA(f, t, -m) + fl * t;               /* a R(a) = m + ml */
+    T hs = FA_FMA(es, m, FA_FMA(es, ml, el * m));               /* a Phi(-a) 2^64 */
+    T cl, c = S(two_prod)(a, C(INV_SQRT_2PI_HI), &cl);
+    T b = FA_FMA(f, w, -c) + (FA_FMA(f, wl, fl * w) - FA_FMA(a, C(INV_SQRT_2PI_LO), cl));
+    T eb = FA_FMA(es, b, el * b);                 /* (Phi(-a) - a phi(a)) 2^64 */
+    T y_small, d_small;
+    S(gelu_small)(x, a, es, &y_small, &d_small);
+    T y_big = x < 0 ? -hs * TAIL_INV : x - hs * TAIL_INV;
+    T d_big = x < 0 ? eb * TAIL_INV : 1 - eb * TAIL_INV;
+    *y = a <= GELU_SMALL ? y_small : y_big;
+    *d = a <= GELU_SMALL ? d_small : d_big;
+}
+#else
+/* float64: R(a) = erfcx(z) / 2 with z = a / sqrt2, from Shepherd and Laframboise's
+ * e^(z^2) erfc(z) (1 + 2z) and a double-word division by 2 (1 + 2z) */
 FA_INLINE void S(gelu)(T x, FA_P0(T), T *y, T *d) {
     T a = S(abs)(x), pe;
     a = a > GELU_CLAMP ? GELU_CLAMP : a;                        /* NaN stays */
     T p = S(two_prod)(a, a, &pe);
     T es = S(exp_dw)(-(T)0.5 * p, -(T)0.5 * pe, FA_TAIL);      /* e^(-x^2/2) 2^64 */
-    T z = a * (T)0.70710678118654752440;
-    T phis = es * C(INV_SQRT_2PI_HI);                            /* phi(x) 2^64 */
-    /* |x| <= 1/sqrt2 */
-    T er = S(copysign)(S(erf_small)(z), x);                      /* erf(x / sqrt2) */
-    T cdf = (T)0.5 * (1 + er);
-    T y_small = x * cdf, d_small = FA_FMA(x, phis * TAIL_INV, cdf);
+    T y_small, d_small;
+    S(gelu_small)(x, a, es, &y_small, &d_small);
     /* |x| > 1/sqrt2: r = erfc(a/sqrt2) e^(a^2/2) / 2 */
-    T sl, s = S(erfcx_1p2z)(z, &sl);
+    T z = a * (T)0.70710678118654752440, sl, s = S(erfcx_1p2z)(z, &sl);
     T ql, q = S(two_prod)(a, C(SQRT2_HI), &ql), dl, dh = S(two_sum)(1, q, &dl);
     dl = 2 * (dl + ql + a * C(SQRT2_LO));
     dh = 2 * dh;                                                 /* 2 (1 + sqrt2 a) = dh + dl */
@@ -128,9 +162,10 @@ FA_INLINE void S(gelu)(T x, FA_P0(T), T *y, T *d) {
     T b = (r - c) - (cl + a * C(INV_SQRT_2PI_LO));              /* (Phi(-a) - a phi) / e^.. */
     T y_big = x < 0 ? -(a * hs) * TAIL_INV : x - a * (hs * TAIL_INV);   /* a: inf - inf 0 */
     T d_big = x < 0 ? (es * b) * TAIL_INV : 1 - (es * TAIL_INV) * b;
-    *y = a <= (T)0.70710678118654752440 ? y_small : y_big;
-    *d = a <= (T)0.70710678118654752440 ? d_small : d_big;
+    *y = a <= GELU_SMALL ? y_small : y_big;
+    *d = a <= GELU_SMALL ? d_small : d_big;
 }
+#endif
 FA_DEFINE(gelu)
 
 /* ---- gelu, tanh approximation: x sigma(v), v = 2u = A x + B x^3 carried as v + vl ----*/
