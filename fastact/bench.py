@@ -478,12 +478,21 @@ def add_arguments(ap):
                     help="comma-separated ROWSxN of the softmax part: rows of length N, "
                          "reduced along the last axis of x (ROWS, N) and along axis 0 of "
                          "x (N, ROWS) (default: %(default)s)")
-    ap.add_argument("--peers", default="torch,compile,numpy",
-                    type=lambda t: _choices("peer", t, ["torch", "compile", "numpy", "scipy"]),
-                    help="what the gated and softmax parts are timed against: torch "
+    ap.add_argument("--peers", default=None,
+                    type=lambda t: _choices("peer", t, ["torch", "compile", "numpy", "scipy",
+                                                        "jax"]),
+                    help="what the gated, softmax and --step parts are timed against: torch "
                          "(eager, autograd), compile (torch.compile of the same "
-                         "expression), numpy, scipy (scipy.special; softmax part only) "
-                         "(default: %(default)s)")
+                         "expression), numpy, scipy (scipy.special; softmax part only), jax "
+                         "(jax.jit; --step only, needs jax) (default: torch,compile,numpy; "
+                         "for --step torch,compile and jax where installed)")
+    ap.add_argument("--step", action="store_true",
+                    help="also time a training step's activation, y = f(x) and g f'(x) in one "
+                         "call with every side allocating, for gelu, gelu_tanh, silu, mish, "
+                         "elu, softplus, sigmoid, tanh and leaky_relu, against --peers "
+                         "(torch.compile and jax.jit of the forward and its vjp in one graph)")
+    ap.add_argument("--step-sizes", default="256K,4M", type=_sizes,
+                    help="element counts of the --step part (default: %(default)s)")
     ap.add_argument("--half", action="store_true",
                     help="the half-precision report instead of the other parts: fastact "
                          "float32, bfloat16 (needs ml_dtypes) and float16 against each other "
@@ -539,6 +548,15 @@ def run_cli(args):
     use_torch = not args.no_torch and _have_torch()
     if not use_torch and not args.no_torch:
         print("PyTorch is not installed: timing fastact and NumPy only", file=sys.stderr)
+    from . import _bench_step
+    step_peers = [p for p in (args.peers or ["torch", "compile", "jax"])
+                  if p in _bench_step.PEERS and (use_torch or p == "jax")]
+    if args.peers is None and not _bench_step.have_jax():
+        step_peers = [p for p in step_peers if p != "jax"]
+    if args.step and "jax" in step_peers and not _bench_step.have_jax():
+        return fail("--peers jax needs jax (pip install jax)")
+    if args.peers is None:
+        args.peers = ["torch", "compile", "numpy"]
     progress = None if args.quiet else sys.stderr
     results = []
     if args.activations != []:
@@ -552,7 +570,7 @@ def run_cli(args):
     gated_results = []
     if gated:
         from . import _bench_gated
-        peers = [p for p in args.peers if use_torch or p == "numpy"]
+        peers = [p for p in args.peers if p in _bench_gated.PEERS and (use_torch or p == "numpy")]
         gated_results = _bench_gated.run(gated, args.gated_sizes, args.dtypes,
                                          threads=args.threads, repeat=args.repeat,
                                          peers=peers, numpy_max=args.numpy_max,
@@ -560,18 +578,24 @@ def run_cli(args):
         print("\n" + _bench_gated.table(gated_results))
     softmax_results, softmax_notes = [], []
     if funcs:
-        peers = [p for p in args.peers if use_torch or p not in ("torch", "compile")]
+        peers = [p for p in args.peers if p != "jax" and (use_torch or p not in ("torch", "compile"))]
         softmax_results = _bench_softmax.run(funcs, args.softmax_shapes, args.dtypes,
                                              peers=peers, threads=args.threads,
                                              repeat=args.repeat, progress=progress,
                                              notes=softmax_notes)
         print("\n" + _bench_softmax.table(softmax_results, softmax_notes))
+    step_results, step_notes = [], []
+    if args.step:
+        step_results = _bench_step.run(None, args.step_sizes, args.dtypes, peers=step_peers,
+                                       threads=args.threads, repeat=args.repeat,
+                                       progress=progress, notes=step_notes)
+        print("\n" + _bench_step.table(step_results, step_notes))
     if args.json:
         from ._config import config
         with open(args.json, "w") as f:
             json.dump({"config": config(), "summary": summary(results), "results": results,
                        "mlp_step": mlp_results, "gated": gated_results,
-                       "softmax": softmax_results}, f, indent=1)
+                       "softmax": softmax_results, "step": step_results}, f, indent=1)
     if args.markdown:
         with open(args.markdown, "w") as f:
             if results:
@@ -581,6 +605,8 @@ def run_cli(args):
                 f.write("\n" + _bench_gated.markdown(gated_results) + "\n")
             if softmax_results:
                 f.write("\n" + _bench_softmax.markdown(softmax_results, softmax_notes) + "\n")
+            if step_results:
+                f.write("\n" + _bench_step.markdown(step_results, step_notes) + "\n")
     if args.plot and results:
         plot(results, args.plot)
         print(f"chart written to {args.plot}")
@@ -589,6 +615,10 @@ def run_cli(args):
         stem, ext = os.path.splitext(args.plot)
         path = f"{stem}-softmax{ext}" if results else args.plot
         _bench_softmax.plot(softmax_results, path)
+        print(f"chart written to {path}")
+    if args.plot and step_results:
+        path = _bench_step.plot_path(args.plot) if results or softmax_results else args.plot
+        _bench_step.plot(step_results, path)
         print(f"chart written to {path}")
     return 0
 

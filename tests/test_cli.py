@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import fastact
@@ -27,10 +28,10 @@ def test_help_describes_the_commands_and_options():
     text = " ".join(r.stdout.split())
     for option in ("--activations", "--sizes", "--dtypes", "--directions", "--repeat",
                    "--threads", "--plot", "--json", "--markdown", "--mlp", "--no-torch",
-                   "--half", "--half-sizes"):
+                   "--half", "--half-sizes", "--step", "--step-sizes", "jax"):
         assert option in text, option
     for default in ("4K,256K,4M", "float32,float64", "forward,backward", "5", "256K",
-                    "256K,16M"):
+                    "256K,16M", "256K,4M"):
         assert f"(default: {default})" in text, default
 
 
@@ -45,7 +46,8 @@ def test_help_describes_the_commands_and_options():
     (["bench", "--threads", "0"], "--threads"),
     (["bench", "--mlp", "nosuch"], "--mlp"),
     (["bench", "--gated", "nosuch"], "--gated: unknown nosuch"),
-    (["bench", "--peers", "jax"], "unknown peer 'jax'"),
+    (["bench", "--peers", "nosuch"], "unknown peer 'nosuch'"),
+    (["bench", "--step", "--step-sizes", "4Q"], "invalid sizes '4Q'"),
     (["frobnicate"], "invalid choice"),
     ([], "required"),
 ])
@@ -107,6 +109,118 @@ def test_bench_main_loop_over_every_activation(tmp_path, capsys):
         assert (r.get("torch", 0) > 0) == bench._have_torch()
     assert "Gated units and prelu" in text and "| swiglu | forward_backward |" in \
         (tmp_path / "b.md").read_text()
+
+
+def test_bench_step_part(tmp_path, capsys):
+    """--step at a tiny size: the training step of all nine activations, both dtypes,
+    against eager PyTorch, in the table, the JSON, the Markdown and the chart."""
+    pytest.importorskip("matplotlib")
+    from fastact import _bench_step
+    out = tmp_path / "b.json"
+    args = ["--activations", "none", "--gated", "none", "--mlp", "none", "--step",
+            "--step-sizes", "1K", "--repeat", "1", "--quiet", "--peers", "torch",
+            "--json", str(out), "--markdown", str(tmp_path / "b.md"),
+            "--plot", str(tmp_path / "b.png")]
+    assert bench.main(args) == 0
+    text = capsys.readouterr().out
+    step = json.loads(out.read_text())["step"]
+    assert [(r["activation"], r["dtype"]) for r in step] == \
+        [(a, d) for d in ("float32", "float64") for a in _bench_step.LABELS]
+    assert len(_bench_step.LABELS) == 9
+    for r in step:
+        assert r["fastact"] > 0 and r["n"] == 1024 and "compile" not in r and "jax" not in r
+        assert (r.get("torch", 0) > 0) == bench._have_torch()
+    assert "Training step" in text and "nan" not in text
+    md = (tmp_path / "b.md").read_text()
+    assert "| mish | 32-bit | 1K |" in md and "| softplus | 64-bit | 1K |" in md
+    assert os.path.getsize(tmp_path / "b.png") > 1000
+
+
+def _reference_step(label, x, g):
+    """y and g f'(x) of the step's PyTorch expression in float64 autograd (independent
+    of fastact), as NumPy arrays."""
+    import torch
+    from fastact import _bench_step
+    xt = torch.from_numpy(x.astype(np.float64)).requires_grad_()
+    y = _bench_step._torch_function(label)(xt)
+    y.backward(torch.from_numpy(g.astype(np.float64)))
+    return y.detach().numpy(), xt.grad.numpy()
+
+
+@pytest.mark.parametrize("label", ["gelu", "gelu_tanh", "silu", "mish", "elu", "softplus",
+                                   "sigmoid", "tanh", "leaky_relu"])
+def test_bench_step_sides_compute_the_same_step(label):
+    """Each side's callable, as timed, returns y and g f'(x): fastact's and eager
+    PyTorch's against PyTorch's float64 autograd."""
+    pytest.importorskip("torch")
+    from fastact import _bench_step
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(4096) * 3).astype(np.float32)
+    g = rng.uniform(-1, 1, 4096).astype(np.float32)
+    y_ref, dx_ref = _reference_step(label, x, g)
+    for make in (_bench_step._fastact, _bench_step._torch_eager):
+        y, dx = make(label, x, g)()
+        np.testing.assert_allclose(np.asarray(y, np.float64), y_ref, rtol=2e-5, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(dx, np.float64), dx_ref, rtol=2e-5, atol=1e-6)
+
+
+def test_bench_step_compile_peer_is_one_fused_step():
+    """torch.compile of the vjp: timed, and returns y and g f'(x)."""
+    pytest.importorskip("torch")
+    from fastact import _bench_step
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal(2048) * 3).astype(np.float64)
+    g = rng.uniform(-1, 1, 2048)
+    y, dx = _bench_step._torch_compiled("elu", x, g)()
+    y_ref, dx_ref = _reference_step("elu", x, g)
+    np.testing.assert_allclose(y.numpy(), y_ref, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dx.numpy(), dx_ref, rtol=1e-12, atol=1e-15)
+    res = _bench_step.run(["elu"], [2048], ["float32"], peers=["compile"], repeat=1,
+                          progress=None)
+    assert res[0]["compile"] > 0 and res[0]["fastact"] > 0
+
+
+def test_bench_step_jax_peer():
+    """jax.jit of jax.vjp (jax is an optional peer, in the bench extra): both dtypes stay
+    themselves (x64 enabled) and agree with PyTorch's float64 autograd."""
+    pytest.importorskip("jax")
+    pytest.importorskip("torch")
+    from fastact import _bench_step
+    rng = np.random.default_rng(3)
+    for dtype, tol in ((np.float32, 2e-5), (np.float64, 1e-12)):
+        x = (rng.standard_normal(1024) * 3).astype(dtype)
+        g = rng.uniform(-1, 1, 1024).astype(dtype)
+        for label in ("gelu", "mish", "leaky_relu"):
+            y, dx = _bench_step._jax_jitted(label, x, g)()
+            assert np.asarray(y).dtype == dtype and np.asarray(dx).dtype == dtype
+            y_ref, dx_ref = _reference_step(label, x, g)
+            np.testing.assert_allclose(np.asarray(y, np.float64), y_ref, rtol=tol, atol=tol)
+            np.testing.assert_allclose(np.asarray(dx, np.float64), dx_ref, rtol=tol, atol=tol)
+
+
+def test_bench_step_peer_that_disagrees_is_not_timed(monkeypatch):
+    """A peer whose y or dx is not fastact's is left out of the case, with a note."""
+    pytest.importorskip("torch")
+    from fastact import _bench_step
+    monkeypatch.setitem(_bench_step.CASES, "gelu", ("gelu", {}, "F.silu(x)", "x"))
+    notes = []
+    res = _bench_step.run(["gelu"], [1024], ["float32"], peers=["torch"], repeat=1,
+                          progress=None, notes=notes)
+    assert "torch" not in res[0] and res[0]["fastact"] > 0
+    assert len(notes) == 1 and notes[0].startswith("torch gelu float32 1K: not timed")
+
+
+def test_bench_step_without_jax():
+    """Without jax: --step leaves the jax column out; asking for it fails at once."""
+    code = ("import sys; sys.modules['jax'] = None; from fastact.__main__ import main;"
+            "sys.exit(main(sys.argv[1:]))")
+    r = _cli("bench", "--step", "--peers", "jax", code=code, timeout=60)
+    assert r.returncode == 2 and "--peers jax needs jax" in r.stderr and r.stdout == ""
+    r = _cli("bench", "--activations", "none", "--gated", "none", "--mlp", "none", "--step",
+             "--step-sizes", "256", "--dtypes", "float64", "--repeat", "1", "--quiet",
+             "--no-torch", code=code, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "Training step" in r.stdout and "vs jax" not in r.stdout
 
 
 @pytest.fixture
