@@ -25,8 +25,8 @@ ERFC_K = mp.mpf("3.75")
 
 
 # gelu float32 (fa_activations_impl.h): a R(a) = a e^(a^2/2) Phi(-a) is F(t) t with
-# t = a / (a + K) and F smooth; F is fitted in u = t - TC on a in [1/sqrt2, 15.5].
-GELU_K, GELU_TC = mp.mpf(3), mp.mpf(33) / 64
+# t = a / (a + K) and F smooth; F is fitted in u = t - TC on a in [0, 15.5].
+GELU_K, GELU_TC = mp.mpf(3), mp.mpf(26) / 64
 
 
 def _z_of_y(y):
@@ -92,7 +92,7 @@ CORES = {
     "ERFC": (_erfc_core, {"f32": (-1, (11.0 - 3.75) / (11.0 + 3.75)),
                           "f64": (-1, (27.6 - 3.75) / (27.6 + 3.75))}, 1.0),
     # float32 only (float64 keeps the ERFC path); F enters both results as it is
-    "GELU": (_gelu_core, {"f32": (_gelu_u(mp.mpf("0.7")), _gelu_u(mp.mpf("15.5")))}, 0.5),
+    "GELU": (_gelu_core, {"f32": (_gelu_u(mp.mpf("0")), _gelu_u(mp.mpf("15.5")))}, 0.5),
 }
 # Leading steps kept in Horner's form before the Estrin part, for cores whose variable is
 # not small (ERFC's y reaches -1): the last steps carry most of the rounding error, and

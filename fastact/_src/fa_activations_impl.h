@@ -116,31 +116,38 @@ FA_INLINE void S(gelu_small)(T x, T a, T es, T *y, T *d) {
     *d = FA_FMA(x, es * C(INV_SQRT_2PI_HI) * TAIL_INV, FA_FMA((T)0.5, er, (T)0.5));
 }
 #if FA_T_F32
-/* float32: M(a) = a R(a) = F(t) t with t = a / (a + K), F a polynomial in t - TC (fitted
- * on a in [1/sqrt2, 15.5], tools/fit_coeffs.py). M is nearly flat in t (F ~ 1/t), so the
- * rounding of t cancels in F(t) t; 1/(a + K) is carried as w + wl for R = F w. One
- * division, no double-word quotient: a third of the float64 path's instructions. The
- * products that make y and f' are each rounded once from double-word factors. */
+/* float32, one formula for every x: M(a) = a R(a) = F(t) t with t = a / (a + K), F a
+ * polynomial in t - TC (fitted on a in [0, 15.5], tools/fit_coeffs.py). Where F ~ 1/t
+ * (the tail) the rounding of t cancels in F(t) t; 1/(a + K) is carried as w + wl for
+ * R = F w. One division, no double-word quotient. e^(-a^2/2) and F keep their last
+ * rounding as a low part, so that y and f' are each one rounding from double-word
+ * factors: y = max(x, -0) - a Phi(-a), f' = (x > 0) - sgn(x) (Phi(-a) - a phi(a)).
+ * Below 2^-100, where t would be subnormal, y is x / 2. a is not clamped: past CLAMP
+ * (where e^(-a^2/2) 2^64 underflows, and at inf, which makes NaNs) the last selects
+ * give the limits (a clamp's select GCC spreads over everything a feeds). */
 FA_INLINE void S(gelu)(T x, FA_P0(T), T *y, T *d) {
     T a = S(abs)(x), pe;
-    a = a > GELU_CLAMP ? GELU_CLAMP : a;                        /* NaN stays */
-    T p = S(two_prod)(a, a, &pe), el;
-    T es = S(exp_dw_hl)(-(T)0.5 * p, -(T)0.5 * pe, FA_TAIL, &el);   /* e^(-x^2/2) 2^64 */
+    T h = (T)-0.5 * a, p = S(two_prod)(a, h, &pe), el;          /* -a^2/2 = p + pe */
+    /* no lower clamp: -a^2/2 >= -120.2 > EXP_MIN_TAIL where the result is used */
+    T es = S(exp_dw_hl)(p, pe, FA_TAIL, -S(inf)(), &el);       /* e^(-a^2/2) 2^64 */
     T se, s = S(two_sum)(a, (T)FA_GELU_K, &se);
     T w = 1 / s, wl = w * FA_FMA(-se, w, FA_FMA(-w, s, 1));    /* 1/(a + K) = w + wl */
-    T t = a * w, u = t - (T)FA_GELU_TC, rest = C(GELU_REST)(u);
-    T f = FA_FMA(u, rest, C(GELU_C0)), fl = FA_FMA(u, rest, C(GELU_C0) - f);   /* F + fl */
-    T m = f * t, ml = FA_FMA(f, t, -m) + fl * t;               /* a R(a) = m + ml */
+    T t = a * w, tl = FA_FMA(a, wl, FA_FMA(a, w, -t));         /* a/(a + K) = t + tl */
+    T u = t - (T)FA_GELU_TC, rest = C(GELU_REST)(u);
+    T f = FA_FMA(u, rest, C(GELU_C0));
+    /* F(t + tl) = f + fl: the last step's rounding, and F' tl with F'/F ~ -1.3 (-1.47
+     * to -1.13 over the range: the error it leaves is under 0.1 ulp) */
+    T fl = FA_FMA(f * (T)-1.3, tl, FA_FMA(u, rest, C(GELU_C0) - f));
+    T m = f * t, ml = FA_FMA(f, t, -m) + FA_FMA(f, tl, fl * t);   /* a R(a) = m + ml */
     T hs = FA_FMA(es, m, FA_FMA(es, ml, el * m));               /* a Phi(-a) 2^64 */
     T cl, c = S(two_prod)(a, C(INV_SQRT_2PI_HI), &cl);
     T b = FA_FMA(f, w, -c) + (FA_FMA(f, wl, fl * w) - FA_FMA(a, C(INV_SQRT_2PI_LO), cl));
     T eb = FA_FMA(es, b, el * b);                 /* (Phi(-a) - a phi(a)) 2^64 */
-    T y_small, d_small;
-    S(gelu_small)(x, a, es, &y_small, &d_small);
-    T y_big = x < 0 ? -hs * TAIL_INV : x - hs * TAIL_INV;
-    T d_big = x < 0 ? eb * TAIL_INV : 1 - eb * TAIL_INV;
-    *y = a <= GELU_SMALL ? y_small : y_big;
-    *d = a <= GELU_SMALL ? d_small : d_big;
+    T rx = x > 0 ? x : -(T)0, step = x > 0 ? 1 : -(T)0;      /* the limits past CLAMP */
+    T yv = FA_FMA(-hs, TAIL_INV, rx);
+    T dv = x < 0 ? eb * TAIL_INV : 1 - eb * TAIL_INV;
+    *y = a > GELU_CLAMP ? rx : (a < (T)7.88860905e-31 ? (T)0.5 * x : yv);   /* 2^-100 */
+    *d = a > GELU_CLAMP ? step : dv;
 }
 #else
 /* float64: R(a) = erfcx(z) / 2 with z = a / sqrt2, from Shepherd and Laframboise's

@@ -7,7 +7,7 @@
 
 #define FA_ERFC_K 3.75
 #define FA_GELU_K 3.0
-#define FA_GELU_TC 0.515625
+#define FA_GELU_TC 0.40625
 
 #define FA_F32_GELU_A_HI 1.59576917f
 #define FA_F32_GELU_A_LO -4.53406805e-8f
@@ -76,9 +76,9 @@
 #define FA_F64_ERFC_REST(x) (FA_FMA(x, FA_FMA(x, FA_FMA((((((x) * (x)) * ((x) * (x))) * (((x) * (x)) * ((x) * (x)))) * ((((x) * (x)) * ((x) * (x))) * (((x) * (x)) * ((x) * (x))))), FA_FMA((((x) * (x)) * ((x) * (x))), -9.8868794574494156e-10, FA_FMA(((x) * (x)), FA_FMA((x), -5.043904912526847e-9, 1.9430526463623655e-10), FA_FMA((x), 4.0883787740407797e-8, 1.8240508961400077e-8))), FA_FMA(((((x) * (x)) * ((x) * (x))) * (((x) * (x)) * ((x) * (x)))), FA_FMA((((x) * (x)) * ((x) * (x))), FA_FMA(((x) * (x)), FA_FMA((x), -2.6311300733206284e-7, -5.3759157233034618e-8), FA_FMA((x), 1.7558019952743132e-6, -9.7490912723142544e-7)), FA_FMA(((x) * (x)), FA_FMA((x), -1.1446447665020027e-5, 2.2384504933212539e-5), FA_FMA((x), 5.164990300165865e-5, -2.9015408501466261e-4))), FA_FMA((((x) * (x)) * ((x) * (x))), FA_FMA(((x) * (x)), FA_FMA((x), 2.9371348557713023e-4, 1.7556258433676991e-3), FA_FMA((x), -9.7465795328014696e-3, 2.8362277420962562e-2)), FA_FMA(((x) * (x)), FA_FMA((x), -5.8693398591714498e-2, 9.2304321160203734e-2), FA_FMA((x), -1.0880393014166034e-1, 8.2276738490151421e-2))))), 3.5854154854629461e-3), -1.4024059858554702e-1))
 #define FA_F64_ERFC(x) FA_FMA(x, FA_F64_ERFC_REST(x), FA_F64_ERFC_C0)
 
-/* GELU f32: degree 9 on [-0.326436, 0.322213], max rel. error 1.8e-8 */
-#define FA_F32_GELU_C0 7.13390231e-1f
-#define FA_F32_GELU_REST(x) (FA_FMA(x, FA_FMA(x, FA_FMA((((x) * (x)) * ((x) * (x))), FA_FMA(((x) * (x)), 7.84586743e-2f, FA_FMA((x), -3.75734679e-2f, -1.4003709e-1f)), FA_FMA(((x) * (x)), FA_FMA((x), 4.93113212e-2f, 2.28533074e-1f), FA_FMA((x), -1.49700835e-1f, -3.88016641e-1f))), 9.02109921e-1f), -9.90191162e-1f))
+/* GELU f32: degree 10 on [-0.40625, 0.431588], max rel. error 9.96e-9 */
+#define FA_F32_GELU_C0 8.32967043e-1f
+#define FA_F32_GELU_REST(x) (FA_FMA(x, FA_FMA(x, FA_FMA((((x) * (x)) * ((x) * (x))), FA_FMA(((x) * (x)), FA_FMA((x), 5.69225326e-2f, 1.49549209e-2f), FA_FMA((x), -9.78136361e-2f, -6.94365501e-2f)), FA_FMA(((x) * (x)), FA_FMA((x), 1.33230209e-1f, 1.6517818e-1f), FA_FMA((x), -2.59878874e-1f, -2.97134697e-1f))), 1.01584136f), -1.20051229f))
 #define FA_F32_GELU(x) FA_FMA(x, FA_F32_GELU_REST(x), FA_F32_GELU_C0)
 
 #endif

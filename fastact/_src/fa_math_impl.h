@@ -101,17 +101,21 @@ FA_INLINE T S(exp_core)(T r) { return FA_FMA(r, FA_FMA(r, C(EXP)(r), 1), 1); }
 
 /* e^(x + dx) * 2^tail = hi + *lo, for a small correction dx and tail 0 or FA_TAIL: the
  * last step's rounding kept in *lo (|error| ~0.35 ulp before it). Below the smallest
- * normal number the result is rounded or flushed. */
-FA_INLINE T S(exp_dw_hl)(T x, T dx, U tail, T *lo) {
+ * normal number the result is rounded or flushed. x is clamped below at lo (the
+ * EXP_MIN of the tail, or -inf where the caller's x stays above it: no instruction). */
+FA_INLINE T S(exp_dw_hl)(T x, T dx, U tail, T lo, T *l) {
     U k;
-    T r = S(exp_reduce)(x, tail ? C(EXP_MIN_TAIL) : C(EXP_MIN), &k) + dx;
+    T r = S(exp_reduce)(x, lo, &k) + dx;
     T q = FA_FMA(r, C(EXP)(r), 1), hi = FA_FMA(r, q, 1), sc = S(pow2)(k + tail);
-    *lo = FA_FMA(r, q, 1 - hi) * sc;                      /* 1 - hi: exact (Sterbenz) */
+    *l = FA_FMA(r, q, 1 - hi) * sc;                       /* 1 - hi: exact (Sterbenz) */
     return hi * sc;
 }
 
-/* exp_dw_hl's hi alone (the compiler drops *lo's instructions). <0.7 ulp */
-FA_INLINE T S(exp_dw)(T x, T dx, U tail) { T lo; return S(exp_dw_hl)(x, dx, tail, &lo); }
+/* exp_dw_hl's hi alone (the compiler drops *l's instructions). <0.7 ulp */
+FA_INLINE T S(exp_dw)(T x, T dx, U tail) {
+    T l;
+    return S(exp_dw_hl)(x, dx, tail, tail ? C(EXP_MIN_TAIL) : C(EXP_MIN), &l);
+}
 
 /* e^x * 2^tail: exp_dw without dx (adding a zero is an instruction: -0 + 0 is +0) */
 FA_INLINE T S(exp2k)(T x, U tail) {
