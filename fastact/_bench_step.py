@@ -153,8 +153,14 @@ def run(labels=None, sizes=("256K", "4M"), dtypes=("float32", "float64"), peers=
             fns = {"fastact": _fastact(label, x, g)}
             ref = fns["fastact"]()
             for peer in peers:
-                fn = makers[peer](label, x, g)
-                off = _disagreement(ref, fn())
+                try:
+                    fn = makers[peer](label, x, g)
+                    off = _disagreement(ref, fn())
+                except Exception as e:          # e.g. a compiler Inductor cannot run
+                    if notes is not None:
+                        notes.append(f"{peer} {label} {dtype} {bench._size_label(n)}: not "
+                                     f"timed, it failed: {type(e).__name__}: {e}"[:300])
+                    continue
                 if off <= AGREE[dtype]:
                     fns[peer] = fn
                 elif notes is not None:
