@@ -184,10 +184,24 @@ print("compile ok")
 """
 
 
+def _have_cxx():
+    """Whether Inductor's C++ compiler (g++) runs here: tools/wheel_test.sh hides every
+    compiler, to show that the installed wheel needs none."""
+    import shutil
+    cxx = shutil.which("g++")
+    try:
+        return bool(cxx) and subprocess.run([cxx, "--version"], capture_output=True,
+                                            timeout=60).returncode == 0
+    except OSError:
+        return False
+
+
 def test_bench_step_compile_peer_is_one_fused_step():
     """torch.compile of the vjp: returns y and g f'(x) (against eager float64 autograd)
     and is timed. In a child process, away from the other tests' PyTorch state."""
     pytest.importorskip("torch")
+    if not _have_cxx():
+        pytest.skip("torch.compile's Inductor needs a C++ compiler (g++); none runs here")
     r = _cli(code=_COMPILE_CHECK, timeout=600)
     assert r.returncode == 0 and "compile ok" in r.stdout, r.stderr[-3000:]
 
