@@ -428,19 +428,10 @@ def plot(results, path):
               "scipy": "tab:green", "copy": "tab:gray"}
     for ax, mode in zip(axes[:, 0], modes):
         rows = [r for r in results if r["mode"] == mode]
-        pos = np.arange(len(rows))
-        width = 0.8 / len(present)
-        for k, who in enumerate(present):
-            vals = [r[who] / r["fastact"] if r.get(who) else 0 for r in rows]
-            ax.bar(pos + (k - (len(present) - 1) / 2) * width, vals, width,
-                   label=f"{who} time / fastact time", color=colors[who])
-        ax.axhline(1, color="black", lw=0.8)
-        ax.set_yscale("log")
-        ax.set_xticks(pos, [f"{r['function']} {r['dtype'][5:]} {shape_label(r['shape'])} "
-                            f"ax{r['axis']}" for r in rows],
-                      rotation=45, ha="right", fontsize=7)
+        bench.ratio_bars(ax, rows, present, colors,
+                         [f"{r['function']} {r['dtype'][5:]} {shape_label(r['shape'])} "
+                          f"ax{r['axis']}" for r in rows], rotation=45, fontsize=7)
         ax.set_title(f"softmax family, {mode}: speed-up of fastact (above 1: fastact faster)")
-        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -236,21 +236,12 @@ def plot(results, path):
     present = [p for p in PEERS if any(r.get(p) for r in results)]
     groups = sorted({(r["dtype"], r["n"]) for r in results})
     fig, axes = plt.subplots(len(groups), 1, figsize=(10, 3.2 * len(groups)), squeeze=False)
-    width = 0.8 / max(1, len(present))
     colors = {"torch": "tab:red", "compile": "tab:orange", "jax": "tab:green"}
     for ax, (dtype, n) in zip(axes[:, 0], groups):
         rows = [r for r in results if (r["dtype"], r["n"]) == (dtype, n)]
-        pos = np.arange(len(rows))
-        for k, peer in enumerate(present):
-            vals = [r[peer] / r["fastact"] if r.get(peer) else 0 for r in rows]
-            ax.bar(pos + (k - (len(present) - 1) / 2) * width, vals, width,
-                   label=f"{peer} time / fastact time", color=colors[peer])
-        ax.axhline(1, color="black", lw=0.8)
-        ax.set_yscale("log")
-        ax.set_xticks(pos, [r["activation"] for r in rows], rotation=30, ha="right", fontsize=8)
+        bench.ratio_bars(ax, rows, present, colors, [r["activation"] for r in rows])
         ax.set_title(f"training step (y and g f'(x)), {dtype}, n = {bench._size_label(n)}: "
                      "above 1: fastact faster")
-        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 

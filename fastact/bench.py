@@ -391,6 +391,21 @@ def plot(results, path):
     fig.savefig(path, dpi=90)
 
 
+def ratio_bars(ax, rows, peers, colors, labels, rotation=30, fontsize=8):
+    """One chart panel: each peer's time / fastact's per row, grouped bars on a log scale
+    with the line at 1 (the gated, softmax and --step charts)."""
+    pos = np.arange(len(rows))
+    width = 0.8 / max(1, len(peers))
+    for k, who in enumerate(peers):
+        vals = [r[who] / r["fastact"] if r.get(who) else 0 for r in rows]
+        ax.bar(pos + (k - (len(peers) - 1) / 2) * width, vals, width,
+               label=f"{who} time / fastact time", color=colors[who])
+    ax.axhline(1, color="black", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(pos, labels, rotation=rotation, ha="right", fontsize=fontsize)
+    ax.legend(fontsize=8)
+
+
 def _have_torch():
     try:
         import torch  # noqa: F401
