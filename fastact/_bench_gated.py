@@ -70,21 +70,26 @@ _COMPILED = {}
 def _compiled(label, name, params):
     """torch.compile of the expression, one per case label (recompiled by PyTorch for new
     shapes and dtypes, as a user's model would be)."""
+    if label not in _COMPILED:
+        _COMPILED[label] = torch_compile(_torch_expression(name, params))
+    return _COMPILED[label]
+
+
+def torch_compile(fn):
+    """torch.compile(fn) as the benchmarks use it (the gated and --step parts)."""
     import torch
     import torch._dynamo.config as dynamo
+    import torch._inductor.config as inductor
     # every case (shape, dtype, grad mode) is its own graph: above PyTorch's recompile
     # limits (8 per code object, shared by these lambdas) it would run eagerly instead
     for limit in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
                   "accumulated_cache_size_limit"):
         if hasattr(dynamo, limit):
             setattr(dynamo, limit, max(getattr(dynamo, limit), 4096))
-    if label not in _COMPILED:
-        # compile in this process: a pool of compile workers would compete with the
-        # timings for the cores
-        import torch._inductor.config as inductor
-        inductor.compile_threads = 1
-        _COMPILED[label] = torch.compile(_torch_expression(name, params), dynamic=False)
-    return _COMPILED[label]
+    # compile in this process: a pool of compile workers would compete with the
+    # timings for the cores
+    inductor.compile_threads = 1
+    return torch.compile(fn, dynamic=False)
 
 
 def _torch_fns(fn, direction, x, w, g):

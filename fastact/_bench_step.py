@@ -74,20 +74,14 @@ def _torch_compiled(label, x, g):
     """torch.compile of vjp(f): the forward and backward in one graph (one per label,
     recompiled for each shape and dtype, as a user's model would be)."""
     import torch
-    import torch._dynamo.config as dynamo
-    import torch._inductor.config as inductor
-    for limit in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
-                  "accumulated_cache_size_limit"):
-        if hasattr(dynamo, limit):
-            setattr(dynamo, limit, max(getattr(dynamo, limit), 4096))
-    inductor.compile_threads = 1         # no compile workers competing with the timings
+    from ._bench_gated import torch_compile
     if label not in _COMPILED:
         f = _torch_function(label)
 
         def step(x, g):
             y, vjp = torch.func.vjp(f, x)
             return y, vjp(g)[0]
-        _COMPILED[label] = torch.compile(step, dynamic=False)
+        _COMPILED[label] = torch_compile(step)
     fn, xt, gt = _COMPILED[label], torch.from_numpy(x), torch.from_numpy(g)
     return lambda: fn(xt, gt)
 
