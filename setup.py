@@ -161,6 +161,7 @@ class BuildExt(build_ext):
         table = _load("_activations.py")
         sanitize = bool(os.environ.get("FASTACT_SANITIZE"))
         omp_c, omp_l = omp if omp else ([], [])
+        threads = [] if msvc else ["-pthread"]      # the runner's pool (fa_pool.h)
         accepts = functools.lru_cache(maxsize=None)(lambda flag: _accepts(compiler, flag))
 
         def compile_args(level):
@@ -178,7 +179,8 @@ class BuildExt(build_ext):
             "fastact._runner", [os.path.join("fastact", "_runner.pyx")],
             include_dirs=[numpy_include, os.path.join(HERE, SRC)], depends=headers,
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")] + macros,
-            extra_compile_args=compile_args("baseline"), extra_link_args=link + omp_l)]
+            extra_compile_args=compile_args("baseline") + threads,
+            extra_link_args=link + omp_l + threads)]
         self.level_flags = {}
         for level in _levels(msvc):
             self.level_flags[level] = " ".join(compile_args(level))

@@ -6,10 +6,11 @@ picks one at import and hands its table of function pointers to ``use_table`` (l
 by ``_src/fa_table.h``). ``fast`` takes the common case (ndarrays of float32/float64,
 contiguous, aligned, native byte order; outputs absent or of the same layout) straight to
 a kernel and returns None otherwise; fastact._arrays then prepares the arrays and calls
-``launch``. Both end in ``run_kernel``.
+``launch``. Both end in ``run_kernel``. Large calls run on the thread pool of
+``_src/fa_pool.h`` as chunks that any of its threads takes; OpenMP (when the build has
+it) gives the default thread count.
 """
 cimport numpy as cnp
-from cython.parallel cimport prange
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.string cimport memcmp
 
@@ -26,17 +27,6 @@ cdef extern from *:
     #else
     static int fa_omp_max_threads(void) { return 1; }
     #define FA_RUNNER_OPENMP 0
-    #endif
-    /* Shut the calling thread's OpenMP thread pool down (OpenMP 5.0; GNU libgomp 9+,
-     * LLVM libomp): called before fork, so that the child does not inherit a pool whose
-     * threads it does not have (GNU libgomp then hangs). Whoever started the pool
-     * (fastact, PyTorch, another library on the same runtime), it is this thread's.
-     * 0 on success, -1 where the runtime cannot. */
-    #if defined(_OPENMP) && ((defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 9) \
-                             || defined(__clang__))
-    static int fa_omp_pause(void) { return omp_pause_resource_all(omp_pause_soft); }
-    #else
-    static int fa_omp_pause(void) { return -1; }
     #endif
 
     /* The index in fastact._build_flags.LEVELS: 0 baseline, 1 AVX2 + FMA, 2 AVX-512
@@ -69,7 +59,6 @@ cdef extern from *:
     #endif
     """
     int fa_omp_max_threads() nogil
-    int fa_omp_pause()
     int fa_cpu_level()
     int FA_RUNNER_OPENMP
 
@@ -91,7 +80,12 @@ cdef extern from "numpy/arrayobject.h":
                                 int subok)
 
 ctypedef void (*kernel_t)(const char *a, const char *b, char *o1, char *o2, Py_ssize_t n,
-                          const double *p, int nthreads) noexcept nogil
+                          const double *p) noexcept nogil
+
+cdef extern from "fa_pool.h" nogil:
+    ctypedef void (*fa_task_t)(void *ctx, Py_ssize_t i) noexcept nogil
+    void fa_pool_run(fa_task_t fn, void *ctx, Py_ssize_t nchunks, int nthreads)
+    void fa_pool_after_fork()
 
 cdef enum:
     # elements from which a single-threaded call releases the GIL: below, a call takes a
@@ -130,8 +124,6 @@ cdef Py_ssize_t g_nsegs = 0
 cdef const fa_smx_ops *g_smx = NULL     # the softmax family (fa_softmax.h), by dtype_code
 cdef int g_threads = 0                   # 0: follow omp_get_max_threads()
 cdef Py_ssize_t g_grain[FA_NKERNELS]     # per kernel: below this size, one thread
-cdef bint g_pool_started = False         # fastact ran a parallel loop since the last pause
-cdef bint g_fork_serial = False          # a child that may hold a dead pool: one thread
 
 OPENMP = bool(FA_RUNNER_OPENMP)
 
@@ -165,7 +157,7 @@ def set_num_threads(int n):
 
 def get_num_threads():
     """Threads a large call would use now."""
-    if g_fork_serial or not FA_RUNNER_OPENMP:
+    if not FA_RUNNER_OPENMP:
         return 1
     return g_threads if g_threads > 0 else fa_omp_max_threads()
 
@@ -175,33 +167,26 @@ def get_thread_setting():
     return g_threads
 
 
-def before_fork():
-    """Registered with os.register_at_fork(before=...): shut down this thread's OpenMP
-    pool (the runtime restarts it on the next parallel call), so that the child starts
-    without one and can run threads, whoever started the pool. (LLVM's libomp refuses a
-    second pause with no parallel call in between; its pool is then already down.)"""
-    global g_pool_started
-    if FA_RUNNER_OPENMP and fa_omp_pause() == 0:
-        g_pool_started = False
-
-
 def after_fork_in_child():
-    """Registered with os.register_at_fork(after_in_child=...): where the pool could not
-    be shut down before the fork and fastact had run one, the child stays on one thread
-    (GNU OpenMP's pool does not survive fork)."""
-    global g_fork_serial
-    g_fork_serial = g_pool_started
+    """Registered with os.register_at_fork(after_in_child=...): the pool's workers are not
+    in the child; the next large call starts new ones."""
+    fa_pool_after_fork()
 
 
 cdef inline int threads_for(Py_ssize_t kernel, Py_ssize_t n) noexcept nogil:
-    global g_pool_started
-    cdef int nt
-    if n < g_grain[kernel] or g_fork_serial:
+    if n < g_grain[kernel] or not FA_RUNNER_OPENMP:
         return 1
-    nt = g_threads if g_threads > 0 else fa_omp_max_threads()
-    if nt > 1:
-        g_pool_started = True
-    return nt
+    return g_threads if g_threads > 0 else fa_omp_max_threads()
+
+
+cdef inline Py_ssize_t chunk_size(Py_ssize_t kernel, Py_ssize_t n, int nt) noexcept nogil:
+    """Elements per chunk of a threaded call of n elements: about 8 chunks per thread (a
+    descheduled thread's are left to the others), at most 64K elements (so is what one
+    holds up), at least a quarter of the kernel's thread threshold (taking a chunk costs
+    ~0.1 us), in whole KiB-element steps."""
+    cdef Py_ssize_t c = min((n + 8 * nt - 1) // (8 * nt), <Py_ssize_t>65536)
+    c = max(c, g_grain[kernel] // 4)
+    return (c + 1023) // 1024 * 1024
 
 
 cdef int g_bf16_num = -1                 # ml_dtypes.bfloat16's type number, once seen
@@ -284,6 +269,32 @@ cdef inline object fast_out(object out, cnp.ndarray x):
     return o
 
 
+cdef inline const char *at(const char *p, Py_ssize_t off) noexcept nogil:
+    """p + off, or NULL for NULL (an argument the call does not have)."""
+    if p == NULL:
+        return NULL
+    return p + off
+
+
+cdef struct elem_job:
+    kernel_t f
+    const char *a
+    const char *b
+    char *o1
+    char *o2
+    const double *p
+    Py_ssize_t n, chunk, isz
+
+
+cdef void elem_chunk(void *ctx, Py_ssize_t c) noexcept nogil:
+    """Chunk c of an elementwise call (fa_pool_run's task)."""
+    cdef elem_job *j = <elem_job *>ctx
+    cdef Py_ssize_t start = c * j.chunk
+    cdef Py_ssize_t off = start * j.isz
+    j.f(j.a + off, at(j.b, off), j.o1 + off, <char *>at(j.o2, off),
+        min(j.chunk, j.n - start), j.p)
+
+
 cdef int run_kernel(Py_ssize_t kernel, Py_ssize_t entry, int dt, Py_ssize_t n,
                     const char *a, const char *b, char *o1, char *o2,
                     tuple params) except -1:
@@ -300,11 +311,19 @@ cdef int run_kernel(Py_ssize_t kernel, Py_ssize_t entry, int dt, Py_ssize_t n,
     for i in range(FA_NPARAMS):
         p[i] = <double>params[i] if i < np_ else 0.0
     cdef int nt = threads_for(kernel, n)
-    if n < NOGIL_MIN and nt == 1:
-        f(a, b, o1, o2, n, p, nt)
-    else:
-        with nogil:
-            f(a, b, o1, o2, n, p, nt)
+    cdef elem_job j
+    if nt == 1:
+        if n < NOGIL_MIN:
+            f(a, b, o1, o2, n, p)
+        else:
+            with nogil:
+                f(a, b, o1, o2, n, p)
+        return 0
+    j.f, j.a, j.b, j.o1, j.o2, j.p, j.n = f, a, b, o1, o2, p, n
+    j.chunk = chunk_size(kernel, n, nt)
+    j.isz = 4 if dt == 0 else 8 if dt == 1 else 2
+    with nogil:
+        fa_pool_run(elem_chunk, &j, (n + j.chunk - 1) // j.chunk, nt)
     return 0
 
 
@@ -381,15 +400,41 @@ cdef void walk(seg_t f, const slot_t *s, Py_ssize_t m, Py_ssize_t start, Py_ssiz
         r += 1
 
 
+cdef struct seg_job:
+    seg_t f
+    const slot_t *s
+    Py_ssize_t m, block, total
+
+
+cdef void seg_chunk(void *ctx, Py_ssize_t b) noexcept nogil:
+    """Block b of a segment loop's call (fa_pool_run's task)."""
+    cdef seg_job *j = <seg_job *>ctx
+    walk(j.f, j.s, j.m, b * j.block, min(j.total, (b + 1) * j.block), b)
+
+
+cdef void run_segments(seg_t f, const slot_t *s, Py_ssize_t m, Py_ssize_t total,
+                       Py_ssize_t block, int nt) noexcept nogil:
+    """The blocks of block elements of a segment loop's call, on nt threads."""
+    cdef seg_job j
+    cdef Py_ssize_t b, nblocks = (total + block - 1) // block
+    if nt > 1 and nblocks > 1:
+        j.f, j.s, j.m, j.block, j.total = f, s, m, block, total
+        fa_pool_run(seg_chunk, &j, nblocks, nt)
+    else:
+        for b in range(nblocks):
+            walk(f, s, m, b * block, min(total, (b + 1) * block), b)
+
+
 def segments(Py_ssize_t seg, int dt, Py_ssize_t kernel, tuple slots, Py_ssize_t total,
              Py_ssize_t m, Py_ssize_t block):
     """Run segment loop seg (fastact._activations.SEGMENTS) for dtype dt (dtype_code's:
     0 float32, 1 float64, 2 float16, 3 bfloat16) over total elements in rows of m, as fixed blocks of block elements
     (threads take whole blocks: what each block computes does not depend on the thread
-    count), or with block 0 one block per thread (loops whose elements are independent). slots: six (ndarray, row, col, blk, mod) or None, for g, a, b, o1, o2, o3;
+    count), or with block 0 in chunks of the pool's size (loops whose elements are
+    independent). slots: six (ndarray, row, col, blk, mod) or None, for g, a, b, o1, o2, o3;
     the thread threshold is the elementwise kernel's."""
     cdef slot_t s[6]
-    cdef Py_ssize_t k, b, nblocks
+    cdef Py_ssize_t k
     if g_segs == NULL or not 0 <= seg < g_nsegs or len(slots) != 6 or m <= 0 or block < 0:
         raise ValueError(f"no segment loop {seg} for these arguments")
     for k in range(6):
@@ -403,22 +448,15 @@ def segments(Py_ssize_t seg, int dt, Py_ssize_t kernel, tuple slots, Py_ssize_t 
         raise ValueError(f"no dtype {dt}")
     cdef seg_t f = g_segs[FA_NTYPES * seg + dt]
     cdef int nt = threads_for(kernel, total)
-    if block == 0:                      # no reduction: one block per thread
-        block = max(1, (total + nt - 1) // nt)
-    nblocks = (total + block - 1) // block
-    if nblocks == 1:
-        nt = 1
+    if total == 0:
+        return
+    if block == 0:                      # no reduction: chunks
+        block = chunk_size(kernel, total, nt) if nt > 1 else total
     if total < NOGIL_MIN and nt == 1:
-        for b in range(nblocks):
-            walk(f, s, m, b * block, min(total, (b + 1) * block), b)
+        run_segments(f, s, m, total, block, 1)
         return
     with nogil:
-        if nt > 1:
-            for b in prange(nblocks, num_threads=nt, schedule="static"):
-                walk(f, s, m, b * block, min(total, (b + 1) * block), b)
-        else:
-            for b in range(nblocks):
-                walk(f, s, m, b * block, min(total, (b + 1) * block), b)
+        run_segments(f, s, m, total, block, nt)
 
 
 cdef inline void view_slot(slot_t *s, object v) noexcept:
@@ -437,9 +475,9 @@ cdef inline void view_slot(slot_t *s, object v) noexcept:
 
 def gated(Py_ssize_t seg, Py_ssize_t kernel, g, a, b, o1, o2, o3):
     """segments() for the gated units: 2-D views (rows, m) of one dtype with contiguous
-    rows (fastact._gated makes them), None where unused; one block per thread."""
+    rows (fastact._gated makes them), None where unused; in chunks of the pool's size."""
     cdef slot_t s[6]
-    cdef Py_ssize_t rows, m, k, b_, block, nblocks, total
+    cdef Py_ssize_t rows, m, k, total
     views = (g, a, b, o1, o2, o3)
     for k in range(6):
         v = views[k]
@@ -460,17 +498,11 @@ def gated(Py_ssize_t seg, Py_ssize_t kernel, g, a, b, o1, o2, o3):
         raise ValueError(f"no segment loop {seg} for these arguments")
     cdef seg_t f = g_segs[FA_NTYPES * seg + t]
     cdef int nt = threads_for(kernel, total)
-    block = (total + nt - 1) // nt
-    nblocks = (total + block - 1) // block
     if total < NOGIL_MIN and nt == 1:
         walk(f, s, m, 0, total, 0)
         return
     with nogil:
-        if nt > 1 and nblocks > 1:
-            for b_ in prange(nblocks, num_threads=nt, schedule="static"):
-                walk(f, s, m, b_ * block, min(total, (b_ + 1) * block), b_)
-        else:
-            walk(f, s, m, 0, total, 0)
+        run_segments(f, s, m, total, chunk_size(kernel, total, nt) if nt > 1 else total, nt)
 
 
 # ---- the softmax family (fastact/_src/fa_softmax_api.h) ----
@@ -480,41 +512,93 @@ cdef double max_nan(double a, double b) noexcept nogil:
     return b if (b > a or b != b) else a
 
 
-cdef int long_row(const fa_smx_ops *ops, int log, int op, double sign, const char *x,
-                  const char *g, char *o1, char *o2, Py_ssize_t n, Py_ssize_t isz,
-                  double *maxes, fa_smx_stats *st, int nt) noexcept nogil:
-    """One row with the threads within it: each pass over fixed blocks (FA_SMX_BLOCK),
-    combined in order, as ops.row does on one thread (the same bits). 1 if special."""
-    cdef Py_ssize_t b, nb = (n + FA_SMX_BLOCK - 1) // FA_SMX_BLOCK, off, ln
-    cdef double m = 0
+cdef struct smx_job:
+    # one softmax call's arguments, for the tasks below (fa_pool_run's)
+    const fa_smx_ops *ops
+    int log, op
+    double sign, m
+    const char *x
+    const char *g
+    char *o1
+    char *o2
+    Py_ssize_t n, isz, count, per_chunk, per, w, inner
+    double *maxes
+    fa_smx_stats *st
+    const fa_smx_consts *c
+    unsigned char *flags
+
+
+cdef void smx_max(void *ctx, Py_ssize_t b) noexcept nogil:
+    """Block b of a long row: its max."""
+    cdef smx_job *j = <smx_job *>ctx
+    cdef Py_ssize_t off = b * FA_SMX_BLOCK
+    j.maxes[b] = j.ops.max(j.x + off * j.isz, min(j.n - off, <Py_ssize_t>FA_SMX_BLOCK), j.sign)
+
+
+cdef void smx_sums(void *ctx, Py_ssize_t b) noexcept nogil:
+    """Block b of a long row: its sums, about the row's max."""
+    cdef smx_job *j = <smx_job *>ctx
+    cdef Py_ssize_t off = b * FA_SMX_BLOCK
+    j.st[b].m = j.m
+    j.ops.sums(j.log, j.op, j.sign, j.x + off * j.isz, at(j.g, off * j.isz),
+               j.o1 + off * j.isz, min(j.n - off, <Py_ssize_t>FA_SMX_BLOCK), &j.st[b])
+
+
+cdef void smx_write(void *ctx, Py_ssize_t b) noexcept nogil:
+    """Block b of a long row: its outputs."""
+    cdef smx_job *j = <smx_job *>ctx
+    cdef Py_ssize_t off = b * FA_SMX_BLOCK
+    j.ops.write(j.log, j.op, j.sign, j.x + off * j.isz, at(j.g, off * j.isz),
+                j.o1 + off * j.isz, <char *>at(j.o2, off * j.isz),
+                min(j.n - off, <Py_ssize_t>FA_SMX_BLOCK), j.c)
+
+
+cdef void smx_rows(void *ctx, Py_ssize_t c) noexcept nogil:
+    """Rows c * per_chunk onwards (of count), each whole."""
+    cdef smx_job *j = <smx_job *>ctx
+    cdef Py_ssize_t r, off
+    for r in range(c * j.per_chunk, min(j.count, (c + 1) * j.per_chunk)):
+        off = r * j.n * j.isz
+        j.flags[r] = j.ops.row(j.log, j.op, j.sign, j.x + off, at(j.g, off), j.o1 + off,
+                               <char *>at(j.o2, off), j.n)
+
+
+cdef void smx_tiles(void *ctx, Py_ssize_t c) noexcept nogil:
+    """Tiles c * per_chunk onwards (of count): w columns of one outer index each."""
+    cdef smx_job *j = <smx_job *>ctx
+    cdef Py_ssize_t tt, o, j0, off
+    for tt in range(c * j.per_chunk, min(j.count, (c + 1) * j.per_chunk)):
+        o = tt // j.per
+        j0 = (tt % j.per) * j.w
+        off = (o * j.n * j.inner + j0) * j.isz
+        j.ops.cols(j.log, j.op, j.sign, j.x + off, at(j.g, off), j.o1 + off,
+                   <char *>at(j.o2, off), j.n, min(j.w, j.inner - j0), j.inner,
+                   j.flags + o * j.inner + j0)
+
+
+cdef int long_row(smx_job *j, int nt) noexcept nogil:
+    """One row (j.x, j.n) with the threads within it: each pass over fixed blocks
+    (FA_SMX_BLOCK), combined in order, as ops.row does on one thread (the same bits).
+    1 if special."""
+    cdef Py_ssize_t b, nb = (j.n + FA_SMX_BLOCK - 1) // FA_SMX_BLOCK
     cdef fa_smx_stats total
     cdef fa_smx_consts c
-    if op != FA_SMX_BWDY:
-        for b in prange(nb, num_threads=nt, schedule="static"):
-            off = b * FA_SMX_BLOCK
-            ln = min(n - off, <Py_ssize_t>FA_SMX_BLOCK)
-            maxes[b] = ops.max(x + off * isz, ln, sign)
-        m = maxes[0]
+    j.m = 0
+    if j.op != FA_SMX_BWDY:
+        fa_pool_run(smx_max, j, nb, nt)
+        j.m = j.maxes[0]
         for b in range(1, nb):
-            m = max_nan(m, maxes[b])
-        if not (m - m == 0):            # NaN or +-inf
+            j.m = max_nan(j.m, j.maxes[b])
+        if not (j.m - j.m == 0):        # NaN or +-inf
             return 1
-    for b in prange(nb, num_threads=nt, schedule="static"):
-        off = b * FA_SMX_BLOCK
-        ln = min(n - off, <Py_ssize_t>FA_SMX_BLOCK)
-        st[b].m = m
-        ops.sums(log, op, sign, x + off * isz, g + off * isz if g != NULL else NULL,
-                 o1 + off * isz, ln, &st[b])
-    total.m = m
+    fa_pool_run(smx_sums, j, nb, nt)
+    total.m = j.m
     total.hi = total.lo = total.cnt = total.hi2 = total.lo2 = 0
     for b in range(nb):
-        fa_smx_add(&total, &st[b])
-    ops.consts(log, op, &total, &c)
-    for b in prange(nb, num_threads=nt, schedule="static"):
-        off = b * FA_SMX_BLOCK
-        ln = min(n - off, <Py_ssize_t>FA_SMX_BLOCK)
-        ops.write(log, op, sign, x + off * isz, g + off * isz if g != NULL else NULL,
-                  o1 + off * isz, o2 + off * isz if o2 != NULL else NULL, ln, &c)
+        fa_smx_add(&total, &j.st[b])
+    j.ops.consts(j.log, j.op, &total, &c)
+    j.c = &c
+    fa_pool_run(smx_write, j, nb, nt)
     return 0
 
 
@@ -537,62 +621,47 @@ def softmax(bint log, double sign, int op, Py_ssize_t kernel, x, g, o1, o2):
     for v in (g, o1, o2):
         if v is not None and (type(v) is not np.ndarray or not same_layout(<cnp.ndarray>v, xa)):
             raise ValueError("softmax: the views must share x's shape, dtype and layout")
-    cdef const fa_smx_ops *ops = &g_smx[t]
     cdef Py_ssize_t outer = cnp.PyArray_DIMS(xa)[0], n = cnp.PyArray_DIMS(xa)[1]
     cdef Py_ssize_t inner = cnp.PyArray_DIMS(xa)[2], isz = cnp.PyArray_ITEMSIZE(xa)
-    cdef Py_ssize_t total = outer * n * inner, r, tt, w, per, ntiles, o, j0, off
+    cdef Py_ssize_t total = outer * n * inner, r, w, chunk, nb
+    cdef const char *x0
+    cdef const char *g0
+    cdef char *p10
+    cdef char *p20
     if total == 0:
         return None
-    cdef const char *px = data(x)
-    cdef const char *pg = data_or_null(g)
-    cdef char *p1 = data(o1)
-    cdef char *p2 = data_or_null(o2)
+    cdef smx_job j
+    j.ops, j.log, j.op, j.sign, j.n, j.isz, j.inner = &g_smx[t], log, op, sign, n, isz, inner
+    j.x, j.g, j.o1, j.o2 = data(x), data_or_null(g), data(o1), data_or_null(o2)
     flags_arr = np.zeros(outer * inner, np.uint8)
-    cdef unsigned char *flags = <unsigned char *>cnp.PyArray_DATA(<cnp.ndarray>flags_arr)
+    j.flags = <unsigned char *>cnp.PyArray_DATA(<cnp.ndarray>flags_arr)
     cdef int nt = threads_for(kernel, total)
-    cdef double *maxes
-    cdef fa_smx_stats *st
+    chunk = chunk_size(kernel, total, nt) if nt > 1 else total
     if inner == 1 and nt > 1 and outer < 2 * nt and n >= 2 * FA_SMX_BLOCK:
         nb = (n + FA_SMX_BLOCK - 1) // FA_SMX_BLOCK
         maxes_arr = np.empty(nb)
         st_arr = np.empty((nb, 6))
-        maxes = <double *>cnp.PyArray_DATA(<cnp.ndarray>maxes_arr)
-        st = <fa_smx_stats *>cnp.PyArray_DATA(<cnp.ndarray>st_arr)
+        j.maxes = <double *>cnp.PyArray_DATA(<cnp.ndarray>maxes_arr)
+        j.st = <fa_smx_stats *>cnp.PyArray_DATA(<cnp.ndarray>st_arr)
+        x0, g0, p10, p20 = j.x, j.g, j.o1, j.o2
         with nogil:
             for r in range(outer):
-                off = r * n * isz
-                flags[r] = long_row(ops, log, op, sign, px + off,
-                                    pg + off if pg != NULL else NULL, p1 + off,
-                                    p2 + off if p2 != NULL else NULL, n, isz, maxes, st, nt)
+                j.x, j.g = x0 + r * n * isz, at(g0, r * n * isz)
+                j.o1, j.o2 = p10 + r * n * isz, <char *>at(p20, r * n * isz)
+                j.flags[r] = long_row(&j, nt)
     elif inner == 1:
+        j.count, j.per_chunk = outer, max(1, chunk // n)
         with nogil:
-            if nt > 1 and outer > 1:
-                for r in prange(outer, num_threads=nt, schedule="static"):
-                    flags[r] = ops.row(log, op, sign, px + r * n * isz,
-                                       pg + r * n * isz if pg != NULL else NULL,
-                                       p1 + r * n * isz,
-                                       p2 + r * n * isz if p2 != NULL else NULL, n)
-            else:
-                for r in range(outer):
-                    flags[r] = ops.row(log, op, sign, px + r * n * isz,
-                                       pg + r * n * isz if pg != NULL else NULL,
-                                       p1 + r * n * isz,
-                                       p2 + r * n * isz if p2 != NULL else NULL, n)
+            fa_pool_run(smx_rows, &j, (outer + j.per_chunk - 1) // j.per_chunk, nt)
     else:
         # tiles of w columns (as wide as the tile allows: rows of 4 KiB stream well;
         # 16 KiB-strided rows of 64 bytes did not), enough of them for the threads
         w = min(<Py_ssize_t>FA_SMX_TILE, inner)
         if outer * ((inner + w - 1) // w) < nt:
             w = min(inner, max(4, ((inner + nt - 1) // nt + 3) // 4 * 4))
-        per = (inner + w - 1) // w
-        ntiles = outer * per
+        j.w, j.per = w, (inner + w - 1) // w
+        j.count, j.per_chunk = outer * j.per, max(1, chunk // (w * n))
         with nogil:
-            for tt in prange(ntiles, num_threads=nt if ntiles > 1 else 1, schedule="static"):
-                o = tt // per
-                j0 = (tt % per) * w
-                off = (o * n * inner + j0) * isz
-                ops.cols(log, op, sign, px + off, pg + off if pg != NULL else NULL, p1 + off,
-                         p2 + off if p2 != NULL else NULL, n, min(w, inner - j0), inner,
-                         flags + o * inner + j0)
+            fa_pool_run(smx_tiles, &j, (j.count + j.per_chunk - 1) // j.per_chunk, nt)
     special = np.flatnonzero(flags_arr)
     return special if special.size else None

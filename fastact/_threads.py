@@ -1,8 +1,8 @@
 """Threads of the compiled kernels.
 
-A build without OpenMP runs on one thread whatever is asked. Before a fork the calling
-thread's OpenMP pool is shut down (see fastact._runner.before_fork), so that the child
-can run threads too. By default a large call uses OpenMP's thread count (``omp_get_max_threads``), which
+A build without OpenMP runs on one thread whatever is asked. Large calls run on
+fastact's own thread pool (fastact/_src/fa_pool.h); a forked child starts a new one on
+its first large call. By default a large call uses OpenMP's thread count (``omp_get_max_threads``), which
 follows OMP_NUM_THREADS and ``threadpoolctl.threadpool_limits``; FASTACT_NUM_THREADS,
 ``set_num_threads`` and ``threads`` override it. Small arrays always run on one thread.
 """
@@ -71,8 +71,7 @@ def _init():
     if runner is None:
         return
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(before=runner.before_fork,
-                            after_in_child=runner.after_fork_in_child)
+        os.register_at_fork(after_in_child=runner.after_fork_in_child)
     value = os.environ.get("FASTACT_NUM_THREADS", "").strip()
     if value:
         try:

@@ -1,0 +1,221 @@
+/* fastact's thread pool: a call's work as numbered chunks, taken one at a time by
+ * whichever thread is running (the caller and the pool's workers), so that a thread the
+ * operating system has descheduled leaves its share to the others instead of holding the
+ * call up, as a static split (OpenMP's parallel loop) does: the caller waits only for the
+ * chunks a thread has started, never for a thread that has not turned up.
+ *
+ * fa_pool_run(fn, ctx, nchunks, nthreads) runs fn(ctx, i) for every i < nchunks on up to
+ * nthreads threads and returns when all have finished. What a chunk computes must not
+ * depend on who runs it (then the results are the same bits for any schedule). Workers
+ * are started on first use; an idle worker spins for FA_POOL_SPIN_NS (catching a caller's
+ * next call without a wake-up), then sleeps on a condition variable. One caller at a time
+ * owns the pool; a second caller meanwhile (another Python thread) runs its chunks itself.
+ * After fork(), the child calls fa_pool_after_fork(): the workers are not in the child,
+ * and the next call starts new ones.
+ *
+ * POSIX threads, or Win32 threads and Interlocked atomics on Windows. */
+#ifndef FA_POOL_H
+#define FA_POOL_H
+
+#include <stddef.h>
+
+typedef void (*fa_task_t)(void *ctx, ptrdiff_t i);
+
+#define FA_POOL_MAX 255                 /* workers (8 bits of the ticket) */
+#define FA_POOL_SPIN_NS 200000          /* an idle worker's spin before it sleeps */
+#define FA_POOL_WAIT_SPINS 1000         /* the caller's pauses before it yields the CPU */
+
+#ifdef _WIN32
+#include <windows.h>
+typedef volatile LONG64 fa_atomic;
+#define FA_LOAD(p) InterlockedCompareExchange64((p), 0, 0)
+#define FA_STORE(p, v) ((void)InterlockedExchange64((p), (v)))
+#define FA_ADD(p, v) InterlockedExchangeAdd64((p), (v))
+#define FA_CAS(p, old, new_) (InterlockedCompareExchange64((p), (new_), (old)) == (old))
+#define FA_PAUSE() YieldProcessor()
+#define FA_YIELD() ((void)SwitchToThread())
+typedef HANDLE fa_thread_t;
+static SRWLOCK fa_pool_lock = SRWLOCK_INIT;
+static CONDITION_VARIABLE fa_pool_cond = CONDITION_VARIABLE_INIT;
+#define FA_LOCK() AcquireSRWLockExclusive(&fa_pool_lock)
+#define FA_UNLOCK() ReleaseSRWLockExclusive(&fa_pool_lock)
+#define FA_WAIT() SleepConditionVariableSRW(&fa_pool_cond, &fa_pool_lock, INFINITE, 0)
+#define FA_WAKE_ALL() WakeAllConditionVariable(&fa_pool_cond)
+static long long fa_pool_now_ns(void) {
+    LARGE_INTEGER t, f;
+    QueryPerformanceCounter(&t);
+    QueryPerformanceFrequency(&f);
+    return (long long)((double)t.QuadPart * 1e9 / (double)f.QuadPart);
+}
+#else
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+typedef long long fa_atomic;
+#define FA_LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define FA_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define FA_ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
+static inline int fa_cas(fa_atomic *p, long long old, long long new_) {
+    return __atomic_compare_exchange_n(p, &old, new_, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+#define FA_CAS(p, old, new_) fa_cas((p), (old), (new_))
+#if defined(__x86_64__) || defined(__i386__)
+#define FA_PAUSE() __builtin_ia32_pause()
+#elif defined(__aarch64__) || defined(__arm__)
+#define FA_PAUSE() __asm__ __volatile__("yield")
+#else
+#define FA_PAUSE() ((void)0)
+#endif
+#define FA_YIELD() ((void)sched_yield())
+typedef pthread_t fa_thread_t;
+static pthread_mutex_t fa_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fa_pool_cond = PTHREAD_COND_INITIALIZER;
+#define FA_LOCK() pthread_mutex_lock(&fa_pool_lock)
+#define FA_UNLOCK() pthread_mutex_unlock(&fa_pool_lock)
+#define FA_WAIT() pthread_cond_wait(&fa_pool_cond, &fa_pool_lock)
+#define FA_WAKE_ALL() pthread_cond_broadcast(&fa_pool_cond)
+static long long fa_pool_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+#endif
+
+/* The ticket: the job's number (bits 40-63), how many workers take part (32-39) and how
+ * many chunks nobody has taken yet (0-31). A thread takes a chunk by counting the last
+ * down with a compare-and-swap on the job's number, so that a worker that arrives late
+ * cannot take a chunk of a later job; the job's fields are read only after that (the job
+ * cannot end, nor the next one be written, while a taken chunk is unfinished). */
+#define FA_GEN(t) ((t) >> 40)
+#define FA_NWORKERS(t) (((t) >> 32) & 0xff)
+#define FA_LEFT(t) ((t) & 0xffffffffLL)
+
+static struct {
+    fa_task_t fn;
+    void *ctx;
+    long long nchunks;
+} fa_pool_job;
+static fa_atomic fa_pool_ticket = 0;
+static fa_atomic fa_pool_done = 0;      /* chunks of the job finished */
+static fa_atomic fa_pool_busy = 0;      /* a caller owns the pool */
+static fa_atomic fa_pool_sleepers = 0;  /* workers asleep (or about to be) */
+static int fa_pool_size = 0;            /* workers started */
+static fa_thread_t fa_pool_threads[FA_POOL_MAX];
+
+/* Take and run chunks of job gen until none is left. */
+static void fa_pool_take(long long gen) {
+    for (;;) {
+        long long t = FA_LOAD(&fa_pool_ticket);
+        if (FA_GEN(t) != gen || FA_LEFT(t) == 0)
+            return;
+        if (!FA_CAS(&fa_pool_ticket, t, t - 1))
+            continue;
+        fa_pool_job.fn(fa_pool_job.ctx, (ptrdiff_t)(fa_pool_job.nchunks - FA_LEFT(t)));
+        FA_ADD(&fa_pool_done, 1);
+    }
+}
+
+/* A worker: its index in the low 8 bits of arg, the job number it has seen above. */
+#ifdef _WIN32
+static DWORD WINAPI fa_pool_worker(LPVOID arg)
+#else
+static void *fa_pool_worker(void *arg)
+#endif
+{
+    long long me = (long long)((size_t)arg & 0xff), seen = (long long)((size_t)arg >> 8);
+    for (;;) {
+        long long t = FA_LOAD(&fa_pool_ticket), until = fa_pool_now_ns() + FA_POOL_SPIN_NS;
+        unsigned k;
+        for (k = 1; FA_GEN(t) == seen; k++) {
+            FA_PAUSE();
+            if ((k & 63) == 0 && fa_pool_now_ns() > until) {
+                FA_LOCK();
+                FA_ADD(&fa_pool_sleepers, 1);
+                while (FA_GEN(t = FA_LOAD(&fa_pool_ticket)) == seen)
+                    FA_WAIT();
+                FA_ADD(&fa_pool_sleepers, -1);
+                FA_UNLOCK();
+                break;
+            }
+            t = FA_LOAD(&fa_pool_ticket);
+        }
+        seen = FA_GEN(t);
+        if (me < FA_NWORKERS(t))
+            fa_pool_take(seen);
+    }
+    return 0;                           /* not reached: workers live as long as the process */
+}
+
+/* Start workers up to n (the caller owns the pool); how many there are. */
+static int fa_pool_grow(int n, long long gen) {
+    while (fa_pool_size < n) {
+        void *arg = (void *)(size_t)((gen << 8) | fa_pool_size);
+#ifdef _WIN32
+        HANDLE h = CreateThread(NULL, 0, fa_pool_worker, arg, 0, NULL);
+        if (h == NULL)
+            break;
+        fa_pool_threads[fa_pool_size] = h;
+#else
+        if (pthread_create(&fa_pool_threads[fa_pool_size], NULL, fa_pool_worker, arg) != 0)
+            break;
+#endif
+        fa_pool_size++;
+    }
+    return fa_pool_size < n ? fa_pool_size : n;
+}
+
+/* fn(ctx, i) for i < nchunks on up to nthreads threads (the caller's one of them). */
+static void fa_pool_run(fa_task_t fn, void *ctx, ptrdiff_t nchunks, int nthreads) {
+    static long long gen = 0;           /* the last job's number (the owner's) */
+    ptrdiff_t i;
+    int nw = nthreads - 1;
+    long long spins;
+    if (nw > FA_POOL_MAX)
+        nw = FA_POOL_MAX;
+    if ((ptrdiff_t)nw > nchunks - 1)
+        nw = (int)(nchunks - 1);
+    if (nw < 1 || nchunks > 0xffffffffLL || !FA_CAS(&fa_pool_busy, 0, 1)) {
+        for (i = 0; i < nchunks; i++)
+            fn(ctx, i);
+        return;
+    }
+    nw = fa_pool_grow(nw, gen);
+    fa_pool_job.fn = fn;
+    fa_pool_job.ctx = ctx;
+    fa_pool_job.nchunks = nchunks;
+    FA_STORE(&fa_pool_done, 0);
+    gen = (gen + 1) & 0xffffff;
+    FA_STORE(&fa_pool_ticket, (gen << 40) | ((long long)nw << 32) | (long long)nchunks);
+    if (FA_LOAD(&fa_pool_sleepers) > 0) {
+        FA_LOCK();
+        FA_WAKE_ALL();
+        FA_UNLOCK();
+    }
+    fa_pool_take(gen);
+    /* only the chunks others have started are left: they run, unless their thread
+     * was descheduled mid-chunk, when yielding the CPU may let it back sooner */
+    for (spins = 0; FA_LOAD(&fa_pool_done) < nchunks; spins++) {
+        if (spins < FA_POOL_WAIT_SPINS)
+            FA_PAUSE();
+        else
+            FA_YIELD();
+    }
+    FA_STORE(&fa_pool_busy, 0);
+}
+
+/* In a child after fork(): the workers are not there; forget them (and a caller's hold,
+ * if another thread of the parent was in a call). */
+static void fa_pool_after_fork(void) {
+#ifdef _WIN32
+    InitializeSRWLock(&fa_pool_lock);
+    InitializeConditionVariable(&fa_pool_cond);
+#else
+    pthread_mutex_init(&fa_pool_lock, NULL);
+    pthread_cond_init(&fa_pool_cond, NULL);
+#endif
+    fa_pool_size = 0;
+    FA_STORE(&fa_pool_sleepers, 0);
+    FA_STORE(&fa_pool_busy, 0);
+}
+
+#endif
