@@ -3,6 +3,7 @@ released in every kernel, thread-count changes while others compute, a forked ch
 after OpenMP ran; plus unaligned and byte-swapped outputs and the 64-bit index limit."""
 import multiprocessing
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -199,6 +200,39 @@ calls = []
 callback = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda data: calls.append(1))
 runtime.GOMP_parallel(callback, None, 2, 0)
 assert len(calls) == 2, calls""")
+
+
+# A child made by the C library's fork() itself, which runs none of Python's fork
+# handlers: the child inherits the parent's pool state but none of its workers. A caller
+# waits only for chunks a thread has taken, so the child's large calls complete on its
+# calling thread, with the same bits.
+_RAW_FORK_SCRIPT = """
+import ctypes, os, sys
+import numpy as np
+import fastact
+x = np.linspace(-5, 5, 1 << 20)
+with fastact.threads(2):
+    expected = (fastact.gelu(x), fastact.tanh(x.astype(np.float32)))   # workers started
+pid = ctypes.CDLL(None).fork()
+if pid == 0:
+    with fastact.threads(2):
+        got = (fastact.gelu(x), fastact.tanh(x.astype(np.float32)))
+    os._exit(0 if all(np.array_equal(a, b) for a, b in zip(got, expected)) else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@FORK
+def test_fork_without_python_handlers_does_not_hang():
+    if not sys.platform.startswith("linux"):
+        pytest.skip("calls the C library's fork through ctypes (glibc)")
+    if fastact.backend() != "compiled":
+        pytest.skip("the NumPy backend has no threads")
+    r = subprocess.run([sys.executable, "-c", _RAW_FORK_SCRIPT], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split()[-1] == "0"        # the child's results equal the parent's
 
 
 def test_unaligned_and_byteswapped_outputs(backend):
