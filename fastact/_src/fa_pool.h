@@ -22,8 +22,7 @@
 typedef void (*fa_task_t)(void *ctx, ptrdiff_t i);
 
 #define FA_POOL_MAX 255                 /* workers (8 bits of the ticket) */
-#define FA_POOL_SPIN_NS 200000          /* an idle worker's spin before it sleeps */
-#define FA_POOL_WAIT_SPINS 1000         /* the caller's pauses before it yields the CPU */
+#define FA_POOL_SPIN_NS 20000           /* an idle worker's spin before it sleeps */
 
 #ifdef _WIN32
 #include <windows.h>
@@ -33,7 +32,6 @@ typedef volatile LONG64 fa_atomic;
 #define FA_ADD(p, v) InterlockedExchangeAdd64((p), (v))
 #define FA_CAS(p, old, new_) (InterlockedCompareExchange64((p), (new_), (old)) == (old))
 #define FA_PAUSE() YieldProcessor()
-#define FA_YIELD() ((void)SwitchToThread())
 typedef HANDLE fa_thread_t;
 static SRWLOCK fa_pool_lock = SRWLOCK_INIT;
 static CONDITION_VARIABLE fa_pool_cond = CONDITION_VARIABLE_INIT;
@@ -49,7 +47,6 @@ static long long fa_pool_now_ns(void) {
 }
 #else
 #include <pthread.h>
-#include <sched.h>
 #include <time.h>
 typedef long long fa_atomic;
 #define FA_LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
@@ -66,7 +63,6 @@ static inline int fa_cas(fa_atomic *p, long long old, long long new_) {
 #else
 #define FA_PAUSE() ((void)0)
 #endif
-#define FA_YIELD() ((void)sched_yield())
 typedef pthread_t fa_thread_t;
 static pthread_mutex_t fa_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fa_pool_cond = PTHREAD_COND_INITIALIZER;
@@ -169,7 +165,6 @@ static void fa_pool_run(fa_task_t fn, void *ctx, ptrdiff_t nchunks, int nthreads
     static long long gen = 0;           /* the last job's number (the owner's) */
     ptrdiff_t i;
     int nw = nthreads - 1;
-    long long spins;
     if (nw > FA_POOL_MAX)
         nw = FA_POOL_MAX;
     if ((ptrdiff_t)nw > nchunks - 1)
@@ -192,14 +187,9 @@ static void fa_pool_run(fa_task_t fn, void *ctx, ptrdiff_t nchunks, int nthreads
         FA_UNLOCK();
     }
     fa_pool_take(gen);
-    /* only the chunks others have started are left: they run, unless their thread
-     * was descheduled mid-chunk, when yielding the CPU may let it back sooner */
-    for (spins = 0; FA_LOAD(&fa_pool_done) < nchunks; spins++) {
-        if (spins < FA_POOL_WAIT_SPINS)
-            FA_PAUSE();
-        else
-            FA_YIELD();
-    }
+    /* only the chunks others have started are left (a few microseconds each) */
+    while (FA_LOAD(&fa_pool_done) < nchunks)
+        FA_PAUSE();
     FA_STORE(&fa_pool_busy, 0);
 }
 
