@@ -1,9 +1,7 @@
 """Calls on shared cores: the median and the 99th percentile of a call's time, alone and
 with a competing busy process (a Python `while True: pass`) on the same cores, for
-fastact as installed (GNU OpenMP's default: idle threads spin 300000 pause instructions
-before they sleep), fastact with GOMP_SPINCOUNT=1000 and PyTorch (its own OpenMP, as
-shipped), each in a fresh process (libgomp reads its settings once, when loaded), on
-every thread the machine has.
+fastact (its own thread pool: chunks taken by whichever thread runs) and PyTorch (GNU
+OpenMP, a static split), each in a fresh process, on every thread the machine has.
 
     python benchmarks/stalls.py [--calls 2000] [--rounds 2]
 """
@@ -15,11 +13,7 @@ import time
 
 import numpy as np
 
-SIDES = {
-    "fastact": ({}, "fastact"),
-    "fastact, GOMP_SPINCOUNT=1000": ({"GOMP_SPINCOUNT": "1000"}, "fastact"),
-    "torch": ({}, "torch"),
-}
+SIDES = {"fastact": ({}, "fastact"), "torch": ({}, "torch")}
 CASES = (("tanh", 262144), ("tanh", 16 * 1024 * 1024), ("gelu", 16384))
 
 
@@ -86,7 +80,7 @@ def main(argv=None):
                 for (name, n), (med, p99, mean) in res.items():
                     cells.append(f"{name} {n // 1024}K: {med * 1e6:.0f} us, {p99 * 1e6:.0f} us "
                                  f"({p99 / med:.1f}x), {mean * 1e6:.0f} us")
-                print(f"round {r + 1} {'busy' if load else 'idle'} {side:24s} | "
+                print(f"round {r + 1} {'busy' if load else 'idle'} {side:8s} | "
                       + " | ".join(cells), flush=True)
 
 
