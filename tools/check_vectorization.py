@@ -1,4 +1,4 @@
-"""Check that the compiler vectorizes every loop (serial and OpenMP) of every generated
+"""Check that the compiler vectorizes every loop of every generated
 kernel, of every dtype (float32, float64, float16, bfloat16).
 
 A kernel whose loop stops vectorizing still computes the right numbers, only 5-20x
@@ -101,7 +101,7 @@ def check(compiler, level):
     16-bit block functions) whose loops did not all vectorize, each as 'name
     (vectorized/expected loops: the compiler's reasons for those it left, by line of the
     generated .c)'). A function's loops must vectorize (a report that one did not
-    fails it, beside one that did): its serial and OpenMP loop, of both variants where
+    fails it, beside one that did): its loop, of both variants where
     the kernel has a constant one (linear's, copies, are left to memcpy); at the x86 SIMD
     levels a 16-bit function's block functions' float32 loops (BLOCK)."""
     src = os.path.join(ROOT, "build", "cython", "build", "generated", "fastact",
@@ -135,7 +135,7 @@ def check(compiler, level):
             return 1, True
         if name + "_blk" in names:       # 16 bits at an x86 SIMD level: the loop over blocks
             return 0, False
-        return 2 * expected_loops(name), True
+        return expected_loops(name), True
     bad = []
     for name, n in counts.items():
         want, strict = expected(name)
