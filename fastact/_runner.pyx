@@ -413,16 +413,14 @@ cdef void seg_chunk(void *ctx, Py_ssize_t b) noexcept nogil:
 
 
 cdef void run_segments(seg_t f, const slot_t *s, Py_ssize_t m, Py_ssize_t total,
-                       Py_ssize_t block, int nt) noexcept nogil:
-    """The blocks of block elements of a segment loop's call, on nt threads."""
+                       Py_ssize_t block, Py_ssize_t kernel, int nt) noexcept nogil:
+    """A segment loop's call of total > 0 elements on nt threads, in blocks of block
+    elements (0: the pool's chunks, for loops whose elements are independent)."""
     cdef seg_job j
-    cdef Py_ssize_t b, nblocks = (total + block - 1) // block
-    if nt > 1 and nblocks > 1:
-        j.f, j.s, j.m, j.block, j.total = f, s, m, block, total
-        fa_pool_run(seg_chunk, &j, nblocks, nt)
-    else:
-        for b in range(nblocks):
-            walk(f, s, m, b * block, min(total, (b + 1) * block), b)
+    if block == 0:
+        block = chunk_size(kernel, total, nt) if nt > 1 else total
+    j.f, j.s, j.m, j.block, j.total = f, s, m, block, total
+    fa_pool_run(seg_chunk, &j, (total + block - 1) // block, nt)
 
 
 def segments(Py_ssize_t seg, int dt, Py_ssize_t kernel, tuple slots, Py_ssize_t total,
@@ -450,13 +448,11 @@ def segments(Py_ssize_t seg, int dt, Py_ssize_t kernel, tuple slots, Py_ssize_t 
     cdef int nt = threads_for(kernel, total)
     if total == 0:
         return
-    if block == 0:                      # no reduction: chunks
-        block = chunk_size(kernel, total, nt) if nt > 1 else total
     if total < NOGIL_MIN and nt == 1:
-        run_segments(f, s, m, total, block, 1)
+        run_segments(f, s, m, total, block, kernel, 1)
         return
     with nogil:
-        run_segments(f, s, m, total, block, nt)
+        run_segments(f, s, m, total, block, kernel, nt)
 
 
 cdef inline void view_slot(slot_t *s, object v) noexcept:
@@ -502,7 +498,7 @@ def gated(Py_ssize_t seg, Py_ssize_t kernel, g, a, b, o1, o2, o3):
         walk(f, s, m, 0, total, 0)
         return
     with nogil:
-        run_segments(f, s, m, total, chunk_size(kernel, total, nt) if nt > 1 else total, nt)
+        run_segments(f, s, m, total, 0, kernel, nt)
 
 
 # ---- the softmax family (fastact/_src/fa_softmax_api.h) ----
