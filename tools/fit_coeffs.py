@@ -79,6 +79,21 @@ def _gelu_u(a):
     return a / (a + GELU_K) - GELU_TC
 
 
+# gelu's float32 math for the 16-bit types: Phi(-a) - a phi(a) = e^(-a^2/2) (a - r0) E(t),
+# r0 the root of gelu' (x = -r0), so that f' keeps its relative accuracy near it
+GELU_ROOT = mp.findroot(lambda a: _erfcx(a / mp.sqrt(2)) / 2 - a / mp.sqrt(2 * mp.pi),
+                        mp.mpf("0.75"))
+
+
+def _gelu16_core(t):   # F again, in t itself (2e-5 needs no shift for its coefficients)
+    return _gelu_core(t - GELU_TC)
+
+
+def _gelu16d_core(t):
+    a = GELU_K * t / (1 - t)
+    return (_erfcx(a / mp.sqrt(2)) / 2 - a / mp.sqrt(2 * mp.pi)) / (a - GELU_ROOT)
+
+
 # name -> (function, interval per dtype, error budget in unit roundoffs). The budget is
 # what the core may add to its users: EXP enters exp/expm1 scaled by |r| <= 0.35, ATANH
 # enters log1p scaled by s^2/2 <= 0.06, TANH is tanhshrink's whole value near 0 and ERFC
@@ -93,11 +108,21 @@ CORES = {
                           "f64": (-1, (27.6 - 3.75) / (27.6 + 3.75))}, 1.0),
     # float32 only (float64 keeps the ERFC path); F enters both results as it is
     "GELU": (_gelu_core, {"f32": (_gelu_u(mp.mpf("0")), _gelu_u(mp.mpf("15.5")))}, 0.5),
+    # the 16-bit types' gelu: F again, under 2^-15, and E, under 2^-18 (the float32 result
+    # may be off by float16's half ulp, 2^-12 relative, before its rounding is past 1 ulp)
+    "GELU16": (_gelu16_core, {"f32": (0, _gelu_u(mp.mpf("15.5")) + GELU_TC)}, 512),
+    "GELU16D": (_gelu16d_core, {"f32": (0, _gelu_u(mp.mpf("15.5")) + GELU_TC)}, 64),
+    # and its exponential: e^(s/2) for s = 2r, |r| <= ln2/2, as one polynomial
+    "EXP16": (lambda s: mp.exp(s / 2), {"f32": (-0.6934, 0.6934)}, 64),
 }
 # Leading steps kept in Horner's form before the Estrin part, for cores whose variable is
 # not small (ERFC's y reaches -1): the last steps carry most of the rounding error, and
 # Estrin's there cost gelu's float32 derivative 0.8 ulp.
 HORNER_HEAD = {"ERFC": 2, "GELU": 2}
+# Cores kept in Horner's form at any degree: the 16-bit gelu's loop is bound by its
+# instruction count, not by the latency Estrin's scheme shortens (Horner's has no
+# products of powers, and no register copies for them)
+HORNER_ONLY = {"GELU16", "GELU16D", "EXP16"}
 EPS = {"f32": mp.mpf(2) ** -24, "f64": mp.mpf(2) ** -53}   # unit roundoff
 
 
@@ -163,7 +188,7 @@ def fit(name, dtype):
 # Constants needed to more than working precision: name -> exact value (split hi + lo).
 GELU_A = 2 * mp.sqrt(2 / mp.pi)                      # gelu 'tanh': 2u = A x + B x^3
 CONSTANTS = {"GELU_A": GELU_A, "GELU_B": GELU_A * mp.mpf("0.044715"), "SQRT2": mp.sqrt(2),
-             "INV_SQRT_2PI": 1 / mp.sqrt(2 * mp.pi)}
+             "INV_SQRT_2PI": 1 / mp.sqrt(2 * mp.pi), "GELU_ROOT": GELU_ROOT}
 
 
 def render_constants():
@@ -226,8 +251,8 @@ def render():
             lit = [mp.nstr(c, 9 if dtype == "f32" else 17, min_fixed=0, max_fixed=0) + suffix
                    for c in coeffs]
             head = 1 + HORNER_HEAD.get(name, 0)
-            rest = (horner(lit[1:head] + [estrin(lit[head:])]) if len(lit) > 6
-                    else horner(lit[1:]))
+            rest = (horner(lit[1:head] + [estrin(lit[head:])])
+                    if len(lit) > 6 and name not in HORNER_ONLY else horner(lit[1:]))
             lines.append(f"/* {name} {dtype}: degree {len(coeffs) - 1} on "
                          f"[{mp.nstr(a, 6)}, {mp.nstr(b, 6)}], max rel. error "
                          f"{mp.nstr(err, 3)} */")

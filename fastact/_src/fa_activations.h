@@ -42,29 +42,39 @@
     FA_INLINE T fa_##K##_bwdy_##s(T g, T y, FA_P(T)) { return g * fa_##K##_dy_##s(y, FA_A); }
 
 /* The 16-bit entry points of kernel K for storage type s (f16, bf16): the inputs widened
- * to float, the float32 math, the results rounded once to s (fa_half.h). */
+ * to float, the 16-bit types' float32 math fa_K_h32, the results rounded once to s
+ * (fa_half.h). fa_K_h32 is the float32 kernel itself, except where a kernel defines a
+ * shorter one exact enough for 16-bit results (gelu; FA_DEFINE_OWN_H32). */
 #define FA_ENTRIES_H(K, s)                                                                \
     FA_INLINE fa_half_t fa_##K##_fwd_##s(fa_half_t x, FA_P(float)) {                      \
-        float y, d; fa_##K##_f32(fa_widen_##s(x), FA_A, &y, &d); return fa_narrow_##s(y); } \
+        float y, d; fa_##K##_h32(fa_widen_##s(x), FA_A, &y, &d); return fa_narrow_##s(y); } \
     FA_INLINE fa_half_t fa_##K##_grad_##s(fa_half_t x, FA_P(float)) {                     \
-        float y, d; fa_##K##_f32(fa_widen_##s(x), FA_A, &y, &d); return fa_narrow_##s(d); } \
+        float y, d; fa_##K##_h32(fa_widen_##s(x), FA_A, &y, &d); return fa_narrow_##s(d); } \
     FA_INLINE fa_half_t fa_##K##_bwd_##s(fa_half_t g, fa_half_t x, FA_P(float)) {         \
-        float y, d; fa_##K##_f32(fa_widen_##s(x), FA_A, &y, &d);                         \
+        float y, d; fa_##K##_h32(fa_widen_##s(x), FA_A, &y, &d);                         \
         return fa_narrow_##s(fa_widen_##s(g) * d); }                                     \
     FA_INLINE void fa_##K##_fb_##s(fa_half_t x, FA_P(float), fa_half_t *yo, fa_half_t *dout) { \
-        float y, d; fa_##K##_f32(fa_widen_##s(x), FA_A, &y, &d);                         \
+        float y, d; fa_##K##_h32(fa_widen_##s(x), FA_A, &y, &d);                         \
         *yo = fa_narrow_##s(y); *dout = fa_narrow_##s(d); }                              \
     FA_INLINE void fa_##K##_fbg_##s(fa_half_t g, fa_half_t x, FA_P(float), fa_half_t *yo,  \
                                     fa_half_t *gout) {                                    \
-        float y, d; fa_##K##_f32(fa_widen_##s(x), FA_A, &y, &d);                         \
+        float y, d; fa_##K##_h32(fa_widen_##s(x), FA_A, &y, &d);                         \
         *yo = fa_narrow_##s(y); *gout = fa_narrow_##s(fa_widen_##s(g) * d); }
 #define FA_ENTRIES_HY(K, s)                                                               \
     FA_INLINE fa_half_t fa_##K##_bwdy_##s(fa_half_t g, fa_half_t y, FA_P(float)) {        \
-        return fa_narrow_##s(fa_widen_##s(g) * fa_##K##_dy_f32(fa_widen_##s(y), FA_A)); }
+        return fa_narrow_##s(fa_widen_##s(g) * fa_##K##_dy_h32(fa_widen_##s(y), FA_A)); }
 
-/* the float pass also defines the 16-bit entry points, the double pass nothing more */
-#define FA_HALF_DEFINE(K) FA_ENTRIES_H(K, f16) FA_ENTRIES_H(K, bf16)
-#define FA_HALF_DEFINE_Y(K) FA_ENTRIES_HY(K, f16) FA_ENTRIES_HY(K, bf16)
+/* the float pass also defines the 16-bit entry points: fa_K_h32 (the float32 kernel
+ * unless K has its own), its float entry points (suffix h32: the loops over widened
+ * blocks call these) and the 16-bit ones; the double pass nothing more */
+#define FA_H32_IS_F32(K)                                                                  \
+    FA_INLINE void fa_##K##_h32(float x, FA_P(float), float *y, float *d) {               \
+        fa_##K##_f32(x, FA_A, y, d); }
+#define FA_HALF_ENTRIES(K) FA_ENTRIES(K, float, h32) FA_ENTRIES_H(K, f16) FA_ENTRIES_H(K, bf16)
+#define FA_HALF_DEFINE(K) FA_H32_IS_F32(K) FA_HALF_ENTRIES(K)
+#define FA_HALF_DEFINE_Y(K)                                                               \
+    FA_INLINE float fa_##K##_dy_h32(float y, FA_P(float)) { return fa_##K##_dy_f32(y, FA_A); } \
+    FA_ENTRIES_Y(K, float, h32) FA_ENTRIES_HY(K, f16) FA_ENTRIES_HY(K, bf16)
 #define T float
 #define FA_T_F32 1
 #define U uint32_t
@@ -80,8 +90,10 @@
 #undef SFX
 #undef FA_HALF_DEFINE
 #undef FA_HALF_DEFINE_Y
+#undef FA_HALF_ENTRIES
 #define FA_HALF_DEFINE(K)
 #define FA_HALF_DEFINE_Y(K)
+#define FA_HALF_ENTRIES(K)
 
 #define T double
 #define FA_T_F32 0

@@ -25,6 +25,10 @@
 #define FA_F32_INV_SQRT_2PI_LO -1.13351701e-8f
 #define FA_F64_INV_SQRT_2PI_HI 3.989422804014327e-1
 #define FA_F64_INV_SQRT_2PI_LO -2.49232720227773e-17
+#define FA_F32_GELU_ROOT_HI 7.51791537e-1f
+#define FA_F32_GELU_ROOT_LO -1.21144499e-8f
+#define FA_F64_GELU_ROOT_HI 7.5179152469356447e-1
+#define FA_F64_GELU_ROOT_LO -1.4956759177009883e-17
 
 /* EXP f32: degree 5 on [-0.3467, 0.3467], max rel. error 1.01e-8 */
 #define FA_F32_EXP_C0 5.0e-1f
@@ -80,5 +84,20 @@
 #define FA_F32_GELU_C0 8.32967043e-1f
 #define FA_F32_GELU_REST(x) (FA_FMA(x, FA_FMA(x, FA_FMA((((x) * (x)) * ((x) * (x))), FA_FMA(((x) * (x)), FA_FMA((x), 5.69225326e-2f, 1.49549209e-2f), FA_FMA((x), -9.78136361e-2f, -6.94365501e-2f)), FA_FMA(((x) * (x)), FA_FMA((x), 1.33230209e-1f, 1.6517818e-1f), FA_FMA((x), -2.59878874e-1f, -2.97134697e-1f))), 1.01584136f), -1.20051229f))
 #define FA_F32_GELU(x) FA_FMA(x, FA_F32_GELU_REST(x), FA_F32_GELU_C0)
+
+/* GELU16 f32: degree 5 on [0, 0.837838], max rel. error 2.38e-5 */
+#define FA_F32_GELU16_C0 1.4999795f
+#define FA_F32_GELU16_REST(x) (FA_FMA(x, FA_FMA(x, FA_FMA(x, FA_FMA(x, 1.5535067e-1f, -5.45606017e-1f), 3.32870841e-1f), 1.04443216f), -2.08872128f))
+#define FA_F32_GELU16(x) FA_FMA(x, FA_F32_GELU16_REST(x), FA_F32_GELU16_C0)
+
+/* GELU16D f32: degree 5 on [0, 0.837838], max rel. error 1.72e-6 */
+#define FA_F32_GELU16D_C0 -6.65076852e-1f
+#define FA_F32_GELU16D_REST(x) (FA_FMA(x, FA_FMA(x, FA_FMA(x, FA_FMA(x, -3.20045464e-2f, 7.76299015e-2f), 3.71613428e-2f), -3.46589655e-1f), 5.29859185e-1f))
+#define FA_F32_GELU16D(x) FA_FMA(x, FA_F32_GELU16D_REST(x), FA_F32_GELU16D_C0)
+
+/* EXP16 f32: degree 4 on [-0.6934, 0.6934], max rel. error 3.51e-6 */
+#define FA_F32_EXP16_C0 1.0f
+#define FA_F32_EXP16_REST(x) (FA_FMA(x, FA_FMA(x, FA_FMA(x, 2.61723739e-3f, 2.09902935e-2f), 1.24998428e-1f), 4.99981105e-1f))
+#define FA_F32_EXP16(x) FA_FMA(x, FA_F32_EXP16_REST(x), FA_F32_EXP16_C0)
 
 #endif
