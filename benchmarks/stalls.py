@@ -1,7 +1,9 @@
 """Calls on shared cores: the median and the 99th percentile of a call's time, alone and
 with a competing busy process (a Python `while True: pass`) on the same cores, for
 fastact (its own thread pool: chunks taken by whichever thread runs) and PyTorch (GNU
-OpenMP, a static split), each in a fresh process, on every thread the machine has.
+OpenMP, a static split), each in a fresh process, on every thread the machine has. For
+fastact also the stalls its pool saw so far in the process (fa_pool.h: after one, the
+next calls run on the caller alone for a while), counted up over the cases.
 
     python benchmarks/stalls.py [--calls 2000] [--rounds 2]
 """
@@ -25,6 +27,7 @@ def child(lib, calls):
         torch.set_num_threads(threads)
     else:
         import fastact
+        import fastact._runner
         fastact.set_num_threads(threads)
     for name, n in CASES:
         x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
@@ -43,7 +46,8 @@ def child(lib, calls):
             t0 = time.perf_counter()
             f()
             ts[i] = time.perf_counter() - t0
-        print(name, n, np.median(ts), np.percentile(ts, 99), ts.mean(), flush=True)
+        stalls = fastact._runner.pool_backoff()[0] if lib == "fastact" else 0
+        print(name, n, np.median(ts), np.percentile(ts, 99), ts.mean(), stalls, flush=True)
 
 
 def run(side, load, calls):
@@ -77,9 +81,10 @@ def main(argv=None):
             for side in SIDES:
                 res = run(side, load, args.calls)
                 cells = []
-                for (name, n), (med, p99, mean) in res.items():
+                for (name, n), (med, p99, mean, stalls) in res.items():
                     cells.append(f"{name} {n // 1024}K: {med * 1e6:.0f} us, {p99 * 1e6:.0f} us "
-                                 f"({p99 / med:.1f}x), {mean * 1e6:.0f} us")
+                                 f"({p99 / med:.1f}x), {mean * 1e6:.0f} us"
+                                 + (f", {stalls:.0f} stalls" if side == "fastact" else ""))
                 print(f"round {r + 1} {'busy' if load else 'idle'} {side:8s} | "
                       + " | ".join(cells), flush=True)
 

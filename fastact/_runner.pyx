@@ -86,6 +86,9 @@ cdef extern from "fa_pool.h" nogil:
     ctypedef void (*fa_task_t)(void *ctx, Py_ssize_t i) noexcept nogil
     void fa_pool_run(fa_task_t fn, void *ctx, Py_ssize_t nchunks, int nthreads)
     void fa_pool_after_fork()
+    long long fa_pool_stall_count()
+    long long fa_pool_solo_calls()
+    void fa_pool_set_solo(long long calls)
 
 cdef enum:
     # elements from which a single-threaded call releases the GIL: below, a call takes a
@@ -165,6 +168,17 @@ def get_num_threads():
 def get_thread_setting():
     """The value set_num_threads last stored (0: OpenMP's default)."""
     return g_threads
+
+
+def pool_backoff():
+    """(stalls seen, calls left on the caller alone): the pool's back-off when the cores
+    are shared (fa_pool.h); for benchmarks/stalls.py and the tests."""
+    return fa_pool_stall_count(), fa_pool_solo_calls()
+
+
+def set_pool_backoff(long long calls):
+    """Run the next `calls` threaded calls on the caller alone, as after a stall (tests)."""
+    fa_pool_set_solo(calls)
 
 
 def after_fork_in_child():

@@ -114,3 +114,39 @@ def test_blocks_in_two_python_threads_restore_the_setting():
         threads["ab".index(second)].join(10)
         assert seen == {"a": True, "b": True}
         assert fastact.get_num_threads() == before
+
+
+def test_backoff_after_a_stall_runs_on_the_caller_with_the_same_bits():
+    """The pool's back-off (fa_pool.h: after a call waited on a descheduled thread, the next
+    calls run their chunks on the caller alone): those calls give the threaded results bit
+    for bit, each consumes one call of the back-off, long calls keep their threads, and a
+    forked child starts without it."""
+    runner = fastact._threads._backend._runner
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((1 << 18) + 7) * 4).astype(np.float32)
+    g = rng.uniform(-2, 2, x.size).astype(np.float32)
+    p = rng.standard_normal((64, 4099)).astype(np.float32)
+    with fastact.threads(2):
+        want = (fastact.gelu(x), fastact.silu_backward(g, x), fastact.softmax(p, axis=-1))
+        runner.set_pool_backoff(3)
+        assert runner.pool_backoff()[1] == 3
+        got = (fastact.gelu(x), fastact.silu_backward(g, x), fastact.softmax(p, axis=-1))
+        assert runner.pool_backoff()[1] == 0
+        runner.set_pool_backoff(1)
+        stalls = runner.pool_backoff()[0]
+        long_x = np.tile(x, 40)                     # 10M elements: more than 32 chunks a thread
+        assert np.array_equal(fastact.gelu(long_x), np.tile(want[0], 40))
+        if runner.pool_backoff()[0] == stalls:      # (unless this machine just stalled it)
+            assert runner.pool_backoff()[1] == 1    # a long call does not consume it
+        code = ("import os, fastact; r = fastact._threads._backend._runner\n"
+                "r.set_pool_backoff(5)\n"
+                "pid = os.fork()\n"
+                "if pid == 0:\n"
+                "    os._exit(0 if r.pool_backoff()[1] == 0 else 1)\n"
+                "_, status = os.waitpid(pid, 0)\n"
+                "raise SystemExit(os.waitstatus_to_exitcode(status))\n")
+        runner.set_pool_backoff(0)
+    for a, b in zip(want, got):
+        assert np.array_equal(a, b, equal_nan=True)
+    if hasattr(os, "fork"):
+        assert subprocess.run([sys.executable, "-c", code]).returncode == 0

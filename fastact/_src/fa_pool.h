@@ -13,6 +13,17 @@
  * After fork(), the child calls fa_pool_after_fork(): the workers are not in the child,
  * and the next call starts new ones.
  *
+ * When the cores are shared (another process wants them too), a worker can be taken off
+ * its core while it holds a chunk, and the caller, which must wait for every started chunk
+ * to finish before the call returns, waits a scheduler slice (milliseconds). The caller
+ * times that wait. When it took longer than the chunks the others ran would have taken
+ * the caller (at its own pace, plus FA_POOL_STALL_NS), the threads cost the call more than
+ * they saved, and the pool backs off: the next calls run their chunks on the caller alone
+ * (FA_POOL_SOLO_MIN calls, doubling up to FA_POOL_SOLO_MAX while stalls recur; back to the
+ * minimum after FA_POOL_CLEAN threaded calls without one), and one call in a few hundred
+ * probes the threads again. Long calls (more than FA_POOL_LONG chunks per thread: at 2
+ * threads from 4M elements), which a slice costs little of, keep their threads.
+ *
  * POSIX threads, or Win32 threads and Interlocked atomics on Windows. */
 #ifndef FA_POOL_H
 #define FA_POOL_H
@@ -23,6 +34,11 @@ typedef void (*fa_task_t)(void *ctx, ptrdiff_t i);
 
 #define FA_POOL_MAX 255                 /* workers (8 bits of the ticket) */
 #define FA_POOL_SPIN_NS 20000           /* an idle worker's spin before it sleeps */
+#define FA_POOL_STALL_NS 50000          /* a stall: the wait for others' chunks took this */
+#define FA_POOL_SOLO_MIN 256            /* calls on the caller alone after a stall */
+#define FA_POOL_SOLO_MAX 8192
+#define FA_POOL_CLEAN 64                /* threaded calls without a stall: back to the min */
+#define FA_POOL_LONG 32                 /* chunks per thread of a call that keeps its threads */
 
 #ifdef _WIN32
 #include <windows.h>
@@ -97,17 +113,23 @@ static fa_atomic fa_pool_busy = 0;      /* a caller owns the pool */
 static fa_atomic fa_pool_sleepers = 0;  /* workers asleep (or about to be) */
 static int fa_pool_size = 0;            /* workers started */
 static fa_thread_t fa_pool_threads[FA_POOL_MAX];
+/* the back-off (the owner's): calls left on the caller alone, the next such period's
+ * length, threaded calls since the last stall; and the stalls seen (for benchmarks) */
+static long long fa_pool_solo_left = 0, fa_pool_solo_len = FA_POOL_SOLO_MIN, fa_pool_clean = 0;
+static fa_atomic fa_pool_stalls = 0;
 
-/* Take and run chunks of job gen until none is left. */
-static void fa_pool_take(long long gen) {
+/* Take and run chunks of job gen until none is left; how many this thread ran. */
+static long long fa_pool_take(long long gen) {
+    long long ran = 0;
     for (;;) {
         long long t = FA_LOAD(&fa_pool_ticket);
         if (FA_GEN(t) != gen || FA_LEFT(t) == 0)
-            return;
+            return ran;
         if (!FA_CAS(&fa_pool_ticket, t, t - 1))
             continue;
         fa_pool_job.fn(fa_pool_job.ctx, (ptrdiff_t)(fa_pool_job.nchunks - FA_LEFT(t)));
         FA_ADD(&fa_pool_done, 1);
+        ran++;
     }
 }
 
@@ -174,6 +196,14 @@ static void fa_pool_run(fa_task_t fn, void *ctx, ptrdiff_t nchunks, int nthreads
             fn(ctx, i);
         return;
     }
+    if (fa_pool_solo_left > 0 && nchunks <= (ptrdiff_t)FA_POOL_LONG * nthreads) {
+        /* backing off after a stall */
+        fa_pool_solo_left--;
+        for (i = 0; i < nchunks; i++)
+            fn(ctx, i);
+        FA_STORE(&fa_pool_busy, 0);
+        return;
+    }
     nw = fa_pool_grow(nw, gen);
     fa_pool_job.fn = fn;
     fa_pool_job.ctx = ctx;
@@ -186,12 +216,32 @@ static void fa_pool_run(fa_task_t fn, void *ctx, ptrdiff_t nchunks, int nthreads
         FA_WAKE_ALL();
         FA_UNLOCK();
     }
-    fa_pool_take(gen);
-    /* only the chunks others have started are left (a few microseconds each) */
+    long long t0 = fa_pool_now_ns(), mine = fa_pool_take(gen), t1 = fa_pool_now_ns();
+    /* only the chunks others have started are left (each about as long as one of ours) */
     while (FA_LOAD(&fa_pool_done) < nchunks)
         FA_PAUSE();
+    if (mine > 0) {                     /* (with none of its own, the caller cannot judge) */
+        long long waited = fa_pool_now_ns() - t1;
+        /* the others' chunks at the caller's pace: (t1 - t0) / mine each */
+        if (waited > FA_POOL_STALL_NS + (t1 - t0) * (nchunks - mine) / mine) {
+            FA_ADD(&fa_pool_stalls, 1);
+            fa_pool_solo_left = fa_pool_solo_len;
+            fa_pool_solo_len = fa_pool_solo_len < FA_POOL_SOLO_MAX / 2 ? 2 * fa_pool_solo_len
+                                                                      : FA_POOL_SOLO_MAX;
+            fa_pool_clean = 0;
+        } else if (++fa_pool_clean >= FA_POOL_CLEAN) {
+            fa_pool_solo_len = FA_POOL_SOLO_MIN;
+            fa_pool_clean = 0;
+        }
+    }
     FA_STORE(&fa_pool_busy, 0);
 }
+
+/* The back-off's state: stalls seen so far, and calls left on the caller alone; and a
+ * setter of the latter (for tests). */
+static long long fa_pool_stall_count(void) { return FA_LOAD(&fa_pool_stalls); }
+static long long fa_pool_solo_calls(void) { return fa_pool_solo_left; }
+static void fa_pool_set_solo(long long calls) { fa_pool_solo_left = calls; }
 
 /* In a child after fork(): the workers are not there; forget them (and a caller's hold,
  * if another thread of the parent was in a call). */
@@ -204,6 +254,9 @@ static void fa_pool_after_fork(void) {
     pthread_cond_init(&fa_pool_cond, NULL);
 #endif
     fa_pool_size = 0;
+    fa_pool_solo_left = 0;
+    fa_pool_solo_len = FA_POOL_SOLO_MIN;
+    fa_pool_clean = 0;
     FA_STORE(&fa_pool_sleepers, 0);
     FA_STORE(&fa_pool_busy, 0);
 }
