@@ -131,7 +131,8 @@ def test_backoff_after_a_stall_runs_on_the_caller_with_the_same_bits():
         runner.set_pool_backoff(3)
         assert runner.pool_backoff()[1] == 3
         got = (fastact.gelu(x), fastact.silu_backward(g, x), fastact.softmax(p, axis=-1))
-        assert runner.pool_backoff()[1] == 0
+        # a build without OpenMP computes on one thread, past the pool's back-off
+        assert runner.pool_backoff()[1] == (0 if runner.OPENMP else 3)
         runner.set_pool_backoff(1)
         stalls = runner.pool_backoff()[0]
         long_x = np.tile(x, 40)                     # 10M elements: more than 32 chunks a thread
