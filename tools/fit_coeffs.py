@@ -85,6 +85,9 @@ GELU_ROOT = mp.findroot(lambda a: _erfcx(a / mp.sqrt(2)) / 2 - a / mp.sqrt(2 * m
                         mp.mpf("0.75"))
 
 
+GELU16_T = (0, mp.mpf("15.5") / (mp.mpf("15.5") + GELU_K))     # t over a in [0, 15.5]
+
+
 def _gelu16_core(t):   # F again, in t itself (2e-5 needs no shift for its coefficients)
     return _gelu_core(t - GELU_TC)
 
@@ -110,8 +113,8 @@ CORES = {
     "GELU": (_gelu_core, {"f32": (_gelu_u(mp.mpf("0")), _gelu_u(mp.mpf("15.5")))}, 0.5),
     # the 16-bit types' gelu: F again, under 2^-15, and E, under 2^-18 (the float32 result
     # may be off by float16's half ulp, 2^-12 relative, before its rounding is past 1 ulp)
-    "GELU16": (_gelu16_core, {"f32": (0, _gelu_u(mp.mpf("15.5")) + GELU_TC)}, 512),
-    "GELU16D": (_gelu16d_core, {"f32": (0, _gelu_u(mp.mpf("15.5")) + GELU_TC)}, 64),
+    "GELU16": (_gelu16_core, {"f32": GELU16_T}, 512),
+    "GELU16D": (_gelu16d_core, {"f32": GELU16_T}, 64),
     # and its exponential: e^(s/2) for s = 2r, |r| <= ln2/2, as one polynomial
     "EXP16": (lambda s: mp.exp(s / 2), {"f32": (-0.6934, 0.6934)}, 64),
 }

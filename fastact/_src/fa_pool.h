@@ -191,17 +191,15 @@ static void fa_pool_run(fa_task_t fn, void *ctx, ptrdiff_t nchunks, int nthreads
         nw = FA_POOL_MAX;
     if ((ptrdiff_t)nw > nchunks - 1)
         nw = (int)(nchunks - 1);
-    if (nw < 1 || nchunks > 0xffffffffLL || !FA_CAS(&fa_pool_busy, 0, 1)) {
-        for (i = 0; i < nchunks; i++)
-            fn(ctx, i);
-        return;
-    }
-    if (fa_pool_solo_left > 0 && nchunks <= (ptrdiff_t)FA_POOL_LONG * nthreads) {
-        /* backing off after a stall */
-        fa_pool_solo_left--;
-        for (i = 0; i < nchunks; i++)
-            fn(ctx, i);
+    int owner = nw >= 1 && nchunks <= 0xffffffffLL && FA_CAS(&fa_pool_busy, 0, 1);
+    if (owner && fa_pool_solo_left > 0 && nchunks <= (ptrdiff_t)FA_POOL_LONG * nthreads) {
+        fa_pool_solo_left--;            /* backing off after a stall */
         FA_STORE(&fa_pool_busy, 0);
+        owner = 0;
+    }
+    if (!owner) {                       /* on this thread alone */
+        for (i = 0; i < nchunks; i++)
+            fn(ctx, i);
         return;
     }
     nw = fa_pool_grow(nw, gen);
