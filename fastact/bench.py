@@ -356,7 +356,8 @@ def markdown(results, mlp=()):
     bound = [r for r in results if r["activation"] in MEMORY_BOUND and r["n"] == big]
     if bound:
         lines.append(f"\nMemory-bound cases at n = {_size_label(big)}, fastact time / roofline "
-                     f"(the 2-thread copy of the array; 1.5 copies for a backward, which "
+                     f"(a copy of the array on the same {_threads_label(bound)}; 1.5 copies "
+                     f"for a backward, which "
                      f"reads two arrays): " + ", ".join(
                          f"{r['activation']} {_SHORT[r['direction']]} {r['dtype'][5:]}-bit "
                          f"{r['fastact'] / (r['copy'] * (1.5 if r['direction'] == 'backward' else 1)):.2f}"
@@ -367,6 +368,12 @@ def markdown(results, mlp=()):
         lines += [f"| {r['activation']} | {r['dtype']} | {_fmt_time(r['torch'])} | "
                   f"{_fmt_time(r['fastact'])} | {r['torch'] / r['fastact']:.2f} |" for r in mlp]
     return "\n".join(lines)
+
+
+def _threads_label(results):
+    """'N threads' of the runs in results (their common thread count)."""
+    counts = sorted({r.get("threads", 1) for r in results})
+    return "/".join(map(str, counts)) + (" thread" if counts == [1] else " threads")
 
 
 def plot(results, path):
