@@ -56,12 +56,6 @@ def plain_values(values):
                  else v for v in values)
 
 
-def _plain(v):
-    """Whether a falsy parameter value may share a cache entry with the values equal to
-    it: 0 and +0.0 and None may, -0.0 (equal to 0.0, but not the same parameter) may not."""
-    return v is None or math.copysign(1.0, v) > 0
-
-
 def _cache_guard(act):
     """A Python expression, true when the values of act's parameters (by name) can be
     looked up in its cache by equality: exact str for a str parameter, else exact float or
@@ -72,8 +66,11 @@ def _cache_guard(act):
         if isinstance(default, str):
             terms.append(f"type({pname}) is str")
         else:
+            # a falsy value shares a cache entry with the values equal to it if it is 0,
+            # +0.0 or None, not if it is -0.0 (equal to 0.0, but not the same parameter);
+            # written out, as a helper function's call costs more than the lookup
             terms.append(f"(type({pname}) is float or type({pname}) is int or {pname} is None)"
-                         f" and ({pname} or _plain({pname}))")
+                         f" and ({pname} or {pname} is None or _copysign(1.0, {pname}) > 0)")
     return " and ".join(f"({t})" for t in terms)
 
 
@@ -89,7 +86,7 @@ def _preparer(act):
     accepts, up to CACHE_SIZE of them per activation)."""
     cache, stored = {}, [0]
     guard = eval(f"lambda {', '.join(act.param_names)}: {_cache_guard(act)}",
-                 {"_plain": _plain}) if act.params else None
+                 {"_copysign": math.copysign}) if act.params else None
 
     def prepare(*values):
         cacheable = guard is not None and len(values) == len(act.params) and guard(*values)
@@ -312,7 +309,7 @@ def _make_classes(namespace):
 
 def _build(namespace):
     namespace.update(FWD=FWD, GRAD=GRAD, BWD=BWD, FB=FB, FBG=FBG, _REQUIRED=REQUIRED,
-                     _backend=_backend, _plain=_plain, _forward=_forward,
+                     _backend=_backend, _copysign=math.copysign, _forward=_forward,
                      _backward=_backward, _forward_backward=_forward_backward)
     return _make_functions(namespace) + _make_classes(namespace)
 
