@@ -676,7 +676,10 @@ def test_dtypes(case, backend):
         r = fa(case, "forward_backward", ai, gi)
         assert all(u.dtype == np.float64 for u in r) and same(
             r, fa(case, "forward_backward", ai.astype(float), gi.astype(float)))
-    # float16: computed in float32, returned as float16
+    # float16: computed in float32, returned as float16: the float32 result rounded once,
+    # bit for bit, but exact gelu's gate (geglu) in the compiled backend, whose 16-bit types
+    # have their own float32 math (test_half's OWN_16BIT_MATH): within 1 ulp of it
+    own = case[2:] == ("gelu", {}) and backend == "compiled"
     x16 = x.astype(np.float16)
     a16, g16 = halves(x16, -1)
     for call16, call32 in zip(_all_entries_one(case, x16) + _all_entries_two(case, a16, g16),
@@ -687,7 +690,11 @@ def test_dtypes(case, backend):
         r16 = r16 if isinstance(r16, tuple) else (r16,)
         r32 = r32 if isinstance(r32, tuple) else (r32,)
         for u, v in zip(r16, r32):
-            assert u.dtype == np.float16 and same(u, v.astype(np.float16))
+            assert u.dtype == np.float16
+            if own:
+                assert_ulp_close(u, v.astype(np.float16), np.float16, 1)
+            else:
+                assert same(u, v.astype(np.float16))
     # mixed float types: promoted
     r = fa(case, "forward", xa.astype(np.float32), xg)
     assert r.dtype == np.float64 and same(r, fa(case, "forward", xa.astype(np.float32).astype(float), xg))

@@ -62,14 +62,15 @@ typedef void (*fa_seg_t)(const char *g, const char *a, const char *b, char *o1, 
 #undef NR
 #undef CSFX
 
-/* float16 and bfloat16: stored as 16 bits (fa_half.h), computed with float's kernels */
+/* float16 and bfloat16: stored as 16 bits (fa_half.h), computed with the 16-bit types'
+ * float32 kernels (fa_K_h32: float's, but where a kernel has its own, as gelu) */
 #define FA_GATED_HALF
 #define T float
 #define U uint32_t
 #define S(name) fa_##name##_f32
 #define C(name) FA_F32_##name
 #define ST fa_half_t
-#define CSFX f32
+#define CSFX h32
 #define LD(v) fa_widen_f16(v)
 #define NR(v) fa_narrow_f16(v)
 #define SFX f16

@@ -1,9 +1,10 @@
 /* fa_gated_impl.h: the segment loops of fa_gated.h, written once (included with T, the
  * type computed in, S(name) and C(name) its math, ST the arrays' element type, LD and NR
  * widening an element to T and rounding a T to ST (the identity but for the 16-bit types),
- * SFX the suffix of the segment functions and CSFX that of T's kernels). The pointers of
- * a segment do not overlap, except an output that is exactly an input (in place), which
- * an elementwise loop computes correctly either way. */
+ * SFX the suffix of the segment functions and CSFX that of the kernels computed with:
+ * T's, or h32 for the 16-bit types). The pointers of a segment do not overlap, except an
+ * output that is exactly an input (in place), which an elementwise loop computes
+ * correctly either way. */
 
 #ifndef FA_GATED_HALF    /* T's helpers, once per T (the 16-bit passes reuse float's) */
 /* g a d with the product g a carried exactly (a two-product): one rounding less than
