@@ -33,6 +33,10 @@ class Kernel:
     # f' written in y = f(x) (and the parameters by name) as a PyTorch expression, where
     # it is exact: fastact.torch then saves y for backward (as PyTorch does) instead of x
     torch_dy: Optional[str] = None
+    # (parameter, the name users know it by): parameters the activations refuse as 0,
+    # which must not round to 0 in the computation type either (float32 for float32 and
+    # the 16-bit types): rounding_error says so (both backends)
+    nonzero: Tuple[Tuple[str, str], ...] = ()
 
     def named(self, values):
         """The parameter values (a tuple in order) by name."""
@@ -42,12 +46,32 @@ class Kernel:
         """Whether backward can take y= with these parameter values."""
         return self.y_form is not None and self.y_form(**self.named(values))
 
+    def nonzero_mask(self):
+        """The nonzero parameters as a bit mask of their positions."""
+        return sum(1 << self.params.index(p) for p, _ in self.nonzero)
+
     def args(self, constant=False):
         """The parameters as the C functions take them: the names, then 0 for the unused
         slots; constant=True: the common value as a literal."""
         names = [repr(self.common[1]) if constant and n == self.common[0] else n
                  for n in self.params]
         return ", ".join(names + ["0"] * (NPARAMS - len(names)))
+
+
+def rounding_error(kernel, values, dtype):
+    """The ValueError for a kernel's parameter values (in its order) where one that
+    must not be 0 rounds to 0 in float32, the computation type of dtype (float32,
+    float16, bfloat16); None where none does, or dtype is float64."""
+    if dtype.itemsize == 8:
+        return None
+    k = KERNELS[kernel] if isinstance(kernel, int) else kernel
+    for p, public in k.nonzero:
+        v = values[k.params.index(p)]
+        if v != 0 and abs(v) <= 2.0 ** -150:          # half float32's smallest subnormal
+            return ValueError(f"{public}={v!r} rounds to 0 in float32, the computation type "
+                              f"of {dtype.name} arrays, where it must not be 0: pass a "
+                              f"float64 array or a larger {public}")
+    return None
 
 
 def _always(**params):
@@ -66,11 +90,12 @@ KERNELS = (
     # div = 1 (elu, selu) has its own loop
     Kernel("elu", 8, ("alpha", "scale", "div", "inv_div", "alpha_div"),
            y_form=lambda alpha, scale, div, inv_div, alpha_div: alpha * inv_div >= 0 and scale > 0,
-           common=("div", 1.0)),
+           common=("div", 1.0), nonzero=(("div", "alpha"),)),
     Kernel("gelu", 16),
     Kernel("gelu_tanh", 16),
     Kernel("silu", 8, ("beta",), common=("beta", 1.0)),         # beta = 1: silu
-    Kernel("softplus", 12, ("beta", "threshold"), common=("beta", 1.0)),
+    Kernel("softplus", 12, ("beta", "threshold"), common=("beta", 1.0),
+           nonzero=(("beta", "beta"),)),
     Kernel("mish", 12),
     Kernel("hardtanh", 1, ("min_val", "max_val"), y_form=_always,
            torch_dy="((y > min_val) & (y < max_val)).to(y.dtype)"),
@@ -82,7 +107,7 @@ KERNELS = (
     Kernel("softshrink", 1, ("lambd",)),
     Kernel("hardshrink", 1, ("lambd",)),
     Kernel("threshold", 1, ("threshold", "value")),
-    Kernel("squareplus", 4, ("b",)),
+    Kernel("squareplus", 4, ("b",), nonzero=(("b", "b"),)),
     Kernel("sparse_plus", 1),
     Kernel("exponential", 8, y_form=_always, torch_dy="y"),
     Kernel("clipped_relu", 1, ("negative_slope", "threshold", "max_value")),

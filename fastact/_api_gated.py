@@ -257,6 +257,7 @@ def _leaky(suffix):
 
 def _rrelu(entry, g, x, lower, upper, training, seed, rng, outs, names):
     lower, upper = _bounds(lower, upper, training)
+    _gated._arrays.refuse_masked((g, x), "rrelu", _gated._MASKED)     # in both modes
     if not training:
         slope = (lower + upper) / 2
         if entry == P_FWD:

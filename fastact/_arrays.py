@@ -28,6 +28,14 @@ def is_dask(a):
     return type(a).__module__.startswith("dask.")
 
 
+def refuse_masked(arrays, name, hint):
+    """TypeError for masked arrays (numpy.ma) among arrays: the functions that are not
+    elementwise (the gated units, prelu, rrelu, the softmax family) would compute on the
+    masked data, where a mask has no one meaning (hint says what to do instead)."""
+    if any(isinstance(a, np.ma.MaskedArray) for a in arrays):
+        raise TypeError(f"{name}() does not take masked arrays: {hint}")
+
+
 def result_dtype(a, name):
     """The dtype fastact returns for an array of a's dtype (native byte order)."""
     dt = a.dtype

@@ -63,6 +63,20 @@ else:
 
 COMPILED = None if _runner is None else Backend("compiled", _runner)
 
+
+class _Dtype:      # the dtype code's name and size, for the message (bfloat16 needs no ml_dtypes)
+    def __init__(self, name, itemsize):
+        self.name, self.itemsize = name, itemsize
+
+
+_CODES = {0: _Dtype("float32", 4), 1: _Dtype("float64", 8), 2: _Dtype("float16", 2),
+          3: _Dtype("bfloat16", 2)}
+
+if _runner is not None:
+    _runner.set_nonzero([k.nonzero_mask() for k in _activations.KERNELS],
+                        lambda kernel, params, code: _activations.rounding_error(
+                            kernel, params, _CODES[code]))
+
 _kernel_modules = {}  # level -> imported module (only levels this CPU runs)
 level = None          # SIMD level loaded into the compiled backend (None: none yet)
 active = NUMPY

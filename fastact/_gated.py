@@ -159,6 +159,9 @@ def _ready(a, dtype, shape):
         a.flags.aligned and a.shape == shape
 
 
+_MASKED = "pass x.filled(value) and mask the result yourself"
+
+
 def _split_fast(kernel, entry, g, x, dim, out, grad_out):
     """split's common case (C-contiguous float32/float64 arrays, outputs absent or of
     the same kind and apart from the inputs) with the least Python; None otherwise."""
@@ -214,6 +217,7 @@ def split(kernel, entry, g, x, dim, axis, out, grad_out, name):
     if _arrays.is_dask(x) or _arrays.is_dask(g):
         _no_out(out, grad_out)
         return _lazy_split(kernel, entry, g, x, dim, axis, name)
+    _arrays.refuse_masked((x, g), name, _MASKED)
     x = np.asarray(x)
     if x.ndim == 0:
         raise ValueError(f"{name}() needs an array of at least one dimension (a and the "
@@ -272,6 +276,7 @@ def pair(kernel, entry, g, a, b, out, grad_out, name):
     if any(_arrays.is_dask(v) for v in inputs):
         _no_out(out, grad_out)
         return _lazy_pair(kernel, entry, inputs, names)
+    _arrays.refuse_masked(inputs, name, _MASKED)
     arrays = [np.asarray(v) for v in inputs]
     result = _arrays.check_inputs(arrays, names)       # same shapes
     dtype = result
@@ -394,6 +399,7 @@ def weighted(entry, g, x, weight, outs, names, per_element=False):
     if any(_arrays.is_dask(v) for v in (g, x, weight)):
         raise TypeError("prelu and rrelu do not take dask arrays (the weight's gradient is "
                         "a reduction over every block, rrelu's slopes one random sequence)")
+    _arrays.refuse_masked((g, x, weight), "prelu" if not per_element else "rrelu", _MASKED)
     arrays = [np.asarray(x)] if g is None else [np.asarray(g), np.asarray(x)]
     result = _arrays.check_inputs(arrays, ("grad_output", "x")[-len(arrays):])
     dtype = result

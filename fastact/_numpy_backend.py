@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _coeffs as K
 from ._activations import (ENTRIES, GATED_ENTRIES, GATED_KERNELS, KERNEL_INDEX, KERNELS,
-                           PRELU_ENTRIES, SOFTMAX_OPS, SOFTMAX_TABLE)
+                           PRELU_ENTRIES, SOFTMAX_OPS, SOFTMAX_TABLE, rounding_error)
 
 _LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
 _SQRT1_2 = 0.70710678118654752440
@@ -374,7 +374,8 @@ _PARAMS = {k.name: collections.namedtuple(f"{k.name}_params", k.params) for k in
 
 def named_params(kernel, values, dtype):
     """The kernel's parameter values (in its order) as p.NAME, rounded to dtype."""
-    return _PARAMS[kernel.name](*(float(dtype.type(v)) for v in values))
+    with np.errstate(over="ignore"):             # a huge parameter is inf in float32
+        return _PARAMS[kernel.name](*(float(dtype.type(v)) for v in values))
 
 Y_FORMS = {k.name: globals()[k.name + "_dy"] for k in KERNELS if k.y_form}
 _FWD, _GRAD, _BWD, _BWDY, _FB, _FBG = range(len(ENTRIES))
@@ -391,6 +392,9 @@ def launch(kernel, entry, inputs, outputs, params):
     compiled kernels do, in float32 (the parameters rounded to it), here in float64 and
     rounded once to the 16-bit output."""
     dtype = inputs[0].dtype
+    error = rounding_error(kernel, params, dtype)
+    if error is not None:
+        raise error
     if dtype.itemsize == 2:
         dtype = np.dtype(np.float32)
     name = KERNELS[kernel].name

@@ -127,6 +127,10 @@ cdef Py_ssize_t g_nsegs = 0
 cdef const fa_smx_ops *g_smx = NULL     # the softmax family (fa_softmax.h), by dtype_code
 cdef int g_threads = 0                   # 0: follow omp_get_max_threads()
 cdef Py_ssize_t g_grain[FA_NKERNELS]     # per kernel: below this size, one thread
+# per kernel: the parameters (bit mask of positions) that must not round to 0 in float32
+# (Kernel.nonzero), and the function making the error where one does
+cdef unsigned int g_nonzero[FA_NKERNELS]
+g_rounding_error = None
 
 OPENMP = bool(FA_RUNNER_OPENMP)
 
@@ -148,6 +152,17 @@ def use_table(capsule, grains, seg_capsule, Py_ssize_t nsegs, smx_capsule):
     g_segs = <seg_t *>PyCapsule_GetPointer(seg_capsule, "fastact.segment_table")
     g_nsegs = nsegs
     g_smx = <const fa_smx_ops *>PyCapsule_GetPointer(smx_capsule, "fastact.softmax_table")
+
+
+def set_nonzero(masks, rounding_error):
+    """Install the per-kernel masks of parameters that must not round to 0 in float32,
+    and rounding_error(kernel, params, dtype_code) -> the ValueError to raise."""
+    global g_rounding_error
+    if len(masks) != FA_NKERNELS:
+        raise ValueError(f"{len(masks)} masks for {FA_NKERNELS} kernels")
+    for i, m in enumerate(masks):
+        g_nonzero[i] = m
+    g_rounding_error = rounding_error
 
 
 def set_num_threads(int n):
@@ -324,6 +339,10 @@ cdef int run_kernel(Py_ssize_t kernel, Py_ssize_t entry, int dt, Py_ssize_t n,
         raise ValueError(f"kernel {kernel} has no entry {entry}")
     for i in range(FA_NPARAMS):
         p[i] = <double>params[i] if i < np_ else 0.0
+    if dt != 1 and g_nonzero[kernel]:            # computed in float32
+        for i in range(np_):
+            if (g_nonzero[kernel] >> i) & 1 and p[i] != 0 and <float>p[i] == 0:
+                raise g_rounding_error(kernel, params, dt)
     cdef int nt = threads_for(kernel, n)
     cdef elem_job j
     if nt == 1:

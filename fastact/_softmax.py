@@ -79,6 +79,8 @@ def run(func, op, x, g, axis, dim, outs, name):
         return _lazy(func, op, x, g, axis, dim, name)
     xname = "y" if op == BWDY else "x"
     names = ("grad_output", xname)[-len(inputs):]
+    _arrays.refuse_masked(inputs, name, "fill the masked entries with a value that leaves "
+                          "them out of each sum (x.filled(-np.inf); +inf for softmin)")
     inputs = tuple(np.asarray(a) for a in inputs)
     x = inputs[-1]
     if g is not None:

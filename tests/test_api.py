@@ -1,6 +1,7 @@
 """The public API: names, signatures and defaults (PyTorch's), classes, get(), parameter
 validation, and the consistency of the four entry points."""
 import inspect
+import math
 import pickle
 
 import numpy as np
@@ -179,6 +180,60 @@ def test_get():
 def test_invalid_parameters(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def _half_dtypes():
+    types = [np.float32, np.float16]
+    try:
+        import ml_dtypes
+        types.append(ml_dtypes.bfloat16)
+    except ImportError:       # bfloat16 arrays cannot exist without it
+        pass
+    return types
+
+
+@pytest.mark.parametrize("name, pname, value", [
+    ("celu", "alpha", 1e-50), ("celu", "alpha", -2.0 ** -150), ("softplus", "beta", 1e-50),
+    ("softplus", "beta", -1e-300), ("squareplus", "b", 2.0 ** -150)])
+def test_parameters_rounding_to_zero_are_refused(name, pname, value, backend):
+    """A parameter refused as 0 is refused where it rounds to 0 in float32, the type
+    float32 and the 16-bit types compute in (celu's x / alpha was NaN at 0, squareplus'
+    f'(0) was 1): ValueError naming it, from every entry point and the class; float64
+    computes with it. Just above, 2^-149 (float32's smallest) computes without NaN."""
+    x = np.array([-2.0, -0.0, 0.0, 1.0])
+    calls = [lambda a, v: getattr(fastact, name)(a, **{pname: v}),
+             lambda a, v: getattr(fastact, name + "_grad")(a, **{pname: v}),
+             lambda a, v: getattr(fastact, name + "_backward")(a, a, **{pname: v}),
+             lambda a, v: getattr(fastact, name + "_forward_backward")(a, **{pname: v}),
+             lambda a, v: fastact.get(name, **{pname: v})(a)]
+    for dt in _half_dtypes():
+        for call in calls:
+            with pytest.raises(ValueError, match=f"{pname}=.* rounds to 0 in float32"):
+                call(x.astype(dt), value)
+    for call in calls:
+        r = call(x, value)
+        for u in (r if isinstance(r, tuple) else (r,)):
+            assert u.dtype == np.float64 and not np.isnan(u).any()
+    smallest = math.copysign(2.0 ** -149, value)
+    for call in calls:
+        r = call(x.astype(np.float32), smallest)
+        for u in (r if isinstance(r, tuple) else (r,)):
+            assert not np.isnan(u).any(), (name, u)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_gelu_keeps_the_sign_of_a_tiny_x(dtype, backend):
+    """gelu(x) = x Phi(x) has x's sign: the smallest subnormals of either sign round to
+    a zero of that sign (float64's -5e-324 gave +0.0: x/2 is -0.0, plus a +0.0 product),
+    or to themselves, as PyTorch's float64 gelu."""
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    x = np.array([-tiny, tiny, -2 * tiny, 2 * tiny, -0.0, 0.0]).astype(dtype)
+    for y in (fastact.gelu(x), fastact.gelu(x, approximate="tanh"),
+              fastact.gelu_forward_backward(x)[0]):
+        assert np.array_equal(np.signbit(y.astype(np.float64)), np.signbit(x.astype(np.float64)))
+        assert np.all(np.abs(y.astype(np.float64)) <= np.abs(x.astype(np.float64)))
+    ref = torch.nn.functional.gelu(torch.tensor([-tiny, tiny], dtype=torch.float64))
+    assert list(np.signbit(ref.numpy())) == [True, False]
 
 
 def test_parameter_types():

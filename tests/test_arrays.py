@@ -234,3 +234,33 @@ def test_masked_arrays_keep_their_mask(entry, backend):
         expected_mask = (data > 2) | ((data < -2.5) if entry == "_backward" else False)
         assert np.array_equal(ma.getmaskarray(res), expected_mask)
         assert np.array_equal(res.data[~expected_mask], ref[~expected_mask])
+
+
+# the functions that are not elementwise, each with its masked inputs in every position
+_NOT_ELEMENTWISE = [
+    ("softmax", lambda m: fastact.softmax(m)),
+    ("log_softmax", lambda m: fastact.log_softmax(m, axis=0)),
+    ("softmin", lambda m: fastact.softmin_backward(np.ones(m.shape), y=m)),
+    ("softmax", lambda m: fastact.softmax_forward_backward(np.ones(m.shape), -1, m)),
+    ("glu", lambda m: fastact.glu(m)),
+    ("swiglu", lambda m: fastact.swiglu_backward(np.ones((2, 2)), m)),
+    ("geglu", lambda m: fastact.geglu(m[:, :2], np.asarray(m[:, 2:]))),
+    ("reglu", lambda m: fastact.reglu_forward_backward(np.asarray(m[:, :2]), m[:, 2:])),
+    ("glu", lambda m: fastact.GLU()(m)),
+    ("prelu", lambda m: fastact.prelu(m, 0.1)),
+    ("prelu", lambda m: fastact.prelu_backward(m, np.ones(m.shape), 0.1)),
+    ("prelu", lambda m: fastact.prelu(np.ones(m.shape), np.ma.masked_array([0.1]))),
+    ("rrelu", lambda m: fastact.rrelu(m, training=True, seed=0)),
+    ("rrelu", lambda m: fastact.rrelu_grad(m)),
+]
+
+
+@pytest.mark.parametrize("name, call", _NOT_ELEMENTWISE,
+                         ids=[f"{n}-{i}" for i, (n, _) in enumerate(_NOT_ELEMENTWISE)])
+def test_masked_arrays_refused_where_not_elementwise(name, call, backend):
+    """The softmax family, the gated units, prelu and rrelu would compute on the masked
+    data (in softmax, a masked entry would change every result of its row): TypeError,
+    which names the function (docs/contract.md, Arrays)."""
+    m = np.ma.masked_array(np.arange(8.0).reshape(2, 4), mask=[[0, 1, 0, 0], [0, 0, 0, 0]])
+    with pytest.raises(TypeError, match=name + r"\(\) does not take masked arrays"):
+        call(m)

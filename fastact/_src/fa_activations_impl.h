@@ -111,10 +111,11 @@ FA_DEFINE_Y(elu)
 #define GELU_CLAMP ((T)(sizeof(T) == 4 ? 15.5 : 39.0))
 #define GELU_SMALL ((T)0.70710678118654752440)
 /* the |x| <= 1/sqrt2 arm, from es = e^(-x^2/2) 2^64: y = x/2 + x/2 erf(x / sqrt2) in one
- * rounding (erf(-0.0) taken as +0.0, so that -0.0 stays -0.0); f' = Phi(x) + x phi(x) */
+ * rounding, with x's sign (a tiny x < 0 rounds to -0.0: x/2 is -0.0, and -0.0 plus the
+ * product's +0.0 is +0.0); f' = Phi(x) + x phi(x) */
 FA_INLINE void S(gelu_small)(T x, T a, T es, T *y, T *d) {
     T e = S(erf_small)(a * (T)0.70710678118654752440), er = x < 0 ? -e : e, hx = (T)0.5 * x;
-    *y = FA_FMA(hx, er, hx);
+    *y = S(copysign)(FA_FMA(hx, er, hx), x);
     *d = FA_FMA(x, es * C(INV_SQRT_2PI_HI) * TAIL_INV, FA_FMA((T)0.5, er, (T)0.5));
 }
 #if FA_T_F32
