@@ -72,6 +72,8 @@ def _eligible(t):
             and t.device.type == "cpu" and t.layout == torch.strided
             and (t.dtype in _DTYPES or (t.dtype == torch.bfloat16 and _bfloat16() is not None))):
         return False
+    if t.is_neg():         # a lazily negated view (x.conj().imag, torch._neg_view)
+        return False
     keys = torch._C._dispatch_keys(t)
     return keys.has(_KEY.CPU) and not any(keys.has(k) for k in _WRAPPER_KEYS)
 
@@ -188,6 +190,13 @@ def _torch_reference(act, torch_module, has_inplace):
     return reference
 
 
+def _plain(values):
+    """Parameter values as fastact takes them: 0-d tensors (which torch.nn.functional
+    accepts as numbers) as the number they hold, then _api.plain_values."""
+    return _api.plain_values(tuple(v.item() if isinstance(v, torch.Tensor) and v.dim() == 0
+                                   else v for v in values))
+
+
 def _spec_key(values):
     """Parameter values as a cache key: values equal to each other but not the same
     parameter (True and 1, -0.0 and 0.0) have different keys."""
@@ -214,7 +223,7 @@ def _make(act):
 
     def spec_for(values):
         """Validated parameters (ValueError) -> what the autograd function needs."""
-        return cached_spec(_spec_key(_api.plain_values(values)))
+        return cached_spec(_spec_key(values))
 
     def apply(x, values, spec, inplace):
         if inplace or not isinstance(x, torch.Tensor) or not _eligible(x):
@@ -224,9 +233,17 @@ def _make(act):
     P = inspect.Parameter
     params = [P(n, P.POSITIONAL_OR_KEYWORD, default=P.empty if d is _api.REQUIRED else d)
               for n, d in act.params]
+    # a parameterless module whose PyTorch class takes any argument and ignores it
+    ignores_args = not act.params and torch_module is not None and any(
+        p.kind in (P.VAR_POSITIONAL, P.VAR_KEYWORD)
+        for p in inspect.signature(torch_module).parameters.values())
     if has_inplace:
         params.append(P("inplace", P.POSITIONAL_OR_KEYWORD, default=False))
     init_signature = inspect.Signature(params)
+    shown_signature = init_signature
+    if ignores_args:
+        shown_signature = inspect.Signature([P("args", P.VAR_POSITIONAL),
+                                             P("kwargs", P.VAR_KEYWORD)])
     signature = inspect.Signature([P("input", P.POSITIONAL_OR_KEYWORD)] + params)
 
     def bind(args, kwargs):
@@ -239,6 +256,7 @@ def _make(act):
 
     def function(input, *args, **kwargs):
         values, inplace = bind(args, kwargs)
+        values = _plain(values)
         return apply(input, values, spec_for(values), inplace)
 
     function.__name__ = function.__qualname__ = act.name
@@ -251,8 +269,10 @@ def _make(act):
 
     def __init__(self, *args, **kwargs):
         torch.nn.Module.__init__(self)
+        if ignores_args:                        # torch.nn.Identity(54, unused=0.1)
+            args, kwargs = (), {}
         values, self.inplace = bind(args, kwargs)
-        values = _api.plain_values(values)
+        values = _plain(values)
         spec_for(values)                        # invalid parameters fail here
         self._values = values
 
@@ -271,7 +291,7 @@ def _make(act):
             return self._values[i]
 
         def set(self, value):
-            values = _api.plain_values(self._values[:i] + (value,) + self._values[i + 1:])
+            values = _plain(self._values[:i] + (value,) + self._values[i + 1:])
             spec_for(values)
             self._values = values
         return property(get, set, doc=f"{pname} (validated on assignment)")
@@ -279,7 +299,7 @@ def _make(act):
     cls_name = act.torch_module or act.cls_name
     counterpart = f"As torch.nn.{cls_name}" if torch_module else "No torch.nn counterpart"
     namespace = {"__init__": __init__, "forward": forward, "extra_repr": extra_repr,
-                 "__module__": __name__, "__signature__": init_signature,
+                 "__module__": __name__, "__signature__": shown_signature,
                  "__doc__": f"{counterpart}; computed by fastact: ``{act.formula}``."}
     namespace.update({n: parameter(i, n) for i, n in enumerate(act.param_names)})
     module = type(cls_name, (torch.nn.Module,), namespace)
@@ -358,6 +378,11 @@ class _GatedPair(torch.autograd.Function):
         return _from_np(ga), _from_np(gb), None, None
 
 
+class _OddSizeError(ValueError, RuntimeError):
+    """An odd size along dim: fastact's ValueError, and the RuntimeError F.glu raises (code
+    written for either catches it)."""
+
+
 def _make_gated(spec):
     expr = _expression(", ".join(("a", "gate") + spec.param_names), spec.torch, spec.name)
     kernel_of = _api_gated._NAMESPACE[f"_kernel_{spec.name}"]
@@ -377,6 +402,9 @@ def _make_gated(spec):
                 return expr(*t.chunk(2, dim), *values)
             if not (_eligible(x) and x.dim() > 0):
                 return reference(x)
+            if x.shape[dim] % 2:
+                raise _OddSizeError(f"{spec.name}: halving dimension must be even, but "
+                                    f"dimension {dim} is size {x.shape[dim]}")
             return _GatedSplit.apply(x, kernel, dim, reference)
 
         def reference2(a, b):

@@ -239,6 +239,71 @@ def test_other_tensors_fall_back_to_torch(make):
             assert torch.equal(ours, theirs)
 
 
+def test_negated_views_fall_back_to_torch():
+    """A tensor with the negative bit (x.conj().imag of a complex tensor, a _neg_view)
+    has no NumPy view: PyTorch computes it, with autograd, for the elementwise
+    activations, the gated units and the softmax family."""
+    base = torch.randn(6, 4, dtype=torch.cfloat)
+    for x in (base.conj().imag, torch._neg_view(torch.randn(6, 4))):
+        assert x.is_neg()
+        for name in ("gelu", "relu", "tanh"):
+            torch.testing.assert_close(getattr(ft, name)(x), torch_function(name, {})(x),
+                                       rtol=0, atol=0)
+        torch.testing.assert_close(ft.glu(x), F.glu(x), rtol=0, atol=0)
+        torch.testing.assert_close(ft.softmax(x, dim=-1), F.softmax(x, dim=-1))
+    leaf = torch.randn(5, dtype=torch.cfloat, requires_grad=True)
+    ft.silu(leaf.conj().imag).sum().backward()
+    expected = torch.randn(5, dtype=torch.cfloat).detach().copy_(leaf.detach()).requires_grad_()
+    F.silu(expected.conj().imag).sum().backward()
+    torch.testing.assert_close(leaf.grad, expected.grad)
+
+
+def test_parameters_as_0d_tensors():
+    """torch.nn.functional takes a 0-d tensor as a number parameter (alpha=torch.tensor
+    (0.5)): so do fastact.torch's functions and modules, with the same results."""
+    x = torch.randn(50, dtype=torch.float64)
+    for name, params in [("elu", {"alpha": 0.5}), ("leaky_relu", {"negative_slope": 0.2}),
+                         ("celu", {"alpha": 1.5}), ("softplus", {"beta": 2.0, "threshold": 5.0}),
+                         ("hardtanh", {"min_val": -0.5, "max_val": 0.5}),
+                         ("threshold", {"threshold": 0.1, "value": -1.0}),
+                         ("softshrink", {"lambd": 0.3}), ("hardshrink", {"lambd": 0.3})]:
+        # a float64 tensor holds the very number; PyTorch's own result with tensors
+        tensors = {k: torch.tensor(v, dtype=torch.float64) for k, v in params.items()}
+        expected = getattr(ft, name)(x, **params)
+        torch.testing.assert_close(expected, torch_function(name, tensors)(x))
+        t32 = {k: torch.tensor(v) for k, v in params.items()}       # float32: 0.2 rounded
+        torch.testing.assert_close(getattr(ft, name)(x, **t32), torch_function(name, t32)(x))
+        torch.testing.assert_close(getattr(ft, name)(x, **tensors), expected, rtol=0, atol=0)
+        torch.testing.assert_close(getattr(ft, name)(x, *tensors.values()), expected,
+                                   rtol=0, atol=0)
+        module = {m.__name__.lower(): m for m in vars(ft).values()
+                  if isinstance(m, type) and issubclass(m, torch.nn.Module)}
+        cls = next(c for k, c in module.items() if k == name.replace("_", "")
+                   or k == ACTIVATIONS_BY_NAME[name].torch_module.lower())
+        torch.testing.assert_close(cls(**tensors)(x), expected, rtol=0, atol=0)
+
+
+def test_identity_takes_and_ignores_any_argument():
+    """As torch.nn.Identity(54, unused_argument1=0.1, unused_argument2=False)."""
+    x = torch.randn(7)
+    for module in (ft.Identity(), ft.Identity(54, unused_argument1=0.1, unused_argument2=False)):
+        assert torch.equal(module(x), torch.nn.Identity(54, unused_argument1=0.1)(x))
+        assert repr(module) == "Identity()"
+
+
+@pytest.mark.parametrize("error", [RuntimeError, ValueError])
+def test_an_odd_size_raises_torchs_error_and_fastacts(error):
+    """An odd size along dim raises an error that is both F.glu's RuntimeError (code
+    written for PyTorch catches it) and fastact's ValueError, for every gated unit."""
+    x = torch.randn(2, 5)
+    with pytest.raises(RuntimeError, match="even"):
+        F.glu(x)
+    for call in (ft.glu, ft.GLU(), ft.swiglu, ft.geglu, ft.reglu):
+        for t in (x, x.double(), x.T.contiguous().T):
+            with pytest.raises(error, match="even"):
+                call(t)
+
+
 def test_torch_func_transforms_fall_back_to_torch():
     x = torch.randn(4, 6, dtype=torch.float64)
     torch.testing.assert_close(torch.func.vmap(ft.gelu)(x), F.gelu(x), rtol=0, atol=0)

@@ -73,6 +73,17 @@ class ActivationFunction:
 '''
 
 
+def _torch_ignores_args(act):
+    """Whether the torch.nn counterpart takes *args / **kwargs (and ignores them, as
+    torch.nn.Identity): fastact.torch's module does too."""
+    import inspect
+    import torch
+    module = getattr(torch.nn, act.torch_module) if act.torch_module else None
+    return module is not None and any(
+        p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in inspect.signature(module).parameters.values())
+
+
 def _param(name, default, required_ok, table):
     kind = ('Literal["none", "tanh"]' if name == "approximate" else
             "float | None" if default is None else "float")
@@ -249,7 +260,8 @@ def render_torch():
     table = _table()
     lines = [TORCH_HEADER]
     for act in table.ACTIVATIONS_TABLE:
-        params = [_param(n, d, True, table) for n, d in act.params]
+        params = [_param(n, d, True, table).replace(": float", ": float | torch.Tensor", 1)
+                  for n, d in act.params]
         if _torch_inplace(act):
             params.append("inplace: bool = ...")
         sig = "".join(", " + p for p in params)
@@ -258,8 +270,11 @@ def render_torch():
                   f"class {cls}(torch.nn.Module):"]
         for n, d in act.params:
             lines.append(f"    {_param(n, d, True, table).split(' = ')[0]}")
+        # a parameterless module whose torch.nn class takes any argument (Identity)
+        init = (", *args: object, **kwargs: object" if not act.params
+                and _torch_ignores_args(act) else sig)
         lines += ["    inplace: bool",
-                  f"    def __init__(self{sig}) -> None: ...",
+                  f"    def __init__(self{init}) -> None: ...",
                   "    def forward(self, input: torch.Tensor) -> torch.Tensor: ..."]
         lines += [f"{alias} = {act.name}" for alias in act.aliases] + [""]
     for spec in table.GATED_TABLE:
