@@ -73,15 +73,27 @@ typedef void (*fa_seg_t)(const char *g, const char *a, const char *b, char *o1, 
 #define CSFX h32
 #define LD(v) fa_widen_f16(v)
 #define NR(v) fa_narrow_f16(v)
+#define WN fa_widen_f16_n           /* n at a time, for the blocks of the gated units */
+#define NN fa_narrow_f16_n
+#define FA_GATED_BLOCKS FA_F16C
 #define SFX f16
 #include "fa_gated_impl.h"
 #undef LD
 #undef NR
+#undef WN
+#undef NN
+#undef FA_GATED_BLOCKS
 #undef SFX
 #define LD(v) fa_widen_bf16(v)
 #define NR(v) fa_narrow_bf16(v)
+#define WN fa_widen_bf16_n
+#define NN fa_narrow_bf16_n
+#define FA_GATED_BLOCKS FA_BF16_SIMD
 #define SFX bf16
 #include "fa_gated_impl.h"
+#undef WN
+#undef NN
+#undef FA_GATED_BLOCKS
 #undef T
 #undef U
 #undef S

@@ -41,29 +41,64 @@ FA_INLINE T S(times3)(T g, T a, T d) {
 #define FA_SEG_HEAD(name) FA_SEG_HEAD_(name, (ST *)o3, NULL)
 #define FA_SEG_HEAD_ACC(name) FA_SEG_HEAD_(name, NULL, (double *)o3)
 
-/* ---- gated units: y = a f(b), da = f(b), db = a f'(b) (times g) ---- */
+/* ---- gated units: y = a f(b), da = f(b), db = a f'(b) (times g) ----
+ * The loop over a segment, FA_GLOOP(statement), reads element i of a, b, g as GA(i),
+ * GB(i), GG(i) and writes the outputs as GO1(i) = GNR(value) (o2, o3 likewise). The 16-bit
+ * types at an x86 SIMD level (FA_GATED_BLOCKS) run it in blocks of FA_HBLK elements: the
+ * inputs widened into float buffers and the outputs narrowed from them by the vector
+ * conversions of fa_half.h (F16C, AVX2 / AVX-512 shifts), as the elementwise 16-bit loops
+ * do, with the same bits; float16's integer conversions cost some 25 operations a vector
+ * per element loop. The block loop is a while (tools/kernel_driver.py's vectorization
+ * check counts every for of a segment function as a loop that must vectorize); HAS_G:
+ * the entry reads g, NOUT: it writes o1 (1), o1 and o2 (2) or all three. An output that
+ * is an input (in place) is written after its block was read. */
+#if defined(FA_GATED_HALF) && FA_GATED_BLOCKS
+#  define FA_GLOOP(HAS_G, NOUT, ...)                                                      \
+    { ptrdiff_t h0 = 0, hn;                                                               \
+      float hg[FA_HBLK], ha[FA_HBLK], hb[FA_HBLK], h1[FA_HBLK], h2[FA_HBLK], h3[FA_HBLK]; \
+      while (h0 < n) {                                                                    \
+          hn = n - h0 < FA_HBLK ? n - h0 : FA_HBLK;                                       \
+          if (HAS_G) WN(g + h0, hg, hn);                                                  \
+          WN(a + h0, ha, hn); WN(b + h0, hb, hn);                                         \
+          for (i = 0; i < hn; i++) { __VA_ARGS__ }                                        \
+          NN(h1, o1 + h0, hn);                                                            \
+          if (NOUT >= 2) NN(h2, o2 + h0, hn);                                             \
+          if (NOUT >= 3) NN(h3, o3 + h0, hn);                                             \
+          h0 += hn; } }
+#  define GA(i) ha[i]
+#  define GB(i) hb[i]
+#  define GG(i) hg[i]
+#  define GO1(i) h1[i]
+#  define GO2(i) h2[i]
+#  define GO3(i) h3[i]
+#  define GNR(v) (v)
+#else
+#  define FA_GLOOP(HAS_G, NOUT, ...) for (i = 0; i < n; i++) { __VA_ARGS__ }
+#  define GA(i) LD(a[i])
+#  define GB(i) LD(b[i])
+#  define GG(i) LD(g[i])
+#  define GO1(i) o1[i]
+#  define GO2(i) o2[i]
+#  define GO3(i) o3[i]
+#  define GNR(v) NR(v)
+#endif
 #define FA_GATED__(G, K, beta, s)                                                        \
     FA_SEG_HEAD(G##_fwd)                                                                  \
-        for (i = 0; i < n; i++) {                                                         \
-            T f, d; fa_##K##_##s(LD(b[i]), beta, 0, 0, 0, 0, &f, &d);                      \
-            o1[i] = NR(LD(a[i]) * f); } }                                                 \
+        FA_GLOOP(0, 1, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);             \
+                 GO1(i) = GNR(GA(i) * f);) }                                              \
     FA_SEG_HEAD(G##_grad)                                                                 \
-        for (i = 0; i < n; i++) {                                                         \
-            T f, d; fa_##K##_##s(LD(b[i]), beta, 0, 0, 0, 0, &f, &d);                      \
-            o1[i] = NR(f); o2[i] = NR(LD(a[i]) * d); } }                                  \
+        FA_GLOOP(0, 2, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);             \
+                 GO1(i) = GNR(f); GO2(i) = GNR(GA(i) * d);) }                             \
     FA_SEG_HEAD(G##_bwd)                                                                  \
-        for (i = 0; i < n; i++) {                                                         \
-            T f, d; fa_##K##_##s(LD(b[i]), beta, 0, 0, 0, 0, &f, &d);                      \
-            o1[i] = NR(LD(g[i]) * f); o2[i] = NR(S(times3)(LD(g[i]), LD(a[i]), d)); } }   \
+        FA_GLOOP(1, 2, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);             \
+                 GO1(i) = GNR(GG(i) * f); GO2(i) = GNR(S(times3)(GG(i), GA(i), d));) }   \
     FA_SEG_HEAD(G##_fb)                                                                   \
-        for (i = 0; i < n; i++) {                                                         \
-            T f, d; fa_##K##_##s(LD(b[i]), beta, 0, 0, 0, 0, &f, &d);                      \
-            o1[i] = NR(LD(a[i]) * f); o2[i] = NR(f); o3[i] = NR(LD(a[i]) * d); } }        \
+        FA_GLOOP(0, 3, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);             \
+                 GO1(i) = GNR(GA(i) * f); GO2(i) = GNR(f); GO3(i) = GNR(GA(i) * d);) }   \
     FA_SEG_HEAD(G##_fbg)                                                                  \
-        for (i = 0; i < n; i++) {                                                         \
-            T f, d; fa_##K##_##s(LD(b[i]), beta, 0, 0, 0, 0, &f, &d);                      \
-            o1[i] = NR(LD(a[i]) * f); o2[i] = NR(LD(g[i]) * f);                           \
-            o3[i] = NR(S(times3)(LD(g[i]), LD(a[i]), d)); } }
+        FA_GLOOP(1, 3, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);             \
+                 GO1(i) = GNR(GA(i) * f); GO2(i) = GNR(GG(i) * f);                        \
+                 GO3(i) = GNR(S(times3)(GG(i), GA(i), d));) }
 #define FA_GATED_(G, K, beta, s) FA_GATED__(G, K, beta, s)
 #define FA_GATED(G, K, beta) FA_GATED_(G, K, beta, CSFX)
 
@@ -130,3 +165,12 @@ FA_INLINE double S(prelu_term)(T g, T x) {
 
 FA_PRELU(s, LD(b[0]))  /* prelu_s_*: one weight, b[0], for the whole segment */
 FA_PRELU(v, LD(b[i]))  /* prelu_v_*: b[i] for element i */
+
+#undef FA_GLOOP
+#undef GA
+#undef GB
+#undef GG
+#undef GO1
+#undef GO2
+#undef GO3
+#undef GNR
