@@ -50,16 +50,18 @@ FA_INLINE T S(times3)(T g, T a, T d) {
  * do, with the same bits; float16's integer conversions cost some 25 operations a vector
  * per element loop. The block loop is a while (tools/kernel_driver.py's vectorization
  * check counts every for of a segment function as a loop that must vectorize); HAS_G:
- * the entry reads g, NOUT: it writes o1 (1), o1 and o2 (2) or all three. An output that
+ * the entry reads g, HAS_B: b element by element (not prelu's one weight b[0]), NOUT: it
+ * writes o1 (1), o1 and o2 (2) or all three. An output that
  * is an input (in place) is written after its block was read. */
 #if defined(FA_GATED_HALF) && FA_GATED_BLOCKS
-#  define FA_GLOOP(HAS_G, NOUT, ...)                                                      \
+#  define FA_GLOOP(HAS_G, HAS_B, NOUT, ...)                                               \
     { ptrdiff_t h0 = 0, hn;                                                               \
       float hg[FA_HBLK], ha[FA_HBLK], hb[FA_HBLK], h1[FA_HBLK], h2[FA_HBLK], h3[FA_HBLK]; \
       while (h0 < n) {                                                                    \
           hn = n - h0 < FA_HBLK ? n - h0 : FA_HBLK;                                       \
           if (HAS_G) WN(g + h0, hg, hn);                                                  \
-          WN(a + h0, ha, hn); WN(b + h0, hb, hn);                                         \
+          WN(a + h0, ha, hn);                                                             \
+          if (HAS_B) WN(b + h0, hb, hn);                                                  \
           for (i = 0; i < hn; i++) { __VA_ARGS__ }                                        \
           NN(h1, o1 + h0, hn);                                                            \
           if (NOUT >= 2) NN(h2, o2 + h0, hn);                                             \
@@ -73,7 +75,7 @@ FA_INLINE T S(times3)(T g, T a, T d) {
 #  define GO3(i) h3[i]
 #  define GNR(v) (v)
 #else
-#  define FA_GLOOP(HAS_G, NOUT, ...) for (i = 0; i < n; i++) { __VA_ARGS__ }
+#  define FA_GLOOP(HAS_G, HAS_B, NOUT, ...) for (i = 0; i < n; i++) { __VA_ARGS__ }
 #  define GA(i) LD(a[i])
 #  define GB(i) LD(b[i])
 #  define GG(i) LD(g[i])
@@ -84,19 +86,19 @@ FA_INLINE T S(times3)(T g, T a, T d) {
 #endif
 #define FA_GATED__(G, K, beta, s)                                                        \
     FA_SEG_HEAD(G##_fwd)                                                                  \
-        FA_GLOOP(0, 1, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);             \
+        FA_GLOOP(0, 1, 1, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);          \
                  GO1(i) = GNR(GA(i) * f);) }                                              \
     FA_SEG_HEAD(G##_grad)                                                                 \
-        FA_GLOOP(0, 2, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);             \
+        FA_GLOOP(0, 1, 2, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);          \
                  GO1(i) = GNR(f); GO2(i) = GNR(GA(i) * d);) }                             \
     FA_SEG_HEAD(G##_bwd)                                                                  \
-        FA_GLOOP(1, 2, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);             \
+        FA_GLOOP(1, 1, 2, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);          \
                  GO1(i) = GNR(GG(i) * f); GO2(i) = GNR(S(times3)(GG(i), GA(i), d));) }   \
     FA_SEG_HEAD(G##_fb)                                                                   \
-        FA_GLOOP(0, 3, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);             \
+        FA_GLOOP(0, 1, 3, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);          \
                  GO1(i) = GNR(GA(i) * f); GO2(i) = GNR(f); GO3(i) = GNR(GA(i) * d);) }   \
     FA_SEG_HEAD(G##_fbg)                                                                  \
-        FA_GLOOP(1, 3, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);             \
+        FA_GLOOP(1, 1, 3, T f, d; fa_##K##_##s(GB(i), beta, 0, 0, 0, 0, &f, &d);          \
                  GO1(i) = GNR(GA(i) * f); GO2(i) = GNR(GG(i) * f);                        \
                  GO3(i) = GNR(S(times3)(GG(i), GA(i), d));) }
 #define FA_GATED_(G, K, beta, s) FA_GATED__(G, K, beta, s)
@@ -138,33 +140,42 @@ FA_INLINE double S(prelu_term)(T g, T x) {
 #define FA_PRELU_SUM_s(G) FA_PRELU_SUM8(G)
 #define FA_PRELU_SUM_v(G) FA_PRELU_SUMV(G)
 
-#define FA_PRELU__(m, W, s)                                                               \
+/* the elementwise part in FA_GLOOP (blocks for the 16-bit types, as the gated units), with
+ * the kernels computed in (CSFX: float's for the 16-bit types); the weight's sums after it,
+ * element by element, in their fixed order */
+#define FA_PRELU__(m, W, HAS_B, s)                                                        \
     FA_SEG_HEAD(prelu_##m##_fwd)                                                          \
-        for (i = 0; i < n; i++) o1[i] = fa_leaky_relu_fwd_##s(a[i], W, 0, 0, 0, 0); }     \
+        FA_GLOOP(0, HAS_B, 1, GO1(i) = GNR(fa_leaky_relu_fwd_##s(GA(i), W, 0, 0, 0, 0));) } \
     FA_SEG_HEAD(prelu_##m##_grad)                                                         \
-        for (i = 0; i < n; i++) o1[i] = fa_leaky_relu_grad_##s(a[i], W, 0, 0, 0, 0); }    \
+        FA_GLOOP(0, HAS_B, 1, GO1(i) = GNR(fa_leaky_relu_grad_##s(GA(i), W, 0, 0, 0, 0));) } \
     FA_SEG_HEAD(prelu_##m##_bwd)                                                          \
-        for (i = 0; i < n; i++) o1[i] = fa_leaky_relu_bwd_##s(g[i], a[i], W, 0, 0, 0, 0); } \
+        FA_GLOOP(1, HAS_B, 1,                                                             \
+                 GO1(i) = GNR(fa_leaky_relu_bwd_##s(GG(i), GA(i), W, 0, 0, 0, 0));) }     \
     FA_SEG_HEAD(prelu_##m##_fb)                                                           \
-        for (i = 0; i < n; i++) fa_leaky_relu_fb_##s(a[i], W, 0, 0, 0, 0, &o1[i], &o2[i]); } \
+        FA_GLOOP(0, HAS_B, 2, T y, d; fa_leaky_relu_fb_##s(GA(i), W, 0, 0, 0, 0, &y, &d);  \
+                 GO1(i) = GNR(y); GO2(i) = GNR(d);) }                                     \
     FA_SEG_HEAD(prelu_##m##_fbg)                                                          \
-        for (i = 0; i < n; i++)                                                           \
-            fa_leaky_relu_fbg_##s(g[i], a[i], W, 0, 0, 0, 0, &o1[i], &o2[i]); }           \
+        FA_GLOOP(1, HAS_B, 2, T y, d;                                                     \
+                 fa_leaky_relu_fbg_##s(GG(i), GA(i), W, 0, 0, 0, 0, &y, &d);              \
+                 GO1(i) = GNR(y); GO2(i) = GNR(d);) }                                     \
     FA_SEG_HEAD_ACC(prelu_##m##_bwdw)                                                     \
-        for (i = 0; i < n; i++) o1[i] = fa_leaky_relu_bwd_##s(g[i], a[i], W, 0, 0, 0, 0); \
+        FA_GLOOP(1, HAS_B, 1,                                                             \
+                 GO1(i) = GNR(fa_leaky_relu_bwd_##s(GG(i), GA(i), W, 0, 0, 0, 0));)       \
         FA_PRELU_SUM_##m(FA_G) }                                                          \
     FA_SEG_HEAD_ACC(prelu_##m##_fbw)                                                      \
-        for (i = 0; i < n; i++) fa_leaky_relu_fb_##s(a[i], W, 0, 0, 0, 0, &o1[i], &o2[i]); \
+        FA_GLOOP(0, HAS_B, 2, T y, d; fa_leaky_relu_fb_##s(GA(i), W, 0, 0, 0, 0, &y, &d);  \
+                 GO1(i) = GNR(y); GO2(i) = GNR(d);)                                       \
         FA_PRELU_SUM_##m(FA_ONE) }                                                        \
     FA_SEG_HEAD_ACC(prelu_##m##_fbgw)                                                     \
-        for (i = 0; i < n; i++)                                                           \
-            fa_leaky_relu_fbg_##s(g[i], a[i], W, 0, 0, 0, 0, &o1[i], &o2[i]);             \
+        FA_GLOOP(1, HAS_B, 2, T y, d;                                                     \
+                 fa_leaky_relu_fbg_##s(GG(i), GA(i), W, 0, 0, 0, 0, &y, &d);              \
+                 GO1(i) = GNR(y); GO2(i) = GNR(d);)                                       \
         FA_PRELU_SUM_##m(FA_G) }
-#define FA_PRELU_(m, W, s) FA_PRELU__(m, W, s)
-#define FA_PRELU(m, W) FA_PRELU_(m, W, SFX)
+#define FA_PRELU_(m, W, HAS_B, s) FA_PRELU__(m, W, HAS_B, s)
+#define FA_PRELU(m, W, HAS_B) FA_PRELU_(m, W, HAS_B, CSFX)
 
-FA_PRELU(s, LD(b[0]))  /* prelu_s_*: one weight, b[0], for the whole segment */
-FA_PRELU(v, LD(b[i]))  /* prelu_v_*: b[i] for element i */
+FA_PRELU(s, LD(b[0]), 0)  /* prelu_s_*: one weight, b[0], for the whole segment */
+FA_PRELU(v, GB(i), 1)     /* prelu_v_*: b[i] for element i */
 
 #undef FA_GLOOP
 #undef GA
