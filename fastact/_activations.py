@@ -35,7 +35,9 @@ class Kernel:
     torch_dy: Optional[str] = None
     # (parameter, the name users know it by): parameters the activations refuse as 0,
     # which must not round to 0 in the computation type either (float32 for float32 and
-    # the 16-bit types): rounding_error says so (both backends)
+    # the 16-bit types): rounding_error says so (both backends). Not softplus's beta:
+    # PyTorch computes a float32 softplus whose beta rounds to 0 (inf, f' = 1/2, which is
+    # what the exact function rounds to), and so does fastact
     nonzero: Tuple[Tuple[str, str], ...] = ()
 
     def named(self, values):
@@ -94,8 +96,7 @@ KERNELS = (
     Kernel("gelu", 16),
     Kernel("gelu_tanh", 16),
     Kernel("silu", 8, ("beta",), common=("beta", 1.0)),         # beta = 1: silu
-    Kernel("softplus", 12, ("beta", "threshold"), common=("beta", 1.0),
-           nonzero=(("beta", "beta"),)),
+    Kernel("softplus", 12, ("beta", "threshold"), common=("beta", 1.0)),
     Kernel("mish", 12),
     Kernel("hardtanh", 1, ("min_val", "max_val"), y_form=_always,
            torch_dy="((y > min_val) & (y < max_val)).to(y.dtype)"),

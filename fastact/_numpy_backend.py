@@ -249,8 +249,9 @@ def softplus(x, p, dtype):
     m, k = _exp_split(-np.abs(z), _where(z >= 0, -z_err, z_err))  # e^-|z| = m 2^k
     e = np.ldexp(m, k)
     lg = np.log1p(e)
+    # np.float64: a beta that rounded to 0 in float32 gives PyTorch's inf, not ZeroDivisionError
     sp = _where(z >= 0, (z + (z_err + lg)) / beta,
-                _where(z < -40, np.ldexp(m * (1 / beta), k), lg / beta))
+                _where(z < -40, np.ldexp(m * (np.float64(1) / beta), k), lg / beta))
     d = _where(z >= 0, 1 / (1 + e), e / (1 + e))
     return _where(linear_part, x, sp), _where(linear_part, 1.0, d)
 

@@ -193,8 +193,7 @@ def _half_dtypes():
 
 
 @pytest.mark.parametrize("name, pname, value", [
-    ("celu", "alpha", 1e-50), ("celu", "alpha", -2.0 ** -150), ("softplus", "beta", 1e-50),
-    ("softplus", "beta", -1e-300), ("squareplus", "b", 2.0 ** -150)])
+    ("celu", "alpha", 1e-50), ("celu", "alpha", -2.0 ** -150), ("squareplus", "b", 2.0 ** -150)])
 def test_parameters_rounding_to_zero_are_refused(name, pname, value, backend):
     """A parameter refused as 0 is refused where it rounds to 0 in float32, the type
     float32 and the 16-bit types compute in (celu's x / alpha was NaN at 0, squareplus'
@@ -219,6 +218,24 @@ def test_parameters_rounding_to_zero_are_refused(name, pname, value, backend):
         r = call(x.astype(np.float32), smallest)
         for u in (r if isinstance(r, tuple) else (r,)):
             assert not np.isnan(u).any(), (name, u)
+
+
+@pytest.mark.parametrize("beta", [1e-50, -1e-300])
+def test_softplus_with_a_beta_rounding_to_zero_computes_as_pytorch(beta, backend):
+    """softplus's beta rounding to 0 in float32 is computed, as PyTorch does (the exact
+    log1p(e^(beta x)) / beta = ln2 / beta + x / 2 + ... overflows float32, f' = 1/2):
+    +-inf and 1/2 in every float32-computed dtype, both backends (the NumPy backend
+    raised ZeroDivisionError), ln2 / beta in float64."""
+    x = np.array([-2.0, -0.0, 0.0, 1.0])
+    t = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    ty = torch.nn.functional.softplus(t, beta=beta)
+    ty.sum().backward()
+    for dt in _half_dtypes():
+        y, d = fastact.softplus_forward_backward(x.astype(dt), beta)
+        assert np.array_equal(y.astype(np.float64), ty.detach().numpy().astype(np.float64))
+        assert np.array_equal(d.astype(np.float64), t.grad.numpy().astype(np.float64))
+    y64 = fastact.softplus(x, beta)
+    assert np.allclose(y64, math.log(2) / beta + x / 2, rtol=1e-15)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
