@@ -61,12 +61,12 @@ class Kernel:
 
 
 def rounding_error(kernel, values, dtype):
-    """The ValueError for a kernel's parameter values (in its order) where one that
+    """The ValueError for kernel (its index)'s parameter values (in its order) where one that
     must not be 0 rounds to 0 in float32, the computation type of dtype (float32,
     float16, bfloat16); None where none does, or dtype is float64."""
     if dtype.itemsize == 8:
         return None
-    k = KERNELS[kernel] if isinstance(kernel, int) else kernel
+    k = KERNELS[kernel]
     for p, public in k.nonzero:
         v = values[k.params.index(p)]
         if v != 0 and abs(v) <= 2.0 ** -150:          # half float32's smallest subnormal

@@ -399,7 +399,8 @@ def weighted(entry, g, x, weight, outs, names, per_element=False):
     if any(_arrays.is_dask(v) for v in (g, x, weight)):
         raise TypeError("prelu and rrelu do not take dask arrays (the weight's gradient is "
                         "a reduction over every block, rrelu's slopes one random sequence)")
-    _arrays.refuse_masked((g, x, weight), "prelu" if not per_element else "rrelu", _MASKED)
+    if not per_element:                 # rrelu refuses them itself, in both modes
+        _arrays.refuse_masked((g, x, weight), "prelu", _MASKED)
     arrays = [np.asarray(x)] if g is None else [np.asarray(g), np.asarray(x)]
     result = _arrays.check_inputs(arrays, ("grad_output", "x")[-len(arrays):])
     dtype = result

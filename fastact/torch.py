@@ -395,16 +395,15 @@ def _make_gated(spec):
             def reference(t):
                 if spec.torch_module is not None:
                     return F.glu(t, dim)
-                if t.dim() == 0 or t.shape[dim] % 2:
-                    raise ValueError(f"{spec.name}: the size along dim {dim} must be even "
-                                     f"(a and the gate are its halves), got "
-                                     f"{tuple(t.shape)}")
+                if t.dim() == 0:
+                    raise ValueError(f"{spec.name}: needs a tensor of at least one "
+                                     f"dimension (a and the gate are its halves along dim)")
                 return expr(*t.chunk(2, dim), *values)
-            if not (_eligible(x) and x.dim() > 0):
-                return reference(x)
-            if x.shape[dim] % 2:
+            if isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[dim] % 2:
                 raise _OddSizeError(f"{spec.name}: halving dimension must be even, but "
                                     f"dimension {dim} is size {x.shape[dim]}")
+            if not (_eligible(x) and x.dim() > 0):
+                return reference(x)
             return _GatedSplit.apply(x, kernel, dim, reference)
 
         def reference2(a, b):

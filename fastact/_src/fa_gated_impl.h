@@ -51,8 +51,8 @@ FA_INLINE T S(times3)(T g, T a, T d) {
  * per element loop. The block loop is a while (tools/kernel_driver.py's vectorization
  * check counts every for of a segment function as a loop that must vectorize); HAS_G:
  * the entry reads g, HAS_B: b element by element (not prelu's one weight b[0]), NOUT: it
- * writes o1 (1), o1 and o2 (2) or all three. An output that
- * is an input (in place) is written after its block was read. */
+ * writes o1 (1), o1 and o2 (2) or all three. An output that is an input (in place) is
+ * written after its block was read. */
 #if defined(FA_GATED_HALF) && FA_GATED_BLOCKS
 #  define FA_GLOOP(HAS_G, HAS_B, NOUT, ...)                                               \
     { ptrdiff_t h0 = 0, hn;                                                               \
