@@ -97,6 +97,10 @@ def _gelu16d_core(t):
     return (_erfcx(a / mp.sqrt(2)) / 2 - a / mp.sqrt(2 * mp.pi)) / (a - GELU_ROOT)
 
 
+def _gelud_core(u):    # E in u = t - TC, for float32's own f'
+    return _gelu16d_core(u + GELU_TC)
+
+
 # name -> (function, interval per dtype, error budget in unit roundoffs). The budget is
 # what the core may add to its users: EXP enters exp/expm1 scaled by |r| <= 0.35, ATANH
 # enters log1p scaled by s^2/2 <= 0.06, TANH is tanhshrink's whole value near 0 and ERFC
@@ -109,8 +113,11 @@ CORES = {
     # z up to 11 (f32) and 27.6 (f64): past these gelu and its derivative underflow.
     "ERFC": (_erfc_core, {"f32": (-1, (11.0 - 3.75) / (11.0 + 3.75)),
                           "f64": (-1, (27.6 - 3.75) / (27.6 + 3.75))}, 1.0),
-    # float32 only (float64 keeps the ERFC path); F enters both results as it is
+    # float32 only (float64 keeps the ERFC path): F and E enter y and f' as they are
     "GELU": (_gelu_core, {"f32": (_gelu_u(mp.mpf("0")), _gelu_u(mp.mpf("15.5")))}, 0.5),
+    "GELUD": (_gelud_core, {"f32": (_gelu_u(mp.mpf("0")), _gelu_u(mp.mpf("15.5")))}, 0.7),
+    # and their exponential: e^(-s/2) for s = -2r, |r| <= ln2/2, as one polynomial
+    "EXPH": (lambda s: mp.exp(-s / 2), {"f32": (-0.6934, 0.6934)}, 0.5),
     # the 16-bit types' gelu: F again, under 2^-15, and E, under 2^-18 (the float32 result
     # may be off by float16's half ulp, 2^-12 relative, before its rounding is past 1 ulp)
     "GELU16": (_gelu16_core, {"f32": GELU16_T}, 512),
@@ -121,11 +128,11 @@ CORES = {
 # Leading steps kept in Horner's form before the Estrin part, for cores whose variable is
 # not small (ERFC's y reaches -1): the last steps carry most of the rounding error, and
 # Estrin's there cost gelu's float32 derivative 0.8 ulp.
-HORNER_HEAD = {"ERFC": 2, "GELU": 2}
-# Cores kept in Horner's form at any degree: the 16-bit gelu's loop is bound by its
+HORNER_HEAD = {"ERFC": 2}
+# Cores kept in Horner's form at any degree: gelu's loops are bound by their
 # instruction count, not by the latency Estrin's scheme shortens (Horner's has no
 # products of powers, and no register copies for them)
-HORNER_ONLY = {"GELU16", "GELU16D", "EXP16"}
+HORNER_ONLY = {"GELU", "GELUD", "EXPH", "GELU16", "GELU16D", "EXP16"}
 EPS = {"f32": mp.mpf(2) ** -24, "f64": mp.mpf(2) ** -53}   # unit roundoff
 
 

@@ -119,38 +119,39 @@ FA_INLINE void S(gelu_small)(T x, T a, T es, T *y, T *d) {
     *d = FA_FMA(x, es * C(INV_SQRT_2PI_HI) * TAIL_INV, FA_FMA((T)0.5, er, (T)0.5));
 }
 #if FA_T_F32
-/* float32, one formula for every x: M(a) = a R(a) = F(t) t with t = a / (a + K), F a
- * polynomial in t - TC (fitted on a in [0, 15.5], tools/fit_coeffs.py). Where F ~ 1/t
- * (the tail) the rounding of t cancels in F(t) t; 1/(a + K) is carried as w + wl for
- * R = F w. One division, no double-word quotient. e^(-a^2/2) and F keep their last
- * rounding as a low part, so that y and f' are each one rounding from double-word
- * factors: y = max(x, -0) - a Phi(-a), f' = (x > 0) - sgn(x) (Phi(-a) - a phi(a)).
- * Below 2^-100, where t would be subnormal, y is x / 2. a is not clamped: past CLAMP
- * (where e^(-a^2/2) 2^64 underflows, and at inf, which makes NaNs) the last selects
- * give the limits (a clamp's select GCC spreads over everything a feeds). */
+/* float32, one formula for every x: Phi(-a) = e^(-a^2/2) F(t) t / a and Phi(-a) - a phi(a)
+ * = e^(-a^2/2) (a - r0) E(t), with t = a / (a + K) and F, E polynomials in t - TC (fitted
+ * on a in [0, 15.5], tools/fit_coeffs.py); r0 = 0.7518 is the root of f' at x = -r0, and
+ * a - r0 is exact near it, so f' keeps its relative accuracy where it crosses 0. a^2 is
+ * carried exactly into e^(-a^2/2) (its rounding would cost 5e-6 relative at a = 13), and
+ * e^(-a^2/2), F t and (a - r0) E keep their last rounding as a low part, so that y =
+ * max(x, -0) - a Phi(-a) and f' = (x > 0) - sgn(x) (Phi(-a) - a phi(a)) are within 3.1
+ * ulp (3.8 without FMA; every float32 input checked) in two thirds of the instructions
+ * of carrying every factor double-word: t's rounding and the polynomials' are what is
+ * left (docs/performance.md). Below 2^-100, where t would be subnormal, y is x / 2. */
 FA_INLINE void S(gelu)(T x, FA_P0(T), T *y, T *d) {
-    T a = S(abs)(x), pe;
-    T h = (T)-0.5 * a, p = S(two_prod)(a, h, &pe), el;          /* -a^2/2 = p + pe */
-    /* no lower clamp: -a^2/2 >= -120.2 > EXP_MIN_TAIL where the result is used */
-    T es = S(exp_dw_hl)(p, pe, FA_TAIL, -S(inf)(), &el);       /* e^(-a^2/2) 2^64 */
-    T se, s = S(two_sum)(a, (T)FA_GELU_K, &se);
-    T w = 1 / s, wl = w * FA_FMA(-se, w, FA_FMA(-w, s, 1));    /* 1/(a + K) = w + wl */
-    T t = a * w, tl = FA_FMA(a, wl, FA_FMA(a, w, -t));         /* a/(a + K) = t + tl */
-    T u = t - (T)FA_GELU_TC, rest = C(GELU_REST)(u);
-    T f = FA_FMA(u, rest, C(GELU_C0));
-    /* F(t + tl) = f + fl: the last step's rounding, and F' tl with F'/F ~ -1.3 (-1.47
-     * to -1.13 over the range: the error it leaves is under 0.1 ulp) */
-    T fl = FA_FMA(f * (T)-1.3, tl, FA_FMA(u, rest, C(GELU_C0) - f));
-    T m = f * t, ml = FA_FMA(f, t, -m) + FA_FMA(f, tl, fl * t);   /* a R(a) = m + ml */
+    /* a = min(|x|, CLAMP) on the bits (NaN too: y keeps it through x, f' at the end), one
+     * instruction, where a select would be spread over everything a feeds; past CLAMP
+     * e^(-a^2/2) 2^64 is so small that y and f' round to their limits */
+    U ab = S(to_bits)(S(abs)(x)), cb = S(to_bits)(GELU_CLAMP);
+    T a = S(from_bits)(ab < cb ? ab : cb), pe, p = S(two_prod)(a, a, &pe);
+    /* -a^2/2 = k ln2 + r: s = -2r = (a^2 + 2k ln2_HI) + the rest, the sum exact
+     * (Sterbenz) and k ln2_HI too (few bits) */
+    T kt = FA_FMA(p, (T)-0.5 * C(LOG2E), C(MAGIC)), kf = kt - C(MAGIC);
+    U k = S(to_bits)(kt) - C(MAGIC_BITS);
+    T s = FA_FMA(kf, 2 * C(LN2_LO), (p + kf * (2 * C(LN2_HI))) + pe);
+    T rest = C(EXPH_REST)(s), e = FA_FMA(s, rest, 1), sc = S(pow2)(k + FA_TAIL);
+    T es = e * sc, el = FA_FMA(s, rest, 1 - e) * sc;      /* e^(-a^2/2) 2^64 = es + el */
+    T t = a / (a + (T)FA_GELU_K), u = t - (T)FA_GELU_TC;
+    T ml, m = S(two_prod)(C(GELU)(u), t, &ml);                  /* a e^(a^2/2) Phi(-a) */
+    T ql, q = S(two_prod)((a - C(GELU_ROOT_HI)) - C(GELU_ROOT_LO), C(GELUD)(u), &ql);
     T hs = FA_FMA(es, m, FA_FMA(es, ml, el * m));               /* a Phi(-a) 2^64 */
-    T cl, c = S(two_prod)(a, C(INV_SQRT_2PI_HI), &cl);
-    T b = FA_FMA(f, w, -c) + (FA_FMA(f, wl, fl * w) - FA_FMA(a, C(INV_SQRT_2PI_LO), cl));
-    T eb = FA_FMA(es, b, el * b);                 /* (Phi(-a) - a phi(a)) 2^64 */
-    T rx = x > 0 ? x : -(T)0, step = x > 0 ? 1 : -(T)0;      /* the limits past CLAMP */
+    T eb = FA_FMA(es, q, FA_FMA(es, ql, el * q));      /* (Phi(-a) - a phi(a)) 2^64 */
+    T rx = x < 0 ? -(T)0 : x;                          /* max(x, -0), +-0 kept, NaN stays */
     T yv = FA_FMA(-hs, TAIL_INV, rx);
-    T dv = x < 0 ? eb * TAIL_INV : 1 - eb * TAIL_INV;
-    *y = a > GELU_CLAMP ? rx : (a < (T)7.88860905e-31 ? (T)0.5 * x : yv);   /* 2^-100 */
-    *d = a > GELU_CLAMP ? step : dv;
+    T dv = x < 0 ? eb * TAIL_INV : FA_FMA(-eb, TAIL_INV, 1);
+    *y = a < (T)7.88860905e-31 ? (T)0.5 * x : yv;                                  /* 2^-100 */
+    *d = x == x ? dv : x;
 }
 #else
 /* float64: R(a) = erfcx(z) / 2 with z = a / sqrt2, from Shepherd and Laframboise's
