@@ -49,8 +49,8 @@ def result_dtype(a, name):
 
 def promote(a, b, names):
     """NumPy's promotion of two result dtypes (ml_dtypes defines bfloat16's: with float32
-    float32, with float64 float64, with float16 none); TypeError naming the inputs where
-    there is none."""
+    float32, with float64 float64, with float16 float32 from ml_dtypes 0.7 on and none
+    before); TypeError naming the inputs where there is none."""
     try:
         return np.promote_types(a, b)
     except TypeError:

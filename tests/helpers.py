@@ -12,6 +12,32 @@ def same(a, b):
     return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
 
 
+def half_pair_dtype():
+    """NumPy's common dtype of float16 and bfloat16 as the installed ml_dtypes defines it:
+    float32 from ml_dtypes 0.7 on, None before (no common dtype)."""
+    import ml_dtypes
+    try:
+        return np.promote_types(np.float16, ml_dtypes.bfloat16)
+    except TypeError:
+        return None
+
+
+def check_half_pair(call, widened, match):
+    """call() mixes float16 and bfloat16 inputs. Where NumPy and ml_dtypes define no
+    common dtype: TypeError matching `match`. Else results of that dtype, equal to
+    widened() (the same call on float32 copies of the 16-bit inputs)."""
+    import pytest
+    common = half_pair_dtype()
+    if common is None:
+        with pytest.raises(TypeError, match=match):
+            call()
+        return
+    got, want = call(), widened()
+    for u in (got if isinstance(got, tuple) else (got,)):
+        assert u.dtype == common, (u.dtype, common)
+    assert same(got, want)
+
+
 def ulp_distance(a, b, dtype, flush=0.0):
     """|a - b| in ulps of b's binade, in dtype; 0 where both are NaN or equal infinities,
     and where both are below flush * (the smallest normal number): results there may be

@@ -44,7 +44,7 @@ from fastact._activations import ACTIVATIONS_BY_NAME, KERNELS
 import half_reference as H
 import reference
 from cases import CASES, case_id
-from helpers import same
+from helpers import half_pair_dtype, same
 
 TYPES = H.TYPE_NAMES
 # ml_dtypes warns when it widens a bfloat16 NaN (the tests widen all 65536 patterns)
@@ -698,17 +698,39 @@ def test_mixed_dtypes_promote(gt, xt, rt, backend):
             assert by.dtype == rd and same(by, f("_backward")(g.astype(rd), y=yy.astype(rd), **p))
 
 
-def test_float16_with_bfloat16_is_a_type_error(backend):
-    """NumPy and ml_dtypes define no common type: TypeError naming both arguments, before
-    anything is computed or written."""
+def test_float16_with_bfloat16(backend):
+    """float16 with bfloat16, in either role: NumPy's promotion as ml_dtypes defines it.
+    Where there is a common dtype (float32, from ml_dtypes 0.7 on) every entry point
+    computes in it from both values, and out= must have it; where there is none (before
+    0.7), TypeError naming both arguments before anything is computed or written."""
     bf = _type("bfloat16")
     f16 = np.dtype(np.float16)
+    common = half_pair_dtype()
     v = np.array([-1.0, 0.5, 2.0])
     for a, b in ((bf, f16), (f16, bf)):
         g, x = v.astype(a), v.astype(b)
+        gw, xw = g.astype(np.float32), x.astype(np.float32)
         for name in fastact.ACTIVATIONS:
             p = _params(name)
             f = lambda suffix: getattr(fastact, name + suffix)      # noqa: E731
+            if common is not None:
+                want = f("_backward")(gw, xw, **p)
+                got = f("_backward")(g, x, **p)
+                assert got.dtype == common and same(got, want), name
+                out = np.full(3, 9, common)
+                assert f("_backward")(g, x, out=out, **p) is out and same(out, want)
+                for bad in (a, b):
+                    keep = np.full(3, 9, bad)
+                    with pytest.raises(TypeError, match="out"):
+                        f("_backward")(g, x, out=keep, **p)
+                    assert np.all(keep == 9)
+                r = f("_forward_backward")(x, grad_output=g, **p)
+                assert all(u.dtype == common for u in r)
+                assert same(r, f("_forward_backward")(xw, grad_output=gw, **p)), name
+                assert same(fastact.get(name, **p).backward(g, x), want)
+                if _takes_y(name, p):
+                    assert same(f("_backward")(g, y=x, **p), f("_backward")(gw, y=xw, **p))
+                continue
             for out_dt in (a, b, np.dtype(np.float32)):
                 out = np.full(3, 9, out_dt)
                 with pytest.raises(TypeError) as raised:
