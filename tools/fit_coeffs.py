@@ -126,8 +126,7 @@ CORES = {
     "EXP16": (lambda s: mp.exp(s / 2), {"f32": (-0.6934, 0.6934)}, 64),
 }
 # Leading steps kept in Horner's form before the Estrin part, for cores whose variable is
-# not small (ERFC's y reaches -1): the last steps carry most of the rounding error, and
-# Estrin's there cost gelu's float32 derivative 0.8 ulp.
+# not small (ERFC's y reaches -1): the last steps carry most of the rounding error.
 HORNER_HEAD = {"ERFC": 2}
 # Cores kept in Horner's form at any degree: gelu's loops are bound by their
 # instruction count, not by the latency Estrin's scheme shortens (Horner's has no
