@@ -8,6 +8,8 @@ printed at the end of the run with FASTACT_ACCURACY_REPORT=1 or -v (conftest).
 import numpy as np
 import pytest
 
+import fastact
+
 import reference
 import cases
 from cases import CASES, call, case_id, kinks, param_sweep
@@ -70,3 +72,73 @@ def _check(case, entry, dtype, backend_level, xs):
     assert err[worst] <= BOUND, (
         f"{entry} {err[worst]:.2f} ulp at x={xs[worst]!r}: got {got[worst]!r}, "
         f"exact {hi[worst] + lo[worst]!r}")
+
+
+def _gelu_grid(seed):
+    """float32 x over where gelu's f' is neither 1 nor 0 in float32, densely."""
+    rng = np.random.default_rng(seed)
+    tiny = np.sign(rng.uniform(-1, 1, 2000)) * 2.0 ** rng.uniform(-40, 0, 2000)
+    return np.unique(np.concatenate([rng.uniform(-15.5, 4.5, 40000), tiny]).astype(np.float32))
+
+
+def test_gelu_backward_with_the_worst_grad_output(backend_level):
+    """gelu's float32 backward g f'(x) within the bound for the g that is worst for it: g f'
+    with a significand near 2, where an error of f' relative to its own value counts
+    twice (a rounded f' times g was 4.6 ulp at x = -8.8; fa_gelu_g folds g into f''s last
+    rounding), at every magnitude of g (2^-40 .. 2^40) and both signs."""
+    xs = _gelu_grid(3)
+    _, _, d_hi, d_lo = reference.reference("gelu", xs, {}, np.float32)
+    rng = np.random.default_rng(4)
+    mant, _ = np.frexp(np.abs(d_hi))
+    sign = np.where(rng.random(xs.size) < 0.5, -1.0, 1.0)
+    g = (sign * 0.99999 / mant * 2.0 ** rng.integers(-40, 41, xs.size)).astype(np.float32)
+    hi, lo = reference.dd_mul(g, d_hi, d_lo)
+    crossing = cases.crossing("gelu", {})
+    for got in (fastact_call("backward", xs, g), fastact_call("forward_backward", xs, g)[1]):
+        err = reference.ulp_error(got, hi, lo, np.float32, x=xs, crossing=crossing, scale=g)
+        worst = int(np.argmax(err))
+        assert err[worst] <= BOUND, (err[worst], xs[worst], g[worst])
+
+
+def test_gelu_backward_special_grad_outputs(backend_level):
+    """g f'(x) for g = +-0, +-inf, NaN, the largest and the smallest float32, on finite x of
+    both signs, +-0, +-inf (f' = -0 and 1) and NaN: NaN, infinities and the sign of zero
+    as IEEE multiplication gives them, finite results within the bound (below |g| times
+    the smallest normal number a result may be flushed, as test_ulp_error allows), also
+    where gelu_g's folded product is not used."""
+    x = np.array([-15.0, -9.0, -3.0, -0.75, -1e-20, -0.0, 0.0, 1e-20, 0.5, 3.0, 20.0],
+                 np.float32)
+    _, _, d_hi, d_lo = reference.reference("gelu", x, {}, np.float32)
+    x = np.concatenate([x, np.array([-np.inf, np.inf, np.nan], np.float32)])
+    d_hi = np.concatenate([d_hi, [-0.0, 1.0, np.nan]])      # f'(-inf) = -0: from below
+    d_lo = np.concatenate([d_lo, [0.0, 0.0, 0.0]])
+    info = np.finfo(np.float32)
+    for g0 in (0.0, -0.0, np.inf, -np.inf, np.nan, float(info.max), float(info.smallest_subnormal)):
+        g = np.full(x.shape, g0, np.float32)
+        # a zero or non-finite g times f' rounded to float32 (contract.md: literally g * f'
+        # (x), so inf times the -0.0 that f'(-15) rounds to is NaN); finite g: the exact
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            special = g0 == 0 or not np.isfinite(g0)
+            want = g.astype(np.float64) * (d_hi.astype(np.float32) if special else d_hi)
+            hi, lo = reference.dd_mul(g, d_hi, d_lo)
+        for got in (fastact_call("backward", x, g), fastact_call("forward_backward", x, g)[1]):
+            what = f"g={g0}: got {got}, want {want}"
+            # an infinite g where f' rounds to 0 in float32 but is not 0: NaN, or (the NumPy
+            # backend, in float64) the exact product's infinity
+            either = special & (d_hi.astype(np.float32) == 0) & (d_hi != 0)
+            with np.errstate(invalid="ignore", over="ignore"):
+                want = np.where(either & ~np.isnan(got), g.astype(np.float64) * d_hi,
+                                want).astype(np.float32)
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=what)
+            np.testing.assert_array_equal(np.isinf(got), np.isinf(want), err_msg=what)
+            num = ~np.isnan(want)
+            assert np.array_equal(np.signbit(got[num]), np.signbit(want[num])), what
+            fin = np.isfinite(want)
+            err = reference.ulp_error(got[fin], hi[fin], lo[fin], np.float32, scale=g[fin])
+            assert err.max(initial=0) <= BOUND, what
+
+
+def fastact_call(entry, x, g):
+    if entry == "forward_backward":
+        return fastact.gelu_forward_backward(x, grad_output=g)
+    return fastact.gelu_backward(g, x)

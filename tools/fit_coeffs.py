@@ -200,11 +200,20 @@ CONSTANTS = {"GELU_A": GELU_A, "GELU_B": GELU_A * mp.mpf("0.044715"), "SQRT2": m
              "INV_SQRT_2PI": 1 / mp.sqrt(2 * mp.pi), "GELU_ROOT": GELU_ROOT}
 
 
+# Constants whose float32 HI part is rounded to fewer bits: gelu's root r0 = 0.7518 to a
+# multiple of 2^-23, so that a - ROOT_HI is exact for every float32 a >= 0.376 (Sterbenz
+# up to 1.5, and past it a's own ulp is a multiple of 2^-23), not only near r0.
+HI_BITS_F32 = {"GELU_ROOT": 23}
+
+
 def render_constants():
     lines = []
     for name, value in CONSTANTS.items():
         for dtype in ("f32", "f64"):
             hi = _round(value, dtype)
+            if dtype == "f32" and name in HI_BITS_F32:
+                with mp.workprec(HI_BITS_F32[name]):
+                    hi = +value
             lo = _round(value - hi, dtype)
             suffix, digits = ("f", 9) if dtype == "f32" else ("", 17)
             for part, v in (("HI", hi), ("LO", lo)):

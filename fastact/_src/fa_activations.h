@@ -24,18 +24,24 @@
 #define FA_P5(T, a, b, c, e, f) T a, T b, T c, T e, T f
 
 /* The entry points of kernel K for type T (suffix s): forward, derivative, backward
- * g * f'(x), forward + derivative, forward + backward. */
+ * g * f'(x), forward + derivative, forward + backward. The backward ones call fa_K_g_<s>
+ * (y and g * f'(x)): g times the rounded f' (FA_ENTRIES), or the kernel's own, where that
+ * would round twice past the bound (FA_ENTRIES_G: g folded into f''s last rounding). */
 #define FA_ENTRIES(K, T, s)                                                               \
+    FA_INLINE void fa_##K##_g_##s(T g, T x, FA_P(T), T *y, T *gd) {                      \
+        T d; fa_##K##_##s(x, FA_A, y, &d); *gd = g * d; }                                \
+    FA_ENTRIES_G(K, T, s)
+#define FA_ENTRIES_G(K, T, s)                                                             \
     FA_INLINE T fa_##K##_fwd_##s(T x, FA_P(T)) {                                          \
         T y, d; fa_##K##_##s(x, FA_A, &y, &d); return y; }                               \
     FA_INLINE T fa_##K##_grad_##s(T x, FA_P(T)) {                                         \
         T y, d; fa_##K##_##s(x, FA_A, &y, &d); return d; }                               \
     FA_INLINE T fa_##K##_bwd_##s(T g, T x, FA_P(T)) {                                     \
-        T y, d; fa_##K##_##s(x, FA_A, &y, &d); return g * d; }                           \
+        T y, gd; fa_##K##_g_##s(g, x, FA_A, &y, &gd); return gd; }                       \
     FA_INLINE void fa_##K##_fb_##s(T x, FA_P(T), T *yo, T *dout) {                       \
         T y, d; fa_##K##_##s(x, FA_A, &y, &d); *yo = y; *dout = d; }                     \
     FA_INLINE void fa_##K##_fbg_##s(T g, T x, FA_P(T), T *yo, T *gout) {                 \
-        T y, d; fa_##K##_##s(x, FA_A, &y, &d); *yo = y; *gout = g * d; }
+        fa_##K##_g_##s(g, x, FA_A, yo, gout); }
 
 /* backward from the forward's output: g * f'(x) written in y */
 #define FA_ENTRIES_Y(K, T, s)                                                             \

@@ -18,6 +18,9 @@
 #  define FA_DEFINE_Y(K) FA_DEFINE_Y_(K, T, SFX) FA_HALF_DEFINE_Y(K)
 /* a kernel with its own fa_K_h32 (the 16-bit types' math; defined in the float pass) */
 #  define FA_DEFINE_OWN_H32(K) FA_DEFINE_(K, T, SFX) FA_HALF_ENTRIES(K)
+/* ... whose backward also has its own fa_K_g (g folded into f''s last rounding) */
+#  define FA_DEFINE_G_(K, T, s) FA_ENTRIES_G(K, T, s)
+#  define FA_DEFINE_G_OWN_H32(K) FA_DEFINE_G_(K, T, SFX) FA_HALF_ENTRIES(K)
 #endif
 
 #define TAIL_INV C(TAIL_INV)
@@ -124,12 +127,13 @@ FA_INLINE void S(gelu_small)(T x, T a, T es, T *y, T *d) {
  * on a in [0, 15.5], tools/fit_coeffs.py); r0 = 0.7518 is the root of f' at x = -r0, and
  * a - r0 is exact near it, so f' keeps its relative accuracy where it crosses 0. a^2 is
  * carried exactly into e^(-a^2/2) (its rounding would cost 5e-6 relative at a = 13), and
- * e^(-a^2/2), F t and (a - r0) E keep their last rounding as a low part, so that y =
- * max(x, -0) - a Phi(-a) and f' = (x > 0) - sgn(x) (Phi(-a) - a phi(a)) are within 3.1
- * ulp (3.8 without FMA; every float32 input checked) in two thirds of the instructions
- * of carrying every factor double-word: t's rounding and the polynomials' are what is
- * left (docs/performance.md). Below 2^-100, where t would be subnormal, y is x / 2. */
-FA_INLINE void S(gelu)(T x, FA_P0(T), T *y, T *d) {
+ * e^(-a^2/2), F t, (a - r0) E and E's last step keep their last rounding as a low part,
+ * so that y = max(x, -0) - a Phi(-a) and f' = (x > 0) - sgn(x) (Phi(-a) - a phi(a)) are
+ * within 3.0 and 2.6 ulp (3.8 and 3.2 without FMA; every float32 input checked) in two
+ * thirds of the instructions of carrying every factor double-word: t's rounding and the
+ * polynomials' are what is left (docs/performance.md). Below 2^-100, where t would be
+ * subnormal, y is x / 2. */
+FA_INLINE void S(gelu_core)(T x, T g, int fold, T *y, T *d) {
     /* a = min(|x|, CLAMP) on the bits (NaN too: y keeps it through x, f' at the end), one
      * instruction, where a select would be spread over everything a feeds; past CLAMP
      * e^(-a^2/2) 2^64 is so small that y and f' round to their limits */
@@ -139,19 +143,55 @@ FA_INLINE void S(gelu)(T x, FA_P0(T), T *y, T *d) {
      * (Sterbenz) and k ln2_HI too (few bits) */
     T kt = FA_FMA(p, (T)-0.5 * C(LOG2E), C(MAGIC)), kf = kt - C(MAGIC);
     U k = S(to_bits)(kt) - C(MAGIC_BITS);
-    T s = FA_FMA(kf, 2 * C(LN2_LO), (p + kf * (2 * C(LN2_HI))) + pe);
+    T s = (p + kf * (2 * C(LN2_HI))) + FA_FMA(kf, 2 * C(LN2_LO), pe);     /* one rounding */
     T rest = C(EXPH_REST)(s), e = FA_FMA(s, rest, 1), sc = S(pow2)(k + FA_TAIL);
     T es = e * sc, el = FA_FMA(s, rest, 1 - e) * sc;      /* e^(-a^2/2) 2^64 = es + el */
     T t = a / (a + (T)FA_GELU_K), u = t - (T)FA_GELU_TC;
     T ml, m = S(two_prod)(C(GELU)(u), t, &ml);                  /* a e^(a^2/2) Phi(-a) */
-    T ql, q = S(two_prod)((a - C(GELU_ROOT_HI)) - C(GELU_ROOT_LO), C(GELUD)(u), &ql);
+    /* (a - r0) E: a - ROOT_HI exact for a >= 0.376 (fit_coeffs.HI_BITS_F32), and E's last
+     * Horner step kept double-word (ev + evl; E ~ -1/2, so E0 - ev is exact) */
+    T er = C(GELUD_REST)(u), ev = FA_FMA(u, er, C(GELUD_C0));
+    T evl = FA_FMA(u, er, C(GELUD_C0) - ev), ra = (a - C(GELU_ROOT_HI)) - C(GELU_ROOT_LO);
+    T ql, q = S(two_prod)(ra, ev, &ql);
+    ql = FA_FMA(ra, evl, ql);
     T hs = FA_FMA(es, m, FA_FMA(es, ml, el * m));               /* a Phi(-a) 2^64 */
-    T eb = FA_FMA(es, q, FA_FMA(es, ql, el * q));      /* (Phi(-a) - a phi(a)) 2^64 */
     T rx = x < 0 ? -(T)0 : x;                          /* max(x, -0), +-0 kept, NaN stays */
     T yv = FA_FMA(-hs, TAIL_INV, rx);
-    T dv = x < 0 ? eb * TAIL_INV : FA_FMA(-eb, TAIL_INV, 1);
+    T ec = FA_FMA(es, ql, el * q), dv;      /* (Phi(-a) - a phi(a)) 2^64 = es q + ec */
+    if (!fold) {
+        T eb = FA_FMA(es, q, ec);
+        dv = x < 0 ? eb * TAIL_INV : FA_FMA(-eb, TAIL_INV, 1);
+    } else {
+        /* g f'(x) with g in f''s last rounding: g times a rounded f' would round twice,
+         * up to 1 ulp more where f''s significand is small and the product's large.
+         * x < 0: g (eh + eo), eh + eo = es q + ec to ~2^-40, its 2^64 taken off g first
+         * (as eh's would leave it subnormal), or last where g is tiny (its own would);
+         * x >= 0: g - g E, E <= 1/2. A zero, infinite or NaN g (the sum's sign of zero,
+         * inf - inf) takes g times f' rounded, as IEEE multiplication gives them. */
+        T ehl, eh = S(two_prod)(es, q, &ehl), eo = ehl + ec;
+        int big = S(abs)(g) > (T)8.67361738e-19;                                /* 2^-60 */
+        T gs = big ? g * TAIL_INV : g, bneg = FA_FMA(gs, eh, gs * eo) * (big ? 1 : TAIL_INV);
+        T bpos = FA_FMA(-g, (eh + eo) * TAIL_INV, g);
+        T bv = x < 0 ? bneg : bpos, dr = x < 0 ? eh * TAIL_INV : 1;   /* f' >= 1/2 for x >= 0 */
+        dv = S(abs)(bv) > 0 ? bv : g * dr;
+    }
+    dv = x == x ? dv : x;
     *y = a < (T)7.88860905e-31 ? (T)0.5 * x : yv;                                  /* 2^-100 */
-    *d = x == x ? dv : x;
+    *d = dv;
+}
+FA_INLINE void S(gelu)(T x, FA_P0(T), T *y, T *d) { S(gelu_core)(x, 1, 0, y, d); }
+/* backward g f'(x): with FMA, f' is within about 1 unit roundoff of its value before its
+ * rounding, and g times the rounded f' within 3.6 ulp for the worst g (a significand of
+ * g f' near 2); without FMA, within about 1.5, which the two roundings would take past 4
+ * ulp: g is folded in (2.9 ulp; docs/performance.md) */
+FA_INLINE void S(gelu_g)(T g, T x, FA_P0(T), T *y, T *gd) {
+#if FA_HAVE_FMA
+    T d;
+    S(gelu_core)(x, 1, 0, y, &d);
+    *gd = g * d;
+#else
+    S(gelu_core)(x, g, 1, y, gd);
+#endif
 }
 #else
 /* float64: R(a) = erfcx(z) / 2 with z = a / sqrt2, from Shepherd and Laframboise's
@@ -208,7 +248,7 @@ FA_INLINE void fa_gelu_h32(T x, FA_P0(T), T *y, T *d) {
     *y = a > GELU_CLAMP ? rx : yv;
     *d = a > GELU_CLAMP ? step : dv;
 }
-FA_DEFINE_OWN_H32(gelu)
+FA_DEFINE_G_OWN_H32(gelu)
 #else
 FA_DEFINE(gelu)
 #endif
