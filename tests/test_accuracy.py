@@ -74,30 +74,53 @@ def _check(case, entry, dtype, backend_level, xs):
         f"exact {hi[worst] + lo[worst]!r}")
 
 
-def _gelu_grid(seed):
-    """float32 x over where gelu's f' is neither 1 nor 0 in float32, densely."""
+# Cases checked on a dense grid (test_dense_grid), where the sweep had missed an excess:
+# gelu's float32 backward with the worst g (4.6 ulp at x = -8.8, baseline level). The
+# other cases' backward with the worst g, and squareplus's derivative, are
+# docs/accuracy.md's open defect (tools/backward_worst_grad.py).
+DENSE_CASES = [("gelu", {})]
+
+
+def _dense_grid(dtype, seed):
+    """x densely over [-16, 16] (where gelu's f' is neither 1 nor 0 in float32), and
+    magnitudes 2^-40..2^8 of both signs."""
     rng = np.random.default_rng(seed)
-    tiny = np.sign(rng.uniform(-1, 1, 2000)) * 2.0 ** rng.uniform(-40, 0, 2000)
-    return np.unique(np.concatenate([rng.uniform(-15.5, 4.5, 40000), tiny]).astype(np.float32))
+    tiny = np.sign(rng.uniform(-1, 1, 4000)) * 2.0 ** rng.uniform(-40, 8, 4000)
+    return np.unique(np.concatenate([rng.uniform(-16, 16, 60000), tiny]).astype(dtype))
 
 
-def test_gelu_backward_with_the_worst_grad_output(backend_level):
-    """gelu's float32 backward g f'(x) within the bound for the g that is worst for it: g f'
-    with a significand near 2, where an error of f' relative to its own value counts
-    twice (a rounded f' times g was 4.6 ulp at x = -8.8; fa_gelu_g folds g into f''s last
-    rounding), at every magnitude of g (2^-40 .. 2^40) and both signs."""
-    xs = _gelu_grid(3)
-    _, _, d_hi, d_lo = reference.reference("gelu", xs, {}, np.float32)
+@pytest.mark.parametrize("case", DENSE_CASES, ids=case_id)
+def test_dense_grid(case, dtype, backend_level):
+    """The derivative, and the backward g f'(x) with the g that is worst for it: g f' with a
+    significand near 2, where an error of f' relative to its own value counts up to twice
+    (g times a rounded f'), at every magnitude of g (2^-40..2^40) and both signs, on a
+    grid 30 times as dense as the sweep's."""
+    name, params = case
+    xs = _dense_grid(dtype, 3)
+    _, _, d_hi, d_lo = reference.reference(name, xs, params, dtype)
+    crossing = cases.crossing(name, params)
+    err = reference.ulp_error(call("grad", name, xs, params), d_hi, d_lo, dtype, x=xs,
+                              crossing=crossing)
+    worst = int(np.argmax(err))
+    assert err[worst] <= BOUND, ("grad", err[worst], xs[worst])
     rng = np.random.default_rng(4)
     mant, _ = np.frexp(np.abs(d_hi))
     sign = np.where(rng.random(xs.size) < 0.5, -1.0, 1.0)
-    g = (sign * 0.99999 / mant * 2.0 ** rng.integers(-40, 41, xs.size)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        g = sign * np.where(mant > 0, 0.99999 / mant, 1.0) * 2.0 ** rng.integers(-40, 41, xs.size)
+    g = g.astype(dtype)
     hi, lo = reference.dd_mul(g, d_hi, d_lo)
-    crossing = cases.crossing("gelu", {})
-    for got in (fastact_call("backward", xs, g), fastact_call("forward_backward", xs, g)[1]):
-        err = reference.ulp_error(got, hi, lo, np.float32, x=xs, crossing=crossing, scale=g)
+    forward_backward = getattr(fastact, name + "_forward_backward")
+    for got in (call("backward", name, xs, params, grad_output=g),
+                forward_backward(xs, **params, grad_output=g)[1]):
+        err = reference.ulp_error(got, hi, lo, dtype, scale=g)
+        # near f''s zero crossing the bound is absolute: 4 eps times |g|
+        near = np.abs(xs.astype(np.float64) - (np.inf if crossing is None else crossing)) < 0.5
+        absolute = np.abs((got.astype(np.float64) - hi) - lo) / (
+            float(np.finfo(dtype).eps) * np.abs(g.astype(np.float64)))
+        err = np.where(near, np.minimum(err, absolute), err)
         worst = int(np.argmax(err))
-        assert err[worst] <= BOUND, (err[worst], xs[worst], g[worst])
+        assert err[worst] <= BOUND, ("backward", err[worst], xs[worst], g[worst])
 
 
 def test_gelu_backward_special_grad_outputs(backend_level):

@@ -28,8 +28,8 @@
  * (y and g * f'(x)): g times the rounded f' (FA_ENTRIES), or the kernel's own, where that
  * would round twice past the bound (FA_ENTRIES_G: g folded into f''s last rounding). */
 #define FA_ENTRIES(K, T, s)                                                               \
-    FA_INLINE void fa_##K##_g_##s(T g, T x, FA_P(T), T *y, T *gd) {                      \
-        T d; fa_##K##_##s(x, FA_A, y, &d); *gd = g * d; }                                \
+    FA_INLINE void fa_##K##_g_##s(T g, T x, FA_P(T), T *yo, T *gd) {                     \
+        T y, d; fa_##K##_##s(x, FA_A, &y, &d); *yo = y; *gd = g * d; }                   \
     FA_ENTRIES_G(K, T, s)
 #define FA_ENTRIES_G(K, T, s)                                                             \
     FA_INLINE T fa_##K##_fwd_##s(T x, FA_P(T)) {                                          \
@@ -41,7 +41,7 @@
     FA_INLINE void fa_##K##_fb_##s(T x, FA_P(T), T *yo, T *dout) {                       \
         T y, d; fa_##K##_##s(x, FA_A, &y, &d); *yo = y; *dout = d; }                     \
     FA_INLINE void fa_##K##_fbg_##s(T g, T x, FA_P(T), T *yo, T *gout) {                 \
-        fa_##K##_g_##s(g, x, FA_A, yo, gout); }
+        T y, gd; fa_##K##_g_##s(g, x, FA_A, &y, &gd); *yo = y; *gout = gd; }
 
 /* backward from the forward's output: g * f'(x) written in y */
 #define FA_ENTRIES_Y(K, T, s)                                                             \
