@@ -200,10 +200,24 @@ def ulp_error(computed, hi, lo, dtype, x=None, crossing=None, scale=1.0):
         scale = np.abs(np.asarray(scale, np.float64))
         tiny = (exact_abs < float(info.tiny) * scale) & (np.abs(c) < float(info.tiny) * scale)
         err = np.where(tiny, 0.0, err)
-        if crossing is not None and x is not None:
+        if crossing is not None and x is not None:    # 4 eps absolute for f', |g| times that for g f'
             near = np.abs(np.asarray(x, np.float64) - crossing) < 0.5
-            err = np.where(near, np.minimum(err, np.abs((c - hi) - lo) / float(info.eps)), err)
+            err = np.where(near, np.minimum(err, np.abs((c - hi) - lo) / (float(info.eps) * scale)),
+                           err)
     return np.where(np.isnan(err), np.inf, err)
+
+
+def worst_grad_output(d_hi, dtype, rng=None):
+    """The grad_output g that is worst for a backward g f'(x): g f' with a significand near
+    2, where an error of f' relative to its own value counts up to twice in ulps of the
+    product; with rng, of random sign and magnitude 2^-40..2^40."""
+    mant, _ = np.frexp(np.abs(d_hi))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.where(mant > 0, 0.99999 / mant, 1.0)
+    g = np.where(np.isfinite(g), g, 1.0)
+    if rng is not None:
+        g = g * np.where(rng.random(g.size) < 0.5, -1.0, 1.0) * 2.0 ** rng.integers(-40, 41, g.size)
+    return g.astype(dtype)
 
 
 def dd_mul(g, hi, lo):
