@@ -164,7 +164,9 @@ def elu(x, p, dtype):
     y_neg = _where(q > 40, np.ldexp(neg * m, k),
                    _where(np.abs(q) < 2.0 ** -60, x * (neg / div), neg * em1))
     d_pos = _where(x > 0, pos, x)                             # NaN stays NaN
-    return _where(x < 0, y_neg, x * pos), _where(x <= 0, np.ldexp(dcoef * m, k), d_pos)
+    # f' <= |dcoef| on x <= 0, m up to sqrt2: halved first (dcoef m overflowed near the max)
+    d_neg = np.ldexp(dcoef * (0.5 * m), k) * 2
+    return _where(x < 0, y_neg, x * pos), _where(x <= 0, d_neg, d_pos)
 
 
 def elu_dy(y, p):
@@ -333,13 +335,17 @@ def threshold(x, p, dtype):
 def squareplus(x, p, dtype):
     b = p.b
     a = np.abs(x)
-    big = a > 2.0 ** 500
+    # past these x^2 + b or the sum below overflows: x, b scaled by 2^-600 (b by 2^-1200)
+    down = np.where((a > 2.0 ** 500) | (b > 2.0 ** 1000), 2.0 ** -600, 1.0)
     with np.errstate(all="ignore"):
-        s = _where(big, a * np.sqrt(1 + (b / a) / a), np.sqrt(_fma(x, x, b)))
-        q = _where(big, 1 / np.sqrt(1 + (b / a) / a), a / s)     # |x| / s
+        xs, bs = x * down, (b * down) * down
+        ss = np.sqrt(_fma(xs, xs, bs))
+        s = ss / down
+        q = np.minimum(a / s, 1.0)                      # |x| / s (inf / inf: 1)
         h2 = b / (0.5 * s + 0.5 * a)               # 2 (s - |x|): no cancellation, no overflow
-    return (_where(x >= 0, 0.5 * x + 0.5 * s, 0.25 * h2),
-            _where(x >= 0, 0.5 + 0.5 * q, 0.25 * (h2 / s)))
+        # for x < 0, f' = h / (2 s) = (b / 2) / (x^2 + b + |x| s), positive terms
+        dn = (0.5 * b) * down / (_fma(xs, xs, bs) + (a * down) * ss) * down
+    return (_where(x >= 0, 0.5 * x + 0.5 * s, 0.25 * h2), _where(x >= 0, 0.5 + 0.5 * q, dn))
 
 
 def sparse_plus(x, p, dtype):

@@ -63,10 +63,12 @@ def call(entry, name, x, params, grad_output=None, **kw):
 
 # Parameter magnitudes of both signs for the sweep of every numeric parameter (PyTorch
 # accepts them all): tiny, around 1, large, and past 2^64 (where a product with the
-# 2^64-scaled tail e^x 2^64 would overflow); float64 also near its own extremes.
+# 2^64-scaled tail e^x 2^64 would overflow), and near the largest finite value (elu's
+# m alpha overflowed on the way to alpha e^x; squareplus's x^2 + b); float64 also near
+# its own extremes.
 PARAM_VALUES = {
-    "float32": (1e-30, 0.3, 1.0, 3.7, 1e20, 1e30),
-    "float64": (1e-300, 1e-30, 0.3, 1.0, 3.7, 1e20, 1e30, 1e300),
+    "float32": (1e-30, 0.3, 1.0, 3.7, 1e20, 1e30, 3e38),
+    "float64": (1e-300, 1e-30, 0.3, 1.0, 3.7, 1e20, 1e30, 1e300, 1.7e308),
 }
 
 

@@ -81,12 +81,14 @@ FA_DEFINE_Y(leaky_relu)
  * is taken over the whole range (exp_split), expm1 as alpha e^q where the 1 no longer
  * counts, and where |q| is too small to hold its own digits (subnormal) the value is
  * x alpha / div. Factors are applied to e^q in ldexp2's steps (no early overflow or
- * underflow for any alpha). ---- */
+ * underflow for any alpha); f' = alpha_div e^x <= |alpha_div| on x <= 0, but m alpha_div
+ * (m up to sqrt 2) overflowed for |alpha| > max / sqrt2: m is halved first, the result
+ * doubled last. ---- */
 FA_INLINE void S(elu)(T x, FA_P5(T, alpha, scale, div, inv_div, alpha_div), T *y, T *d) {
     U k1, k2;
     if (FA_KNOWN(div == 1)) {
         T m = S(exp_split)(x, -(T)0, &k1, &k2);               /* + -0: no instruction */
-        T neg = alpha * S(expm1)(x), dneg = S(ldexp2)(m * alpha_div, k1, k2);
+        T neg = alpha * S(expm1)(x), dneg = S(ldexp2)(((T)0.5 * m) * alpha_div, k1, k2) * 2;
         *y = x < 0 ? neg : x * scale;
         *d = x > 0 ? scale : dneg;                                    /* NaN: e^NaN */
         return;
@@ -96,7 +98,7 @@ FA_INLINE void S(elu)(T x, FA_P5(T, alpha, scale, div, inv_div, alpha_div), T *y
     T m = S(exp_split)(q, ql, &k1, &k2);                     /* e^(x / alpha) */
     T qc = q > C(EXPM1_BIG) ? C(EXPM1_BIG) : q;
     T em1 = FA_FMA(ql, S(ldexp2)(m, k1, k2), S(expm1)(qc));
-    T big = S(ldexp2)(m * alpha, k1, k2), dneg = S(ldexp2)(m * alpha_div, k1, k2);
+    T big = S(ldexp2)(m * alpha, k1, k2), dneg = S(ldexp2)(((T)0.5 * m) * alpha_div, k1, k2) * 2;
     T neg = q > C(EXPM1_BIG) ? big : (S(abs)(q) < C(TINY_Q) ? x * (alpha / div) : alpha * em1);
     *y = x < 0 ? neg : x * scale;
     *d = x > 0 ? scale : dneg;
@@ -449,21 +451,29 @@ FA_DEFINE(threshold)
 
 /* ---- squareplus(b > 0): (x + s) / 2, s = sqrt(x^2 + b), and for x < 0
  * h / 2 with h = s - |x| = b / (s + |x|) (no cancellation; s and |x| halved first, as
- * their sum may overflow); f' = (1 + x / s) / 2, for x < 0 h / (2 s). Past |x| =
- * SQP_BIG, x^2 would overflow: x and b are scaled by 2^-SQP_K (2^-2 SQP_K) under the root.
- * One root, two divisions; y and f' select on different conditions (x < 0, x >= 0):
- * sharing one, clang turned the pair into a branch and left the SSE2 loops scalar. ---- */
+ * their sum may overflow); f' = (1 + |x| / s) / 2, for x < 0 h / (2 s) = (b / 2) / (x^2
+ * + b + |x| s), positive terms summed in one FMA (h2 / s rounded five times: 4.5 ulp at
+ * x = -0.079). Past |x| = SQP_BIG or b = SQP_BBIG, x^2 + b or that sum would overflow: x
+ * and b are scaled by 2^-SQP_K (2^-2 SQP_K) under the root and in the sum. One root,
+ * three divisions; y and f' select on different conditions (x < 0, x >= 0) between
+ * values named first: sharing one, or selecting between expressions, clang turned the
+ * select into a branch and left the SSE2 loops scalar. ---- */
 #define SQP_BIG ((T)(sizeof(T) == 4 ? 0x1p60 : 0x1p500))
+#define SQP_BBIG ((T)(sizeof(T) == 4 ? 0x1p120 : 0x1p1000))
 #define SQP_DOWN ((T)(sizeof(T) == 4 ? 0x1p-70 : 0x1p-600))
 #define SQP_UP ((T)(sizeof(T) == 4 ? 0x1p70 : 0x1p600))
 FA_INLINE void S(squareplus)(T x, FA_P1(T, b), T *y, T *d) {
-    T a = S(abs)(x), down = a > SQP_BIG ? SQP_DOWN : 1, up = a > SQP_BIG ? SQP_UP : 1;
-    T xs = x * down, s = S(sqrt)(FA_FMA(xs, xs, (b * down) * down)) * up;
-    T rs = 1 / s, q = a * rs;                                   /* |x| / s */
+    T a = S(abs)(x);
+    int big = (a > SQP_BIG) | (b > SQP_BBIG);
+    T down = big ? SQP_DOWN : 1, up = big ? SQP_UP : 1;
+    T xs = x * down, bs = (b * down) * down, ss = S(sqrt)(FA_FMA(xs, xs, bs)), s = ss * up;
+    T q = a / s;                                                /* |x| / s */
     q = q < 1 ? q : 1;                                          /* inf / inf */
     T h2 = b / ((T)0.5 * s + (T)0.5 * a);                      /* 2 h */
-    *y = x < 0 ? (T)0.25 * h2 : (T)0.5 * x + (T)0.5 * s;
-    *d = x >= 0 ? (T)0.5 + (T)0.5 * q : (T)0.25 * (h2 * rs);
+    T dn = ((T)0.5 * b) * down / FA_FMA(a * down, ss, FA_FMA(xs, xs, bs)) * down;
+    T yn = (T)0.25 * h2, yp = (T)0.5 * x + (T)0.5 * s, dp = (T)0.5 + (T)0.5 * q;
+    *y = x < 0 ? yn : yp;
+    *d = x >= 0 ? dp : dn;
 }
 FA_DEFINE(squareplus)
 
