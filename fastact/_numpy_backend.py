@@ -341,7 +341,8 @@ def squareplus(x, p, dtype):
         xs, bs = x * down, (b * down) * down
         ss = np.sqrt(_fma(xs, xs, bs))
         s = ss / down
-        q = np.minimum(a / s, 1.0)                      # |x| / s (inf / inf: 1)
+        q = a / s
+        q = np.where(q < 1, q, 1.0)                     # |x| / s (inf / inf: 1)
         h2 = b / (0.5 * s + 0.5 * a)               # 2 (s - |x|): no cancellation, no overflow
         # for x < 0, f' = h / (2 s) = (b / 2) / (x^2 + b + |x| s), positive terms
         dn = (0.5 * b) * down / (_fma(xs, xs, bs) + (a * down) * ss) * down
