@@ -237,8 +237,22 @@ def silu(x, p, dtype):
     xc = np.clip(x, -np.finfo(np.float64).max, np.finfo(np.float64).max)
     k1 = k // 2                                         # x may be huge when beta is tiny
     y = _where(z >= 0, x / den, np.ldexp(np.ldexp(xc, k1) * (m / den), k - k1))
-    d = _where(z >= 0, _fma(e, 1 + zc, 1.0) / _sq1p(e),
-               np.ldexp(m * (((1 + zc) + zl) + e) / _sq1p(e), k))
+    # f' = (1 + e + z e) / (1 + e)^2 (z >= 0), m (1 + z + e) / (1 + e)^2 2^k below, as
+    # double-words divided once (g f' rounds f' twice: its error before rounding must
+    # be small; the kernels' budget is docs/accuracy.md's)
+    with np.errstate(all="ignore"):
+        h, hl = _two_sum(1.0, zc)
+        a, al = _two_prod(e, h)
+        ph, pl = _two_sum(1.0, a)                          # z >= 0: 1 + e (1 + z)
+        pl = pl + al + e * hl
+        nh, nl = _two_sum(h, e)                            # z < 0: m (1 + z + e)
+        mh, ml = _two_prod(m, nh)
+        ml = ml + m * (nl + hl + zl)
+        dh, dl = _two_sum(1.0, e)
+        d2, d2l = _two_prod(dh, dh)
+        d2l = d2l + 2 * dh * dl
+        d = _where(z >= 0, _div_dw(ph, pl, d2, d2l),
+                   np.ldexp(_div_dw(mh, ml, d2, d2l), k))
     return y, d
 
 

@@ -283,30 +283,40 @@ FA_DEFINE(gelu_tanh)
  * z >= 0, e (1 + z + e) / (1 + e)^2 below; the numerator of each branch chosen first,
  * then one division. For beta != 1, z is carried exactly as z + zl (e^z and the
  * cancellation of 1 + z + e near f' = 0 would amplify its rounding), and e^-|z| is taken
- * over the whole range as m 2^k (x and z need not be small together). ---- */
+ * over the whole range as m 2^k (x and z need not be small together). A backward g f'
+ * rounds f' twice, so f' must be within ~2.5 unit roundoffs before its last rounding
+ * (docs/accuracy.md): below 0, 1 + z is exact (z <= -1/2) or nearly, e (1 + z) + e e is
+ * one FMA with the product exact (fma_exact: Dekker's without FMA), (1 + e)^2 is rounded
+ * once (sq1p_exact), and in float64 e's own last rounding is kept (SILU_EXP_LO). ---- */
 #define SWISH_XMAX ((T)(sizeof(T) == 4 ? 0x1p127 : 0x1p1023))
+#define SILU_EXP_LO (sizeof(T) == 8)
 FA_INLINE void S(silu)(T x, FA_P1(T, beta), T *y, T *d) {
     if (FA_KNOWN(beta == 1)) {
-        T es = S(exp2k)(-S(abs)(x), FA_TAIL), e = es * TAIL_INV, den = 1 + e, den2 = S(sq1p)(e);
-        T xc = S(limit)(x, -C(EXP_MIN_TAIL)), scale = x >= 0 ? 1 : TAIL_INV;
-        *y = (x >= 0 ? x : xc * es) / den * scale;
-        *d = (x >= 0 ? FA_FMA(e, 1 + xc, 1) : es * ((1 + xc) + e)) / den2 * scale;
+        T esl, es = S(exp_dw_hl)(-S(abs)(x), -(T)0, FA_TAIL, C(EXP_MIN_TAIL), &esl);
+        T e = es * TAIL_INV, den = 1 + e, den2 = S(sq1p_exact)(e), nes = -es;
+        T xc = S(limit)(x, -C(EXP_MIN_TAIL)), scale = x >= 0 ? 1 : -TAIL_INV, h = 1 + xc;
+        /* x < 0 through -es and the scale -2^-64: where es = 0 (x = -inf), -es h + -es e
+         * is +0 and f' is -0, its limit (es h + es e would be +0 and stay +0) */
+        T low = SILU_EXP_LO ? FA_FMA(-esl, h, nes * e) : nes * e;
+        *y = (x >= 0 ? x : xc * nes) / den * scale;
+        *d = (x >= 0 ? FA_FMA(e, h, 1) : S(fma_exact)(nes, h, low)) / den2 * scale;
         return;
     }
     U k1, k2;
     T zl, z = S(two_prod)(x, beta, &zl);
     z = beta == 0 ? (x != x ? x : 0) : z;                          /* beta = 0: x / 2 */
     zl = S(abs)(z) < 1024 && beta != 0 ? zl : 0;
-    T m = S(exp_split)(-S(abs)(z), z >= 0 ? -zl : zl, &k1, &k2);   /* e^-|z| */
-    T e = S(ldexp2)(m, k1, k2), den = 1 + e, den2 = S(sq1p)(e);
+    T ml, m = S(exp_split_hl)(-S(abs)(z), z >= 0 ? -zl : zl, &k1, &k2, &ml); /* e^-|z| */
+    T e = S(ldexp2)(m, k1, k2), den = 1 + e, den2 = S(sq1p_exact)(e);
     T zc = S(limit)(z, -C(EXP_MIN_TAIL));
     T xc = S(limit)(x, SWISH_XMAX);                              /* +-inf e^-inf: +-0 */
     /* z < 0: x e / (1 + e) with x scaled by 2^k1 <= 1/2 first (|x| may be huge when
      * beta is tiny), and f' as m (...) scaled last (e may be subnormal, f' not) */
     T yneg = ((xc * S(pow2)(k1)) * (m / den)) * S(pow2)(k2);
-    T dneg = S(ldexp2)(m * (((1 + zc) + zl) + e) / den2, k1, k2);
+    T h = 1 + zc, low = SILU_EXP_LO ? FA_FMA(ml, h, m * (zl + e)) : m * (zl + e);
+    T dneg = S(ldexp2)(S(fma_exact)(m, h, low) / den2, k1, k2);
     *y = z >= 0 ? x / den : yneg;
-    *d = z >= 0 ? FA_FMA(e, 1 + zc, 1) / den2 : dneg;
+    *d = z >= 0 ? FA_FMA(e, h, 1) / den2 : dneg;
 }
 FA_DEFINE(silu)
 

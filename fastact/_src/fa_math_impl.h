@@ -51,6 +51,17 @@ FA_INLINE T S(two_prod)(T a, T b, T *err) {
     return p;
 }
 
+/* a * b + c with the product exact: FMA's one rounding, else Dekker's product and two
+ * roundings (where the product's rounding would count in full) */
+FA_INLINE T S(fma_exact)(T a, T b, T c) {
+#if FA_HAVE_FMA
+    return FA_FMA(a, b, c);
+#else
+    T pl, p = S(two_prod)(a, b, &pl);
+    return p + (pl + c);
+#endif
+}
+
 /* a + b = s + *err exactly (Knuth's two-sum) */
 FA_INLINE T S(two_sum)(T a, T b, T *err) {
     T s = a + b, bb = s - a;
@@ -132,12 +143,19 @@ FA_INLINE T S(exp)(T x) { return S(exp2k)(x, 0); }
  * result once); the clamps give 0 (2^k1 = 0) for x below LO and inf above HI. A result
  * within a factor 2 of the smallest normal number may still flush when |c| is within a
  * factor 2 of the largest finite number. NaN stays NaN. <0.7 ulp before c */
-FA_INLINE T S(exp_split)(T x, T dx, U *k1, U *k2) {
+FA_INLINE T S(exp_split_hl)(T x, T dx, U *k1, U *k2, T *l) {
     U k;
-    T r = S(exp_reduce)(x > C(EXP_FULL_HI) ? C(EXP_FULL_HI) : x, C(EXP_FULL_LO), &k);
+    T r = S(exp_reduce)(x > C(EXP_FULL_HI) ? C(EXP_FULL_HI) : x, C(EXP_FULL_LO), &k) + dx;
     *k1 = ((k + 4096u) >> 1) - 2048u;           /* floor(k / 2), logical shifts only */
     *k2 = k - *k1;
-    return S(exp_core)(r + dx);
+    T q = FA_FMA(r, C(EXP)(r), 1), m = FA_FMA(r, q, 1);
+    *l = FA_FMA(r, q, 1 - m);                             /* 1 - m: exact (Sterbenz) */
+    return m;
+}
+/* exp_split_hl's m alone (the compiler drops *l's instructions) */
+FA_INLINE T S(exp_split)(T x, T dx, U *k1, U *k2) {
+    T l;
+    return S(exp_split_hl)(x, dx, k1, k2, &l);
 }
 FA_INLINE T S(ldexp2)(T m, U k1, U k2) { return (m * S(pow2)(k1)) * S(pow2)(k2); }
 
@@ -151,6 +169,16 @@ FA_INLINE T S(expm1)(T x) {
 
 /* (1 + e)^2 with one rounding where FMA is available */
 FA_INLINE T S(sq1p)(T e) { return FA_FMA(e, 2 + e, 1); }
+
+/* (1 + e)^2 rounded once, also without FMA (1 + e = d + dl exactly, d^2 exact) */
+FA_INLINE T S(sq1p_exact)(T e) {
+#if FA_HAVE_FMA
+    return S(sq1p)(e);
+#else
+    T d = 1 + e, dl = e - (d - 1), pl, p = S(two_prod)(d, d, &pl);
+    return p + (pl + 2 * d * dl);
+#endif
+}
 
 /* tanh(x), and 1 - tanh(x)^2 in *d: a polynomial below |x| = 1, else through
  * u = e^-2|x| (which also keeps the derivative's tail); *q = 1 - |tanh x| = 2u / (1 + u)
