@@ -108,7 +108,13 @@ FA_INLINE T S(exp_reduce)(T x, T lo, U *k) {
 
 /* e^r - 1 and e^r for |r| <= 0.347: r + r^2 P(r), and 1 + r (1 + r P(r)) rounded once */
 FA_INLINE T S(expm1_core)(T r) { return FA_FMA(r, r * C(EXP)(r), r); }
-FA_INLINE T S(exp_core)(T r) { return FA_FMA(r, FA_FMA(r, C(EXP)(r), 1), 1); }
+/* exp_core with its last rounding kept: e^r = hi + *l (1 - hi: exact, Sterbenz) */
+FA_INLINE T S(exp_core_hl)(T r, T *l) {
+    T q = FA_FMA(r, C(EXP)(r), 1), hi = FA_FMA(r, q, 1);
+    *l = FA_FMA(r, q, 1 - hi);
+    return hi;
+}
+FA_INLINE T S(exp_core)(T r) { T l; return S(exp_core_hl)(r, &l); }
 
 /* e^(x + dx) * 2^tail = hi + *lo, for a small correction dx and tail 0 or FA_TAIL: the
  * last step's rounding kept in *lo (|error| ~0.35 ulp before it). Below the smallest
@@ -117,9 +123,9 @@ FA_INLINE T S(exp_core)(T r) { return FA_FMA(r, FA_FMA(r, C(EXP)(r), 1), 1); }
 FA_INLINE T S(exp_dw_hl)(T x, T dx, U tail, T lo, T *l) {
     U k;
     T r = S(exp_reduce)(x, lo, &k) + dx;
-    T q = FA_FMA(r, C(EXP)(r), 1), hi = FA_FMA(r, q, 1), sc = S(pow2)(k + tail);
-    *l = FA_FMA(r, q, 1 - hi) * sc;                       /* 1 - hi: exact (Sterbenz) */
-    return hi * sc;
+    T el, e = S(exp_core_hl)(r, &el), sc = S(pow2)(k + tail);
+    *l = el * sc;
+    return e * sc;
 }
 
 /* exp_dw_hl's hi alone (the compiler drops *l's instructions). <0.7 ulp */
@@ -148,9 +154,7 @@ FA_INLINE T S(exp_split_hl)(T x, T dx, U *k1, U *k2, T *l) {
     T r = S(exp_reduce)(x > C(EXP_FULL_HI) ? C(EXP_FULL_HI) : x, C(EXP_FULL_LO), &k) + dx;
     *k1 = ((k + 4096u) >> 1) - 2048u;           /* floor(k / 2), logical shifts only */
     *k2 = k - *k1;
-    T q = FA_FMA(r, C(EXP)(r), 1), m = FA_FMA(r, q, 1);
-    *l = FA_FMA(r, q, 1 - m);                             /* 1 - m: exact (Sterbenz) */
-    return m;
+    return S(exp_core_hl)(r, l);
 }
 /* exp_split_hl's m alone (the compiler drops *l's instructions) */
 FA_INLINE T S(exp_split)(T x, T dx, U *k1, U *k2) {
