@@ -51,22 +51,25 @@ FA_INLINE T S(two_prod)(T a, T b, T *err) {
     return p;
 }
 
-/* a * b + c with the product exact: FMA's one rounding, else Dekker's product and two
- * roundings (where the product's rounding would count in full) */
-FA_INLINE T S(fma_exact)(T a, T b, T c) {
-#if FA_HAVE_FMA
-    return FA_FMA(a, b, c);
-#else
-    T pl, p = S(two_prod)(a, b, &pl);
-    return p + (pl + c);
-#endif
-}
-
 /* a + b = s + *err exactly (Knuth's two-sum) */
 FA_INLINE T S(two_sum)(T a, T b, T *err) {
     T s = a + b, bb = s - a;
     *err = (a - (s - bb)) + (b - bb);
     return s;
+}
+
+/* a * b + c: FMA's one rounding, else nearly (float: in double, the product exact;
+ * double: Dekker's product and Knuth's sum, within ~2^-2p), for the steps where an
+ * unfused product's or sum's rounding would count in full */
+FA_INLINE T S(fma_acc)(T a, T b, T c) {
+#if FA_HAVE_FMA
+    return FA_FMA(a, b, c);
+#else
+    if (sizeof(T) == 4)
+        return (T)((double)a * (double)b + (double)c);
+    T pl, p = S(two_prod)(a, b, &pl), sl, s = S(two_sum)(p, c, &sl);
+    return s + (sl + pl);
+#endif
 }
 
 /* (a * b + c) / d with one rounding (up to ~2^-2p), given rd ~ 1 / d (a few correct
