@@ -71,6 +71,20 @@ def test_info():
         assert word in r.stdout
 
 
+@pytest.mark.parametrize("mkl", [None, "AVX2"])
+def test_bench_says_when_mkl_is_not_held_with_pytorch(mkl):
+    """ATEN_CPU_CAPABILITY does not hold the functions PyTorch computes through MKL (tanh,
+    exp, erf): the benchmark says so unless MKL_ENABLE_INSTRUCTIONS is set too."""
+    env = {k: v for k, v in os.environ.items() if k != "MKL_ENABLE_INSTRUCTIONS"}
+    env.update({"ATEN_CPU_CAPABILITY": "avx2"}, **({"MKL_ENABLE_INSTRUCTIONS": mkl} if mkl else {}))
+    r = subprocess.run([sys.executable, "-m", "fastact", "bench", "--activations", "relu",
+                        "--sizes", "64", "--repeat", "1", "--mlp", "none", "--gated", "none",
+                        "--quiet", "--no-torch"], capture_output=True, text=True, timeout=120,
+                       env=env)
+    assert r.returncode == 0 and "relu" in r.stdout, r.stderr
+    assert ("MKL_ENABLE_INSTRUCTIONS" in r.stderr) == (mkl is None), r.stderr
+
+
 def test_bench_main_loop_over_every_activation(tmp_path, capsys):
     """The whole command at a tiny size: every activation (and gelu_tanh) in both
     directions and dtypes, against NumPy and PyTorch where installed, with its JSON,
