@@ -12,6 +12,7 @@ parameters, relu6 is hardtanh on [0, 6]).
 """
 import math
 import numbers
+import struct
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Tuple
 
@@ -39,14 +40,34 @@ class Kernel:
     # PyTorch computes a float32 softplus whose beta rounds to 0 (inf, f' = 1/2, which is
     # what the exact function rounds to), and so does fastact
     nonzero: Tuple[Tuple[str, str], ...] = ()
+    # parameters f' compares y with (hardtanh's bounds): y in float16 or bfloat16 tells
+    # f' only where each is a value of that type (float16(0.1) < 0.1f: a clipped y and an
+    # x = float16(0.1) inside the bounds are the same y)
+    y_exact: Tuple[str, ...] = ()
 
     def named(self, values):
         """The parameter values (a tuple in order) by name."""
         return dict(zip(self.params, values))
 
-    def takes_y(self, values):
-        """Whether backward can take y= with these parameter values."""
-        return self.y_form is not None and self.y_form(**self.named(values))
+    def takes_y(self, values, y_dtype=None):
+        """Whether backward can take y= with these parameter values, for a y of dtype
+        y_dtype (a NumPy dtype or its name; None: a float32/float64 y)."""
+        if self.y_form is None or not self.y_form(**self.named(values)):
+            return False
+        return y_dtype is None or self.y_inexact(values, y_dtype) is None
+
+    def y_inexact(self, values, y_dtype):
+        """The first y_exact parameter (name, value) that is not a value of y_dtype where
+        that is float16 or bfloat16 (a dtype or its name; as the float32 the kernels
+        compare with); None if there is none or y_dtype is another type."""
+        name = y_dtype if isinstance(y_dtype, str) else getattr(y_dtype, "name", "")
+        if name not in ("float16", "bfloat16"):
+            return None
+        named = self.named(values)
+        for p in self.y_exact:
+            if not _exact_in(named[p], name):
+                return p, named[p]
+        return None
 
     def nonzero_mask(self):
         """The nonzero parameters as a bit mask of their positions."""
@@ -76,6 +97,25 @@ def rounding_error(kernel, values, dtype):
     return None
 
 
+def _float32(v):
+    """v rounded to float32 (a Python float; +-inf past its range)."""
+    try:
+        return struct.unpack("f", struct.pack("f", v))[0]
+    except OverflowError:
+        return math.copysign(math.inf, v)
+
+
+def _exact_in(v, name):
+    """Whether float32(v) is a value of the 16-bit type name (float16, bfloat16)."""
+    f = _float32(v)
+    if name == "bfloat16":                              # float32's top half
+        return struct.unpack("I", struct.pack("f", f))[0] & 0xFFFF == 0
+    try:
+        return math.isinf(f) or struct.unpack("e", struct.pack("e", f))[0] == f
+    except OverflowError:
+        return False
+
+
 def _always(**params):
     return True
 
@@ -98,7 +138,7 @@ KERNELS = (
     Kernel("silu", 8, ("beta",), common=("beta", 1.0)),         # beta = 1: silu
     Kernel("softplus", 12, ("beta", "threshold"), common=("beta", 1.0)),
     Kernel("mish", 12),
-    Kernel("hardtanh", 1, ("min_val", "max_val"), y_form=_always,
+    Kernel("hardtanh", 1, ("min_val", "max_val"), y_form=_always, y_exact=("min_val", "max_val"),
            torch_dy="((y > min_val) & (y < max_val)).to(y.dtype)"),
     Kernel("hardsigmoid", 1, ("lo", "hi", "width", "slope")),  # (clip(x, lo, hi) - lo) / width
     Kernel("hardswish", 1),
@@ -230,7 +270,10 @@ def _check(name, value):
     """A parameter as a float: a real number, not NaN."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:                               # an int past float64's range
+        raise ValueError(f"{name} must be a number of float64's range") from None
     if math.isnan(value):
         raise ValueError(f"{name} must not be NaN")
     return value
@@ -389,6 +432,7 @@ ACTIVATIONS_TABLE = (
     Activation("hardtanh", "Hardtanh", (("min_val", -1.0), ("max_val", 1.0)), _hardtanh,
                "clip(x, min_val, max_val)", torch="F.hardtanh(x, min_val, max_val)",
                torch_module="Hardtanh", kinks=lambda min_val, max_val: (min_val, max_val),
+               y_when="y is float32/float64, or min_val and max_val are values of its 16-bit type",
                param_docs=("lower bound; any real number, at most max_val",
                            "upper bound; any real number, at least min_val"),
                peers={"numpy": ("np.clip(x, min_val, max_val)",

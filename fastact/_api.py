@@ -32,13 +32,19 @@ def _backward(name, kernel, params, grad_output, x, y, out):
     else:
         if x is not None:
             raise TypeError(f"{name}_backward() takes x or y=, not both")
-        y_form = KERNELS[kernel].y_form
-        if not KERNELS[kernel].takes_y(params):
+        k = KERNELS[kernel]
+        if not k.takes_y(params):
             raise TypeError(
                 f"{name}_backward() cannot take y= here: the derivative is not a function "
-                f"of the output" + ("" if y_form is None else " for these parameters")
+                f"of the output" + ("" if k.y_form is None else " for these parameters")
                 + f"; pass x instead, or use {name}_forward_backward to get y and the "
                 f"gradient in one pass")
+        inexact = k.y_exact and k.y_inexact(params, getattr(y, "dtype", None))
+        if inexact:
+            raise TypeError(
+                f"{name}_backward() cannot take a {y.dtype.name} y= here: {inexact[0]}="
+                f"{inexact[1]!r} is not a {y.dtype.name} value, so a y at its rounding "
+                f"may be clipped or not; pass x instead, or use {name}_forward_backward")
         entry, src, names = BWDY, y, _GY
     return _arrays.compute(kernel, entry, grad_output, src, out, None, params, names, _OUT)
 

@@ -323,7 +323,8 @@ def logsigmoid(x, p, dtype):
 def tanhshrink(x, p, dtype):
     a = np.abs(x)
     w = x * x
-    small = -(x * (w * _horner(K.TANH, w))) + 0.0             # + 0.0: -0.0 -> 0.0 (PyTorch)
+    small = -(x * (w * _horner(K.TANH, w)))
+    small = _where(small.astype(dtype) == 0, 0.0, small)      # a zero is +0.0 (PyTorch)
     u = np.exp(-2 * a)
     big = np.copysign((a - 1) + 2 * u / (1 + u), x)
     t, dt = tanh(x, p, dtype)
@@ -332,7 +333,7 @@ def tanhshrink(x, p, dtype):
 
 def softshrink(x, p, dtype):
     lam = p.lambd
-    y = _where(x > lam, x - lam, _where(x < -lam, x + lam, x * 0))
+    y = _where(x > lam, x - lam, _where(x < -lam, x + lam, x * 0 + 0.0))   # +0.0 (PyTorch)
     return y, _nan(_where((x >= -lam) & (x <= lam), 0.0, 1.0), x)
 
 

@@ -35,6 +35,7 @@ from ._activations import ACTIVATIONS_TABLE, KERNELS
 
 __all__ = []
 _DTYPES = (torch.float32, torch.float64, torch.float16)
+_HALF_NAMES = {torch.float16: "float16", torch.bfloat16: "bfloat16"}
 _BF16 = []      # [ml_dtypes.bfloat16], or [None] without ml_dtypes; looked up once
 
 
@@ -213,21 +214,24 @@ def _make(act):
     autograd_fn = type(f"{act.cls_name}Function", (_Function,), {"__module__": __name__})
 
     @functools.lru_cache(maxsize=256)
-    def cached_spec(key):
+    def cached_spec(key, half=None):
         values = tuple(v for _, v, _ in key)
         kernel, params = prepare(*values)
         k = KERNELS[kernel]
-        from_y = k.torch_dy is not None and k.takes_y(params)
+        from_y = k.torch_dy is not None and k.takes_y(params, half)
         double = _double_backward(reference, act, k, params, values, from_y)
         return act, kernel, params, from_y, double
 
-    def spec_for(values):
-        """Validated parameters (ValueError) -> what the autograd function needs."""
-        return cached_spec(_spec_key(values))
+    def spec_for(values, half=None):
+        """Validated parameters (ValueError) -> what the autograd function needs (for
+        a float16 or bfloat16 tensor: half is its name)."""
+        return cached_spec(_spec_key(values), half)
 
     def apply(x, values, spec, inplace):
         if inplace or not isinstance(x, torch.Tensor) or not _eligible(x):
             return reference(x, values, inplace)
+        if spec[3] and x.dtype in _HALF_NAMES:    # y in 16 bits may not tell f' (hardtanh)
+            spec = spec_for(values, _HALF_NAMES[x.dtype])
         return autograd_fn.apply(x, spec)
 
     P = inspect.Parameter

@@ -31,6 +31,14 @@ CASES = [(name, {}) for name in fastact.ACTIVATIONS if name != "threshold"] + [
     ("clipped_relu", {"negative_slope": -0.5, "max_value": -1.0, "threshold": -2.0}),
 ]
 
+# hardtanh's bounds (min_val, max_val) of every kind for the 16-bit types: values of both,
+# of bfloat16 only (below float16's range), of float16 only (11 significant bits), of
+# neither (0.1: float16(0.1) < 0.1f < bfloat16(0.1); -0.3 and 0.7 round the other way),
+# one of each, past float16's range, infinite, and an empty interval at a non-value
+HARDTANH_BOUNDS = [(-2.0, 3.0), (-2.0 ** -30, 2.0 ** -30), (-1.0009765625, 1.0009765625),
+                   (-0.1, 0.1), (-0.3, 0.7), (-1.0, 0.7), (-1e30, 1e30),
+                   (-float("inf"), float("inf")), (0.1, 0.1)]
+
 
 def case_id(case):
     name, params = case

@@ -11,7 +11,7 @@ import torch
 import fastact
 import cases
 from cases import CASES, case_id
-from fastact._activations import ACTIVATIONS_TABLE, KERNELS
+from fastact._activations import ACTIVATIONS_BY_NAME, ACTIVATIONS_TABLE, KERNELS, REQUIRED
 import reference
 
 TORCH_NAMES = ("sigmoid tanh linear relu leaky_relu elu gelu silu softplus mish selu celu "
@@ -180,6 +180,25 @@ def test_get():
 def test_invalid_parameters(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def _numeric_params():
+    return [(a.name, pname) for a in ACTIVATIONS_TABLE for pname, default in a.params
+            if not isinstance(default, str)]
+
+
+@pytest.mark.parametrize("name, pname", _numeric_params())
+def test_integer_parameters_past_float64_are_refused_by_name(name, pname):
+    """An int parameter past float64's range (10**400) is a ValueError naming the
+    parameter, from the function and the class, not Python's bare OverflowError."""
+    act = ACTIVATIONS_BY_NAME[name]
+    required = {n: 0.5 for n, d in act.params if d is REQUIRED}   # threshold's two
+    for value in (10 ** 400, -10 ** 400):
+        kw = {**required, pname: value}
+        for call in (lambda: getattr(fastact, name)(np.ones(3), **kw),
+                     lambda: fastact.get(name, **kw)):
+            with pytest.raises(ValueError, match=pname):
+                call()
 
 
 def _half_dtypes():
@@ -421,18 +440,23 @@ def test_parameters_of_every_kind_after_many_values():
 
 
 def test_y_when_says_where_backward_takes_y():
-    """An activation whose backward takes y= for some parameters only says so in the table
-    (y_when, shown by the docs); the others take it for every parameter they accept."""
+    """An activation whose backward takes y= for some parameters (or y dtypes) only says so
+    in the table (y_when, shown by the docs); the others take it for every parameter they
+    accept, in every dtype."""
+    y_dtypes = (None, "float16", "bfloat16")
     for dtype in ("float32", "float64"):
         for name, params in cases.param_sweep(dtype):
             act = ACTIVATIONS_TABLE[fastact.ACTIVATIONS.index(name)]
             obj = fastact.get(name, **params)
             if KERNELS[obj._kernel].y_form is not None and not act.y_when:
-                assert KERNELS[obj._kernel].takes_y(obj._params), (name, params)
+                assert all(KERNELS[obj._kernel].takes_y(obj._params, t) for t in y_dtypes), \
+                    (name, params)
     for act in ACTIVATIONS_TABLE:
         if act.y_when:
-            assert any(not KERNELS[fastact.get(n, **p)._kernel].takes_y(fastact.get(n, **p)._params)
-                       for n, p in cases.param_sweep("float64") if n == act.name), act.name
+            assert any(not KERNELS[fastact.get(n, **p)._kernel].takes_y(
+                fastact.get(n, **p)._params, t)
+                for n, p in cases.param_sweep("float64") if n == act.name
+                for t in y_dtypes), act.name
 
 
 def test_kernel_parameter_names_are_the_c_functions():

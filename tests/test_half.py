@@ -43,7 +43,7 @@ from fastact._activations import ACTIVATIONS_BY_NAME, KERNELS
 
 import half_reference as H
 import reference
-from cases import CASES, case_id
+from cases import CASES, HARDTANH_BOUNDS, case_id
 from helpers import half_pair_dtype, same
 
 TYPES = H.TYPE_NAMES
@@ -578,6 +578,34 @@ def test_every_entry_and_class_keeps_the_type(tname, backend):
                      ("backward[0]", "class.backward[0]"),
                      ("forward_backward(g)[1]", "class.forward_backward(g)[1]")):
             assert same(results[a], results[b]), (name, a, b)
+
+
+@pytest.mark.parametrize("tname", TYPES)
+def test_hardtanh_from_y_only_where_the_bounds_are_values_of_the_type(tname, backend):
+    """hardtanh's backward from a 16-bit y, for every pattern: where min_val and max_val
+    are values of the type, g f' with f' of x (0 at and past the bounds, as PyTorch);
+    where one is not, refused (float16(0.1) is both a clipped y and an x inside the
+    bounds of 0.1), with a 16-bit or a float32 grad_output."""
+    dt = _type(tname)
+    x = np.arange(65536, dtype=np.uint16).view(dt)
+    g = np.random.default_rng(3).uniform(-4, 4, x.size).astype(np.float32).astype(dt)
+    x32, g32 = x.astype(np.float32), g.astype(np.float32)
+    for lo, hi in HARDTANH_BOUNDS:
+        lo32, hi32 = np.float32(lo), np.float32(hi)
+        with np.errstate(over="ignore"):
+            exact = all(v.astype(dt).astype(np.float32) == v for v in (lo32, hi32))
+        y = fastact.hardtanh(x, lo, hi)
+        if not exact:
+            for gg in (g, g32):
+                with pytest.raises(TypeError, match=f"is not a {tname} value.*pass x"):
+                    fastact.hardtanh_backward(gg, y=y, min_val=lo, max_val=hi)
+            continue
+        d = np.where(np.isnan(x32), x32, ((x32 > lo32) & (x32 < hi32)).astype(np.float32))
+        with np.errstate(invalid="ignore"):               # inf g times f' = 0: NaN
+            want = (g32 * d).astype(dt)
+        for got in (fastact.hardtanh_backward(g, y=y, min_val=lo, max_val=hi),
+                    fastact.Hardtanh(lo, hi).backward(g, y=y)):
+            assert got.dtype == dt and same(got, want), (lo, hi)
 
 
 @pytest.mark.parametrize("tname", TYPES)

@@ -38,7 +38,7 @@ import numpy as np
 import pytest
 
 import fastact
-from cases import CASES, case_id
+from cases import CASES, HARDTANH_BOUNDS, case_id
 from fastact._activations import ACTIVATIONS_BY_NAME, ACTIVATIONS_TABLE
 from helpers import check_half_pair, same
 
@@ -1035,6 +1035,37 @@ def test_torch_elementwise_is_fastacts(case, tdt, torch):
         assert saved.data_ptr() == x.data_ptr()
         want = getattr(fastact, name + "_backward")(gn, xn, **params)
     assert_bits(x.grad, want, f"{name} backward")
+
+
+@pytest.mark.parametrize("bounds", HARDTANH_BOUNDS, ids=str)
+def test_torch_hardtanh_gradient_is_pytorchs(bounds, tdt, torch):
+    """fastact.torch's hardtanh (function and module) in 16 bits, every pattern but NaN:
+    the gradient of PyTorch's hardtanh, whether or not the bounds are values of the type
+    (fastact saves y for backward only where they are: float16(0.1) is both a clipped y
+    and an x inside the bounds of 0.1)."""
+    import fastact.torch as ft
+    tdtype, _ = tdt
+    lo, hi = bounds
+    x = torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16).view(tdtype)
+    x = x[~torch.isnan(x)]
+    g = torch.empty(x.shape, dtype=torch.float32).uniform_(0.5, 4.0,
+                                                           generator=torch.Generator().manual_seed(0))
+    g = g.to(tdtype)
+    # PyTorch's 16-bit hardtanh refuses bounds past float16's range: its float32 one then
+    want = x.clone().requires_grad_()
+    try:
+        want_y = torch.nn.functional.hardtanh(want, lo, hi)
+    except RuntimeError as e:
+        assert "overflow" in str(e) and max(abs(lo), abs(hi)) > 65504
+        want = x.float().requires_grad_()
+        want_y = torch.nn.functional.hardtanh(want, lo, hi)
+    want_y.backward(g.float() if want.dtype == torch.float32 else g)
+    for f in (lambda t: ft.hardtanh(t, lo, hi), ft.Hardtanh(lo, hi)):
+        got = x.clone().requires_grad_()
+        y = f(got)
+        assert torch.equal(y, want_y.detach().to(tdtype))
+        y.backward(g)
+        assert torch.equal(got.grad, want.grad.to(tdtype)), (lo, hi)
 
 
 @pytest.mark.parametrize("case", GATED, ids=gid)

@@ -435,12 +435,13 @@ FA_INLINE void S(tanhshrink)(T x, FA_P0(T), T *y, T *d) {
 }
 FA_DEFINE(tanhshrink)
 
-/* ---- softshrink(lambd >= 0): x -+ lambd outside [-lambd, lambd], x 0 inside;
- * f' = 0 on [-lambd, lambd]. Conditions on |x| (GCC 12 does not if-convert the
- * three-way selects on x here) ---- */
+/* ---- softshrink(lambd >= 0): x -+ lambd outside [-lambd, lambd], +0.0 inside (as
+ * PyTorch's vectorized kernel, -0.0 included; NaN takes the first arm); f' = 0 on
+ * [-lambd, lambd]. Conditions on |x| (GCC 12 does not if-convert the three-way selects
+ * on x here) ---- */
 FA_INLINE void S(softshrink)(T x, FA_P1(T, lambd), T *y, T *d) {
     T a = S(abs)(x);
-    *y = a > lambd ? x - S(copysign)(lambd, x) : x * 0;
+    *y = a <= lambd ? (T)0 : x - S(copysign)(lambd, x);
     *d = a > lambd ? (T)1 : (a <= lambd ? (T)0 : x);
 }
 FA_DEFINE(softshrink)
