@@ -213,6 +213,22 @@ def _make_functions(namespace):
     return names
 
 
+class Reassignable:
+    """Mixin of the classes constructed from their ``params`` (the gated units, prelu,
+    rrelu, the softmax family): assigning one (``act.dim = 0``) validates it as the
+    constructor does, by constructing anew, and computes with it from then on."""
+
+    def __setattr__(self, attr, value):
+        try:
+            params = self.params
+        except AttributeError:                  # still in the constructor
+            params = {}
+        if attr in params:
+            self.__dict__.update(type(self)(**{**params, attr: value}).__dict__)
+        else:
+            object.__setattr__(self, attr, value)
+
+
 class ActivationFunction:
     """Base of the activation classes: an activation with its parameters bound."""
 

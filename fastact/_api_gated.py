@@ -83,7 +83,7 @@ def _make_gated(namespace):
     return names
 
 
-class GatedFunction:
+class GatedFunction(_api.Reassignable):
     """Base of the gated classes: a gated unit with its dim (and parameters) bound.
     ``act(x)`` splits x along dim; ``act(a, gate)`` takes the two halves."""
 
@@ -197,7 +197,7 @@ def prelu_forward_backward(x, weight, *, grad_output=None, out=None, grad_out=No
                            ("out", "grad_out[0]", "grad_out[1]"))
 
 
-class PReLU:
+class PReLU(_api.Reassignable):
     """PReLU(weight=0.25): prelu with its weight bound (a number or one per channel)."""
 
     name = "prelu"
@@ -272,8 +272,10 @@ def _rrelu(entry, g, x, lower, upper, training, seed, rng, outs, names):
         raise TypeError("rrelu in training does not take dask arrays (its slopes are one "
                         "random sequence)")
     xa = x if isinstance(x, np.ndarray) else np.asarray(x)
-    arrays = [xa] if g is None else [np.asarray(g), xa]
-    dtype = _gated._result(arrays, ("grad_output", "x")[-len(arrays):])[1]
+    # the slopes in x's computation dtype, whatever grad_output's: the backward and
+    # forward_backward with the forward's seed reuse its slopes (a wider grad_output
+    # widens the product only)
+    dtype = _gated._result([xa], ("x",))[1]
     slopes = _gated.rrelu_slopes(xa.shape, dtype, lower, upper, seed, rng)
     return _gated.weighted(entry, g, xa, slopes, outs, names, per_element=True)
 
@@ -317,7 +319,7 @@ def rrelu_forward_backward(x, lower=1 / 8, upper=1 / 3, training=False, *, seed=
                   training, seed, rng, (out, grad_out), ("out", "grad_out"))
 
 
-class RReLU:
+class RReLU(_api.Reassignable):
     """RReLU(lower=1/8, upper=1/3): rrelu with its bounds; the mode and the random source
     are given per call (``act(x, training=True, seed=0)``)."""
 

@@ -56,7 +56,7 @@ def _make_functions(namespace):
     return names
 
 
-class SoftmaxFunction:
+class SoftmaxFunction(_api.Reassignable):
     """Base of Softmax, LogSoftmax and Softmin: the function with its axis bound."""
 
     name = None
@@ -74,6 +74,10 @@ class SoftmaxFunction:
     @property
     def dim(self):
         return self.axis
+
+    @dim.setter
+    def dim(self, value):
+        self.axis = value
 
     def __call__(self, x, *, out=None):
         return _softmax.run(_INDEX[self.name], FWD, x, None, self.axis, None, (out,),

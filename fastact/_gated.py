@@ -407,7 +407,7 @@ def weighted(entry, g, x, weight, outs, names, per_element=False):
     x = arrays[-1]
     shape = x.shape
     if per_element:
-        w, wshape = weight, None
+        w, wshape = _prepared(weight, dtype), None        # rrelu's slopes, in x's dtype
         n_, c, inner = 1, 1, x.size
     else:
         channels = shape[1] if x.ndim >= 2 else 1

@@ -982,6 +982,33 @@ def test_classes(cls_name, kw, case, backend):
     assert fastact.get(cls_name.lower(), **kw) == act
 
 
+@pytest.mark.parametrize("cls_name, attr, good, bad", [
+    ("GLU", "dim", 0, 1.5), ("SwiGLU", "dim", -2, "1"), ("GeGLU", "approximate", "tanh", "bogus"),
+    ("GeGLU", "dim", 0, None), ("ReGLU", "dim", 0, True),
+    ("PReLU", "weight", [0.1, 0.3, 0.5, 0.7], "abc"), ("PReLU", "weight", 0.5, np.ones((2, 2))),
+    ("RReLU", "lower", 0.2, 9.0), ("RReLU", "upper", 0.5, 0.01)])
+def test_assigned_parameters_are_used_and_validated(cls_name, attr, good, bad, backend):
+    """Assigning a parameter of a gated, prelu or rrelu object: a bad value raises what
+    the constructor raises for it and leaves the object as it was; a good one is used from
+    the next call on, in the repr, equality and pickle (as a new object of it would)."""
+    cls = getattr(fastact, cls_name)
+    act, plain = cls(), cls()
+    with pytest.raises((TypeError, ValueError)) as constructor_error:
+        cls(**{**act.params, attr: bad})
+    with pytest.raises(type(constructor_error.value), match=str(constructor_error.value)[:20]):
+        setattr(act, attr, bad)
+    assert act == plain and repr(act) == repr(plain)
+    setattr(act, attr, good)
+    fresh = cls(**{**plain.params, attr: good})
+    assert act == fresh and repr(act) == repr(fresh) and pickle.loads(pickle.dumps(act)) == fresh
+    x = data((4, 4), seed=21)
+    kw = {"training": True, "seed": 1} if cls_name == "RReLU" else {}
+    y = act(x, **kw)
+    g = data(y.shape, seed=22)
+    assert same(y, fresh(x, **kw))
+    assert same(act.backward(g, x, **kw), fresh.backward(g, x, **kw))
+
+
 def test_class_defaults_and_get():
     assert fastact.GLU().dim == -1 and fastact.ReGLU().dim == -1
     assert fastact.GeGLU().approximate == "none"
@@ -1406,6 +1433,40 @@ def test_rrelu_seeds_and_generators(backend, dtype):
     # evaluation: no randomness
     assert same(fastact.rrelu(x, rng=np.random.default_rng(4)), fastact.rrelu(x))
     assert same(fastact.rrelu(x, seed=5), fastact.rrelu(x, seed=6))
+
+
+def _x_and_g_types():
+    import importlib.util
+    names = ["float16", "float32", "float64", "int64"]
+    if importlib.util.find_spec("ml_dtypes"):
+        names.append("bfloat16")
+    return [(a, b) for a in names for b in names if b != "int64"]
+
+
+def _np_dtype(name):
+    if name == "bfloat16":
+        import ml_dtypes
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
+@pytest.mark.parametrize("xt, gt", _x_and_g_types())
+def test_rrelu_backward_reuses_the_forwards_slopes_whatever_grad_outputs_dtype(xt, gt, backend):
+    """In training, the slopes come from x's dtype alone: the backward and
+    forward_backward with the forward's seed multiply grad_output by the forward's noise
+    (rrelu_grad), in the dtype NumPy promotes the two to, and y is x times that noise."""
+    xd, gd = _np_dtype(xt), _np_dtype(gt)
+    x = np.linspace(-3, 2, 41).astype(xd)
+    g = np.linspace(0.5, 2.5, 41).astype(gd)
+    noise = fastact.rrelu_grad(x, training=True, seed=7)
+    y0 = fastact.rrelu(x, training=True, seed=7)
+    result = np.result_type(g, noise)
+    want = np.multiply(g, noise, dtype=result)
+    assert same(fastact.rrelu_backward(g, x, training=True, seed=7), want)
+    y, gx = fastact.rrelu_forward_backward(x, training=True, seed=7, grad_output=g)
+    assert same(gx, want) and gx.dtype == result
+    assert same(y, np.multiply(x, noise, dtype=result)) and y.dtype == result
+    assert same(y.astype(y0.dtype), y0)
 
 
 @pytest.mark.parametrize("dtype_", DTYPES, ids=["float32", "float64"])

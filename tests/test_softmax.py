@@ -1068,6 +1068,23 @@ CLASSES = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "softmin": "Softmi
 
 
 @pytest.mark.parametrize("func", FUNCS)
+def test_assigned_axis_is_used_and_validated(backend, func):
+    """Assigning axis (or dim) of a Softmax/LogSoftmax/Softmin object: validated as the
+    constructor does (the object unchanged after an error), and used from the next call."""
+    cls = getattr(fastact, CLASSES[func])
+    x = np.random.default_rng(14).standard_normal((3, 5))
+    for attr in ("axis", "dim"):
+        obj = cls()
+        for bad in (1.5, "0", True):
+            with pytest.raises(TypeError, match="axis must be an integer"):
+                setattr(obj, attr, bad)
+            assert obj == cls()
+        setattr(obj, attr, 0)
+        assert obj == cls(0) and obj.axis == obj.dim == 0 and repr(obj) == repr(cls(0))
+        assert_bitwise(obj(x), fwd(func, x, axis=0), f"{func} after {attr} = 0")
+
+
+@pytest.mark.parametrize("func", FUNCS)
 def test_classes(backend, func):
     """Softmax/LogSoftmax/Softmin: axis/dim, params, repr, eq, hash, pickle, get(), and
     their calls equal to the functions'."""
