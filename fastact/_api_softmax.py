@@ -63,7 +63,7 @@ class SoftmaxFunction(_api.Reassignable):
 
     def __init__(self, axis=-1, *, dim=None):
         if dim is not None:
-            if axis is not None and axis != -1 and axis != dim:
+            if axis is None or (axis != -1 and axis != dim):   # -1: axis's default
                 raise TypeError(f"{type(self).__name__}() takes axis or dim, not both")
             axis = dim
         if axis is not None and (isinstance(axis, bool) or

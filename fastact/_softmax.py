@@ -22,7 +22,7 @@ def normalize_axis(axis, dim, ndim, name):
     """axis (NumPy's word) or dim (PyTorch's), as an index in range(ndim), or None for
     the flat array. dim=None means not given (PyTorch's implicit dim is not guessed)."""
     if dim is not None:
-        if axis is not None and axis != -1 and axis != dim:    # -1: axis's default
+        if axis is None or (axis != -1 and axis != dim):   # -1: axis's default
             raise TypeError(f"{name}() takes axis or dim, not both")
         axis = dim
     if axis is None:

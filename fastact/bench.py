@@ -545,6 +545,11 @@ def run_cli(args):
         return fail("--threads must be a positive integer")
     if args.repeat < 1:
         return fail("--repeat must be a positive integer")
+    for option, path in (("--plot", args.plot), ("--json", args.json),
+                         ("--markdown", args.markdown)):
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):          # before the run, not after it
+            return fail(f"{option}: no directory {folder}")
     if os.environ.get("ATEN_CPU_CAPABILITY") and not os.environ.get("MKL_ENABLE_INSTRUCTIONS"):
         # PyTorch computes tanh, exp, erf, log1p... on contiguous arrays through MKL,
         # which picks its own level (its AVX-512 tanh took a fifth of its AVX2 one's time)

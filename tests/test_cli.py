@@ -48,6 +48,9 @@ def test_help_describes_the_commands_and_options():
     (["bench", "--gated", "nosuch"], "--gated: unknown nosuch"),
     (["bench", "--peers", "nosuch"], "unknown peer 'nosuch'"),
     (["bench", "--step", "--step-sizes", "4Q"], "invalid sizes '4Q'"),
+    (["bench", "--json", "/nonexistent-dir/b.json"], "--json: no directory /nonexistent-dir"),
+    (["bench", "--markdown", "/nonexistent-dir/b.md"], "--markdown: no directory"),
+    (["bench", "--half", "--json", "/nonexistent-dir/b.json"], "--json: no directory"),
     (["frobnicate"], "invalid choice"),
     ([], "required"),
 ])

@@ -1152,6 +1152,10 @@ def test_argument_errors(backend, func):
     g = rng.standard_normal((3, 4))
     with pytest.raises(TypeError):
         fwd(func, x, axis=0, dim=1)
+    with pytest.raises(TypeError, match="axis or dim"):     # None: the flat array, not dim 1
+        fwd(func, x, axis=None, dim=1)
+    with pytest.raises(TypeError, match="axis or dim"):
+        getattr(fastact, CLASSES[func])(None, dim=1)
     with pytest.raises(TypeError):
         bwd(func, g, x, axis=0, dim=1)
     with pytest.raises(TypeError):
