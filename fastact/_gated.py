@@ -407,7 +407,8 @@ def weighted(entry, g, x, weight, outs, names, per_element=False):
     x = arrays[-1]
     shape = x.shape
     if per_element:
-        w, wshape = _prepared(weight, dtype), None        # rrelu's slopes, in x's dtype
+        # rrelu's slopes, drawn in x's dtype, widened here to the result dtype
+        w, wshape = _prepared(weight, dtype), None
         n_, c, inner = 1, 1, x.size
     else:
         channels = shape[1] if x.ndim >= 2 else 1
