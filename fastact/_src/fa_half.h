@@ -180,4 +180,24 @@ FA_INLINE void fa_narrow_bf16_n(const float *f, fa_half_t *h, ptrdiff_t n) {
     for (; i < n; i++) h[i] = fa_narrow_bf16(f[i]);
 }
 
+/* ---- the blocked 16-bit loops prefetch the block FA_HPF blocks ahead of the one they
+ * compute (elements i to min(i + FA_HBLK, n) of each stream given; NULL: none), so that
+ * memory is read while the float32 math runs: a block's loops touch their inputs only
+ * at its start, which leaves the hardware prefetchers idle during the math ---- */
+#define FA_HPF 4
+FA_INLINE void fa_prefetch_blk(const fa_half_t *in1, const fa_half_t *in2, fa_half_t *out1,
+                               fa_half_t *out2, ptrdiff_t i, ptrdiff_t n) {
+#if defined(__GNUC__) || defined(__clang__)
+    ptrdiff_t end = i + FA_HBLK < n ? i + FA_HBLK : n;
+    for (; i < end; i += 64 / sizeof(fa_half_t)) {
+        __builtin_prefetch(in1 + i, 0);
+        if (in2) __builtin_prefetch(in2 + i, 0);
+        __builtin_prefetch(out1 + i, 1);
+        if (out2) __builtin_prefetch(out2 + i, 1);
+    }
+#else
+    (void)in1; (void)in2; (void)out1; (void)out2; (void)i; (void)n;
+#endif
+}
+
 #endif
