@@ -118,15 +118,23 @@ PY
     # and 16-bit gated/softmax tests of test_half_integrations.py run here too), and so
     # did the ulp sweeps of test_accuracy.py (this wheel's kernels are the same C, built
     # with the same compiler and flags; fast-vs-slow parity, properties and robustness
-    # run here)
-    python -m pytest -q -p no:cacheprovider "$root/tests" \
-        --ignore "$root/tests/test_cpu_models.py" --ignore "$root/tests/test_platforms.py" \
-        --ignore "$root/tests/test_half.py" --ignore "$root/tests/test_accuracy.py"
+    # run here); the wheel without OpenMP leaves out, besides, the files whose subject is not
+    # the kernels (the bench CLI, packaging metadata, documentation, Dask and the
+    # integrations' wrappers, hypothesis properties): its difference is the threading
+    local skip=(--ignore "$root/tests/test_cpu_models.py" --ignore "$root/tests/test_platforms.py"
+                --ignore "$root/tests/test_half.py" --ignore "$root/tests/test_accuracy.py")
+    if [ "$1" = off ]; then
+        for f in test_cli test_packaging test_docs test_dask test_properties \
+                 test_gated_integrations test_softmax_integrations; do
+            skip+=(--ignore "$root/tests/$f.py")
+        done
+    fi
+    python -m pytest -q -p no:cacheprovider "$root/tests" "${skip[@]}"
 }
 echo "== tests against the installed wheel"
 run_suite on
 
 python -m pip install --quiet --force-reinstall --no-deps "$noomp"
-echo "== tests against the wheel built without OpenMP"
+echo "== tests against the wheel built without OpenMP (the kernels' files)"
 run_suite off
 echo "== wheel test passed"
