@@ -46,6 +46,11 @@ def _backward(name, kernel, params, grad_output, x, y, out):
                 f"{inexact[1]!r} is not a {y.dtype.name} value, so a y at its rounding "
                 f"may be clipped or not; pass x instead, or use {name}_forward_backward")
         entry, src, names = BWDY, y, _GY
+        if k.y_exact and getattr(y, "dtype", None) == np.float32:
+            # f' compares y with the bounds as the float32 forward clipped it: a wider
+            # grad_output must not widen them first (0.7 > float32(0.7), a clipped y)
+            params = tuple(float(np.float32(v)) if p in k.y_exact else v
+                           for p, v in zip(k.params, params))
     return _arrays.compute(kernel, entry, grad_output, src, out, None, params, names, _OUT)
 
 

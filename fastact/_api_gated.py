@@ -90,12 +90,16 @@ class GatedFunction(_api.Reassignable):
     name = None
     _spec = None
 
-    def __init__(self, dim=-1, *args, **kwargs):
+    def __init__(self, dim=-1, *args, axis=None, **kwargs):
+        if axis is not None:                  # NumPy's word, as the functions take it
+            if dim is not None and dim != -1 and dim != axis:       # -1: dim's default
+                raise TypeError(f"{type(self).__name__}() takes dim or axis, not both")
+            dim = axis
         values = list(args)
         for pname, default in self._spec.params[len(values):]:
             values.append(kwargs.pop(pname, default))
         if kwargs or len(values) > len(self._spec.params):
-            raise TypeError(f"{type(self).__name__}() takes dim and "
+            raise TypeError(f"{type(self).__name__}() takes dim (or axis) and "
                             f"{', '.join(self._spec.param_names) or 'no other argument'}")
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
             raise TypeError(f"dim must be an integer, got {type(dim).__name__}")

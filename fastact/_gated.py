@@ -413,7 +413,11 @@ def weighted(entry, g, x, weight, outs, names, per_element=False):
     else:
         channels = shape[1] if x.ndim >= 2 else 1
         w0 = check_weight(weight, x.ndim, channels)
-        w, wshape = np.ascontiguousarray(w0.reshape(-1), dtype=dtype), w0.shape
+        # the weight in x's dtype (a parameter: a wider grad_output does not promote it),
+        # then widened to the result dtype
+        own = dtype if g is None else _arrays.result_dtype(x, "x")
+        w = np.ascontiguousarray(w0.reshape(-1).astype(own), dtype=dtype)
+        wshape = w0.shape
         c = w.size
         n_, inner = (1, x.size) if c == 1 else (shape[0], math.prod(shape[2:]))
     name = PRELU_ENTRIES[entry]

@@ -337,6 +337,28 @@ def test_backward_from_y(case, backend, dtype):
     assert np.array_equal(got[-2:], at0)
 
 
+@pytest.mark.parametrize("gdtype", [np.float64, np.int64, bool])
+@pytest.mark.parametrize("bounds", [(-0.3, 0.7), (-1.0, 1.0), (0.1, 0.1), (-1e-40, 3e38)])
+def test_hardtanh_from_a_float32_y_with_a_wider_grad_output(bounds, gdtype, backend):
+    """A float32 y was clipped at the float32 bounds by a float32 forward: a float64 (int,
+    bool) grad_output promotes the result, not the bounds f' compares y with (0.7 >
+    float32(0.7)); the y-form gives g times that forward's derivative (hardtanh_grad of
+    the float32 x, PyTorch's). The x-form with the float64 grad_output computes in float64
+    (x = float32(0.7) < 0.7 is inside), which a y cannot tell apart."""
+    lo, hi = bounds
+    x = np.array([-2, lo, hi, 0.0, -0.0, 2, np.nextafter(np.float32(hi), np.float32(-1)),
+                  np.nextafter(np.float32(lo), np.float32(1))], np.float32)
+    g = np.array([1, 2, 3, 1, 1, 2, 3, 1]).astype(gdtype)
+    y = fastact.hardtanh(x, lo, hi)
+    got = fastact.hardtanh_backward(g, y=y, min_val=lo, max_val=hi)
+    assert got.dtype == np.float64
+    assert np.array_equal(got, g * fastact.hardtanh_grad(x, lo, hi).astype(np.float64))
+    tx = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.hardtanh(tx, lo, hi).backward(torch.ones_like(tx))
+    assert np.array_equal(got, g * tx.grad.numpy().astype(np.float64))
+    assert np.array_equal(fastact.Hardtanh(lo, hi).backward(g, y=y), got)
+
+
 @pytest.mark.parametrize("name", sorted(set(fastact.ACTIVATIONS) - Y_FORMS))
 def test_y_not_available(name):
     params = {"threshold": 0.0, "value": 0.0} if name == "threshold" else {}

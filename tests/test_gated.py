@@ -1009,6 +1009,22 @@ def test_assigned_parameters_are_used_and_validated(cls_name, attr, good, bad, b
     assert same(act.backward(g, x, **kw), fresh.backward(g, x, **kw))
 
 
+def test_classes_and_get_take_axis():
+    """NumPy's axis= as the functions take it: the same object as dim=, both at once only
+    where they agree."""
+    x = np.random.default_rng(2).standard_normal((4, 6, 2))
+    for cls_name in ("GLU", "SwiGLU", "GeGLU", "ReGLU"):
+        cls, name = getattr(fastact, cls_name), cls_name.lower()
+        for axis in (0, 1, -2):
+            act = cls(axis=axis)
+            assert act == cls(dim=axis) == fastact.get(name, axis=axis) and act.dim == axis
+            assert same(act(x), getattr(fastact, name)(x, axis=axis))
+        assert cls(dim=1, axis=1) == cls(dim=1)
+        with pytest.raises(TypeError, match="not both"):
+            cls(dim=0, axis=1)
+    assert fastact.GeGLU(axis=0, approximate="tanh") == fastact.GeGLU(0, approximate="tanh")
+
+
 def test_class_defaults_and_get():
     assert fastact.GLU().dim == -1 and fastact.ReGLU().dim == -1
     assert fastact.GeGLU().approximate == "none"
@@ -1276,6 +1292,29 @@ def test_prelu_dtypes(backend):
                                    ).astype(np.float16))
     s = fastact.prelu(-2.0, 0.25)
     assert type(s) is np.float64 and s == -0.5
+
+
+@pytest.mark.parametrize("gdtype", [np.float64, np.int32])
+def test_prelu_weight_in_xs_dtype_under_a_wider_grad_output(gdtype, backend):
+    """prelu's weight is a parameter of x's dtype: with a float32 x it is float32(w)
+    widened, whatever grad_output promotes the result to (float64 here), in every entry
+    point, as a Python float, a float64 array or one per channel."""
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((3, 2, 5)) * 2).astype(np.float32)
+    g = rng.integers(1, 5, x.shape).astype(gdtype)
+    for w in (0.1, np.array([0.1]), np.array([0.1, -1 / 3])):
+        w32 = np.asarray(w).astype(np.float32).astype(np.float64)
+        wx = w32 if w32.size == 1 else w32.reshape(1, -1, 1)
+        neg = x.astype(np.float64) <= 0
+        y = np.where(neg, wx * x, x)
+        d = np.where(neg, wx, 1.0)
+        gx, gw = fastact.prelu_backward(g, x, w)
+        assert gx.dtype == np.float64 and same(gx, g * d)
+        gw_ref = (g * np.where(neg, x, 0)).sum(axis=(0, 2)) if w32.size > 1 else \
+            (g * np.where(neg, x, 0)).sum()
+        assert np.allclose(gw, gw_ref, rtol=1e-12, atol=0)
+        fy, fgx, fgw = fastact.prelu_forward_backward(x, w, grad_output=g)
+        assert fy.dtype == np.float64 and same(fy, y) and same(fgx, gx) and same(fgw, gw)
 
 
 def test_prelu_class(backend, dtype):
