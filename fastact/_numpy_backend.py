@@ -266,8 +266,8 @@ def softplus(x, p, dtype):
     e = np.ldexp(m, k)
     lg = np.log1p(e)
     # np.float64: a beta that rounded to 0 in float32 gives PyTorch's inf, not ZeroDivisionError
-    sp = _where(z >= 0, (z + (z_err + lg)) / beta,
-                _where(z < -40, np.ldexp(m * (np.float64(1) / beta), k), lg / beta))
+    pos = _where(z < np.inf, (z + (z_err + lg)) / beta, x)    # z = inf: beta x overflowed
+    sp = _where(z >= 0, pos, _where(z < -40, np.ldexp(m * (np.float64(1) / beta), k), lg / beta))
     d = _where(z >= 0, 1 / (1 + e), e / (1 + e))
     return _where(linear_part, x, sp), _where(linear_part, 1.0, d)
 
@@ -383,9 +383,11 @@ def exponential_dy(y, p):
 def clipped_relu(x, p, dtype):
     """Keras's relu: p0 (x - p1) for x <= p1, else min(x, p2); f' = p0, 1, 0 from p2."""
     slope, thr, cap = p.negative_slope, p.threshold, p.max_value
-    dx = x - thr
-    neg = _where(np.isfinite(dx), dx * slope, x * slope - thr * slope)
-    neg = _where(x == -np.inf, -np.inf * slope if slope != 0 else -0.0, neg)
+    z = np.copysign(0.0, x) if thr != 0 else 0.0          # Keras's zeros (x * 0, relu's +0)
+    nt = thr - x
+    neg = _where(np.isfinite(nt), z - nt * slope, x * slope - thr * slope)
+    lim = -np.inf * slope if slope != 0 else (-0.0 if thr != 0 else 0.0)
+    neg = _where(x == -np.inf, lim, neg)
     above = _where((x < cap) | (cap == np.inf), 1.0, 0.0)
     return (_where(x > thr, np.minimum(x, cap), neg),
             _nan(_where(x > thr, above, slope), x))

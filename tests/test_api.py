@@ -79,15 +79,25 @@ def test_parameters_are_the_other_libraries(name):
     assert inspect.signature(getattr(fastact, name + "_grad")).parameters.keys() == sig.keys()
 
 
+def test_keras_relu_examples(backend, dtype):
+    """Keras's relu docstring examples, values and the signs of their zeros, and the limit
+    at -inf (Keras's own gives relu(-inf) = 0 and, with a threshold, -inf * 0 = NaN)."""
+    x = np.array([-10, -5, 0.0, 5, 10], dtype)
+    for params, want, signs in [({}, [0, 0, 0, 5, 10], [0, 0, 0, 0, 0]),
+                                ({"negative_slope": 0.5}, [-5, -2.5, 0, 5, 10], [1, 1, 0, 0, 0]),
+                                ({"max_value": 5.0}, [0, 0, 0, 5, 5], [0, 0, 0, 0, 0]),
+                                ({"threshold": 5.0}, [0, 0, 0, 0, 10], [1, 1, 0, 0, 0])]:
+        y = fastact.clipped_relu(x, **params)
+        assert np.array_equal(y, want) and np.array_equal(np.signbit(y), signs), params
+    inf = np.array([-np.inf, -0.0], dtype)
+    assert np.array_equal(np.signbit(fastact.clipped_relu(inf)), [0, 0])
+    assert np.array_equal(np.signbit(fastact.clipped_relu(inf, threshold=-1.0)), [1, 1])
+    assert np.array_equal(fastact.clipped_relu(inf, negative_slope=0.5), [-np.inf, 0])
+
+
 def test_other_libraries_examples():
-    """Values the other libraries document: Keras's relu examples, jax's sparse_plus and
-    squareplus at a few points, silu = swish(beta=1), quick_gelu = swish(beta=1.702)."""
-    x = np.array([-10, -5, 0.0, 5, 10])
-    assert np.array_equal(fastact.clipped_relu(x), [0, 0, 0, 5, 10])
-    assert np.array_equal(fastact.clipped_relu(x, negative_slope=0.5), [-5, -2.5, 0, 5, 10])
-    assert np.array_equal(fastact.clipped_relu(x, max_value=5.0), [0, 0, 0, 5, 5])
-    assert np.array_equal(fastact.clipped_relu(x, threshold=5.0), [0, 0, 0, 0, 10])
-    assert np.array_equal(np.signbit(fastact.clipped_relu(x, threshold=5.0)), [1, 1, 1, 0, 0])
+    """Values the other libraries document: jax's sparse_plus and squareplus at a few
+    points, silu = swish(beta=1), quick_gelu = swish(beta=1.702)."""
     z = np.linspace(-3, 3, 61)
     assert np.array_equal(fastact.swish(z), fastact.silu(z))
     assert np.allclose(fastact.quick_gelu(z), fastact.swish(z, beta=1.702), rtol=1e-15)
@@ -255,6 +265,27 @@ def test_softplus_with_a_beta_rounding_to_zero_computes_as_pytorch(beta, backend
         assert np.array_equal(d.astype(np.float64), t.grad.numpy().astype(np.float64))
     y64 = fastact.softplus(x, beta)
     assert np.allclose(y64, math.log(2) / beta + x / 2, rtol=1e-15)
+
+
+@pytest.mark.parametrize("threshold", [np.inf, 1e300])
+@pytest.mark.parametrize("beta", [2.0, 1e30, -3.0])
+def test_softplus_where_beta_x_overflows_below_the_threshold(beta, threshold, dtype, backend):
+    """A threshold of inf (or one past the dtype's range) leaves softplus on
+    log1p(e^(beta x)) / beta where beta x overflows: the exact value is x (beta > 0, x
+    large) or its limit; f' 1 (PyTorch gives inf there); backward g f'. The exact
+    value's other side, e^(beta x) / beta, underflows to a zero of beta's sign."""
+    big = float(np.finfo(dtype).max) / 2
+    x = np.array([big, -big, 0.5 * big, np.inf, -np.inf], dtype) * np.sign(beta)
+    y, d = fastact.softplus_forward_backward(x, beta, threshold)
+    pos, fin = np.array([1, 0, 1, 1, 0], bool), np.isfinite(x)
+    eps = float(np.finfo(dtype).eps)
+    assert np.all(np.abs(y[pos & fin] - x[pos & fin]) <= 2 * eps * np.abs(x[pos & fin]))
+    assert np.array_equal(y[pos & ~fin], x[pos & ~fin]) and np.all(d[pos] == 1)
+    assert np.all(y[~pos] == 0) and np.array_equal(np.signbit(y[~pos]), [beta < 0] * 2)
+    assert np.all(d[~pos] == 0)
+    assert np.array_equal(fastact.softplus(x, beta, threshold), y)
+    assert np.array_equal(fastact.softplus_backward(np.full_like(x, 2), x, beta, threshold),
+                          2 * d)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
