@@ -205,7 +205,8 @@ def _render_gated(table):
             f"axis: int | None = ..., grad_output: npt.ArrayLike | None = ..., out: _Out = ..., "
             f"grad_out: Any = ...) -> tuple[Any, ...]: ...",
             f"class {spec.cls_name}(GatedFunction):",
-            f"    def __init__(self, dim: int = ...{''.join(', ' + _param(p, d, True, table) for p, d in spec.params)}) -> None: ...",
+            f"    def __init__(self, dim: int = ...{''.join(', ' + _param(p, d, True, table) for p, d in spec.params)}, "
+            f"*, axis: int | None = ...) -> None: ...",
             ""]
     return lines + [WEIGHTED_STUB]
 
