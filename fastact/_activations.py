@@ -539,8 +539,7 @@ ACTIVATIONS_TABLE = (
                "Keras's relu: negative_slope (x - threshold) for x <= threshold, else "
                "min(x, max_value)",
                torch="torch.where(x > threshold, x if max_value is None else "
-                     "torch.where(x >= max_value, max_value, x), (x * 0 if threshold != 0 else "
-                     "torch.zeros_like(x)) - negative_slope * (threshold - x))",
+                     "torch.where(x >= max_value, max_value, x), negative_slope * (x - threshold))",
                kinks=lambda negative_slope, max_value, threshold:
                    (threshold,) + (() if max_value is None else (max_value,)),
                param_docs=("slope below threshold; any real number",

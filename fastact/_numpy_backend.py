@@ -383,11 +383,9 @@ def exponential_dy(y, p):
 def clipped_relu(x, p, dtype):
     """Keras's relu: p0 (x - p1) for x <= p1, else min(x, p2); f' = p0, 1, 0 from p2."""
     slope, thr, cap = p.negative_slope, p.threshold, p.max_value
-    z = np.copysign(0.0, x) if thr != 0 else 0.0          # Keras's zeros (x * 0, relu's +0)
-    nt = thr - x
-    neg = _where(np.isfinite(nt), z - nt * slope, x * slope - thr * slope)
-    lim = -np.inf * slope if slope != 0 else (-0.0 if thr != 0 else 0.0)
-    neg = _where(x == -np.inf, lim, neg)
+    dx = x - thr
+    neg = _where(np.isfinite(dx), dx * slope, x * slope - thr * slope)
+    neg = _where(x == -np.inf, -np.inf * slope if slope != 0 else -0.0, neg)
     above = _where((x < cap) | (cap == np.inf), 1.0, 0.0)
     return (_where(x > thr, np.minimum(x, cap), neg),
             _nan(_where(x > thr, above, slope), x))

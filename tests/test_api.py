@@ -80,17 +80,18 @@ def test_parameters_are_the_other_libraries(name):
 
 
 def test_keras_relu_examples(backend, dtype):
-    """Keras's relu docstring examples, values and the signs of their zeros, and the limit
-    at -inf (Keras's own gives relu(-inf) = 0 and, with a threshold, -inf * 0 = NaN)."""
+    """Keras's relu docstring examples: their values; the zeros are those of
+    negative_slope (x - threshold) (docs/contract.md: -0.0 below the threshold where
+    Keras's relu gives +0.0), and at -inf the limit."""
     x = np.array([-10, -5, 0.0, 5, 10], dtype)
-    for params, want, signs in [({}, [0, 0, 0, 5, 10], [0, 0, 0, 0, 0]),
+    for params, want, signs in [({}, [0, 0, 0, 5, 10], [1, 1, 0, 0, 0]),
                                 ({"negative_slope": 0.5}, [-5, -2.5, 0, 5, 10], [1, 1, 0, 0, 0]),
-                                ({"max_value": 5.0}, [0, 0, 0, 5, 5], [0, 0, 0, 0, 0]),
-                                ({"threshold": 5.0}, [0, 0, 0, 0, 10], [1, 1, 0, 0, 0])]:
+                                ({"max_value": 5.0}, [0, 0, 0, 5, 5], [1, 1, 0, 0, 0]),
+                                ({"threshold": 5.0}, [0, 0, 0, 0, 10], [1, 1, 1, 0, 0])]:
         y = fastact.clipped_relu(x, **params)
         assert np.array_equal(y, want) and np.array_equal(np.signbit(y), signs), params
     inf = np.array([-np.inf, -0.0], dtype)
-    assert np.array_equal(np.signbit(fastact.clipped_relu(inf)), [0, 0])
+    assert np.array_equal(np.signbit(fastact.clipped_relu(inf)), [1, 1])
     assert np.array_equal(np.signbit(fastact.clipped_relu(inf, threshold=-1.0)), [1, 1])
     assert np.array_equal(fastact.clipped_relu(inf, negative_slope=0.5), [-np.inf, 0])
 
