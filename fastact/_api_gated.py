@@ -91,10 +91,8 @@ class GatedFunction(_api.Reassignable):
     _spec = None
 
     def __init__(self, dim=-1, *args, axis=None, **kwargs):
-        if axis is not None:                  # NumPy's word, as the functions take it
-            if dim is not None and dim != -1 and dim != axis:       # -1: dim's default
-                raise TypeError(f"{type(self).__name__}() takes dim or axis, not both")
-            dim = axis
+        if axis is not None:                                      # as the functions take it
+            dim = _gated.resolve_dim(dim, axis, type(self).__name__)
         values = list(args)
         for pname, default in self._spec.params[len(values):]:
             values.append(kwargs.pop(pname, default))

@@ -133,14 +133,19 @@ def _check_outs(outs, names, shapes, result):
                 raise ValueError("the output arrays must not overlap")
 
 
-def normalize_dim(dim, axis, ndim, name):
-    """dim (PyTorch's word) or axis (NumPy's), as an index in range(ndim)."""
+def resolve_dim(dim, axis, name):
+    """dim (PyTorch's word) or axis (NumPy's), not both (dim at its default -1 is not
+    given)."""
     if axis is not None:
-        if dim is not None and dim != -1:               # -1: dim's default
+        if dim is not None and dim != -1:
             raise TypeError(f"{name}() takes dim or axis, not both")
         dim = axis
-    if dim is None:
-        dim = -1
+    return -1 if dim is None else dim
+
+
+def normalize_dim(dim, axis, ndim, name):
+    """dim or axis (resolve_dim), as an index in range(ndim)."""
+    dim = resolve_dim(dim, axis, name)
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"dim must be an integer, got {type(dim).__name__}")
     if not -ndim <= dim < ndim:
@@ -415,8 +420,8 @@ def weighted(entry, g, x, weight, outs, names, per_element=False):
         w0 = check_weight(weight, x.ndim, channels)
         # the weight in x's dtype (a parameter: a wider grad_output does not promote it),
         # then widened to the result dtype
-        own = dtype if g is None else _arrays.result_dtype(x, "x")
-        w = np.ascontiguousarray(w0.reshape(-1).astype(own), dtype=dtype)
+        w = np.ascontiguousarray(w0.reshape(-1).astype(_arrays.result_dtype(x, "x")),
+                                 dtype=dtype)
         wshape = w0.shape
         c = w.size
         n_, inner = (1, x.size) if c == 1 else (shape[0], math.prod(shape[2:]))
