@@ -303,7 +303,8 @@ def rrelu_backward(grad_output, x, lower=1 / 8, upper=1 / 3, training=False, *, 
             raise TypeError("rrelu_backward takes noise= or seed/rng, not both")
         _bounds(lower, upper, training)
         arrays = [np.asarray(grad_output), np.asarray(noise), np.asarray(x)]
-        result = _gated._arrays.check_inputs(arrays, ("grad_output", "noise", "x"))
+        result = _gated._arrays.check_inputs(arrays, ("grad_output", "noise", "x"),
+                                             _gated._arrays.weak_scalars((grad_output, noise, x)))
         _gated._arrays.check_out(out, "out", arrays[-1].shape, result)
         with np.errstate(all="ignore"):
             r = np.multiply(arrays[0], arrays[1], dtype=result)

@@ -59,12 +59,28 @@ def promote(a, b, names):
                         f"both to float32") from None
 
 
-def check_inputs(arrays, names):
+def weak_scalars(values):
+    """Which of the values are Python bool, int or float: NumPy 2's weak scalars, which
+    take the dtype of the other inputs (``np.float32(0.5) * 2.0`` is float32)."""
+    return tuple(type(v) in (bool, int, float) for v in values)
+
+
+def common_dtype(arrays, names, weak=()):
+    """The result dtype of the inputs (arrays, after numpy.asarray): the promotion of
+    their result dtypes, leaving out those that weak (weak_scalars of what the user
+    passed) marks, unless every input is weak; TypeError for a refused dtype."""
+    typed = [(a, n) for a, n, w in zip(arrays, names, weak or (False,) * len(arrays))
+             if not w] or list(zip(arrays, names))
+    result = result_dtype(*typed[0])
+    for a, name in typed[1:]:
+        result = promote(result, result_dtype(a, name), (typed[0][1], name))
+    return result
+
+
+def check_inputs(arrays, names, weak=()):
     """Raise unless the inputs (NumPy or dask arrays) share x's shape and have accepted
-    dtypes; returns the result dtype (the promotion of theirs)."""
-    result = result_dtype(arrays[0], names[0])
-    for a, name in zip(arrays[1:], names[1:]):
-        result = promote(result, result_dtype(a, name), (names[0], name))
+    dtypes; returns their common_dtype."""
+    result = common_dtype(arrays, names, weak)
     for a, name in zip(arrays[:-1], names[:-1]):
         if a.shape != arrays[-1].shape:
             raise ValueError(f"{name} has shape {a.shape} but {names[-1]} has shape "
@@ -115,7 +131,7 @@ def run(launch, kernel, entry, inputs, names, outs, out_names, params):
     """Compute entry of kernel on inputs into outs (None: allocate); returns the result,
     or a tuple of results when there are two outputs."""
     arrays = [np.asarray(a) for a in inputs]
-    result = dtype = check_inputs(arrays, names)    # the kernels compute in it
+    result = dtype = check_inputs(arrays, names, weak_scalars(inputs))  # computed in it
     x = arrays[-1]
     shape = x.shape
     for out, name in zip(outs, out_names):
@@ -190,7 +206,7 @@ def _lazy(kernel, entry, inputs, names, outs, params):
     if any(o is not None for o in outs):
         raise TypeError("out= is not supported with dask arrays (the result is lazy)")
     arrays = [a if is_dask(a) else np.asarray(a) for a in inputs]
-    result = check_inputs(arrays, names)
+    result = check_inputs(arrays, names, weak_scalars(inputs))
     # task names say what they compute: 'fastact-gelu-bwd-<hash>'
     return _dask.map_blocks(_block, arrays, len(outs), result,
                             f"fastact-{KERNELS[kernel].name}-{ENTRIES[entry]}",

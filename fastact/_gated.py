@@ -80,10 +80,8 @@ def _backend_impl():
 
 # ---- common array rules ----
 
-def _result(arrays, names):
-    result = _arrays.result_dtype(arrays[0], names[0])
-    for a, name in zip(arrays[1:], names[1:]):
-        result = _arrays.promote(result, _arrays.result_dtype(a, name), (names[0], name))
+def _result(arrays, names, weak=()):
+    result = _arrays.common_dtype(arrays, names, weak)
     return result, result           # (the kernels compute in the result's dtype)
 
 
@@ -233,7 +231,7 @@ def split(kernel, entry, g, x, dim, axis, out, grad_out, name):
                          f"gate are its halves), got {x.shape[dim]}")
     yshape = x.shape[:dim] + (x.shape[dim] // 2,) + x.shape[dim + 1:]
     arrays, names = ([x], ["x"]) if g is None else ([np.asarray(g), x], ["grad_output", "x"])
-    result, dtype = _result(arrays, names)
+    result, dtype = _result(arrays, names, _arrays.weak_scalars((g, x)[-len(arrays):]))
     if g is not None and arrays[0].shape != yshape:
         raise ValueError(f"grad_output has shape {arrays[0].shape}, expected {yshape} (x's "
                          f"shape with dim {dim} halved)")
@@ -283,7 +281,7 @@ def pair(kernel, entry, g, a, b, out, grad_out, name):
         return _lazy_pair(kernel, entry, inputs, names)
     _arrays.refuse_masked(inputs, name, _MASKED)
     arrays = [np.asarray(v) for v in inputs]
-    result = _arrays.check_inputs(arrays, names)       # same shapes
+    result = _arrays.check_inputs(arrays, names, _arrays.weak_scalars(inputs))  # same shapes
     dtype = result
     shape = arrays[-1].shape
     has_y, has_grad = _HAS_Y[entry], entry != _FWD
@@ -365,7 +363,7 @@ def _lazy_pair(kernel, entry, inputs, names):
     from . import _dask
 
     arrays = [v if _arrays.is_dask(v) else np.asarray(v) for v in inputs]
-    result = _arrays.check_inputs(arrays, names)
+    result = _arrays.check_inputs(arrays, names, _arrays.weak_scalars(inputs))
     nout = (1 if _HAS_Y[entry] else 0) + (2 if entry != _FWD else 0)
     token = f"fastact-{GATED_KERNELS[kernel].name}-{GATED_ENTRIES[entry]}"
     return _dask.map_blocks(_pair_block, arrays, nout, result, token, kernel=kernel,
@@ -407,7 +405,8 @@ def weighted(entry, g, x, weight, outs, names, per_element=False):
     if not per_element:                 # rrelu refuses them itself, in both modes
         _arrays.refuse_masked((g, x, weight), "prelu", _MASKED)
     arrays = [np.asarray(x)] if g is None else [np.asarray(g), np.asarray(x)]
-    result = _arrays.check_inputs(arrays, ("grad_output", "x")[-len(arrays):])
+    result = _arrays.check_inputs(arrays, ("grad_output", "x")[-len(arrays):],
+                                  _arrays.weak_scalars((g, x)[-len(arrays):]))
     dtype = result
     x = arrays[-1]
     shape = x.shape

@@ -81,13 +81,14 @@ def run(func, op, x, g, axis, dim, outs, name):
     names = ("grad_output", xname)[-len(inputs):]
     _arrays.refuse_masked(inputs, name, "fill the masked entries with a value that leaves "
                           "them out of each sum (x.filled(-np.inf); +inf for softmin)")
+    weak = _arrays.weak_scalars(inputs)
     inputs = tuple(np.asarray(a) for a in inputs)
     x = inputs[-1]
     if g is not None:
         g = inputs[0]
         if g.shape != x.shape:
             raise ValueError(f"grad_output has shape {g.shape} but {xname} has shape {x.shape}")
-    result, dtype = _result(inputs, names)
+    result, dtype = _result(inputs, names, weak)
     ax = normalize_axis(axis, dim, x.ndim, name)
     out_names = _OUT_NAMES[op]
     _check_outs(outs, out_names, (x.shape,) * len(outs), result)

@@ -191,6 +191,44 @@ def test_backward_shapes_and_dtypes(backend):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_python_scalars_are_weak(name, backend):
+    """A Python bool, int or float takes the other input's dtype, as NumPy 2 promotes
+    (np.result_type is the reference): grad_output=2.0 with a float32 x gives float32, a
+    float64 0-d array or NumPy scalar does not; with Python scalars only, float64."""
+    p = PARAMS.get(name, {})
+    f = lambda suffix: getattr(fastact, name + suffix)  # noqa: E731
+    strong = [np.float16(0.75), np.float32(-0.75), np.float64(1.5), np.array(0.75, np.float32),
+              np.array(2.0), np.int32(2)]
+    pairs = ([(g, x) for g in (2.0, 3, True, -0.5) for x in strong]
+             + [(g, x) for g in strong for x in (0.75, -2, False)]
+             + [(1.5, 0.75), (2, True)])
+    for g, x in pairs:
+        expected = np.result_type(g, x)
+        if expected.kind in "biu":
+            expected = np.dtype(np.float64)           # integers are computed in float64
+        g64, x64 = np.float64(g), np.float64(x)
+        for label, r in [("backward", f("_backward")(g, x, **p)),
+                         ("forward_backward", f("_forward_backward")(x, grad_output=g, **p)[1])]:
+            assert r.dtype == expected, (label, g, x, r.dtype, expected)
+            ref = np.float64(f("_backward")(g64, x64, **p))
+            assert np.isclose(np.float64(r), ref, rtol=2e-3, atol=1e-30, equal_nan=True), \
+                (label, g, x, r, ref)
+
+
+def test_python_scalars_are_weak_beyond_the_elementwise(backend):
+    """The same rule for the softmax family, prelu and rrelu's noise, and the gated units."""
+    x32 = np.float32(0.5)
+    assert fastact.softmax_backward(2.0, y=np.float32(1.0)).dtype == np.float32
+    assert fastact.log_softmax_forward_backward(x32, grad_output=1)[1].dtype == np.float32
+    assert fastact.prelu_backward(1.0, np.float32(-0.5), 0.25)[0].dtype == np.float32
+    assert fastact.prelu_backward(np.array(1.0), np.float32(-0.5), 0.25)[0].dtype == np.float64
+    assert fastact.rrelu_backward(2.0, np.float32(-1.0), noise=np.float32(0.2)).dtype \
+        == np.float32
+    assert fastact.swiglu_backward(np.array([2.0], np.float32), [1, 2]).dtype == np.float64
+    assert fastact.swiglu_backward([2.0], np.array([1, 2], np.float16)).dtype == np.float64
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_compiled_path_allocates_only_outputs(name):
     """With out= nothing proportional to n is allocated; without, exactly the outputs
     (NumPy reports its buffers to tracemalloc)."""
