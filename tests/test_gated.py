@@ -677,9 +677,10 @@ def test_dtypes(case, backend):
         assert all(u.dtype == np.float64 for u in r) and same(
             r, fa(case, "forward_backward", ai.astype(float), gi.astype(float)))
     # float16: computed in float32, returned as float16: the float32 result rounded once,
-    # bit for bit, but exact gelu's gate (geglu) in the compiled backend, whose 16-bit types
-    # have their own float32 math (test_half's OWN_16BIT_MATH): within 1 ulp of it
-    own = case[2:] == ("gelu", {}) and backend == "compiled"
+    # bit for bit, but exact gelu's and sigmoid's gates (geglu, glu) in the compiled backend,
+    # whose 16-bit types have their own float32 math (test_half's OWN_16BIT_MATH): within
+    # 1 ulp of it
+    own = case[2] in ("gelu", "sigmoid") and case[3] == {} and backend == "compiled"
     x16 = x.astype(np.float16)
     a16, g16 = halves(x16, -1)
     for call16, call32 in zip(_all_entries_one(case, x16) + _all_entries_two(case, a16, g16),

@@ -13,8 +13,9 @@ exact value.
 - The conversions: linear returns every pattern unchanged; leaky_relu's x <= 0 side is
   NumPy's / ml_dtypes' rounding of the float32 product, bit for bit; every compiled
   16-bit entry point is the float32 kernel on the widened input rounded once, bit for
-  bit (signed zeros included), but exact gelu's, whose shorter float32 math for the
-  16-bit types (OWN_16BIT_MATH) is within 1 ulp of it, with its zeros' signs.
+  bit (signed zeros included), but exact gelu's, sigmoid's and logsigmoid's, whose shorter
+  float32 math for the 16-bit types (OWN_16BIT_MATH) is within 1 ulp of it, with its
+  zeros' signs.
 - The dtype rules: results keep the type (functions and classes), out= must be exactly
   it, in place, layouts, 0-d, empty, mixed dtypes and their promotion, and `import
   fastact` does not import ml_dtypes.
@@ -448,8 +449,9 @@ def test_leaky_relu_narrowing_bit_exact(tname, level):
 def test_compiled_is_the_float32_kernel_rounded_once(tname, lv):
     """The compiled 16-bit entry points compute what the float32 ones do on the widened
     input, rounded once by NumPy / ml_dtypes (round to nearest even): the same bits for
-    every pattern and case (signed zeros included), every entry point. Exact gelu is the
-    exception (OWN_16BIT_MATH): its 16-bit types have their own, shorter float32 math,
+    every pattern and case (signed zeros included), every entry point. Exact gelu, sigmoid
+    and logsigmoid are the exception (OWN_16BIT_MATH): their 16-bit types have their own,
+    shorter float32 math,
     held to the 1 ulp bound by test_exhaustive_within_one_ulp."""
     dt = _type(tname)
     x = H.patterns(tname)
@@ -486,13 +488,13 @@ def test_compiled_is_the_float32_kernel_rounded_once(tname, lv):
 
 # the kernels whose 16-bit types compute with their own float32 math (fa_K_h32 in
 # fastact/_src/fa_activations_impl.h), not the float32 kernel's
-OWN_16BIT_MATH = {"gelu"}
+OWN_16BIT_MATH = {"gelu", "sigmoid", "logsigmoid"}
 
 
 @pytest.mark.parametrize("tname", TYPES)
 @pytest.mark.parametrize("lv", _backend.supported_levels())
 def test_own_16bit_math_differs_from_float32_kernel(tname, lv):
-    """OWN_16BIT_MATH is the kernels that need it: exact gelu's 16-bit results are not all
+    """OWN_16BIT_MATH is the kernels that need it: their 16-bit results are not all
     the float32 kernel's rounded (else the shorter math would not be in use, and the
     exception above would hide nothing), while staying within 1 ulp of the exact value
     (test_exhaustive_within_one_ulp) and, here, of the float32 kernel's rounded result."""

@@ -50,7 +50,8 @@
 /* The 16-bit entry points of kernel K for storage type s (f16, bf16): the inputs widened
  * to float, the 16-bit types' float32 math fa_K_h32, the results rounded once to s
  * (fa_half.h). fa_K_h32 is the float32 kernel itself, except where a kernel defines a
- * shorter one exact enough for 16-bit results (gelu; FA_DEFINE_OWN_H32). */
+ * shorter one exact enough for 16-bit results (gelu, sigmoid, logsigmoid:
+ * FA_DEFINE_OWN_H32). */
 #define FA_ENTRIES_H(K, s)                                                                \
     FA_INLINE fa_half_t fa_##K##_fwd_##s(fa_half_t x, FA_P(float)) {                      \
         float y, d; fa_##K##_h32(fa_widen_##s(x), FA_A, &y, &d); return fa_narrow_##s(y); } \

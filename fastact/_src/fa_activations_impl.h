@@ -25,14 +25,33 @@
 
 #define TAIL_INV C(TAIL_INV)
 
-/* ---- sigmoid: 1 / (1 + e^-x); f' = e / (1 + e)^2 with e = e^-|x| ---- */
-FA_INLINE void S(sigmoid)(T x, FA_P0(T), T *y, T *d) {
-    T e = S(exp)(-S(abs)(x));
+#if FA_T_F32
+/* The 16-bit types' e^x (fa_K_h32 of sigmoid and logsigmoid) for x <= 0: within 1e-5
+ * relative while normal (a 16-bit result needs 2^-12), flushed below 2^-126 as S(exp).
+ * One FMA reduces (s = 2x - 2k ln2, 2x exact, ln2 rounded to float: 6e-6 relative at k =
+ * -127) and EXP16(s) = e^(s/2) has degree 4: 12 instructions to S(exp)'s 16. */
+FA_INLINE T fa_exp16_h32(T x) {
+    x = x < C(EXP_MIN) ? C(EXP_MIN) : x;
+    T kt = FA_FMA(x, C(LOG2E), C(MAGIC)), kf = kt - C(MAGIC);
+    U k = S(to_bits)(kt) - C(MAGIC_BITS);
+    return FA_F32_EXP16(FA_FMA(kf, (T)-1.38629436f, 2 * x)) * S(pow2)(k);      /* -2 ln2 */
+}
+#endif
+
+/* ---- sigmoid: 1 / (1 + e^-x); f' = e / (1 + e)^2 with e = e^-|x| (the 16-bit types:
+ * e from fa_exp16_h32) ---- */
+FA_INLINE void S(sigmoid_e)(T x, T e, T *y, T *d) {
     *y = (x >= 0 ? 1 : e) / (1 + e);
     *d = e / S(sq1p)(e);
 }
+FA_INLINE void S(sigmoid)(T x, FA_P0(T), T *y, T *d) { S(sigmoid_e)(x, S(exp)(-S(abs)(x)), y, d); }
+#if FA_T_F32
+FA_INLINE void fa_sigmoid_h32(T x, FA_P0(T), T *y, T *d) {
+    S(sigmoid_e)(x, fa_exp16_h32(-S(abs)(x)), y, d);
+}
+#endif
 FA_INLINE T S(sigmoid_dy)(T y, FA_P0(T)) { return y * (1 - y); }
-FA_DEFINE(sigmoid)
+FA_DEFINE_OWN_H32(sigmoid)
 FA_DEFINE_Y(sigmoid)
 
 /* ---- tanh ---- */
@@ -418,13 +437,21 @@ FA_INLINE void S(softsign)(T x, FA_P0(T), T *y, T *d) {
 }
 FA_DEFINE(softsign)
 
-/* ---- logsigmoid: -softplus(-x) ---- */
-FA_INLINE void S(logsigmoid)(T x, FA_P0(T), T *y, T *d) {
-    T e = S(exp)(-S(abs)(x)), l = S(log1p01)(e);
+/* ---- logsigmoid: -softplus(-x), with e = e^-|x| (the 16-bit types: fa_exp16_h32) ---- */
+FA_INLINE void S(logsigmoid_e)(T x, T e, T *y, T *d) {
+    T l = S(log1p01)(e);
     *y = x >= 0 ? -l : x - l;
     *d = (x >= 0 ? e : 1) / (1 + e);
 }
-FA_DEFINE(logsigmoid)
+FA_INLINE void S(logsigmoid)(T x, FA_P0(T), T *y, T *d) {
+    S(logsigmoid_e)(x, S(exp)(-S(abs)(x)), y, d);
+}
+#if FA_T_F32
+FA_INLINE void fa_logsigmoid_h32(T x, FA_P0(T), T *y, T *d) {
+    S(logsigmoid_e)(x, fa_exp16_h32(-S(abs)(x)), y, d);
+}
+#endif
+FA_DEFINE_OWN_H32(logsigmoid)
 
 /* ---- tanhshrink: x - tanh(x), a polynomial below |x| = 1, (|x| - 1) + 2u / (1 + u)
  * above (u = e^-2|x|: no cancellation); f' = tanh(x)^2 ---- */

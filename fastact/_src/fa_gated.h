@@ -63,7 +63,7 @@ typedef void (*fa_seg_t)(const char *g, const char *a, const char *b, char *o1, 
 #undef CSFX
 
 /* float16 and bfloat16: stored as 16 bits (fa_half.h), computed with the 16-bit types'
- * float32 kernels (fa_K_h32: float's, but where a kernel has its own, as gelu) */
+ * float32 kernels (fa_K_h32: float's, but where a kernel has its own: gelu, sigmoid) */
 #define FA_GATED_HALF
 #define T float
 #define U uint32_t
