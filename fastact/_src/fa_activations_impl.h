@@ -274,10 +274,11 @@ FA_DEFINE_G_OWN_H32(gelu)
 FA_DEFINE(gelu)
 #endif
 
-/* ---- gelu, tanh approximation: x sigma(v), v = 2u = A x + B x^3 carried as v + vl ----*/
+/* ---- gelu, tanh approximation: x sigma(v), v = 2u = A x + B x^3 carried as v + vl;
+ * NaN x: NaN results at the end (limit_num) ----*/
 #define GELU_T_CLAMP ((T)(sizeof(T) == 4 ? 12.0 : 23.0))
 FA_INLINE void S(gelu_tanh)(T x, FA_P0(T), T *y, T *d) {
-    T xc = S(limit)(x, GELU_T_CLAMP);
+    T xc = S(limit_num)(x, GELU_T_CLAMP);
     T pe, p = S(two_prod)(xc, xc, &pe);
     T bpe, bp = S(two_prod)(C(GELU_B_HI), p, &bpe);
     T te, t = S(two_sum)(C(GELU_A_HI), bp, &te);
@@ -291,9 +292,11 @@ FA_INLINE void S(gelu_tanh)(T x, FA_P0(T), T *y, T *d) {
     T xdl, xd = S(two_prod)(xc, dv, &xdl), nl, n = S(two_sum)(den, xd, &nl);
     T num = n + (nl + xdl + xc * dvl);                           /* 1 + e + x v' */
     /* the numerators chosen first, then one division each */
-    *y = (v >= 0 ? x : xc * es) / den * (v >= 0 ? 1 : TAIL_INV);
-    *d = S(mul_div)(v >= 0 ? xc * e : es, v >= 0 ? dv : num, v >= 0 ? den : -(T)0, den2, rd2)
-         * (v >= 0 ? 1 : TAIL_INV);
+    T yv = (v >= 0 ? x : xc * es) / den * (v >= 0 ? 1 : TAIL_INV);
+    T dr = S(mul_div)(v >= 0 ? xc * e : es, v >= 0 ? dv : num, v >= 0 ? den : -(T)0, den2, rd2)
+           * (v >= 0 ? 1 : TAIL_INV);
+    *y = x == x ? yv : x;
+    *d = x == x ? dr : x;
 }
 FA_DEFINE(gelu_tanh)
 

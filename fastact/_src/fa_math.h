@@ -37,6 +37,14 @@
 #  define FA_KNOWN(c) 0
 #endif
 
+/* FA_HAVE_CMP64: a vector compare of signed 64-bit integers (SSE4.2, NEON), which
+ * S(limit_num) needs to take a double's minimum on its bits; SSE2 has none */
+#if defined(__SSE4_2__) || defined(__aarch64__) || defined(__ARM_NEON)
+#  define FA_HAVE_CMP64 1
+#else
+#  define FA_HAVE_CMP64 0
+#endif
+
 #include "fa_coeffs.h"
 
 /* Per-type constants. exp's argument is clamped below at EXP_MIN, where 2^k is exactly
