@@ -14,9 +14,13 @@ import threading
 from . import _backend
 
 
+_MAX = 2**31 - 1                        # the runner's C int
+
+
 def _check(n):
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"number of threads must be a positive integer, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= _MAX:
+        raise ValueError(f"number of threads must be a positive integer up to {_MAX}, "
+                         f"got {n!r}")
     return int(n)
 
 

@@ -108,7 +108,8 @@ def test_environment_warnings_point_at_the_users_line(tmp_path):
     line, not inside fastact."""
     script = tmp_path / "user_script.py"
     script.write_text("import os\n\nimport fastact  # line 3\n")
-    for var, value in (("FASTACT_SIMD", "avx1024"), ("FASTACT_NUM_THREADS", "many")):
+    for var, value in (("FASTACT_SIMD", "avx1024"), ("FASTACT_NUM_THREADS", "many"),
+                       ("FASTACT_NUM_THREADS", "3000000000")):
         r = subprocess.run([sys.executable, "-W", "always", str(script)], capture_output=True,
                            text=True, env={**os.environ, var: value}, timeout=120)
         assert r.returncode == 0, r.stderr

@@ -27,9 +27,15 @@ def test_get_set_and_context():
             assert fastact.get_num_threads() == _expect(3)
         assert fastact.get_num_threads() == 1
     assert fastact.get_num_threads() == n
-    for bad in (0, -1, 1.5, "2", True):
+    for bad in (0, -1, 1.5, "2", True, 2**31, 2**64):
         with pytest.raises(ValueError):
             fastact.set_num_threads(bad)
+        with pytest.raises(ValueError):
+            with fastact.threads(bad):
+                pass
+    with fastact.threads(1):                  # a refused block left nothing behind
+        assert fastact.get_num_threads() == 1
+    assert fastact.get_num_threads() == n
 
 
 @pytest.mark.parametrize("env, expected", [({"OMP_NUM_THREADS": "1"}, "1"),
