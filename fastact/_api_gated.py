@@ -206,7 +206,10 @@ class PReLU(_api.Reassignable):
 
     def __init__(self, weight=0.25):
         w = _gated.check_weight(weight, 2, np.size(weight))
-        self.weight = w.copy() if w.ndim else w.item()
+        if w.ndim:
+            w = w.copy()
+            w.flags.writeable = False   # the object's hash and equality stay what they were
+        self.weight = w if w.ndim else w.item()
 
     def __call__(self, x, *, out=None):
         return prelu(x, self.weight, out=out)
@@ -236,7 +239,8 @@ class PReLU(_api.Reassignable):
         return np.array_equal(self.weight, other.weight)
 
     def __hash__(self):
-        return hash(("PReLU", np.asarray(self.weight).tobytes()))
+        # by value, as __eq__ compares: -0.0 as 0.0, float32 and float64 alike
+        return hash(("PReLU", tuple(float(v) + 0.0 for v in np.ravel(self.weight))))
 
     def __reduce__(self):
         return PReLU, (self.weight,)

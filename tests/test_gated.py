@@ -1338,6 +1338,26 @@ def test_prelu_class(backend, dtype):
     assert fastact.get("prelu", weight=0.5) == fastact.PReLU(weight=0.5)
 
 
+def test_prelu_equal_objects_hash_equal():
+    """Equal PReLU objects hash equal (docs/contract.md): the weight's value decides, not
+    its bytes (-0.0 and 0.0, float32 and float64), and a bound weight cannot change
+    under the object's hash."""
+    pairs = [(0.0, -0.0), (np.array([0.25, 0.5]), np.array([0.25, 0.5], np.float32)),
+             (np.array([0.0, -1.0]), np.array([-0.0, -1.0])), (0.5, np.float32(0.5))]
+    for a, b in pairs:
+        pa, pb = fastact.PReLU(a), fastact.PReLU(b)
+        assert pa == pb and hash(pa) == hash(pb) and len({pa, pb}) == 1, (a, b)
+    w = np.array([0.1, 0.2])
+    p = fastact.PReLU(w)
+    h = hash(p)
+    w[0] = 7.0                                    # the caller's array: not the object's
+    assert hash(p) == h and p == fastact.PReLU([0.1, 0.2])
+    with pytest.raises(ValueError):
+        p.weight[0] = 7.0
+    p.weight = [0.3, 0.4]                         # reassigning is validated and allowed
+    assert p == fastact.PReLU([0.3, 0.4])
+
+
 def test_torch_prelu_module():
     import fastact.torch as ft
     m = ft.PReLU(num_parameters=3, init=0.1)
