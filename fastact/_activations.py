@@ -31,8 +31,10 @@ class Kernel:
     # (parameter, value): a common value that gets its own loop with the value as a
     # compile-time constant (the C code has a cheaper path for it, see FA_KNOWN)
     common: Optional[Tuple[str, float]] = None
-    # f' written in y = f(x) (and the parameters by name) as a PyTorch expression, where
-    # it is exact: fastact.torch then saves y for backward (as PyTorch does) instead of x
+    # f' written in y = f(x) (and the parameters by name) as a PyTorch expression, for
+    # the kernels whose PyTorch backward takes y (relu, exp): fastact.torch then saves y
+    # for backward instead of x (where PyTorch saves x, an in-place op on y must not break
+    # the backward: leaky_relu, hardtanh; Identity saves nothing in PyTorch)
     torch_dy: Optional[str] = None
     # (parameter, the name users know it by): parameters the activations refuse as 0,
     # which must not round to 0 in the computation type either (float32 for float32 and
@@ -123,11 +125,10 @@ def _always(**params):
 KERNELS = (
     Kernel("sigmoid", 8, y_form=_always),
     Kernel("tanh", 8, y_form=_always),
-    Kernel("linear", 1, y_form=_always, torch_dy="torch.ones_like(y)"),
+    Kernel("linear", 1, y_form=_always),
     Kernel("relu", 1, y_form=_always, torch_dy="(y > 0).to(y.dtype)"),
     Kernel("leaky_relu", 1, ("negative_slope",),       # slope >= 0: sign(y) = sign(x)
-           y_form=lambda negative_slope: negative_slope >= 0,
-           torch_dy="torch.where(y > 0, torch.ones_like(y), torch.full_like(y, negative_slope))"),
+           y_form=lambda negative_slope: negative_slope >= 0),
     # x > 0: scale x, else alpha expm1(x / div), f' = alpha_div e^(x / div) there;
     # div = 1 (elu, selu) has its own loop
     Kernel("elu", 8, ("alpha", "scale", "div", "inv_div", "alpha_div"),
@@ -138,8 +139,7 @@ KERNELS = (
     Kernel("silu", 8, ("beta",), common=("beta", 1.0)),         # beta = 1: silu
     Kernel("softplus", 12, ("beta", "threshold"), common=("beta", 1.0)),
     Kernel("mish", 12),
-    Kernel("hardtanh", 1, ("min_val", "max_val"), y_form=_always, y_exact=("min_val", "max_val"),
-           torch_dy="((y > min_val) & (y < max_val)).to(y.dtype)"),
+    Kernel("hardtanh", 1, ("min_val", "max_val"), y_form=_always, y_exact=("min_val", "max_val")),
     Kernel("hardsigmoid", 1, ("lo", "hi", "width", "slope")),  # (clip(x, lo, hi) - lo) / width
     Kernel("hardswish", 1),
     Kernel("softsign", 2),

@@ -11,10 +11,10 @@ CPU float32/float64/float16 tensors (and bfloat16 ones, with ml_dtypes installed
 has no bfloat16 of its own) are computed by fastact's kernels on the tensors' own memory
 (NumPy views, no copy) when the tensor covers its memory densely, in any dimension order
 (contiguous, transposed, channels-last); other views (gaps, overlaps) are copied once.
-The forward saves for backward one tensor: y where the derivative is exactly a function
-of y (the kernels with a ``torch_dy``: relu, leaky_relu, hardtanh, relu6, identity,
-exponential; the next layer keeps y alive anyway),
-x everywhere else. PyTorch also takes sigmoid', tanh' and elu' from y, but y has rounded
+The forward saves for backward one tensor: y where PyTorch's backward takes y too (the
+kernels with a ``torch_dy``: relu, exponential), x everywhere else (so an in-place op on
+the output of leaky_relu, hardtanh, relu6 or Identity does not break the backward, as in
+PyTorch). PyTorch also takes sigmoid', tanh' and elu' from y, but y has rounded
 away the tails (sigmoid'(30) from y = 1.0 is 0, not 9.4e-14), so fastact keeps x there
 and its gradients stay within 4 ulp. The backward is fastact's fused
 ``grad_output * f'`` kernel. Everything else (CUDA and other devices, other dtypes, ``inplace=True``, the

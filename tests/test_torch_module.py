@@ -143,16 +143,32 @@ def test_module_reprs_and_parameters_match_torch():
 
 def test_saves_y_or_x_for_backward():
     x = torch.randn(1000, requires_grad=True)
-    for fn in (ft.relu, ft.relu6, ft.leaky_relu, ft.linear):   # f' exactly from y: keeps y
+    for fn in (ft.relu, ft.exponential):              # PyTorch's backward takes y: keeps y
         y = fn(x)
         saved, = y.grad_fn.saved_tensors
         assert saved.data_ptr() == y.data_ptr()
-    for fn in (ft.gelu, ft.sigmoid, ft.tanh, ft.elu):  # needs x (from y: tails lost)
+    for fn in (ft.gelu, ft.sigmoid, ft.tanh, ft.elu,  # needs x (from y: tails lost)
+               ft.relu6, ft.leaky_relu, ft.hardtanh, ft.linear):   # as PyTorch: x
         y = fn(x)
         saved, = y.grad_fn.saved_tensors
         assert saved.data_ptr() == x.data_ptr()
-    y = ft.leaky_relu(x, -0.5)                         # negative slope: y does not tell x's sign
-    assert y.grad_fn.saved_tensors[0].data_ptr() == x.data_ptr()
+
+
+@pytest.mark.parametrize("name, args", [("LeakyReLU", (0.2,)), ("LeakyReLU", (-0.5,)),
+                                        ("Hardtanh", (-0.5, 0.7)), ("ReLU6", ()),
+                                        ("Identity", ()), ("GELU", ()), ("ELU", (0.5,))])
+def test_in_place_op_on_the_output_as_pytorch(name, args):
+    """An in-place op on the activation's output (nn.Dropout(inplace=True), y += r) leaves
+    the backward working wherever PyTorch's module does: the gradients equal PyTorch's."""
+    grads = []
+    for mod in (getattr(ft, name)(*args), getattr(torch.nn, name)(*args)):
+        torch.manual_seed(0)
+        x = (torch.randn(64, dtype=torch.float64) * 3).requires_grad_()
+        y = mod(x * 1.0)
+        y.mul_(2.0).add_(1.0)
+        y.pow(2).sum().backward()
+        grads.append(x.grad)
+    assert torch.allclose(grads[0], grads[1], rtol=1e-10, atol=1e-10), name
 
 
 def test_works_on_the_tensors_memory_without_copying(monkeypatch):
