@@ -347,11 +347,25 @@ def _autograd_of(reference, inputs, grads):
         return torch.autograd.grad(reference(*leaves), leaves, grads, create_graph=True)
 
 
+def _jvp_of(reference, inputs, tangents):
+    """Forward-mode AD's J t of reference(*inputs), for the functions that are not
+    elementwise (gated units, prelu): two reverse passes of PyTorch operations (the
+    vjp is linear in its cotangent u, and J t is the gradient of <vjp(u), t> in u)."""
+    with torch.enable_grad():
+        leaves = [t.detach().requires_grad_() for t in inputs]
+        y = reference(*leaves)
+        u = torch.zeros_like(y, requires_grad=True)
+        vjp = torch.autograd.grad(y, leaves, u, create_graph=True)
+        ts = [torch.zeros_like(v) if t is None else t for v, t in zip(vjp, tangents)]
+        return torch.autograd.grad(vjp, u, ts)[0].detach()
+
+
 class _GatedSplit(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, kernel, dim, reference):
         ctx.kernel, ctx.dim, ctx.reference = kernel, dim, reference
         ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
         return _from_np(_gated.split(kernel, _api_gated.FWD, None, _np(x), dim, None, None,
                                      None, GATED_KERNELS[kernel].name))
 
@@ -363,12 +377,18 @@ class _GatedSplit(torch.autograd.Function):
         return _from_np(_gated.split(ctx.kernel, _api_gated.BWD, _np(g), _np(x), ctx.dim,
                                      None, None, None, "gated")), None, None, None
 
+    @staticmethod
+    def jvp(ctx, x_t, *_):
+        x, = ctx.saved_tensors
+        return _jvp_of(ctx.reference, [x], [x_t])
+
 
 class _GatedPair(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, b, kernel, reference):
         ctx.kernel, ctx.reference = kernel, reference
         ctx.save_for_backward(a, b)
+        ctx.save_for_forward(a, b)
         return _from_np(_gated.pair(kernel, _api_gated.FWD, None, _np(a), _np(b), None, None,
                                     "gated"))
 
@@ -380,6 +400,11 @@ class _GatedPair(torch.autograd.Function):
         ga, gb = _gated.pair(ctx.kernel, _api_gated.BWD, _np(g), _np(a), _np(b), None, None,
                              "gated")
         return _from_np(ga), _from_np(gb), None, None
+
+    @staticmethod
+    def jvp(ctx, a_t, b_t, *_):
+        a, b = ctx.saved_tensors
+        return _jvp_of(ctx.reference, [a, b], [a_t, b_t])
 
 
 class _OddSizeError(ValueError, RuntimeError):
@@ -473,6 +498,7 @@ class _PReLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight):
         ctx.save_for_backward(x, weight)
+        ctx.save_for_forward(x, weight)
         return _from_np(_api_gated.prelu(_np(x), _np(weight)))
 
     @staticmethod
@@ -482,6 +508,11 @@ class _PReLUFunction(torch.autograd.Function):
             return tuple(_autograd_of(F.prelu, [x, w], g))
         gx, gw = _api_gated.prelu_backward(_np(g), _np(x), _np(w))
         return _from_np(gx), _from_np(np.asarray(gw)).reshape(w.shape)
+
+    @staticmethod
+    def jvp(ctx, x_t, w_t):
+        x, w = ctx.saved_tensors
+        return _jvp_of(F.prelu, [x, w], [x_t, w_t])
 
 
 def prelu(input, weight):
@@ -507,12 +538,18 @@ class _RReLUFunction(torch.autograd.Function):
         y, noise = _api_gated.rrelu_forward_backward(xn, lower, upper, True, seed=seed)
         noise = _from_np(np.asarray(noise))
         ctx.save_for_backward(noise)
+        ctx.save_for_forward(noise)
         return _from_np(np.asarray(y))
 
     @staticmethod
     def backward(ctx, g):
         noise, = ctx.saved_tensors
         return g * noise, None, None, None
+
+    @staticmethod
+    def jvp(ctx, x_t, *_):
+        noise, = ctx.saved_tensors
+        return x_t * noise
 
 
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):

@@ -207,13 +207,13 @@ def test_gradcheck_and_gradgradcheck(case):
     for dim in (0, 1, -1):
         x = torch.cat([a, gate], dim=dim).requires_grad_()
         fn = lambda t, dim=dim: ours(case, t, dim)  # noqa: E731
-        assert torch.autograd.gradcheck(fn, (x,))
+        assert torch.autograd.gradcheck(fn, (x,), check_forward_ad=True)   # jvp too
         assert torch.autograd.gradgradcheck(fn, (x,))
     xt = torch.cat([a, gate], dim=0).t().contiguous().t().requires_grad_()   # F order
     assert not xt.is_contiguous()
     assert torch.autograd.gradcheck(lambda t: ours(case, t, 0), (xt,))
     pair = (a.clone().requires_grad_(), gate.clone().requires_grad_())
-    assert torch.autograd.gradcheck(lambda u, v: ours(case, u, v), pair)
+    assert torch.autograd.gradcheck(lambda u, v: ours(case, u, v), pair, check_forward_ad=True)
     assert torch.autograd.gradgradcheck(lambda u, v: ours(case, u, v), pair)
 
 
@@ -553,7 +553,7 @@ def test_prelu_gradcheck_and_gradgradcheck():
     for w in (torch.tensor([0.3], dtype=torch.float64),
               torch.tensor([0.3, -0.2, 1.5, 0.0], dtype=torch.float64)):
         w = w.requires_grad_()
-        assert torch.autograd.gradcheck(ft.prelu, (x, w))
+        assert torch.autograd.gradcheck(ft.prelu, (x, w), check_forward_ad=True)
         assert torch.autograd.gradgradcheck(ft.prelu, (x, w))
     m = ft.PReLU(4).double()
     assert torch.autograd.gradcheck(lambda t: m(t), (x,))
@@ -706,6 +706,13 @@ def test_rrelu_training_slopes_and_gradient(dtype, bounds):
     g = torch.randn(x.shape, dtype=dtype)
     y2.backward(g)
     assert torch.equal(x2.grad, g * noise)
+    # forward-mode AD: the tangent times the same slopes
+    import torch.autograd.forward_ad as fwAD
+    torch.manual_seed(3)
+    with fwAD.dual_level():
+        out = ft.rrelu(fwAD.make_dual(xd, g), lower, upper, training=True)
+        primal, tangent = fwAD.unpack_dual(out)
+    assert torch.equal(primal, y.detach()) and torch.equal(tangent, g * noise)
 
 
 def test_rrelu_equal_bounds_in_training_is_leaky_relu():
