@@ -51,11 +51,31 @@ def _bfloat16():
     return _BF16[0]
 
 
+class _View:
+    """The NumPy array interface of a CPU tensor's memory. Tensor.numpy() would mark the
+    tensor's storage as not resizable for good (x.resize_(n) and out= of a larger result
+    then fail); the array keeps this object, and so the tensor, alive."""
+
+    def __init__(self, t, dtype):
+        self.tensor = t
+        size = dtype.itemsize
+        self.__array_interface__ = {
+            "version": 3, "data": (t.data_ptr(), False), "shape": tuple(t.shape),
+            "typestr": dtype.str, "strides": tuple(s * size for s in t.stride())}
+
+
+_NP_DTYPES = {torch.float16: np.dtype(np.float16), torch.float32: np.dtype(np.float32),
+              torch.float64: np.dtype(np.float64), torch.bfloat16: np.dtype(np.int16)}
+
+
 def _numpy(t):
     """A NumPy view of a (detached) CPU tensor; bfloat16 through its bits."""
-    if t.dtype == torch.bfloat16:
-        return t.view(torch.int16).numpy().view(_bfloat16())
-    return t.numpy()
+    dtype = _NP_DTYPES.get(t.dtype)
+    if dtype is None or t.numel() == 0:
+        a = t.numpy()
+    else:
+        a = np.asarray(_View(t, dtype))
+    return a.view(_bfloat16()) if t.dtype == torch.bfloat16 else a
 
 
 _KEY = torch._C.DispatchKey

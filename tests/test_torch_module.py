@@ -171,6 +171,26 @@ def test_in_place_op_on_the_output_as_pytorch(name, args):
     assert torch.allclose(grads[0], grads[1], rtol=1e-10, atol=1e-10), name
 
 
+def test_tensors_stay_resizable():
+    """Computing on a tensor's memory leaves its storage as PyTorch's own functions do:
+    x.resize_ and a larger out= still work on the inputs and the elementwise outputs
+    (Tensor.numpy() would have marked them not resizable for good)."""
+    for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        x = torch.randn(6, 4, dtype=dtype).t()
+        g = torch.randn(4, 6, dtype=dtype)
+        y = ft.gelu(x)
+        xr = x.clone().requires_grad_()
+        ft.sigmoid(xr).backward(g)
+        ft.glu(x, 0)
+        ft.prelu(x, torch.tensor([0.25], dtype=dtype))
+        ft.softmax(x, 1)
+        for t in (x, g, y, xr.grad):
+            t.resize_(100)
+        out = ft.tanh(torch.randn(4, dtype=dtype)).resize_(0)    # reused as out=, grown
+        torch.add(torch.ones(50, dtype=dtype), 1, out=out)
+        assert out.shape == (50,) and torch.all(out == 2)
+
+
 def test_works_on_the_tensors_memory_without_copying(monkeypatch):
     """The kernels get NumPy views of the tensors' memory: contiguous, transposed and
     channels-last inputs; the output keeps the input's layout."""
