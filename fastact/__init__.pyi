@@ -304,6 +304,7 @@ _Dim = int | npt.ArrayLike
 class GatedFunction:
     name: str
     dim: int
+    axis: int
     @property
     def params(self) -> dict[str, Any]: ...
     def __call__(self, x: npt.ArrayLike, gate: npt.ArrayLike | None = ..., *,

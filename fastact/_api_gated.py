@@ -105,6 +105,15 @@ class GatedFunction(_api.Reassignable):
         self.dim = int(dim)
         self._values = tuple(values)
 
+    @property
+    def axis(self):
+        """dim, by NumPy's name (as the functions take it); assigning it assigns dim."""
+        return self.dim
+
+    @axis.setter
+    def axis(self, value):
+        self.dim = value
+
     def _run(self, entry, g, x, gate, out, grad_out):
         return _call(self.name, self._kernel, entry, g, x,
                      self.dim if gate is None else gate, None, out, grad_out)

@@ -483,23 +483,33 @@ def _make_gated(spec):
         self.dim = dim
         self._values = tuple(bound.arguments.values())
         kernel_of(*self._values)
-        for n, v in zip(spec.param_names, self._values):
-            object.__setattr__(self, n, v)
 
     def forward(self, input, gate=None):
-        return apply(input, gate, self.dim if gate is None else None,
-                     tuple(getattr(self, n) for n in spec.param_names))
+        return apply(input, gate, self.dim if gate is None else None, self._values)
+
+    def parameter(i, pname):
+        """A parameter's attribute: an assignment is validated as the constructor does."""
+        def get(self):
+            return self._values[i]
+
+        def set(self, value):
+            values = self._values[:i] + (value,) + self._values[i + 1:]
+            kernel_of(*values)
+            self._values = values
+        return property(get, set, doc=f"{pname} (validated on assignment)")
 
     def extra_repr(self):
         return ", ".join([f"dim={self.dim}"] + [f"{n}={getattr(self, n)!r}"
                                                  for n in spec.param_names])
 
-    module = type(spec.torch_module or spec.cls_name, (torch.nn.Module,), {
+    namespace = {
         "__init__": __init__, "forward": forward, "extra_repr": extra_repr,
         "__module__": __name__,
         "__doc__": f"``{spec.torch}`` of the halves of the input along dim (computed by "
                    f"fastact)" + (f"; as torch.nn.{spec.torch_module}" if spec.torch_module
-                                  else "") + "."})
+                                  else "") + "."}
+    namespace.update({n: parameter(i, n) for i, n in enumerate(spec.param_names)})
+    module = type(spec.torch_module or spec.cls_name, (torch.nn.Module,), namespace)
     return function, module
 
 

@@ -1024,6 +1024,12 @@ def test_classes_and_get_take_axis():
             with pytest.raises(TypeError, match="not both"):
                 cls(dim=dim, axis=axis)
     assert fastact.GeGLU(axis=0, approximate="tanh") == fastact.GeGLU(0, approximate="tanh")
+    act = fastact.GLU(0)                   # act.axis is act.dim, validated on assignment
+    act.axis = 1
+    assert act.dim == act.axis == 1 and act == fastact.GLU(1) and same(act(x), fastact.glu(x, 1))
+    with pytest.raises(TypeError, match="dim"):
+        act.axis = 1.5
+    assert act.dim == 1
 
 
 def test_class_defaults_and_get():

@@ -416,6 +416,14 @@ def test_module_reprs():
     assert repr(ft.GeGLU(approximate="tanh")) == "GeGLU(dim=-1, approximate='tanh')"
     assert repr(ft.GeGLU(0)) == "GeGLU(dim=0, approximate='none')"
     assert ft.GeGLU(approximate="tanh").approximate == "tanh"
+    m = ft.GeGLU()                         # assignment validated as the constructor does
+    with pytest.raises(ValueError, match="approximate"):
+        m.approximate = "bogus"
+    assert m.approximate == "none"
+    m.approximate = "tanh"
+    x = torch.randn(3, 4, dtype=torch.float64)
+    assert repr(m) == "GeGLU(dim=-1, approximate='tanh')"
+    torch.testing.assert_close(m(x), ft.geglu(x, approximate="tanh"), rtol=0, atol=0)
     seq = torch.nn.Sequential(torch.nn.Linear(2, 4), ft.SwiGLU())
     assert "SwiGLU(dim=-1)" in repr(seq)
 
