@@ -152,6 +152,10 @@ class Hardtanh(ActivationFunction):
     min_val: float
     max_val: float
     def __init__(self, min_val: float = ..., max_val: float = ...) -> None: ...
+hard_tanh = hardtanh
+hard_tanh_grad = hardtanh_grad
+hard_tanh_backward = hardtanh_backward
+hard_tanh_forward_backward = hardtanh_forward_backward
 
 # relu6: clip(x, 0, 6)
 def relu6(x: npt.ArrayLike, *, out: _Out = ...) -> _Result: ...
@@ -168,6 +172,10 @@ def hardsigmoid_backward(grad_output: npt.ArrayLike, x: npt.ArrayLike | None = .
 def hardsigmoid_forward_backward(x: npt.ArrayLike, *, grad_output: npt.ArrayLike | None = ..., out: _Out = ..., grad_out: _Out = ...) -> tuple[_Result, _Result]: ...
 class Hardsigmoid(ActivationFunction):
     def __init__(self) -> None: ...
+hard_sigmoid = hardsigmoid
+hard_sigmoid_grad = hardsigmoid_grad
+hard_sigmoid_backward = hardsigmoid_backward
+hard_sigmoid_forward_backward = hardsigmoid_forward_backward
 
 # hardswish: x * hardsigmoid(x)
 def hardswish(x: npt.ArrayLike, *, out: _Out = ...) -> _Result: ...
@@ -192,6 +200,10 @@ def softsign_backward(grad_output: npt.ArrayLike, x: npt.ArrayLike | None = ...,
 def softsign_forward_backward(x: npt.ArrayLike, *, grad_output: npt.ArrayLike | None = ..., out: _Out = ..., grad_out: _Out = ...) -> tuple[_Result, _Result]: ...
 class Softsign(ActivationFunction):
     def __init__(self) -> None: ...
+soft_sign = softsign
+soft_sign_grad = softsign_grad
+soft_sign_backward = softsign_backward
+soft_sign_forward_backward = softsign_forward_backward
 
 # logsigmoid: log(sigmoid(x))
 def logsigmoid(x: npt.ArrayLike, *, out: _Out = ...) -> _Result: ...
@@ -200,6 +212,10 @@ def logsigmoid_backward(grad_output: npt.ArrayLike, x: npt.ArrayLike | None = ..
 def logsigmoid_forward_backward(x: npt.ArrayLike, *, grad_output: npt.ArrayLike | None = ..., out: _Out = ..., grad_out: _Out = ...) -> tuple[_Result, _Result]: ...
 class LogSigmoid(ActivationFunction):
     def __init__(self) -> None: ...
+log_sigmoid = logsigmoid
+log_sigmoid_grad = logsigmoid_grad
+log_sigmoid_backward = logsigmoid_backward
+log_sigmoid_forward_backward = logsigmoid_forward_backward
 
 # tanhshrink: x - tanh(x)
 def tanhshrink(x: npt.ArrayLike, *, out: _Out = ...) -> _Result: ...
@@ -208,6 +224,10 @@ def tanhshrink_backward(grad_output: npt.ArrayLike, x: npt.ArrayLike | None = ..
 def tanhshrink_forward_backward(x: npt.ArrayLike, *, grad_output: npt.ArrayLike | None = ..., out: _Out = ..., grad_out: _Out = ...) -> tuple[_Result, _Result]: ...
 class Tanhshrink(ActivationFunction):
     def __init__(self) -> None: ...
+tanh_shrink = tanhshrink
+tanh_shrink_grad = tanhshrink_grad
+tanh_shrink_backward = tanhshrink_backward
+tanh_shrink_forward_backward = tanhshrink_forward_backward
 
 # softshrink: x - lambd if x > lambd, x + lambd if x < -lambd, else 0
 def softshrink(x: npt.ArrayLike, lambd: float = ..., *, out: _Out = ...) -> _Result: ...

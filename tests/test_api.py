@@ -40,11 +40,14 @@ def test_names():
 # The activations of jax.nn, Keras and ONNX fastact adds, with those libraries' parameter
 # names and defaults (jax.nn.squareplus(x, b=4), keras.activations.relu(x,
 # negative_slope=0.0, max_value=None, threshold=0.0) as clipped_relu, ONNX Swish alpha
-# as beta), and the aliases (jax.nn.hard_silu / hard_swish are hardswish)
+# as beta), and the aliases (jax.nn.hard_silu / hard_swish are hardswish; jax.nn's and
+# Keras's snake_case names of PyTorch's activations where their parameters agree)
 OTHER_LIBRARIES = {"squareplus": {"b": 4.0}, "sparse_plus": {}, "sparse_sigmoid": {},
                    "swish": {"beta": 1.0}, "quick_gelu": {}, "exponential": {},
                    "clipped_relu": {"negative_slope": 0.0, "max_value": None, "threshold": 0.0}}
-OTHER_ALIASES = {"hard_silu": "hardswish", "hard_swish": "hardswish", "identity": "linear"}
+OTHER_ALIASES = {"hard_silu": "hardswish", "hard_swish": "hardswish", "identity": "linear",
+                 "log_sigmoid": "logsigmoid", "hard_sigmoid": "hardsigmoid",
+                 "hard_tanh": "hardtanh", "soft_sign": "softsign", "tanh_shrink": "tanhshrink"}
 
 
 def test_every_activation_is_public_everywhere():
