@@ -585,6 +585,7 @@ class _RReLUFunction(torch.autograd.Function):
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     """``F.rrelu``: in training the slopes come from a NumPy generator seeded from
     PyTorch's (torch.manual_seed makes them reproducible); by fastact's kernels."""
+    lower, upper = _plain((lower, upper))        # 0-d tensors, as F.rrelu takes them
     _api_gated._bounds(lower, upper, training)
     if inplace or not _eligible(input):
         return F.rrelu(input, lower, upper, training, inplace)

@@ -673,6 +673,8 @@ def test_rrelu_evaluation_is_torch(dtype, bounds):
     ours_m, theirs = ft.RReLU(lower, upper).eval(), torch.nn.RReLU(lower, upper).eval()
     torch.testing.assert_close(ours_m(x), theirs(x), rtol=0, atol=0)
     torch.testing.assert_close(ft.rrelu(x), F.rrelu(x), rtol=0, atol=0)   # the defaults
+    tl, tu = torch.tensor(lower), torch.tensor(upper)                     # 0-d tensors
+    torch.testing.assert_close(ft.rrelu(x, tl, tu), F.rrelu(x, tl, tu), rtol=0, atol=0)
 
 
 def test_rrelu_evaluation_gradcheck():
