@@ -1,8 +1,10 @@
 """fastact on CPUs this machine may not have, emulated by qemu's user mode.
 
 `qemu-x86_64 -cpu MODEL python ...` runs an unmodified Python process on a CPU model:
-Nehalem (SSE4.2, no AVX: NumPy 2's floor) must get the baseline kernels, Haswell (AVX2
-and FMA, no AVX-512) the avx2 ones. Under each, `import fastact` must work (a module of
+Nehalem (SSE4.2, no AVX: NumPy 2's floor until 2.4, whose wheels need AVX: then the
+baseline modules are checked for AVX instructions instead) and SandyBridge (AVX, no AVX2
+and no FMA) must get the baseline kernels, Haswell (AVX2 and FMA, no AVX-512) the avx2
+ones. Under each, `import fastact` must work (a module of
 a level the CPU lacks executes that level's instructions when imported: SIGILL), asking
 for avx512 must warn or raise (never a signal), the benchmark's loop (tiny) and
 show_config must run, and every kernel x entry point x dtype on a sweep of specials,
@@ -32,7 +34,8 @@ from fastact import _backend
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 QEMU = shutil.which("qemu-x86_64")
-MODELS = {"Nehalem": "baseline", "Haswell": "avx2"}
+# SandyBridge: AVX, but no AVX2 and no FMA, so the baseline kernels too
+MODELS = {"Nehalem": "baseline", "SandyBridge": "baseline", "Haswell": "avx2"}
 
 
 def _require():
@@ -90,10 +93,44 @@ def _within_ulp(a, b, key):
     return a.shape == b.shape and np.array_equal(nan_a, nan_b) and not np.any(far & ~nan_a)
 
 
+def _numpy_runs_on(model):
+    r = subprocess.run([QEMU, "-cpu", model, sys.executable, "-c", "import numpy"],
+                       capture_output=True, text=True, timeout=300)
+    return r.returncode == 0
+
+
+def _vex_instructions(path):
+    """The instructions of a shared object that a CPU without AVX lacks (VEX- or
+    EVEX-encoded: v-mnemonics, ymm/zmm registers), by objdump."""
+    dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", path], capture_output=True,
+                         text=True, check=True).stdout
+    found = []
+    for line in dis.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2 and parts[1].strip():
+            mnemonic = parts[1].split()[0]
+            if (mnemonic.startswith("v") and mnemonic not in ("verr", "verw")) \
+                    or "%ymm" in parts[1] or "%zmm" in parts[1]:
+                found.append(line.strip())
+    return found
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_cpu_model(model, tmp_path):
     _require()
     level = MODELS[model]
+    if model == "Nehalem" and not _numpy_runs_on(model):
+        # NumPy 2.4's wheels need AVX themselves: no process with this NumPy runs on a CPU
+        # without it (SandyBridge below runs the baseline kernels emulated). What a CPU
+        # without AVX needs of fastact is then checked in the files: the modules it would
+        # load (the runner, the baseline kernels) hold no AVX instruction.
+        assert _numpy_runs_on("SandyBridge"), "NumPy runs on neither Nehalem nor SandyBridge"
+        mods = [m for m in (_backend._runner, _backend.kernel_module("baseline")) if m is not None]
+        assert len(mods) == 2, mods
+        for mod in mods:
+            vex = _vex_instructions(mod.__file__)
+            assert not vex, f"{mod.__file__}: {len(vex)} AVX instructions, e.g. {vex[:3]}"
+        return
     got = _emulated(model, tmp_path, {"FASTACT_SIMD": "avx512"})
     assert str(got.pop("info:simd_level")) == level
     assert str(got.pop("info:cpu_levels")).split(",")[-1] == level
