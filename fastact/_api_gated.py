@@ -18,7 +18,7 @@ _KERNEL_INDEX = {k.name: i for i, k in enumerate(GATED_KERNELS)}
 
 def _is_gate(dim):
     """Whether the argument after x is the gate (an array) rather than the dim."""
-    return not (dim is None or isinstance(dim, (int, np.integer)))
+    return not (dim is None or _gated._arrays.as_index(dim) is not None)
 
 
 def _call(spec_name, kernel, entry, g, x, dim, axis, out, grad_out):
@@ -99,10 +99,10 @@ class GatedFunction(_api.Reassignable):
         if kwargs or len(values) > len(self._spec.params):
             raise TypeError(f"{type(self).__name__}() takes dim (or axis) and "
                             f"{', '.join(self._spec.param_names) or 'no other argument'}")
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        if _gated._arrays.as_index(dim) is None:
             raise TypeError(f"dim must be an integer, got {type(dim).__name__}")
         self._kernel = _NAMESPACE[f"_kernel_{self.name}"](*values)
-        self.dim = int(dim)
+        self.dim = _gated._arrays.as_index(dim)
         self._values = tuple(values)
 
     @property

@@ -2,7 +2,6 @@
 from fastact._activations.SOFTMAX_TABLE; they come down to fastact._softmax. There is no
 NAME_grad: the family maps a vector to a vector, and its Jacobian is only used times a
 grad_output (NAME_backward)."""
-import numpy as np
 
 from . import _api, _softmax
 from ._activations import SOFTMAX_TABLE
@@ -66,10 +65,9 @@ class SoftmaxFunction(_api.Reassignable):
             if axis is None or (axis != -1 and axis != dim):   # -1: axis's default
                 raise TypeError(f"{type(self).__name__}() takes axis or dim, not both")
             axis = dim
-        if axis is not None and (isinstance(axis, bool) or
-                                 not isinstance(axis, (int, np.integer))):
+        if axis is not None and _softmax._arrays.as_index(axis) is None:
             raise TypeError(f"axis must be an integer or None, got {type(axis).__name__}")
-        self.axis = None if axis is None else int(axis)
+        self.axis = None if axis is None else _softmax._arrays.as_index(axis)
 
     @property
     def dim(self):

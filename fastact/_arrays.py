@@ -36,6 +36,18 @@ def refuse_masked(arrays, name, hint):
         raise TypeError(f"{name}() does not take masked arrays: {hint}")
 
 
+def as_index(v):
+    """v as an int where it is an integer as NumPy's axis= takes one (int, a NumPy
+    integer, a 0-d integer array; not a bool), else None."""
+    if isinstance(v, (bool, np.bool_)):
+        return None
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "iu":
+        return int(v)
+    return None
+
+
 def result_dtype(a, name):
     """The dtype fastact returns for an array of a's dtype (native byte order)."""
     dt = a.dtype

@@ -143,12 +143,13 @@ def resolve_dim(dim, axis, name):
 
 def normalize_dim(dim, axis, ndim, name):
     """dim or axis (resolve_dim), as an index in range(ndim)."""
-    dim = resolve_dim(dim, axis, name)
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"dim must be an integer, got {type(dim).__name__}")
+    given = resolve_dim(dim, axis, name)
+    dim = _arrays.as_index(given)
+    if dim is None:
+        raise TypeError(f"dim must be an integer, got {type(given).__name__}")
     if not -ndim <= dim < ndim:
-        raise np.exceptions.AxisError(int(dim), ndim)
-    return int(dim) % ndim
+        raise np.exceptions.AxisError(dim, ndim)
+    return dim % ndim
 
 
 # ---- gated units ----

@@ -27,13 +27,14 @@ def normalize_axis(axis, dim, ndim, name):
         axis = dim
     if axis is None:
         return None
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"axis must be an integer or None, got {type(axis).__name__}")
+    given, axis = axis, _arrays.as_index(axis)
+    if axis is None:
+        raise TypeError(f"axis must be an integer or None, got {type(given).__name__}")
     if ndim == 0 and axis in (0, -1):                   # a scalar: one row of one
         return None
     if not -ndim <= axis < ndim:
-        raise np.exceptions.AxisError(int(axis), ndim)
-    return int(axis) % ndim
+        raise np.exceptions.AxisError(axis, ndim)
+    return axis % ndim
 
 
 # the elementwise kernel whose thread threshold the family uses (an exponential a element)

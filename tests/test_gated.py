@@ -1032,6 +1032,25 @@ def test_classes_and_get_take_axis():
     assert act.dim == 1
 
 
+def test_dim_as_numpy_takes_an_axis():
+    """A NumPy integer or a 0-d integer array is a dim, as NumPy's axis= takes it (by
+    position, dim= or axis=, functions and classes), never the gate; a bool is refused."""
+    x = np.random.default_rng(3).standard_normal((4, 6))
+    for d in (np.int64(1), np.array(1), np.array(-1, np.int32), np.uint8(1)):
+        want = fastact.swiglu(x, 1)
+        for got in (fastact.swiglu(x, d), fastact.swiglu(x, dim=d), fastact.swiglu(x, axis=d),
+                    fastact.SwiGLU(d)(x), fastact.SwiGLU(axis=d)(x)):
+            assert same(got, want), d
+        assert type(fastact.SwiGLU(d).dim) is int
+        assert same(fastact.softmax(x, axis=d), fastact.softmax(x, axis=1))
+        assert same(fastact.Softmax(d)(x), fastact.softmax(x, axis=1))
+    for bad in (np.array(True), True, np.float64(1.0)):
+        with pytest.raises(TypeError):
+            fastact.softmax(x, axis=bad)
+        with pytest.raises(TypeError):
+            fastact.swiglu(x, axis=bad)
+
+
 def test_class_defaults_and_get():
     assert fastact.GLU().dim == -1 and fastact.ReGLU().dim == -1
     assert fastact.GeGLU().approximate == "none"
