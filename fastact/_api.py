@@ -218,6 +218,13 @@ def _make_functions(namespace):
     return names
 
 
+def alias(name, doc):
+    """A property that reads and assigns the attribute name (NumPy's axis for PyTorch's
+    dim, or the other way round)."""
+    return property(lambda self: getattr(self, name),
+                    lambda self, value: setattr(self, name, value), doc=doc)
+
+
 class Reassignable:
     """Mixin of the classes constructed from their ``params`` (the gated units, prelu,
     rrelu, the softmax family): assigning one (``act.dim = 0``) validates it as the

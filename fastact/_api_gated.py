@@ -99,20 +99,14 @@ class GatedFunction(_api.Reassignable):
         if kwargs or len(values) > len(self._spec.params):
             raise TypeError(f"{type(self).__name__}() takes dim (or axis) and "
                             f"{', '.join(self._spec.param_names) or 'no other argument'}")
-        if _gated._arrays.as_index(dim) is None:
+        index = _gated._arrays.as_index(dim)
+        if index is None:
             raise TypeError(f"dim must be an integer, got {type(dim).__name__}")
         self._kernel = _NAMESPACE[f"_kernel_{self.name}"](*values)
-        self.dim = _gated._arrays.as_index(dim)
+        self.dim = index
         self._values = tuple(values)
 
-    @property
-    def axis(self):
-        """dim, by NumPy's name (as the functions take it); assigning it assigns dim."""
-        return self.dim
-
-    @axis.setter
-    def axis(self, value):
-        self.dim = value
+    axis = _api.alias("dim", "dim, by NumPy's name (as the functions take it)")
 
     def _run(self, entry, g, x, gate, out, grad_out):
         return _call(self.name, self._kernel, entry, g, x,

@@ -65,17 +65,12 @@ class SoftmaxFunction(_api.Reassignable):
             if axis is None or (axis != -1 and axis != dim):   # -1: axis's default
                 raise TypeError(f"{type(self).__name__}() takes axis or dim, not both")
             axis = dim
-        if axis is not None and _softmax._arrays.as_index(axis) is None:
+        index = None if axis is None else _softmax._arrays.as_index(axis)
+        if axis is not None and index is None:
             raise TypeError(f"axis must be an integer or None, got {type(axis).__name__}")
-        self.axis = None if axis is None else _softmax._arrays.as_index(axis)
+        self.axis = index
 
-    @property
-    def dim(self):
-        return self.axis
-
-    @dim.setter
-    def dim(self, value):
-        self.axis = value
+    dim = _api.alias("axis", "axis, by PyTorch's name")
 
     def __call__(self, x, *, out=None):
         return _softmax.run(_INDEX[self.name], FWD, x, None, self.axis, None, (out,),

@@ -218,6 +218,18 @@ def _plain(values):
                                    else v for v in values))
 
 
+def _parameter(i, pname, validated):
+    """A module's parameter attribute: reads the value in use (self._values[i]); an
+    assignment is checked by validated(values), as the constructor checks them, which
+    returns the values to keep, used from the next call on."""
+    def get(self):
+        return self._values[i]
+
+    def set(self, value):
+        self._values = validated(self._values[:i] + (value,) + self._values[i + 1:])
+    return property(get, set, doc=f"{pname} (validated on assignment)")
+
+
 def _spec_key(values):
     """Parameter values as a cache key: values equal to each other but not the same
     parameter (True and 1, -0.0 and 0.0) have different keys."""
@@ -296,9 +308,7 @@ def _make(act):
         if ignores_args:                        # torch.nn.Identity(54, unused=0.1)
             args, kwargs = (), {}
         values, self.inplace = bind(args, kwargs)
-        values = _plain(values)
-        spec_for(values)                        # invalid parameters fail here
-        self._values = values
+        self._values = validated(values)
 
     def forward(self, input):
         return apply(input, self._values, spec_for(self._values), self.inplace)
@@ -308,24 +318,17 @@ def _make(act):
             return torch_module.extra_repr(self)
         return ", ".join(f"{n}={v!r}" for n, v in zip(act.param_names, self._values))
 
-    def parameter(i, pname):
-        """The attribute of a parameter: reads the value in use; an assignment is
-        validated as the constructor does and used from the next call on."""
-        def get(self):
-            return self._values[i]
-
-        def set(self, value):
-            values = _plain(self._values[:i] + (value,) + self._values[i + 1:])
-            spec_for(values)
-            self._values = values
-        return property(get, set, doc=f"{pname} (validated on assignment)")
+    def validated(values):
+        values = _plain(values)
+        spec_for(values)                        # invalid parameters fail here
+        return values
 
     cls_name = act.torch_module or act.cls_name
     counterpart = f"As torch.nn.{cls_name}" if torch_module else "No torch.nn counterpart"
     namespace = {"__init__": __init__, "forward": forward, "extra_repr": extra_repr,
                  "__module__": __name__, "__signature__": shown_signature,
                  "__doc__": f"{counterpart}; computed by fastact: ``{act.formula}``."}
-    namespace.update({n: parameter(i, n) for i, n in enumerate(act.param_names)})
+    namespace.update({n: _parameter(i, n, validated) for i, n in enumerate(act.param_names)})
     module = type(cls_name, (torch.nn.Module,), namespace)
     return function, module
 
@@ -481,22 +484,14 @@ def _make_gated(spec):
         bound = inspect.Signature(params).bind(*args, **kwargs)
         bound.apply_defaults()
         self.dim = dim
-        self._values = tuple(bound.arguments.values())
-        kernel_of(*self._values)
+        self._values = validated(tuple(bound.arguments.values()))
 
     def forward(self, input, gate=None):
         return apply(input, gate, self.dim if gate is None else None, self._values)
 
-    def parameter(i, pname):
-        """A parameter's attribute: an assignment is validated as the constructor does."""
-        def get(self):
-            return self._values[i]
-
-        def set(self, value):
-            values = self._values[:i] + (value,) + self._values[i + 1:]
-            kernel_of(*values)
-            self._values = values
-        return property(get, set, doc=f"{pname} (validated on assignment)")
+    def validated(values):
+        kernel_of(*values)                      # invalid parameters fail here
+        return values
 
     def extra_repr(self):
         return ", ".join([f"dim={self.dim}"] + [f"{n}={getattr(self, n)!r}"
@@ -508,7 +503,7 @@ def _make_gated(spec):
         "__doc__": f"``{spec.torch}`` of the halves of the input along dim (computed by "
                    f"fastact)" + (f"; as torch.nn.{spec.torch_module}" if spec.torch_module
                                   else "") + "."}
-    namespace.update({n: parameter(i, n) for i, n in enumerate(spec.param_names)})
+    namespace.update({n: _parameter(i, n, validated) for i, n in enumerate(spec.param_names)})
     module = type(spec.torch_module or spec.cls_name, (torch.nn.Module,), namespace)
     return function, module
 
