@@ -486,6 +486,33 @@ def test_compiled_is_the_float32_kernel_rounded_once(tname, lv):
     assert checked > len(CASES) // 2 and not problems, f"{tname} {lv}:\n" + "\n".join(problems[:40])
 
 
+# lengths around the 16-bit loops' chunks (two vectors: 16 or 32 elements) and blocks
+# (256), with the offsets that put a slice's start anywhere in them
+_SLICES = [(0, 1), (3, 7), (0, 15), (1, 16), (0, 31), (5, 32), (2, 33), (7, 47), (0, 64),
+           (9, 95), (0, 255), (1, 256), (3, 257), (11, 700)]
+
+
+@pytest.mark.parametrize("tname", TYPES)
+@pytest.mark.parametrize("lv", _backend.supported_levels())
+def test_any_length_and_offset_same_bits(tname, lv):
+    """A slice of any length, from any offset, gives the bits of the same elements of
+    the whole array, for every case and entry point: the chunks of two vectors, their
+    tails and the blocks of the 16-bit loops (and the threads' pieces) all compute each
+    element alike. One thread, so that the whole array is one loop."""
+    dt = _type(tname)
+    x, g = _sample(dt, (720,)), _sample(dt, (720,), seed=1)
+    problems = []
+    with _using("compiled", lv), fastact.threads(1):
+        for name, p in CASES:
+            whole = dict(_flat(_all_entries(name, x, g, p)))
+            for at, n in _SLICES:
+                part = dict(_flat(_all_entries(name, x[at:at + n], g[at:at + n], p)))
+                for label, r in part.items():
+                    if not same(r, whole[label][at:at + n]):
+                        problems.append(f"{case_id((name, p))} {label} [{at}:{at + n}]")
+    assert not problems, f"{tname} {lv}: {len(problems)} differ:\n" + "\n".join(problems[:20])
+
+
 # the kernels whose 16-bit types compute with their own float32 math (fa_K_h32 in
 # fastact/_src/fa_activations_impl.h), not the float32 kernel's
 OWN_16BIT_MATH = {"gelu", "sigmoid", "logsigmoid"}

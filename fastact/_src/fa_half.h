@@ -72,10 +72,25 @@ FA_INLINE fa_half_t fa_narrow_f16(float x) {
 /* ---- float16 arrays of n elements to float and back: F16C's vcvtph2ps / vcvtps2ph
  * (8 or 16 at a time) where the level has them, else the functions above; the same bits
  * either way. The elementwise float16 loops of the F16C levels (fastact/_src/
- * _kernels.pyx.in) run in blocks of FA_HBLK elements through float buffers with these:
- * 2 instructions per 8 or 16 elements instead of some 25 vector operations per vector
- * for the integer conversions. ---- */
+ * _kernels.pyx.in) run in chunks of FA_HVEC elements (two vectors) with these, whose
+ * float buffers GCC keeps in registers: 2 instructions per 8 or 16 elements instead of
+ * some 25 vector operations per vector for the integer conversions. bfloat16's loops run
+ * in blocks of FA_HBLK elements through float buffers, as fast or faster for them (and
+ * float16's where the compiler is not GCC: docs/half.md). ---- */
 #define FA_HBLK 256
+/* GCC vectorizes the float32 loop of a chunk (or unrolls it and vectorizes it by SLP);
+ * clang 14 left it scalar (it keeps the chunk buffers as vector values indexed by the
+ * loop: 5-7x slower than its blocks), so other compilers take the blocks */
+#if defined(__GNUC__) && !defined(__clang__)
+#  define FA_HALF_CHUNKS 1
+#else
+#  define FA_HALF_CHUNKS 0
+#endif
+#if defined(__AVX512F__)
+#  define FA_HVEC 32
+#else
+#  define FA_HVEC 16
+#endif
 #if defined(__F16C__) && (defined(__x86_64__) || defined(_M_X64))
 #  include <immintrin.h>
 #  define FA_F16C 1
