@@ -252,12 +252,24 @@ class PReLU(_api.Reassignable):
 # ---- rrelu ----
 
 def _bounds(lower, upper, training):
+    """The bounds checked: numbers, finite (the slopes are drawn between them, their mean
+    in evaluation: infinite ones give NaN or infinite slopes), lower <= upper."""
     lower, upper = _check("lower", lower), _check("upper", upper)
+    if not (np.isfinite(lower) and np.isfinite(upper)):
+        raise ValueError(f"rrelu: lower and upper must be finite, got lower={lower}, "
+                         f"upper={upper}")
     if lower > upper:
         raise ValueError(f"rrelu: lower must be <= upper, got lower={lower}, upper={upper}")
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"training must be a bool, got {type(training).__name__}")
     return lower, upper
+
+
+def mean_slope(lower, upper):
+    """rrelu's slope in evaluation, (lower + upper) / 2, without overflow near the
+    largest floats."""
+    mid = (lower + upper) / 2
+    return mid if np.isfinite(mid) else lower / 2 + upper / 2
 
 
 def _leaky(suffix):
@@ -268,7 +280,7 @@ def _rrelu(entry, g, x, lower, upper, training, seed, rng, outs, names):
     lower, upper = _bounds(lower, upper, training)
     _gated._arrays.refuse_masked((g, x), "rrelu", _gated._MASKED)     # in both modes
     if not training:
-        slope = (lower + upper) / 2
+        slope = mean_slope(lower, upper)
         if entry == P_FWD:
             return _leaky("")(x, slope, out=outs[0])
         if entry == P_GRAD:

@@ -581,18 +581,22 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     """``F.rrelu``: in training the slopes come from a NumPy generator seeded from
     PyTorch's (torch.manual_seed makes them reproducible); by fastact's kernels."""
     lower, upper = _plain((lower, upper))        # 0-d tensors, as F.rrelu takes them
-    _api_gated._bounds(lower, upper, training)
+    lower, upper = _api_gated._bounds(lower, upper, training)
     if inplace or not _eligible(input):
         return F.rrelu(input, lower, upper, training, inplace)
     if not training:
-        return globals()["leaky_relu"](input, (lower + upper) / 2)    # made above
+        return globals()["leaky_relu"](input, _api_gated.mean_slope(lower, upper))
     seed = int(torch.randint(0, 2 ** 62, (), dtype=torch.int64))
     return _RReLUFunction.apply(input, float(lower), float(upper), seed)
 
 
 class RReLU(torch.nn.RReLU):
     """As torch.nn.RReLU (random slopes in training mode, their mean in eval); computed
-    by fastact."""
+    by fastact. The bounds are checked when it is made, as fastact.RReLU's."""
+
+    def __init__(self, lower=1.0 / 8, upper=1.0 / 3, inplace=False):
+        _api_gated._bounds(*_plain((lower, upper)), False)
+        super().__init__(lower, upper, inplace)
 
     def forward(self, input):
         return rrelu(input, self.lower, self.upper, self.training, self.inplace)

@@ -1450,6 +1450,18 @@ def test_rrelu_evaluation(lower, upper, backend, dtype):
     assert same(fastact.rrelu(x), fastact.leaky_relu(x, (1 / 8 + 1 / 3) / 2))
 
 
+@pytest.mark.parametrize("lower, upper", [(1e308, 1.7e308), (-1.7e308, -1e308),
+                                          (np.finfo(np.float64).max,) * 2])
+def test_rrelu_evaluation_mean_does_not_overflow(lower, upper, backend):
+    """The evaluation slope is the bounds' mean, also where their sum overflows
+    (the exact mean from fractions, rounded once)."""
+    from fractions import Fraction
+    mid = float((Fraction(lower) + Fraction(upper)) / 2)
+    x = np.array([-1.0, -0.5, 0.0, 2.0])
+    assert same(fastact.rrelu(x, lower, upper), fastact.leaky_relu(x, mid))
+    assert same(fastact.RReLU(lower, upper)(x), fastact.leaky_relu(x, mid))
+
+
 @pytest.mark.parametrize("lower, upper", [(1 / 8, 1 / 3), (-0.5, 0.2), (0.2, 0.2), (0.0, 1.0)])
 def test_rrelu_training_draw_rule(lower, upper, backend, dtype):
     x = _rrelu_x((9, 11), dtype)
@@ -1586,6 +1598,16 @@ def test_rrelu_errors(backend):
         with pytest.raises(ValueError):
             call()
     fastact.rrelu(x, -0.5, -0.1, True, seed=0)       # negative bounds are accepted
+    # infinite bounds (NaN or infinite slopes) are refused by every entry point and the
+    # class, when it is made
+    for lower, upper in ((-np.inf, np.inf), (0.1, np.inf), (-np.inf, 0.1), (np.inf, np.inf)):
+        for call in (lambda: fastact.rrelu(x, lower, upper), lambda: fastact.RReLU(lower, upper),
+                     lambda: fastact.rrelu(x, lower, upper, True, seed=0),
+                     lambda: fastact.rrelu_grad(x, lower, upper),
+                     lambda: fastact.rrelu_backward(x, x, lower, upper, False),
+                     lambda: fastact.rrelu_forward_backward(x, lower, upper)):
+            with pytest.raises(ValueError, match="finite"):
+                call()
     with pytest.raises(ValueError):
         fastact.rrelu_backward(np.ones(4), x, 0.1, 0.3, True, seed=0)
     with pytest.raises(ValueError):

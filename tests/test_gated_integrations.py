@@ -8,6 +8,7 @@ results (the lazy result must equal them bit for bit). The NumPy functions thems
 tested in tests/test_gated.py.
 """
 import copy
+import math
 import pickle
 
 import numpy as np
@@ -675,6 +676,23 @@ def test_rrelu_evaluation_is_torch(dtype, bounds):
     torch.testing.assert_close(ft.rrelu(x), F.rrelu(x), rtol=0, atol=0)   # the defaults
     tl, tu = torch.tensor(lower), torch.tensor(upper)                     # 0-d tensors
     torch.testing.assert_close(ft.rrelu(x, tl, tu), F.rrelu(x, tl, tu), rtol=0, atol=0)
+
+
+def test_rrelu_infinite_bounds_refused_and_huge_ones_averaged():
+    """ft.rrelu and ft.RReLU refuse infinite bounds (PyTorch's slopes would be NaN or
+    infinite), RReLU when it is made; the evaluation slope of bounds whose sum overflows
+    is their mean, not inf as PyTorch's (lower + upper) / 2."""
+    x = torch.tensor([-1.0, -0.5, 2.0], dtype=torch.float64)
+    for lower, upper in ((-math.inf, math.inf), (0.1, math.inf)):
+        for call in (lambda: ft.rrelu(x, lower, upper), lambda: ft.RReLU(lower, upper),
+                     lambda: ft.rrelu(x, lower, upper, training=True)):
+            with pytest.raises(ValueError, match="finite"):
+                call()
+    lower, upper = 1e308, 1.7e308
+    mid = 1.35e308
+    torch.testing.assert_close(ft.rrelu(x, lower, upper), F.leaky_relu(x, mid), rtol=0, atol=0)
+    torch.testing.assert_close(ft.RReLU(lower, upper).eval()(x), F.leaky_relu(x, mid),
+                               rtol=0, atol=0)
 
 
 def test_rrelu_evaluation_gradcheck():
