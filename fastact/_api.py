@@ -8,7 +8,6 @@ first and otherwise comes down to the ``_forward/_backward/_forward_backward`` h
 each one call of fastact._arrays.compute.
 """
 import math
-import numbers
 
 import numpy as np
 
@@ -226,14 +225,6 @@ def alias(name, doc):
                     lambda self, value: setattr(self, name, value), doc=doc)
 
 
-def signed_key(values):
-    """Parameter values as equality and hashing compare them: by value, and a float's
-    sign too, so that equal objects compute the same results (leaky_relu with slope
-    -0.0 and 0.0 give zeros of opposite signs)."""
-    return tuple((v, math.copysign(1.0, v)) if isinstance(v, numbers.Real) else v
-                 for v in values)
-
-
 class Reassignable:
     """Mixin of the classes constructed from their ``params`` (the gated units, prelu,
     rrelu, the softmax family): assigning one (``act.dim = 0``) validates it as the
@@ -326,10 +317,10 @@ class ActivationFunction:
     def __eq__(self, other):
         if type(other) is not type(self):
             return NotImplemented
-        return signed_key(self._values) == signed_key(other._values)
+        return self._values == other._values
 
     def __hash__(self):
-        return hash((type(self).__name__, signed_key(self._values)))
+        return hash((type(self).__name__, self._values))
 
     def __reduce__(self):
         return type(self), self._values

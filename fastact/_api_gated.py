@@ -239,15 +239,11 @@ class PReLU(_api.Reassignable):
     def __eq__(self, other):
         if type(other) is not type(self):
             return NotImplemented
-        return _api.signed_key(self._weights()) == _api.signed_key(other._weights())
+        return np.array_equal(self.weight, other.weight)
 
     def __hash__(self):
-        return hash(("PReLU", _api.signed_key(self._weights())))
-
-    def _weights(self):
-        """The weight's shape and values as floats: compared by value (float32 and float64
-        alike) and the sign of zero (_api.signed_key)."""
-        return (np.shape(self.weight),) + tuple(float(v) for v in np.ravel(self.weight))
+        # by value, as __eq__ compares: -0.0 as 0.0, float32 and float64 alike
+        return hash(("PReLU", tuple(float(v) + 0.0 for v in np.ravel(self.weight))))
 
     def __reduce__(self):
         return PReLU, (self.weight,)
@@ -381,11 +377,10 @@ class RReLU(_api.Reassignable):
     def __eq__(self, other):
         if type(other) is not type(self):
             return NotImplemented
-        return _api.signed_key((self.lower, self.upper)) == \
-            _api.signed_key((other.lower, other.upper))
+        return (self.lower, self.upper) == (other.lower, other.upper)
 
     def __hash__(self):
-        return hash(("RReLU", _api.signed_key((self.lower, self.upper))))
+        return hash(("RReLU", self.lower, self.upper))
 
     def __reduce__(self):
         return RReLU, (self.lower, self.upper)
