@@ -430,6 +430,19 @@ class _GatedPair(torch.autograd.Function):
         return _jvp_of(ctx.reference, [a, b], [a_t, b_t])
 
 
+def _dim_of(name, dim, ndim):
+    """dim checked as F.glu checks it: an integer (TypeError), in [-ndim, ndim - 1]
+    (IndexError), with PyTorch's messages."""
+    index = _arrays.as_index(dim)
+    if index is None:
+        raise TypeError(f"{name}(): argument 'dim' (position 2) must be int, not "
+                        f"{type(dim).__name__}")
+    if not -ndim <= index < ndim:
+        raise IndexError(f"Dimension out of range (expected to be in range of "
+                         f"[{-ndim}, {ndim - 1}], but got {index})")
+    return index
+
+
 class _OddSizeError(ValueError, RuntimeError):
     """An odd size along dim: fastact's ValueError, and the RuntimeError F.glu raises (code
     written for either catches it)."""
@@ -451,6 +464,8 @@ def _make_gated(spec):
                     raise ValueError(f"{spec.name}: needs a tensor of at least one "
                                      f"dimension (a and the gate are its halves along dim)")
                 return expr(*t.chunk(2, dim), *values)
+            if isinstance(x, torch.Tensor) and x.dim() > 0:
+                dim = _dim_of(spec.name, dim, x.dim())
             if isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[dim] % 2:
                 raise _OddSizeError(f"{spec.name}: halving dimension must be even, but "
                                     f"dimension {dim} is size {x.shape[dim]}")

@@ -348,6 +348,24 @@ def test_odd_size_along_dim_raises(case, dtype, size):
             ours(case, x.t(), 0)
 
 
+@pytest.mark.parametrize("dim", [2, 5, -3, 1.0, True, "1"])
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_bad_dim_raises_as_f_glu(case, dim):
+    """A dim out of range (IndexError) or not an integer (TypeError) raises what F.glu
+    raises, with its message (the function's name in place of glu's), from the
+    functions and the modules, on CPU float32 tensors (fastact's path) and float16."""
+    for dtype in (torch.float32, torch.float16):
+        x = torch.randn(4, 6).to(dtype)
+        with pytest.raises(Exception) as want:
+            F.glu(x, dim)
+        message = str(want.value).replace("glu()", f"{case[0]}()")
+        for call in (lambda: ours(case, x, dim),
+                     lambda: getattr(ft, MODULES[case[0]])(dim, *case[1].values())(x)):
+            with pytest.raises(type(want.value)) as got:
+                call()
+            assert str(got.value) == message, (dim, dtype)
+
+
 def test_two_tensors_of_different_shapes_raise():
     """Two tensors: the same shape, no broadcasting (as everywhere in fastact)."""
     with pytest.raises(ValueError):
