@@ -344,9 +344,11 @@ del _act, _fn, _cls, _name
 # ---- the gated units, prelu and rrelu (docs/gated.md) ----
 # Eligible tensors are handed to fastact as NumPy views of their memory (fastact._gated
 # reads any dim of a C- or F-contiguous array in place and copies other layouts once);
-# the results are NumPy arrays shared with torch.from_numpy. The backward saves the
-# inputs (the gradient needs a and the gate both) and runs the fused backward kernel;
-# double backward and ineligible tensors use the table's PyTorch expression.
+# the gated units' results are tensors PyTorch allocates (resizable, as its own),
+# written through NumPy views; prelu's and rrelu's are NumPy arrays shared with
+# torch.from_numpy. The backward saves the inputs (the gradient needs a and the gate
+# both) and runs the fused backward kernel; double backward and ineligible tensors use
+# the table's PyTorch expression.
 
 from . import _api_gated, _gated  # noqa: E402
 from ._activations import GATED_KERNELS, GATED_TABLE  # noqa: E402
@@ -354,6 +356,16 @@ from ._activations import GATED_KERNELS, GATED_TABLE  # noqa: E402
 
 def _np(t):
     return _numpy(t.detach())
+
+
+def _empty_as(shape, ref):
+    """An uninitialized CPU tensor of ref's dtype in the layout fastact's results take
+    from ref (F order where ref is F- and not C-contiguous, else C): allocated by PyTorch,
+    so that it is resizable as PyTorch's results are (torch.from_numpy's are not)."""
+    rev = tuple(reversed(range(len(shape))))
+    if ref.dim() > 1 and not ref.is_contiguous() and ref.permute(rev).is_contiguous():
+        return torch.empty(tuple(reversed(shape)), dtype=ref.dtype).permute(rev)
+    return torch.empty(tuple(shape), dtype=ref.dtype)
 
 
 def _from_np(a):
@@ -389,16 +401,22 @@ class _GatedSplit(torch.autograd.Function):
         ctx.kernel, ctx.dim, ctx.reference = kernel, dim, reference
         ctx.save_for_backward(x)
         ctx.save_for_forward(x)
-        return _from_np(_gated.split(kernel, _api_gated.FWD, None, _np(x), dim, None, None,
-                                     None, GATED_KERNELS[kernel].name))
+        shape = list(x.shape)
+        shape[dim] //= 2
+        y = _empty_as(shape, x)
+        _gated.split(kernel, _api_gated.FWD, None, _np(x), dim, None, _np(y), None,
+                     GATED_KERNELS[kernel].name)
+        return y
 
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
         if torch.is_grad_enabled() or not _eligible(g) or g.dtype != x.dtype:
             return _autograd_of(ctx.reference, [x], g)[0], None, None, None
-        return _from_np(_gated.split(ctx.kernel, _api_gated.BWD, _np(g), _np(x), ctx.dim,
-                                     None, None, None, "gated")), None, None, None
+        gx = _empty_as(x.shape, x)
+        _gated.split(ctx.kernel, _api_gated.BWD, _np(g), _np(x), ctx.dim, None, _np(gx), None,
+                     "gated")
+        return gx, None, None, None
 
     @staticmethod
     def jvp(ctx, x_t, *_):
@@ -412,17 +430,19 @@ class _GatedPair(torch.autograd.Function):
         ctx.kernel, ctx.reference = kernel, reference
         ctx.save_for_backward(a, b)
         ctx.save_for_forward(a, b)
-        return _from_np(_gated.pair(kernel, _api_gated.FWD, None, _np(a), _np(b), None, None,
-                                    "gated"))
+        y = _empty_as(a.shape, a)
+        _gated.pair(kernel, _api_gated.FWD, None, _np(a), _np(b), _np(y), None, "gated")
+        return y
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         if torch.is_grad_enabled() or not _eligible(g) or g.dtype != a.dtype:
             return (*_autograd_of(ctx.reference, [a, b], g), None, None)
-        ga, gb = _gated.pair(ctx.kernel, _api_gated.BWD, _np(g), _np(a), _np(b), None, None,
-                             "gated")
-        return _from_np(ga), _from_np(gb), None, None
+        ga, gb = _empty_as(a.shape, a), _empty_as(a.shape, a)
+        _gated.pair(ctx.kernel, _api_gated.BWD, _np(g), _np(a), _np(b), (_np(ga), _np(gb)),
+                    None, "gated")
+        return ga, gb, None, None
 
     @staticmethod
     def jvp(ctx, a_t, b_t, *_):

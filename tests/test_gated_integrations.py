@@ -366,6 +366,26 @@ def test_bad_dim_raises_as_f_glu(case, dim):
             assert str(got.value) == message, (dim, dtype)
 
 
+@pytest.mark.parametrize("dtype", TORCH_DTYPES + (torch.float16, torch.bfloat16), ids=tid)
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_results_are_resizable_in_torchs_layout(case, dtype):
+    """The gated units' results and gradients, both forms, are tensors PyTorch can
+    resize, as F.glu's (results shared with NumPy memory were not: resize_ and out= of a
+    larger result failed), in the layout of PyTorch's own (F order for an F-contiguous
+    input). Their values are tested above."""
+    for x in (torch.randn(4, 6).to(dtype), torch.randn(6, 4).to(dtype).t()):
+        xa = x.clone().requires_grad_()
+        y = ours(case, xa, 1)
+        assert y.stride() == expression_split(case, x, 1).stride()
+        y.backward(torch.ones_like(y))
+        a, b = (h.contiguous().requires_grad_() for h in x.chunk(2, 1))
+        y2 = ours(case, a, b)
+        y2.backward(torch.ones_like(y2))
+        for t in (y.detach(), xa.grad, y2.detach(), a.grad, b.grad):
+            t.resize_(t.numel() + 5)
+            assert t.numel() == t.untyped_storage().nbytes() // t.element_size()
+
+
 def test_two_tensors_of_different_shapes_raise():
     """Two tensors: the same shape, no broadcasting (as everywhere in fastact)."""
     with pytest.raises(ValueError):
