@@ -133,24 +133,26 @@ def check(compiler, level):
             misses[funcs[k][2]] += [f"line {line}: {why or 'no reason given'}"
                                     for kind, why in kinds if kind == "miss"]
 
+    def chunked(name):
+        """A 16-bit function at an x86 SIMD level whose loop runs over chunks (float16
+        built by GCC: FA_HALF_CHUNKS): the float32 loop over a chunk (of each variant)
+        must vectorize, by the loop vectorizer or, where GCC unrolls its 16 or 32
+        iterations first, by SLP; the loop over the chunks, of intrinsics, cannot."""
+        return compiler == "gcc" and name + "_blk" in names and name.endswith("_f16")
+
     def expected(name):
         """(vectorized loop reports expected at least, whether misses count)"""
         if BLOCK.match(name):
             return 1, True
-        if name + "_blk" in names:       # 16 bits at an x86 SIMD level
-            if compiler == "gcc" and name.endswith("_f16"):       # FA_HALF_CHUNKS
-                # the float32 loop over a chunk (of each variant) must vectorize, by the
-                # loop vectorizer or, where GCC unrolls its 16 or 32 iterations first, by
-                # SLP; the loop over the chunks, of intrinsics, cannot
-                return expected_loops(name), False
-            return 0, False              # the loop over blocks
+        if chunked(name):
+            return expected_loops(name), False
+        if name + "_blk" in names:       # 16 bits at an x86 SIMD level: the loop over blocks
+            return 0, False
         return expected_loops(name), True
 
     def vectorized(name):
         """The loops of a function vectorized (a chunk function's SLP lines count)."""
-        if compiler == "gcc" and name + "_blk" in names and name.endswith("_f16"):
-            return counts[name] + slp[name]
-        return counts[name]
+        return counts[name] + (slp[name] if chunked(name) else 0)
     bad = []
     for name in counts:
         n = vectorized(name)
