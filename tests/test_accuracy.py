@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fastact
+from fastact import _backend
 
 import reference
 import cases
@@ -159,3 +160,55 @@ def fastact_call(entry, x, g):
     if entry == "forward_backward":
         return fastact.gelu_forward_backward(x, grad_output=g)
     return fastact.gelu_backward(g, x)
+
+
+def _sixths_inputs(dtype, seed):
+    """x in [-3, 3] where hardswish and hardsigmoid divide by 6: uniformly, at every
+    magnitude down to the subnormals (where a sixth can be a tie), and the subnormals
+    around 2^p / 3 ulp (below it x (x + 3) = 3x exactly), both signs, +-0 and +-3."""
+    rng = np.random.default_rng(seed)
+    info = np.finfo(dtype)
+    uint = np.uint32 if info.bits == 32 else np.uint64
+    third = (1 << (info.nmant + 1)) // 3                      # 2^p / 3 ulp, in subnormal ulp
+    around = np.arange(third - 20000, third + 20000, dtype=np.int64).astype(uint).view(dtype)
+    subnormal = (rng.integers(1, 1 << info.nmant, 200000, dtype=np.int64)
+                 .astype(uint).view(dtype))
+    magnitude = 2.0 ** rng.uniform(np.log2(float(info.tiny)), np.log2(3.0), 200000)
+    xs = np.concatenate([rng.uniform(-3, 3, 400000), magnitude, subnormal, around,
+                         [0.0, 3.0, 1.5, float(info.tiny)]]).astype(dtype)
+    return np.concatenate([xs, -xs])
+
+
+@pytest.mark.parametrize("level", _backend.supported_levels())
+@pytest.mark.parametrize("name", ["hardswish", "hardsigmoid"])
+def test_sixths_are_the_divisions_bits(name, dtype, level):
+    """hardswish's x (x + 3) / 6 and (2x + 3) / 6 and hardsigmoid's (x + 3) / 6, with the
+    clamps the kernels write in their own ways, give the bits of PyTorch's formulas in the
+    input's type (IEEE division), signs of zero included, at every level of the compiled
+    kernels (the NumPy backend computes in float64 and rounds once: test_ulp_error)."""
+    previous_backend = fastact.set_backend("compiled")
+    previous = fastact.simd_level()
+    fastact.set_simd_level(level)
+    try:
+        _check_sixths(name, dtype)
+    finally:
+        fastact.set_simd_level(previous)
+        fastact.set_backend(previous_backend)
+
+
+def _check_sixths(name, dtype):
+    xs = _sixths_inputs(dtype, 5)
+    with np.errstate(under="ignore"):
+        if name == "hardswish":
+            y_want = np.where(xs >= 3, xs, xs * (xs + dtype(3)) / dtype(6))
+            d_want = np.where(xs <= -3, dtype(0), np.where(xs >= 3, dtype(1),
+                                                            (dtype(2) * xs + dtype(3)) / dtype(6)))
+        else:
+            y_want = (np.clip(xs, dtype(-3), dtype(3)) + dtype(3)) / dtype(6)
+            d_want = np.where((xs > -3) & (xs < 3), dtype(1) / dtype(6), dtype(0))
+    f, grad = getattr(fastact, name), getattr(fastact, name + "_grad")
+    for got, want, what in ((f(xs), y_want, "forward"), (grad(xs), d_want, "grad")):
+        assert got.dtype == dtype
+        uint = np.uint32 if np.dtype(dtype).itemsize == 4 else np.uint64
+        bad = got.view(uint) != want.astype(dtype).view(uint)
+        assert not bad.any(), (what, xs[bad][:5], got[bad][:5], want[bad][:5])
