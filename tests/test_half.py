@@ -385,21 +385,25 @@ def level(request):
 @pytest.mark.parametrize("tname", TYPES)
 def test_linear_returns_every_pattern(tname, level):
     """Widening and narrowing are exact: linear (and its backward's grad_output, and
-    forward_backward's value) give back all 65536 patterns bit for bit: -0.0, +-inf, the
-    subnormals; NaN stays NaN."""
+    forward_backward's value and gradient) give back all 65536 patterns bit for bit: -0.0,
+    +-inf, the subnormals, NaN with its sign and payload (PyTorch's copy_); its
+    derivative is 1."""
     dt = _type(tname)
     x = H.patterns(tname)
-    nan = np.isnan(x.astype(np.float64))
     ones = np.ones(x.size, dt)
-    for what, got in (("linear", fastact.linear(x)),
-                      ("linear_backward", fastact.linear_backward(x, ones)),
-                      ("forward_backward", fastact.linear_forward_backward(x)[0]),
-                      ("identity", fastact.identity(x))):
+    y, d = fastact.linear_forward_backward(x)
+    yg, gd = fastact.linear_forward_backward(x, grad_output=x[::-1].copy())
+    assert H.bits(d).tolist() == H.bits(ones).tolist()
+    for what, got, want in (("linear", fastact.linear(x), x),
+                            ("linear_backward", fastact.linear_backward(x, ones), x),
+                            ("forward_backward", y, x),
+                            ("forward_backward with grad_output", yg, x),
+                            ("its gradient", gd, x[::-1]),
+                            ("identity", fastact.identity(x), x)):
         assert got.dtype == dt, what
-        assert np.all(np.isnan(got.astype(np.float64)[nan])), what
-        bad = np.flatnonzero((H.bits(got) != H.bits(x)) & ~nan)
+        bad = np.flatnonzero(H.bits(got) != H.bits(want))
         assert bad.size == 0, (f"{what} {tname}: {bad.size} patterns changed, e.g. "
-                               f"0x{int(H.bits(x)[bad[0]]):04x} -> "
+                               f"0x{int(H.bits(want)[bad[0]]):04x} -> "
                                f"0x{int(H.bits(got)[bad[0]]):04x}")
 
 

@@ -233,7 +233,7 @@ def render_kernels(dtype):
                     if pragma:
                         lines.append("#pragma omp parallel for schedule(static) "
                                      "num_threads(nthreads)")
-                    lines.append(f"{ind}for (i = 0; i < n; i++) {stmt};")
+                    lines.append(f"{ind}for (i = 0; i < n; i++) {{ {stmt}; }}")
                     if cond:
                         lines += ["        return;", "    }"]
                 lines += ["}", ""]
