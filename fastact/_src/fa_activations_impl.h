@@ -529,10 +529,12 @@ FA_INLINE void S(squareplus)(T x, FA_P1(T, b), T *y, T *d) {
 FA_DEFINE(squareplus)
 
 /* ---- sparse_plus (jax): 0 for x <= -1, (x + 1)^2 / 4 between, x from 1 on;
- * f' = 0, (x + 1) / 2, 1 (continuous). x + 1 is exact near -1. ---- */
+ * f' = 0, (x + 1) / 2, 1 (continuous). x + 1 is exact near -1. y from x limited to
+ * [-1, 1] (mid is +0.0 at -1), one select fewer: the float16 forward 0.76x the time at
+ * AVX-512 ---- */
 FA_INLINE void S(sparse_plus)(T x, FA_P0(T), T *y, T *d) {
-    T u = x + 1, mid = (T)0.25 * (u * u), dmid = (T)0.5 * u;
-    *y = x <= -1 ? 0 : (x >= 1 ? x : mid);                      /* NaN: mid */
+    T u = x + 1, dmid = (T)0.5 * u, uc = S(limit)(x, 1) + 1, mid = (T)0.25 * (uc * uc);
+    *y = x >= 1 ? x : mid;                                      /* NaN: mid */
     *d = x <= -1 ? 0 : (x >= 1 ? 1 : dmid);
 }
 FA_DEFINE(sparse_plus)
