@@ -94,6 +94,12 @@ def _prepared(a, dtype, order="C"):
     return np.require(a, dtype=dtype, requirements=[order, "A"])
 
 
+def half_shape(shape, dim):
+    """The shape of a split unit's result: shape with dim (either sign) halved."""
+    shape, dim = tuple(shape), dim % len(shape)
+    return shape[:dim] + (shape[dim] // 2,) + shape[dim + 1:]
+
+
 def _target(out, shape, dtype, inputs, order="C"):
     """Where the kernel writes a result of shape: out itself when it can, else a new
     array (copied into out afterwards). An out sharing memory with an input, even as the
@@ -179,7 +185,7 @@ def _split_fast(kernel, entry, g, x, dim, out, grad_out):
     dim %= ndim
     if shape[dim] % 2:
         return None
-    yshape = shape[:dim] + (shape[dim] // 2,) + shape[dim + 1:]
+    yshape = half_shape(shape, dim)
     dtype = x.dtype
     if g is not None and not _ready(g, dtype, yshape):
         return None
@@ -230,7 +236,7 @@ def split(kernel, entry, g, x, dim, axis, out, grad_out, name):
     if x.shape[dim] % 2:
         raise ValueError(f"{name}(): the size of x along dim {dim} must be even (a and the "
                          f"gate are its halves), got {x.shape[dim]}")
-    yshape = x.shape[:dim] + (x.shape[dim] // 2,) + x.shape[dim + 1:]
+    yshape = half_shape(x.shape, dim)
     arrays, names = ([x], ["x"]) if g is None else ([np.asarray(g), x], ["grad_output", "x"])
     result, dtype = _result(arrays, names, _arrays.weak_scalars((g, x)[-len(arrays):]))
     if g is not None and arrays[0].shape != yshape:
@@ -250,7 +256,7 @@ def split(kernel, entry, g, x, dim, axis, out, grad_out, name):
     outer = math.prod(xw.shape[:wdim])
     m = xw.shape[wdim] // 2 * math.prod(xw.shape[wdim + 1:])
     inputs = (xw, gw)
-    yshape_w = xw.shape[:wdim] + (xw.shape[wdim] // 2,) + xw.shape[wdim + 1:]
+    yshape_w = half_shape(xw.shape, wdim)
     y_t = _target(t(y_out), yshape_w, dtype, inputs) if has_y else None
     gx_t = _target(t(gx_out), xw.shape, dtype, inputs) if has_grad else None
     if outer * m:

@@ -401,9 +401,7 @@ class _GatedSplit(torch.autograd.Function):
         ctx.kernel, ctx.dim, ctx.reference = kernel, dim, reference
         ctx.save_for_backward(x)
         ctx.save_for_forward(x)
-        shape = list(x.shape)
-        shape[dim] //= 2
-        y = _empty_as(shape, x)
+        y = _empty_as(_gated.half_shape(x.shape, dim), x)
         _gated.split(kernel, _api_gated.FWD, None, _np(x), dim, None, _np(y), None,
                      GATED_KERNELS[kernel].name)
         return y
