@@ -1,3 +1,4 @@
+import contextlib
 import os
 
 import numpy as np
@@ -17,24 +18,40 @@ def backend(request):
     fastact.set_backend(previous)
 
 
-def _backend_levels():
+@contextlib.contextmanager
+def using(backend, level=None):
+    """fastact on this backend (and SIMD level of the compiled one) inside the block."""
+    previous = fastact.set_backend(backend)
+    previous_level = fastact.simd_level()
+    if level:
+        fastact.set_simd_level(level)
+    try:
+        yield
+    finally:
+        fastact.set_backend(previous)
+        if previous_level:
+            fastact.set_simd_level(previous_level)
+
+
+def _compiled_levels():
     from fastact import _backend
-    return [f"compiled-{level}" for level in reversed(_backend.supported_levels())] + ["numpy"]
+    return [f"compiled-{level}" for level in reversed(_backend.supported_levels())]
 
 
-@pytest.fixture(params=_backend_levels())
+@pytest.fixture(params=_compiled_levels() + ["numpy"])
 def backend_level(request):
     """Run the test with the NumPy backend and with the compiled kernels of every SIMD
     level this machine runs."""
     name, _, level = request.param.partition("-")
-    previous = fastact.set_backend(name)
-    previous_level = fastact.simd_level()
-    if level:
-        fastact.set_simd_level(level)
-    yield request.param
-    fastact.set_backend(previous)
-    if previous_level:
-        fastact.set_simd_level(previous_level)
+    with using(name, level):
+        yield request.param
+
+
+@pytest.fixture(params=_compiled_levels())
+def compiled_level(request):
+    """Run the test with the compiled kernels of every SIMD level this machine runs."""
+    with using("compiled", request.param.partition("-")[2]):
+        yield request.param
 
 
 @pytest.fixture(params=DTYPES, ids=lambda d: np.dtype(d).name)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import fastact
-from fastact import _backend
 
 import reference
 import cases
@@ -179,25 +178,14 @@ def _sixths_inputs(dtype, seed):
     return np.concatenate([xs, -xs])
 
 
-@pytest.mark.parametrize("level", _backend.supported_levels())
 @pytest.mark.parametrize("name", ["hardswish", "hardsigmoid"])
-def test_sixths_are_the_divisions_bits(name, dtype, level):
+def test_sixths_are_the_divisions_bits(name, dtype, compiled_level):
     """hardswish's x (x + 3) / 6 and (2x + 3) / 6 and hardsigmoid's (x + 3) / 6, with the
     clamps the kernels write in their own ways, give the bits of PyTorch's formulas in the
     input's type (IEEE division), signs of zero included, at every level of the compiled
     kernels (the NumPy backend computes in float64 and rounds once: test_ulp_error)."""
-    previous_backend = fastact.set_backend("compiled")
-    previous = fastact.simd_level()
-    fastact.set_simd_level(level)
-    try:
-        _check_sixths(name, dtype)
-    finally:
-        fastact.set_simd_level(previous)
-        fastact.set_backend(previous_backend)
-
-
-def _check_sixths(name, dtype):
     xs = _sixths_inputs(dtype, 5)
+    uint = np.uint32 if np.dtype(dtype).itemsize == 4 else np.uint64
     with np.errstate(under="ignore"):
         if name == "hardswish":
             y_want = np.where(xs >= 3, xs, xs * (xs + dtype(3)) / dtype(6))
@@ -209,6 +197,5 @@ def _check_sixths(name, dtype):
     f, grad = getattr(fastact, name), getattr(fastact, name + "_grad")
     for got, want, what in ((f(xs), y_want, "forward"), (grad(xs), d_want, "grad")):
         assert got.dtype == dtype
-        uint = np.uint32 if np.dtype(dtype).itemsize == 4 else np.uint64
         bad = got.view(uint) != want.astype(dtype).view(uint)
         assert not bad.any(), (what, xs[bad][:5], got[bad][:5], want[bad][:5])

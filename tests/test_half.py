@@ -28,7 +28,6 @@ smallest normal number may flush): bfloat16's subnormals lie below it, and a bfl
 result there, or a backward g * f'(x) whose f'(x) lies there, is held to 1 ulp like any
 other. The references take a few CPU-minutes on a cold cache (half_reference.py).
 """
-import contextlib
 import importlib.util
 import json
 import os
@@ -45,6 +44,7 @@ from fastact._activations import ACTIVATIONS_BY_NAME, KERNELS
 import half_reference as H
 import reference
 from cases import CASES, HARDTANH_BOUNDS, case_id
+from conftest import using
 from helpers import half_pair_dtype, same
 
 TYPES = H.TYPE_NAMES
@@ -70,20 +70,6 @@ def _levels():
 
 def _label(backend, level):
     return f"compiled-{level}" if level else backend
-
-
-@contextlib.contextmanager
-def _using(backend, level=None):
-    previous = fastact.set_backend(backend)
-    previous_level = fastact.simd_level()
-    if level:
-        fastact.set_simd_level(level)
-    try:
-        yield
-    finally:
-        fastact.set_backend(previous)
-        if previous_level:
-            fastact.set_simd_level(previous_level)
 
 
 def _takes_y(name, params):
@@ -232,7 +218,7 @@ class HalfCase:
     def outputs(self, backend, level=None):
         key = (backend, level)
         if key not in self._outputs:
-            with _using(backend, level):
+            with using(backend, level):
                 self._outputs[key] = self.compute()
         return self._outputs[key]
 
@@ -309,7 +295,7 @@ def test_exhaustive_within_one_ulp(half_case):
                 problems += hc.failures(entry, out[entry], _label(backend, level))
     if hc.y_form is None:
         for backend, level in _levels():
-            with _using(backend, level), pytest.raises(TypeError, match="pass x"):
+            with using(backend, level), pytest.raises(TypeError, match="pass x"):
                 getattr(fastact, hc.name + "_backward")(hc.g[0], y=hc.x, **hc.params)
     if problems:
         lines = [head for head, _ in problems]
@@ -378,7 +364,7 @@ def test_numpy_backend_within_one_ulp_of_compiled(half_case):
 
 @pytest.fixture(params=_levels(), ids=lambda p: _label(*p))
 def level(request):
-    with _using(*request.param):
+    with using(*request.param):
         yield _label(*request.param)
 
 
@@ -463,7 +449,7 @@ def test_compiled_is_the_float32_kernel_rounded_once(tname, lv):
     x32, g32 = x.astype(np.float32), g.astype(np.float32)
     problems = []
     checked = 0
-    with _using("compiled", lv):
+    with using("compiled", lv):
         for name, p in CASES:
             if KERNELS[fastact.get(name, **p)._kernel].name in OWN_16BIT_MATH:
                 continue
@@ -506,7 +492,7 @@ def test_any_length_and_offset_same_bits(tname, lv):
     dt = _type(tname)
     x, g = _sample(dt, (720,)), _sample(dt, (720,), seed=1)
     problems = []
-    with _using("compiled", lv), fastact.threads(1):
+    with using("compiled", lv), fastact.threads(1):
         for name, p in CASES:
             whole = dict(_flat(_all_entries(name, x, g, p)))
             for at, n in _SLICES:
@@ -533,7 +519,7 @@ def test_own_16bit_math_differs_from_float32_kernel(tname, lv):
     x = H.patterns(tname)
     x32 = x.astype(np.float32)
     for kernel in OWN_16BIT_MATH:
-        with _using("compiled", lv):
+        with using("compiled", lv):
             y16, d16 = getattr(fastact, kernel + "_forward_backward")(x)
             y32, d32 = getattr(fastact, kernel + "_forward_backward")(x32)
         finite = np.isfinite(x32)
@@ -914,7 +900,7 @@ def test_torch_parity(case, tname, half_references, torch_report):
     finite = np.isfinite(x.astype(np.float64))
     p, e = reference.dd_mul(g.astype(np.float64), ref["d_hi"], ref["d_lo"])
     fb = H.frac_key(p, e, tname)
-    with _using("compiled" if _backend.supported_levels() else "numpy"):
+    with using("compiled" if _backend.supported_levels() else "numpy"):
         ours = {"forward": getattr(fastact, name)(x, **params),
                 "backward": getattr(fastact, name + "_backward")(g, x, **params)}
     t = _to_torch(torch, x, tname).requires_grad_()
