@@ -193,13 +193,14 @@ def compute_gated(dtype):
 SOFTMAX_FUNCS = ("softmax", "log_softmax", "softmin")
 
 
-def softmax_block():
-    """FA_SMX_BLOCK of fastact's fa_softmax_api.h (the package holds it): the elements of
-    a block of a row, which the kernels sum block by block."""
+def softmax_constant(name="FA_SMX_BLOCK"):
+    """A number of fastact's fa_softmax_api.h (the package holds it): FA_SMX_BLOCK, the
+    elements of a block of a row, which the kernels sum block by block; FA_SMX_HROW, the
+    longest 16-bit row computed in float buffers."""
     import re
     path = os.path.join(os.path.dirname(fastact.__file__), "_src", "fa_softmax_api.h")
     with open(path) as f:
-        return int(re.search(r"#define FA_SMX_BLOCK\s+(\d+)", f.read()).group(1))
+        return int(re.search(r"#define %s\s+(\d+)" % name, f.read()).group(1))
 
 
 def softmax_rows(dtype, rows=24, n=37):
@@ -233,7 +234,7 @@ def compute_softmax(dtype):
     results = {}
     name_dt = np.dtype(dtype).name
     x = softmax_rows(dtype)
-    long_x = np.resize(x[7:], (1, 2 * softmax_block() + 41))
+    long_x = np.resize(x[7:], (1, 2 * softmax_constant() + 41))
     cases = (("rows", x, -1), ("cols", np.ascontiguousarray(x.T), 0), ("long", long_x, -1))
     for layout, xs, axis in cases:
         g = np.resize(np.array([1.5, -0.75, 0.0, -0.0, 3.0e5, 1e-30, -2.0], dtype), xs.shape)

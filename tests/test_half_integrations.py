@@ -40,6 +40,7 @@ import pytest
 import fastact
 from cases import CASES, HARDTANH_BOUNDS, case_id
 from fastact._activations import ACTIVATIONS_BY_NAME, ACTIVATIONS_TABLE
+from cpu_probe import softmax_constant
 from helpers import check_half_pair, same
 
 # ml_dtypes warns when it widens a bfloat16 NaN (every pattern is widened here)
@@ -883,6 +884,15 @@ def test_softmax_long_rows_within_one_ulp(func, half, backend):
     the others, -inf entries, +inf entries) along the last axis and along axis 0 (the
     kernels' column tiles), on the best SIMD level and the NumPy backend: as above."""
     _softmax_rows_check(func, 70000, half, [LAYOUTS[0], LAYOUTS[2]])
+
+
+@pytest.mark.parametrize("n", [softmax_constant("FA_SMX_HROW") + k for k in (0, 1)])
+@pytest.mark.parametrize("func", FUNCS)
+def test_softmax_rows_at_the_buffer_limit(func, n, half, backend_level):
+    """Rows as long as the 16-bit kernels' float buffers (FA_SMX_HROW), and one element
+    longer (the element-wise passes), every SIMD level and the NumPy backend: as above, along the
+    last axis."""
+    _softmax_rows_check(func, n, half, LAYOUTS[:1])
 
 
 def _softmax_rows_check(func, n, dt, layouts):

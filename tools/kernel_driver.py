@@ -1638,8 +1638,9 @@ def _smx_sources(directory):
                                          lg or 0, op or 0))
             copies[copy] = (dtype, label, nodes)
         out.append(rest)
-    # fa_softmax.h's own tables (FA_SMX_OPS) are left out: only the copies are compiled
-    src = re.sub(r"static const fa_smx_ops FA_SMX_OPS\[\w+\] = \{.*?\n\};\n", "",
+    # fa_softmax.h's own tables (FA_SMX_OPS) are left out, and what calls the passes by
+    # their own names (FA_SMX_CHECK): only the copies are compiled
+    src = "#define FA_SMX_CHECK 1\n" + re.sub(r"static const fa_smx_ops FA_SMX_OPS\[\w+\] = \{.*?\n\};\n", "",
                  "".join(out), flags=re.S)
     path = os.path.join(directory, "smx_check.c")
     with open(path, "w") as f:

@@ -87,11 +87,43 @@
 #undef LD
 #undef NR
 
+/* float16 and bfloat16 rows of up to FA_SMX_HROW elements: widened into float buffers
+ * once (F16C's or the shifts' vector conversions), computed as float32 rows, which keep
+ * e between their passes, and narrowed. Longer rows take the element-wise passes above;
+ * both compute each value in float the same way and round it once: the same bits.
+ * (tools/check_vectorization.py defines FA_SMX_CHECK: its copies of the passes are
+ * renamed, and these functions hold no loop of their own.) */
+#ifndef FA_SMX_CHECK
+static int fa_smx_row16(int bf, int lg, int op, double sign, const char *x, const char *g,
+                        char *o1, char *o2, ptrdiff_t n) {
+    float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW];
+    if (n > FA_SMX_HROW)
+        return (bf ? fa_smx_row_bf16 : fa_smx_row_f16)(lg, op, sign, x, g, o1, o2, n);
+    (bf ? fa_widen_bf16_n : fa_widen_f16_n)((const fa_half_t *)x, xb, n);
+    if (g) (bf ? fa_widen_bf16_n : fa_widen_f16_n)((const fa_half_t *)g, gb, n);
+    if (fa_smx_row_f32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
+                       (char *)ob1, op == FA_SMX_FB ? (char *)ob2 : NULL, n))
+        return 1;
+    (bf ? fa_narrow_bf16_n : fa_narrow_f16_n)(ob1, (fa_half_t *)o1, n);
+    if (op == FA_SMX_FB) (bf ? fa_narrow_bf16_n : fa_narrow_f16_n)(ob2, (fa_half_t *)o2, n);
+    return 0;
+}
+static int fa_smx_row16_f16(int lg, int op, double sign, const char *x, const char *g,
+                            char *o1, char *o2, ptrdiff_t n) {
+    return fa_smx_row16(0, lg, op, sign, x, g, o1, o2, n);
+}
+static int fa_smx_row16_bf16(int lg, int op, double sign, const char *x, const char *g,
+                             char *o1, char *o2, ptrdiff_t n) {
+    return fa_smx_row16(1, lg, op, sign, x, g, o1, o2, n);
+}
+#endif
+
 /* the tables fastact._runner calls, by dtype (fastact._activations.C_TYPES) */
-#define FA_SMX_ENTRY(s) {fa_smx_row_##s, fa_smx_consts_##s, fa_smx_max_##s, fa_smx_sums_##s, \
-                         fa_smx_write_##s, fa_smx_cols_##s}
+#define FA_SMX_ENTRY(row, s) {row, fa_smx_consts_##s, fa_smx_max_##s, fa_smx_sums_##s,      \
+                              fa_smx_write_##s, fa_smx_cols_##s}
 static const fa_smx_ops FA_SMX_OPS[4] = {
-    FA_SMX_ENTRY(f32), FA_SMX_ENTRY(f64), FA_SMX_ENTRY(f16), FA_SMX_ENTRY(bf16),
+    FA_SMX_ENTRY(fa_smx_row_f32, f32), FA_SMX_ENTRY(fa_smx_row_f64, f64),
+    FA_SMX_ENTRY(fa_smx_row16_f16, f16), FA_SMX_ENTRY(fa_smx_row16_bf16, bf16),
 };
 
 #endif

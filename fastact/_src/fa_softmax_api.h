@@ -18,6 +18,8 @@
 
 #define FA_SMX_LANES 16
 #define FA_SMX_BLOCK 32768       /* elements per block of a row (a multiple of LANES) */
+#define FA_SMX_HROW 4096         /* the longest 16-bit row computed in float buffers on the
+                                  * stack (4 of them, 64 KiB) */
 
 /* the ops (fastact._activations.SOFTMAX_OPS) */
 enum { FA_SMX_FWD, FA_SMX_BWDY, FA_SMX_BWDX, FA_SMX_FB };
