@@ -28,6 +28,7 @@ n = 2^20); comparisons with it add that (TORCH_EPS) to the bound.
 import functools
 import pickle
 
+import ml_dtypes
 import mpmath as mp
 import numpy as np
 import pytest
@@ -982,11 +983,13 @@ def _all_ops(func, x, axis, g):
             *fb(func, x, axis, g)]
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("dtype", DTYPES + (np.float16, ml_dtypes.bfloat16),
+                         ids=lambda d: np.dtype(d).name)
 def test_threads_bitwise(dtype):
     """The compiled kernels give the same bits on 1 and 2 threads (and when called
-    again): long rows split over threads, many short rows, columns, a middle axis. (The
-    NumPy backend runs no threads.)"""
+    again): long rows split over threads, many short rows, columns, a middle axis; the
+    16-bit types too (their long rows' blocks are widened piece by piece). (The NumPy
+    backend runs no threads.)"""
     previous = fastact.set_backend("compiled")
     try:
         rng = np.random.default_rng(21)

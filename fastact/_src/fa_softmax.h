@@ -87,43 +87,230 @@
 #undef LD
 #undef NR
 
-/* float16 and bfloat16 rows of up to FA_SMX_HROW elements: widened into float buffers
- * once (F16C's or the shifts' vector conversions), computed as float32 rows, which keep
- * e between their passes, and narrowed. Longer rows take the element-wise passes above;
- * both compute each value in float the same way and round it once: the same bits.
- * (tools/check_vectorization.py defines FA_SMX_CHECK: its copies of the passes are
- * renamed, and these functions hold no loop of their own.) */
+/* ---- float16 and bfloat16 rows: float32's passes over float buffers ----
+ * A row of up to FA_SMX_HROW elements is widened once into float buffers on the stack
+ * (F16C's or the shifts' vector conversions), computed as a float32 row, which keeps e
+ * between its passes, and narrowed. A longer row's passes (and the blocks of a row split
+ * over threads) widen pieces of FA_SMX_HROW elements for each float32 pass: the max of
+ * the pieces' maxima; a block's sums, the pieces' sums added in order (fa_smx_add); the
+ * write, each piece's e computed again by float32's sums pass where the write needs it.
+ * A tile of columns is widened a few rows at a time in each of its passes. Each value is
+ * computed in float as float32's passes compute it and rounded once. (fa_softmax_impl.h's
+ * 16-bit instances, element-wise, are left unused here; tools/check_vectorization.py
+ * checks them, and defines FA_SMX_CHECK: its copies of the passes are renamed.) */
 #ifndef FA_SMX_CHECK
-static int fa_smx_row16(int bf, int lg, int op, double sign, const char *x, const char *g,
-                        char *o1, char *o2, ptrdiff_t n) {
+#if defined(__clang__)
+#  define FA_SMX_NOINLINE __attribute__((noinline))
+#elif defined(__GNUC__)
+#  define FA_SMX_NOINLINE __attribute__((noipa))
+#elif defined(_MSC_VER)
+#  define FA_SMX_NOINLINE __declspec(noinline)
+#else
+#  define FA_SMX_NOINLINE
+#endif
+#define FA_SMX_WIDEN(bf, h, f, n) do { if (bf) fa_widen_bf16_n((const fa_half_t *)(h), f, n); \
+                                       else fa_widen_f16_n((const fa_half_t *)(h), f, n); } while (0)
+#define FA_SMX_NARROW(bf, f, h, n) do { if (bf) fa_narrow_bf16_n(f, (fa_half_t *)(h), n);     \
+                                        else fa_narrow_f16_n(f, (fa_half_t *)(h), n); } while (0)
+#define FA_SMX_PIECE(b, n) ((n) - (b) < FA_SMX_HROW ? (n) - (b) : FA_SMX_HROW)
+#define FA_SMX_AT(p, b) ((p) ? (p) + 2 * (b) : (p))
+
+/* e^(v - m) 2^64, as float32's sums pass computes it (for the 16-bit writes, which
+ * compute it again) */
+FA_INLINE float fa_smx_e32(float v, float m) {
+    float de, d = fa_smx_diff_f32(v, m, &de);
+    return fa_exp_dw_f32(d, de, FA_TAIL);
+}
+
+static FA_SMX_NOINLINE double fa_smx_max16(int bf, const char *x, ptrdiff_t n, double sign) {
+    float xb[FA_SMX_HROW];
+    double m = -HUGE_VAL, t;
+    for (ptrdiff_t b = 0; b < n; b += FA_SMX_HROW) {
+        FA_SMX_WIDEN(bf, x + 2 * b, xb, FA_SMX_PIECE(b, n));
+        t = fa_smx_max_f32((const char *)xb, FA_SMX_PIECE(b, n), sign);
+        m = t > m || t != t ? t : m;                    /* a NaN stays */
+    }
+    return m;
+}
+
+static FA_SMX_NOINLINE void fa_smx_sums16(int bf, int lg, int op, double sign, const char *x,
+                                          const char *g, char *ev, ptrdiff_t n,
+                                          fa_smx_stats *s) {
+    float xb[FA_SMX_HROW], gb[FA_SMX_HROW], eb[FA_SMX_HROW];
+    fa_smx_stats sum = {s->m, 0, 0, 0, 0, 0}, piece;
+    (void)ev;                                       /* e is not kept in 16 bits */
+    for (ptrdiff_t b = 0; b < n; b += FA_SMX_HROW) {
+        FA_SMX_WIDEN(bf, x + 2 * b, xb, FA_SMX_PIECE(b, n));
+        if (g) FA_SMX_WIDEN(bf, g + 2 * b, gb, FA_SMX_PIECE(b, n));
+        piece.m = s->m;
+        fa_smx_sums_f32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
+                        (char *)eb, FA_SMX_PIECE(b, n), &piece);
+        fa_smx_add(&sum, &piece);
+    }
+    *s = sum;
+}
+
+static FA_SMX_NOINLINE void fa_smx_write16(int bf, int lg, int op, double sign, const char *x,
+                                           const char *g, char *o1, char *o2, ptrdiff_t n,
+                                           const fa_smx_consts *c) {
     float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW];
-    if (n > FA_SMX_HROW)
-        return (bf ? fa_smx_row_bf16 : fa_smx_row_f16)(lg, op, sign, x, g, o1, o2, n);
-    (bf ? fa_widen_bf16_n : fa_widen_f16_n)((const fa_half_t *)x, xb, n);
-    if (g) (bf ? fa_widen_bf16_n : fa_widen_f16_n)((const fa_half_t *)g, gb, n);
+    for (ptrdiff_t b = 0; b < n; b += FA_SMX_HROW) {
+        ptrdiff_t len = FA_SMX_PIECE(b, n);
+        FA_SMX_WIDEN(bf, x + 2 * b, xb, len);
+        if (g) FA_SMX_WIDEN(bf, g + 2 * b, gb, len);
+        if (fa_smx_keeps_e(lg, op))                 /* e into ob1, for float32's write */
+            for (ptrdiff_t i = 0; i < len; i++)
+                ob1[i] = fa_smx_e32((float)sign * xb[i], (float)c->m);
+        fa_smx_write_f32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
+                         (char *)ob1, (char *)ob2, len, c);
+        FA_SMX_NARROW(bf, ob1, o1 + 2 * b, len);
+        if (op == FA_SMX_FB) FA_SMX_NARROW(bf, ob2, o2 + 2 * b, len);
+    }
+}
+
+static FA_SMX_NOINLINE int fa_smx_row16_short(int lg, int op, double sign, const char *x,
+                                              const char *g, char *o1, char *o2,
+                                              ptrdiff_t n, int bf) {
+    float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW];
+    FA_SMX_WIDEN(bf, x, xb, n);
+    if (g) FA_SMX_WIDEN(bf, g, gb, n);
     if (fa_smx_row_f32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
                        (char *)ob1, op == FA_SMX_FB ? (char *)ob2 : NULL, n))
         return 1;
-    (bf ? fa_narrow_bf16_n : fa_narrow_f16_n)(ob1, (fa_half_t *)o1, n);
-    if (op == FA_SMX_FB) (bf ? fa_narrow_bf16_n : fa_narrow_f16_n)(ob2, (fa_half_t *)o2, n);
+    FA_SMX_NARROW(bf, ob1, o1, n);
+    if (op == FA_SMX_FB) FA_SMX_NARROW(bf, ob2, o2, n);
     return 0;
 }
-static int fa_smx_row16_f16(int lg, int op, double sign, const char *x, const char *g,
-                            char *o1, char *o2, ptrdiff_t n) {
-    return fa_smx_row16(0, lg, op, sign, x, g, o1, o2, n);
+
+/* rows k0..k0+r of a tile (w columns, row stride rs elements) widened into f (row
+ * stride w) */
+FA_INLINE void fa_smx_widen_rows(int bf, const char *h, float *f, ptrdiff_t r, ptrdiff_t w,
+                                 ptrdiff_t rs) {
+    for (ptrdiff_t k = 0; k < r; k++) FA_SMX_WIDEN(bf, h + 2 * k * rs, f + k * w, w);
 }
-static int fa_smx_row16_bf16(int lg, int op, double sign, const char *x, const char *g,
-                             char *o1, char *o2, ptrdiff_t n) {
-    return fa_smx_row16(1, lg, op, sign, x, g, o1, o2, n);
+
+/* a tile of w columns of n rows (fa_softmax_impl.h's smx_cols_body over float32's pieces,
+ * with the 16-bit data widened FA_SMX_HROW / w rows at a time in each pass: the columns'
+ * sums in the same order, the same bits) */
+FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char *x,
+                                  const char *g, char *o1, char *o2, ptrdiff_t n,
+                                  ptrdiff_t w, ptrdiff_t rs, unsigned char *flags) {
+    float m[FA_SMX_TILE], nn[FA_SMX_TILE];
+    float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW];
+    int32_t cnt[FA_SMX_TILE];
+    double hi[FA_SMX_TILE], lo[FA_SMX_TILE], hi2[FA_SMX_TILE],
+        lo2[FA_SMX_TILE], cm[FA_SMX_TILE], k1[FA_SMX_TILE], k2[FA_SMX_TILE],
+        k3[FA_SMX_TILE], k4[FA_SMX_TILE];
+    ptrdiff_t k, j, i, r, step = FA_SMX_HROW / w;
+    for (j = 0; j < w; j++) {
+        m[j] = -HUGE_VALF;
+        nn[j] = 0;
+        hi[j] = lo[j] = cnt[j] = hi2[j] = lo2[j] = 0;
+        flags[j] = 0;
+    }
+    if (op != FA_SMX_BWDY) {
+        for (k = 0; k < n; k += step) {
+            r = n - k < step ? n - k : step;
+            fa_smx_widen_rows(bf, x + 2 * k * rs, xb, r, w, rs);
+            fa_smx_tile_max_f32(xb, r, w, w, sign, m, nn);
+        }
+        for (j = 0; j < w; j++) {
+            flags[j] = !(fabsf(m[j]) < HUGE_VALF) || nn[j] != nn[j];
+            m[j] = flags[j] ? 0 : m[j];
+        }
+    }
+    for (k = 0; k < n; k += step) {
+        r = n - k < step ? n - k : step;
+        fa_smx_widen_rows(bf, x + 2 * k * rs, xb, r, w, rs);
+        if (g) fa_smx_widen_rows(bf, g + 2 * k * rs, gb, r, w, rs);
+        fa_smx_tile_sums_f32(lg, op, sign, xb, gb, ob1, r, w, w, m, hi, lo, cnt, hi2, lo2);
+    }
+    for (j = 0; j < w; j++) {
+        fa_smx_stats st = {m[j], hi[j] * 0x1p-64, lo[j] * 0x1p-64, (double)cnt[j], hi2[j],
+                           lo2[j]};
+        fa_smx_consts c;
+        fa_smx_consts_body_f32(lg, op, &st, &c);
+        cm[j] = c.m; k1[j] = c.k1; k2[j] = c.k2; k3[j] = c.k3; k4[j] = c.k4;
+    }
+    for (k = 0; k < n; k += step) {
+        r = n - k < step ? n - k : step;
+        fa_smx_widen_rows(bf, x + 2 * k * rs, xb, r, w, rs);
+        if (g) fa_smx_widen_rows(bf, g + 2 * k * rs, gb, r, w, rs);
+        for (i = 0; i < r; i++)
+            for (j = 0; j < w; j++) {
+                float xv = xb[i * w + j];
+                float ev = fa_smx_keeps_e(lg, op) ? fa_smx_e32(sign * xv, (float)cm[j]) : 0;
+                fa_smx_elem_f32(lg, op, sign, xv, op == FA_SMX_FWD ? 0 : gb[i * w + j], ev,
+                                cm[j], k1[j], k2[j], k3[j], k4[j], &ob1[i * w + j],
+                                &ob2[i * w + j]);
+            }
+        for (i = 0; i < r; i++) {
+            FA_SMX_NARROW(bf, ob1 + i * w, o1 + 2 * (k + i) * rs, w);
+            if (op == FA_SMX_FB) FA_SMX_NARROW(bf, ob2 + i * w, o2 + 2 * (k + i) * rs, w);
+        }
+    }
 }
+static FA_SMX_NOINLINE void fa_smx_cols16(int bf, int lg, int op, double sign, const char *x,
+                                          const char *g, char *o1, char *o2, ptrdiff_t n,
+                                          ptrdiff_t w, ptrdiff_t rs, unsigned char *flags) {
+#define FA_SMX_CALL(L, O) fa_smx_cols16_body(bf, L, O, (float)sign, x, g, o1, o2, n, w, rs,   \
+                                             flags)
+    FA_SMX_SWITCH(FA_SMX_CALL)
+#undef FA_SMX_CALL
+}
+
+/* a whole row, as fa_softmax_impl.h's smx_row with the passes above */
+static int fa_smx_row16(int bf, int lg, int op, double sign, const char *x, const char *g,
+                        char *o1, char *o2, ptrdiff_t n) {
+    fa_smx_stats st = {0, 0, 0, 0, 0, 0}, bs;
+    fa_smx_consts c;
+    if (n <= FA_SMX_HROW) return fa_smx_row16_short(lg, op, sign, x, g, o1, o2, n, bf);
+    if (op != FA_SMX_BWDY) {
+        st.m = fa_smx_max16(bf, x, n, sign);
+        if (!(fabs(st.m) < HUGE_VAL)) return 1;
+    }
+    for (ptrdiff_t b = 0; b < n; b += FA_SMX_BLOCK) {
+        bs.m = st.m;
+        fa_smx_sums16(bf, lg, op, sign, x + 2 * b, FA_SMX_AT(g, b), NULL,
+                      n - b < FA_SMX_BLOCK ? n - b : FA_SMX_BLOCK, &bs);
+        fa_smx_add(&st, &bs);
+    }
+    fa_smx_consts_f32(lg, op, &st, &c);
+    fa_smx_write16(bf, lg, op, sign, x, g, o1, o2, n, &c);
+    return 0;
+}
+
+/* the table's signatures, by type */
+#define FA_SMX_16(s, bf)                                                                  \
+static int fa_smx_row16_##s(int lg, int op, double sign, const char *x, const char *g,    \
+                            char *o1, char *o2, ptrdiff_t n) {                            \
+    return fa_smx_row16(bf, lg, op, sign, x, g, o1, o2, n);                              \
+}                                                                                         \
+static double fa_smx_max16_##s(const char *x, ptrdiff_t n, double sign) {                 \
+    return fa_smx_max16(bf, x, n, sign);                                                  \
+}                                                                                         \
+static void fa_smx_sums16_##s(int lg, int op, double sign, const char *x, const char *g,  \
+                              char *ev, ptrdiff_t n, fa_smx_stats *s) {                   \
+    fa_smx_sums16(bf, lg, op, sign, x, g, ev, n, s);                                      \
+}                                                                                         \
+static void fa_smx_write16_##s(int lg, int op, double sign, const char *x, const char *g, \
+                               char *o1, char *o2, ptrdiff_t n, const fa_smx_consts *c) { \
+    fa_smx_write16(bf, lg, op, sign, x, g, o1, o2, n, c);                                 \
+}                                                                                         \
+static void fa_smx_cols16_##s(int lg, int op, double sign, const char *x, const char *g,  \
+                              char *o1, char *o2, ptrdiff_t n, ptrdiff_t w, ptrdiff_t rs, \
+                              unsigned char *flags) {                                     \
+    fa_smx_cols16(bf, lg, op, sign, x, g, o1, o2, n, w, rs, flags);                       \
+}
+FA_SMX_16(f16, 0)
+FA_SMX_16(bf16, 1)
 #endif
 
 /* the tables fastact._runner calls, by dtype (fastact._activations.C_TYPES) */
-#define FA_SMX_ENTRY(row, s) {row, fa_smx_consts_##s, fa_smx_max_##s, fa_smx_sums_##s,      \
-                              fa_smx_write_##s, fa_smx_cols_##s}
+#define FA_SMX_ENTRY(s, p) {fa_smx_row##p##_##s, fa_smx_consts_##s, fa_smx_max##p##_##s,   \
+                            fa_smx_sums##p##_##s, fa_smx_write##p##_##s, fa_smx_cols##p##_##s}
 static const fa_smx_ops FA_SMX_OPS[4] = {
-    FA_SMX_ENTRY(fa_smx_row_f32, f32), FA_SMX_ENTRY(fa_smx_row_f64, f64),
-    FA_SMX_ENTRY(fa_smx_row16_f16, f16), FA_SMX_ENTRY(fa_smx_row16_bf16, bf16),
+    FA_SMX_ENTRY(f32, ), FA_SMX_ENTRY(f64, ), FA_SMX_ENTRY(f16, 16), FA_SMX_ENTRY(bf16, 16),
 };
 
 #endif

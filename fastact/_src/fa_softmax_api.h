@@ -54,6 +54,13 @@ typedef struct {
 
 #define FA_SMX_TILE 1024         /* the most columns of a tile */
 
+/* whether float32's and float64's sums pass stores e 2^64 in the first output for the
+ * write pass (so that terms and results below the smallest normal number are rounded,
+ * not flushed): all ops but log_softmax's forward and the backwards from y */
+static inline int fa_smx_keeps_e(int lg, int op) {
+    return op != FA_SMX_BWDY && !(op == FA_SMX_FWD && lg);
+}
+
 /* add a block's sums to a row's running ones, in order */
 static inline void fa_smx_add(fa_smx_stats *row, const fa_smx_stats *blk) {
     double s = row->hi + blk->hi, bb = s - row->hi;

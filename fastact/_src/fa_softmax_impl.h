@@ -44,9 +44,8 @@ FA_INLINE void SM(smx_acc_prod)(double *hi, double *lo, T g, double y) {
 #endif
 }
 
-/* whether the sums pass stores e 2^64 (so that terms and results below the smallest
- * normal number are rounded, not flushed) in the first output, for the write pass to
- * scale: all but log_softmax's forward and the backwards from y */
+/* whether the sums pass stores e 2^64 in the first output for the write pass
+ * (fa_smx_keeps_e); the 16-bit instances compute e again */
 #undef FA_SMX_STORES
 #undef FA_SMX_EV_STORE
 #undef FA_SMX_EV_LOAD
@@ -55,7 +54,7 @@ FA_INLINE void SM(smx_acc_prod)(double *hi, double *lo, T g, double y) {
 #  define FA_SMX_EV_STORE(dst, e) ((void)0)
 #  define FA_SMX_EV_LOAD(src) 0
 #else
-#  define FA_SMX_STORES(lg, op) ((op) != FA_SMX_BWDY && !((op) == FA_SMX_FWD && (lg)))
+#  define FA_SMX_STORES(lg, op) fa_smx_keeps_e(lg, op)
 #  define FA_SMX_EV_STORE(dst, e) ((dst) = (e))
 #  define FA_SMX_EV_LOAD(src) (src)
 #endif
