@@ -1344,10 +1344,10 @@ SMX_EXEMPT = (
 # dtype's misses are never accepted unseen), pass-label regex, function, call-path regex,
 # why). Each is a cost in speed, not in results; docs/softmax.md lists them as work left.
 F32_F64 = ("f32", "f64")
-HALF_SFX = ("f16", "bf16")
 SMX_KNOWN = (
-    # the 16 lanes' maxima combined into one (a scalar reduction of 16, like the sums')
-    (None, None, F32_F64, r"rows max", "smx_max", r"direct", "the 16 lanes' maxima combined"),
+    # float64's 16 lanes' maxima combined into one (a scalar reduction of 16, like the
+    # sums'; float's max is two integer reductions)
+    (None, None, ("f64",), r"rows max", "smx_max", r"direct", "the 16 lanes' maxima combined"),
     # a tile's per-column flags (NaN, infinite max): w <= 1024 of them per tile
     (None, None, F32_F64, r"column tiles", "smx_cols_body", r"via line \d+$",
      "per-column flags (SSE2: no double-to-byte compare)"),
@@ -1364,30 +1364,10 @@ SMX_KNOWN = (
     # the max's two selects at SSE2: clang's cost model finds them not worth it
     ("clang", "baseline", F32_F64, r"rows max|column tiles", "smx_tile_max", r".",
      "the max at SSE2 (clang's cost model)"),
-    # float16 and bfloat16: the 16-bit twins of entries above (the same loops over the
-    # same float lanes, with 16-bit loads), each left scalar with the compiler remark the
-    # float32 loop gets; call paths named exactly ({tail}: smx_sums_body's call of
-    # smx_tile_sums for a row's n % 16 tail, {main}: its call for the 16-lane rows)
-    # GCC, every level: "unsupported use in stmt" (float32's too)
-    ("gcc", None, HALF_SFX, r"rows max", "smx_max", r"direct",
-     "the 16 lanes' maxima combined (16-bit twin)"),
-    # clang, baseline and avx2: "the cost-model indicates that vectorization is not
-    # beneficial" (float32's too; both vectorize at avx512)
-    ("clang", None, HALF_SFX, r"column tiles", "smx_cols_body", r"via line \d+$",
-     "per-column flags (clang's cost model, 16-bit twin)"),
-    # clang, bfloat16: "cannot prove it is safe to reorder floating-point operations"
-    # (float32's too; float16's vectorizes)
-    ("clang", None, HALF_SFX, r"bwdy rows sums", "smx_tile_sums", r"via line \d+>{main}$",
-     "bwdy sums (clang, 16-bit twin)"),
-    # clang, every level: "value that could not be identified as reduction is used
-    # outside the loop" (float32's too)
-    ("clang", None, HALF_SFX, r"rows sums", "smx_tile_sums", r"via line \d+>{tail}$",
-     "the tail of a row (clang, 16-bit twin)"),
-    # clang at SSE2: "the cost-model indicates that vectorization is not beneficial"
-    # (float32's too)
-    ("clang", "baseline", HALF_SFX, r"rows max|column tiles", "smx_tile_max", r".",
-     "the max at SSE2 (clang's cost model, 16-bit twin)"),
 )
+# the dtypes fa_softmax_impl.h is compiled for (float16 and bfloat16 run float32's passes
+# over widened pieces: fa_softmax.h, left out of the check by FA_SMX_CHECK)
+SMX_DTYPES = F32_F64
 SMX_SPECS = [("max", None, None)] + [(p, lg, op) for op in range(len(SMX_OPS)) for lg in (0, 1)
                                      for p in ("sums", "write", "cols")]
 
@@ -1617,9 +1597,9 @@ def _smx_sources(directory):
                                f"SMX_PASSES of tools/kernel_driver.py")
     parts = re.split(r'^#include "fa_softmax_impl.h"\n', head, flags=re.M)
     dtypes = [_smx_suffix("".join(parts[:k + 1])) for k in range(len(parts) - 1)]
-    if sorted(dtypes) != sorted(SUFFIXES):
+    if sorted(dtypes) != sorted(SMX_DTYPES):
         raise RuntimeError(f"fa_softmax.h includes fa_softmax_impl.h for {dtypes}, not once "
-                           f"per dtype of {SUFFIXES}: update tools/kernel_driver.py")
+                           f"per dtype of {SMX_DTYPES}: update tools/kernel_driver.py")
     copies, wrappers, out = {}, [], [parts[0]]
     for k, rest in enumerate(parts[1:]):
         dtype = dtypes[k]

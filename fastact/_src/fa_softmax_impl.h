@@ -1,12 +1,9 @@
 /* fa_softmax_impl.h: the softmax family's kernels of fa_softmax.h, written once for type
  * T (included with T, U, S(name), C(name) and FA_SMX_F32 defined; SM(name) names this
- * file's functions, ST is the arrays' element type, LD widens one to T and NR rounds a T
- * to it: float16 and bfloat16 data is computed in float, FA_SMX_HALF 1, and e is
- * computed again in the write pass instead of being stored in a 16-bit output). v = sign * x (sign
- * -1: softmin); m the max of v; e = e^(v - m) with v - m = d + de exactly (two-sum), so
- * that no ulp of a large argument is lost. float32 data is computed in float64 after
- * the exponential; float64 data in double-word where a result could cancel. The write
- * constants (smx_consts) are, by op:
+ * file's functions). v = sign * x (sign -1: softmin); m the max of v; e = e^(v - m)
+ * with v - m = d + de exactly (two-sum), so that no ulp of a large argument is lost.
+ * float32 data is computed in float64 after the exponential; float64 data in
+ * double-word where a result could cancel. The write constants (smx_consts) are, by op:
  *   fwd   softmax: k1 + k2 = 1/S         log_softmax: k1 = L = log(S)
  *   bwdy  softmax: k1 + k2 = sum(g y)    log_softmax: k1 = sum(g)
  *   bwdx, fb: k1 + k2 = 1/S; softmax: k3 = sum(g y); log_softmax: k3 = sum(g), k4 = L
@@ -44,48 +41,33 @@ FA_INLINE void SM(smx_acc_prod)(double *hi, double *lo, T g, double y) {
 #endif
 }
 
-/* whether the sums pass stores e 2^64 in the first output for the write pass
- * (fa_smx_keeps_e); the 16-bit instances compute e again */
-#undef FA_SMX_STORES
-#undef FA_SMX_EV_STORE
-#undef FA_SMX_EV_LOAD
-#if FA_SMX_HALF
-#  define FA_SMX_STORES(lg, op) 0
-#  define FA_SMX_EV_STORE(dst, e) ((void)0)
-#  define FA_SMX_EV_LOAD(src) 0
-#else
-#  define FA_SMX_STORES(lg, op) fa_smx_keeps_e(lg, op)
-#  define FA_SMX_EV_STORE(dst, e) ((dst) = (e))
-#  define FA_SMX_EV_LOAD(src) (src)
-#endif
-
 /* the sums of a tile of rows x w elements (row stride rs), element (k, j) into column
  * (lane) j, with column j's max m[j]: see fa_softmax_api.h (fa_smx_stats); e into ev.
  * hi + lo is the sum of e 2^64 (the caller scales it back), cnt an integer count */
-FA_INLINE void SM(smx_tile_sums)(int lg, int op, T sign, const ST *FA_SR x, const ST *FA_SR g,
-                                ST *FA_SR ev, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, const T *FA_SR m,
+FA_INLINE void SM(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
+                                T *FA_SR ev, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, const T *FA_SR m,
                                 double *FA_SR hi, double *FA_SR lo, int32_t *FA_SR cnt,
                                 double *FA_SR hi2, double *FA_SR lo2) {
     ptrdiff_t k, j;
     if (op == FA_SMX_BWDY) {
         for (k = 0; k < rows; k++)
             for (j = 0; j < w; j++) {
-                if (lg) SM(smx_acc)(&hi2[j], &lo2[j], LD(g[k * rs + j]));
-                else SM(smx_acc_prod)(&hi2[j], &lo2[j], LD(g[k * rs + j]), LD(x[k * rs + j]));
+                if (lg) SM(smx_acc)(&hi2[j], &lo2[j], g[k * rs + j]);
+                else SM(smx_acc_prod)(&hi2[j], &lo2[j], g[k * rs + j], x[k * rs + j]);
             }
         return;
     }
     for (k = 0; k < rows; k++)
         for (j = 0; j < w; j++) {
-            T v = sign * LD(x[k * rs + j]), de, d = SM(smx_diff)(v, m[j], &de);
+            T v = sign * x[k * rs + j], de, d = SM(smx_diff)(v, m[j], &de);
             T es = S(exp_dw)(d, de, FA_TAIL);
             int top = v == m[j];
-            if (FA_SMX_STORES(lg, op)) FA_SMX_EV_STORE(ev[k * rs + j], es);
+            if (fa_smx_keeps_e(lg, op)) ev[k * rs + j] = es;      /* for the write */
             SM(smx_acc)(&hi[j], &lo[j], (double)(top ? 0 : es));
             cnt[j] += top;
             if (op != FA_SMX_FWD) {
-                if (lg) SM(smx_acc)(&hi2[j], &lo2[j], LD(g[k * rs + j]));
-                else SM(smx_acc_prod)(&hi2[j], &lo2[j], LD(g[k * rs + j]), (double)es * 0x1p-64);
+                if (lg) SM(smx_acc)(&hi2[j], &lo2[j], g[k * rs + j]);
+                else SM(smx_acc_prod)(&hi2[j], &lo2[j], g[k * rs + j], (double)es * 0x1p-64);
             }
         }
 }
@@ -99,35 +81,29 @@ FA_INLINE void SM(smx_tile_sums)(int lg, int op, T sign, const ST *FA_SR x, cons
     default: CALL(0, FA_SMX_FB); break;  case 7: CALL(1, FA_SMX_FB); break; }
 
 /* one element's outputs (y in *o1 and grad_x in *o2 for fb; else the op's one output in
- * *o1) with the constants m, k1..k4; ev: the e the sums pass stored (FA_SMX_STORES) */
+ * *o1) with the constants m, k1..k4; ev: the e the sums pass stored (fa_smx_keeps_e) */
 FA_INLINE void SM(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, double k1,
-                           double k2, double k3, double k4, ST *o1, ST *o2) {
-    ST *dx = op == FA_SMX_FB ? o2 : o1;
+                           double k2, double k3, double k4, T *o1, T *o2) {
+    T *dx = op == FA_SMX_FB ? o2 : o1;
 #if FA_SMX_F32
     (void)k2;
     if (op == FA_SMX_BWDY) {
         double yv = xv, gd = gv;
-        *dx = NR(lg ? (T)(gd - fa_exp_f64(yv) * k1) : (T)((double)sign * yv * (gd - k1)));
+        *dx = lg ? (T)(gd - fa_exp_f64(yv) * k1) : (T)((double)sign * yv * (gd - k1));
         return;
     }
-#if FA_SMX_HALF
-    {   /* e again (not stored in the 16-bit output), as the sums pass computed it */
-        T de, d = SM(smx_diff)(sign * xv, (T)m, &de);
-        ev = S(exp_dw)(d, de, FA_TAIL);
-    }
-#endif
     double p = (double)ev * 0x1p-64 * k1, gd = gv, dd = (double)(sign * xv) - m;
     if (op == FA_SMX_FWD) {
         /* softmax: e 2^64 times (1/S) 2^-64 in float32 (one rounding more, < 2 ulp) */
-        *o1 = NR(lg ? (T)(dd - k1) : ev * (T)(k1 * 0x1p-64));
+        *o1 = lg ? (T)(dd - k1) : ev * (T)(k1 * 0x1p-64);
         return;
     }
     if (lg) {
-        *dx = NR((T)(gd - p * k3));
-        if (op == FA_SMX_FB) *o1 = NR((T)(dd - k4));
+        *dx = (T)(gd - p * k3);
+        if (op == FA_SMX_FB) *o1 = (T)(dd - k4);
     } else {
-        *dx = NR((T)((double)sign * p * (gd - k3)));
-        if (op == FA_SMX_FB) *o1 = NR(ev * (T)(k1 * 0x1p-64));      /* the forward's y */
+        *dx = (T)((double)sign * p * (gd - k3));
+        if (op == FA_SMX_FB) *o1 = ev * (T)(k1 * 0x1p-64);        /* the forward's y */
     }
 #else
     if (op == FA_SMX_BWDY) {
@@ -159,12 +135,12 @@ FA_INLINE void SM(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, 
  * nn[j] where the column holds one: two plain selects, which vectorize at every level
  * (a select on (v > a) | (v != v) became branches; an integer max of keys ordered as
  * the floats needs 64-bit vector compares, which SSE2 lacks) */
-FA_INLINE void SM(smx_tile_max)(const ST *FA_SR x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs,
+FA_INLINE void SM(smx_tile_max)(const T *FA_SR x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs,
                                T sign, T *FA_SR m, T *FA_SR nn) {
     ptrdiff_t k, j;
     for (k = 0; k < rows; k++)
         for (j = 0; j < w; j++) {
-            T v = sign * LD(x[k * rs + j]);
+            T v = sign * x[k * rs + j];
             m[j] = v > m[j] ? v : m[j];
             nn[j] = v == v ? nn[j] : v;
         }
@@ -176,16 +152,33 @@ __attribute__((noinline))
 #elif defined(__GNUC__)
 __attribute__((noipa))
 #endif
-static void SM(smx_tile_max_rt)(const ST *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, T sign,
+static void SM(smx_tile_max_rt)(const T *x, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, T sign,
                                T *m, T *nn) {
     SM(smx_tile_max)(x, rows, w, rs, sign, m, nn);
 }
 
-/* max of sign * x over n elements in LANES lanes; NaN if any element is NaN */
+/* max of sign * x over n elements; NaN if any element is NaN. float (FA_SMX_F32): the
+ * integer maxima of keys ordered as the floats (-0 below +0) and of |v|'s bits (a NaN's
+ * above inf's), reductions the compilers vectorize and keep in registers (a short row's
+ * max took 4.5x as long through the 16 lanes' tile in memory below). double: the tile
+ * (SSE2 has no 64-bit integer compare). */
 static double SM(smx_max)(const char *xc, ptrdiff_t n, double sign_) {
-    const ST *x = (const ST *)xc;
-    T sign = (T)sign_, mm[FA_SMX_LANES], nn[FA_SMX_LANES];
-    ptrdiff_t j, rows = n / FA_SMX_LANES;
+    const T *x = (const T *)xc;
+    T sign = (T)sign_;
+    ptrdiff_t j;
+#if FA_SMX_F32
+    int32_t km = INT32_MIN, am = 0;
+    for (j = 0; j < n; j++) {
+        int32_t u = (int32_t)S(to_bits)(sign * x[j]);
+        int32_t k = u ^ ((u >> 31) & 0x7FFFFFFF), a = u & 0x7FFFFFFF;
+        km = k > km ? k : km;
+        am = a > am ? a : am;
+    }
+    if (am > 0x7F800000) return (double)S(from_bits)(0x7FC00000u);
+    return (double)S(from_bits)((uint32_t)(km ^ ((km >> 31) & 0x7FFFFFFF)));
+#else
+    T mm[FA_SMX_LANES], nn[FA_SMX_LANES];
+    ptrdiff_t rows = n / FA_SMX_LANES;
     for (j = 0; j < FA_SMX_LANES; j++) mm[j] = -S(inf)(), nn[j] = 0;
     SM(smx_tile_max_rt)(x, rows, FA_SMX_LANES, FA_SMX_LANES, sign, mm, nn);
     SM(smx_tile_max_rt)(x + rows * FA_SMX_LANES, 1, n % FA_SMX_LANES, 0, sign, mm, nn);
@@ -195,11 +188,12 @@ static double SM(smx_max)(const char *xc, ptrdiff_t n, double sign_) {
         q = q + nn[j];
     }
     return (double)(q == q ? r : q);
+#endif
 }
 
 /* a block's sums in LANES lanes (element i in lane i % LANES), the lanes then added
  * pairwise (lane j + h into lane j, h = LANES/2, ..., 1) into *s; e stored into ev */
-FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const ST *x, const ST *g, ST *ev,
+FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g, T *ev,
                                 ptrdiff_t n, fa_smx_stats *s) {
     T m[FA_SMX_LANES];
     int32_t cnt[FA_SMX_LANES];
@@ -232,8 +226,8 @@ FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const ST *x, const ST *
 }
 static void SM(smx_sums)(int lg, int op, double sign, const char *x, const char *g, char *ev,
                         ptrdiff_t n, fa_smx_stats *s) {
-#define FA_SMX_CALL(L, O) SM(smx_sums_body)(L, O, (T)sign, (const ST *)x, (const ST *)g,   \
-                                           (ST *)ev, n, s)
+#define FA_SMX_CALL(L, O) SM(smx_sums_body)(L, O, (T)sign, (const T *)x, (const T *)g,   \
+                                           (T *)ev, n, s)
     FA_SMX_SWITCH(FA_SMX_CALL)
 #undef FA_SMX_CALL
 }
@@ -268,19 +262,19 @@ FA_INLINE void SM(smx_consts_body)(int lg, int op, const fa_smx_stats *s, fa_smx
     }
 }
 
-FA_INLINE void SM(smx_write_body)(int lg, int op, T sign, const ST *FA_SR x, const ST *FA_SR g,
-                                 ST *FA_SR o1, ST *FA_SR o2, ptrdiff_t n, fa_smx_consts c) {
+FA_INLINE void SM(smx_write_body)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
+                                 T *FA_SR o1, T *FA_SR o2, ptrdiff_t n, fa_smx_consts c) {
     ptrdiff_t i;
-    ST dummy;
+    T dummy;
     for (i = 0; i < n; i++)
-        SM(smx_elem)(lg, op, sign, LD(x[i]), op == FA_SMX_FWD ? 0 : LD(g[i]),
-                    FA_SMX_STORES(lg, op) ? FA_SMX_EV_LOAD(o1[i]) : 0, c.m, c.k1, c.k2, c.k3, c.k4, &o1[i],
+        SM(smx_elem)(lg, op, sign, x[i], op == FA_SMX_FWD ? 0 : g[i],
+                    fa_smx_keeps_e(lg, op) ? o1[i] : 0, c.m, c.k1, c.k2, c.k3, c.k4, &o1[i],
                     op == FA_SMX_FB ? &o2[i] : &dummy);
 }
 static void SM(smx_write)(int lg, int op, double sign, const char *x, const char *g,
                          char *o1, char *o2, ptrdiff_t n, const fa_smx_consts *c) {
-#define FA_SMX_CALL(L, O) SM(smx_write_body)(L, O, (T)sign, (const ST *)x, (const ST *)g,  \
-                                            (ST *)o1, (ST *)o2, n, *c)
+#define FA_SMX_CALL(L, O) SM(smx_write_body)(L, O, (T)sign, (const T *)x, (const T *)g,  \
+                                            (T *)o1, (T *)o2, n, *c)
     FA_SMX_SWITCH(FA_SMX_CALL)
 #undef FA_SMX_CALL
 }
@@ -296,7 +290,7 @@ static int SM(smx_row)(int lg, int op, double sign, const char *x, const char *g
                       char *o2, ptrdiff_t n) {
     fa_smx_stats st = {0, 0, 0, 0, 0, 0}, bs;
     fa_smx_consts c;
-    ptrdiff_t b, sz = (ptrdiff_t)sizeof(ST);
+    ptrdiff_t b, sz = (ptrdiff_t)sizeof(T);
     if (op != FA_SMX_BWDY) {
         st.m = SM(smx_max)(x, n, sign);
         if (!(fabs(st.m) < HUGE_VAL)) return 1;
@@ -314,8 +308,8 @@ static int SM(smx_row)(int lg, int op, double sign, const char *x, const char *g
 
 /* ---- tiles of columns (a reduction over a non-contiguous axis) ---- */
 
-FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const ST *FA_SR x, const ST *FA_SR g,
-                                ST *FA_SR o1, ST *FA_SR o2, ptrdiff_t n, ptrdiff_t w,
+FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
+                                T *FA_SR o1, T *FA_SR o2, ptrdiff_t n, ptrdiff_t w,
                                 ptrdiff_t rs, unsigned char *flags) {
     T m[FA_SMX_TILE], nn[FA_SMX_TILE];
     int32_t cnt[FA_SMX_TILE];
@@ -323,7 +317,7 @@ FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const ST *FA_SR x, cons
         lo2[FA_SMX_TILE], cm[FA_SMX_TILE], k1[FA_SMX_TILE], k2[FA_SMX_TILE],
         k3[FA_SMX_TILE], k4[FA_SMX_TILE];
     ptrdiff_t k, j;
-    ST dummy;
+    T dummy;
     for (j = 0; j < w; j++) {
         m[j] = -S(inf)();
         nn[j] = 0;
@@ -347,14 +341,14 @@ FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const ST *FA_SR x, cons
     }
     for (k = 0; k < n; k++)
         for (j = 0; j < w; j++)
-            SM(smx_elem)(lg, op, sign, LD(x[k * rs + j]), op == FA_SMX_FWD ? 0 : LD(g[k * rs + j]),
-                        FA_SMX_STORES(lg, op) ? FA_SMX_EV_LOAD(o1[k * rs + j]) : 0, cm[j], k1[j], k2[j], k3[j], k4[j], &o1[k * rs + j],
-                        op == FA_SMX_FB ? &o2[k * rs + j] : &dummy);
+            SM(smx_elem)(lg, op, sign, x[k * rs + j], op == FA_SMX_FWD ? 0 : g[k * rs + j],
+                        fa_smx_keeps_e(lg, op) ? o1[k * rs + j] : 0, cm[j], k1[j], k2[j],
+                        k3[j], k4[j], &o1[k * rs + j], op == FA_SMX_FB ? &o2[k * rs + j] : &dummy);
 }
 static void SM(smx_cols)(int lg, int op, double sign, const char *x, const char *g, char *o1,
                         char *o2, ptrdiff_t n, ptrdiff_t w, ptrdiff_t rs, unsigned char *flags) {
-#define FA_SMX_CALL(L, O) SM(smx_cols_body)(L, O, (T)sign, (const ST *)x, (const ST *)g,   \
-                                           (ST *)o1, (ST *)o2, n, w, rs, flags)
+#define FA_SMX_CALL(L, O) SM(smx_cols_body)(L, O, (T)sign, (const T *)x, (const T *)g,   \
+                                           (T *)o1, (T *)o2, n, w, rs, flags)
     FA_SMX_SWITCH(FA_SMX_CALL)
 #undef FA_SMX_CALL
 }
