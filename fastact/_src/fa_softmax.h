@@ -60,6 +60,9 @@
  * tools/check_vectorization.py checks float32's loops, and defines FA_SMX_CHECK: its
  * copies of the passes are renamed.) */
 #ifndef FA_SMX_CHECK
+#if FA_SMX_TILE > FA_SMX_HROW
+#  error "a tile's row must fit the 16-bit buffers (fa_smx_cols16)"
+#endif
 #if defined(__clang__)
 #  define FA_SMX_NOINLINE __attribute__((noinline))
 #elif defined(__GNUC__)
