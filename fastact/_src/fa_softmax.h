@@ -53,7 +53,7 @@
  * between its passes, and narrowed. A longer row's passes (and the blocks of a row split
  * over threads) widen pieces of FA_SMX_HROW elements for each float32 pass: the max of
  * the pieces' maxima; a block's sums, the pieces' sums added in order (fa_smx_add); the
- * write, each piece's e computed again by float32's sums pass where the write needs it.
+ * write, each piece's e computed again (fa_smx_e32) where float32's write reads it.
  * A tile of columns is widened a few rows at a time in each of its passes. Each value is
  * computed in float as float32's passes compute it and rounded once. (They replaced
  * element-wise 16-bit instances of fa_softmax_impl.h: 0.33-0.73 of their time.
