@@ -120,8 +120,8 @@ def compute_half():
     """float16 and bfloat16 (half_types): gelu, silu, sigmoid and tanh forward, gelu's and
     silu's backward and gelu's forward_backward on every 13th bit pattern and the special
     ones (HALF_SPECIALS), swiglu on them as the gate, prelu with one weight, and
-    softmax/log_softmax of softmax_rows (rows, and the same values as columns) forward and
-    backward; results as their bits (uint16), keys 'half:...|type'."""
+    softmax/log_softmax of softmax_rows (rows, the same values as columns, and a row
+    longer than the float buffers of short 16-bit rows: its pieces) forward and backward; results as their bits (uint16), keys 'half:...|type'."""
     results = {}
     with np.errstate(all="ignore"):
         for tname, t in half_types().items():
@@ -144,7 +144,9 @@ def compute_half():
                     xr, np.array(0.25, t), grad_output=np.resize(g, xr.shape))):
                 out[f"prelu|fbg{i}"] = np.asarray(v)
             xs = softmax_rows(np.float32).astype(t)
-            for layout, v, axis in (("rows", xs, -1), ("cols", np.ascontiguousarray(xs.T), 0)):
+            long_x = np.resize(xs[7:], (1, 2 * softmax_constant("FA_SMX_HROW") + 41))
+            for layout, v, axis in (("rows", xs, -1), ("cols", np.ascontiguousarray(xs.T), 0),
+                                    ("long", long_x, -1)):
                 gs = np.resize(g, v.shape)
                 for name in ("softmax", "log_softmax"):
                     out[f"{name}|{layout}|forward"] = getattr(fastact, name)(v, axis=axis)
