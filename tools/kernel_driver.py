@@ -1336,7 +1336,7 @@ SMX_EXEMPT = (
     ("smx_sums_body", re.compile(r"for \(h = "), "pairwise lane combination"),
     # the constants of each column of a tile (smx_consts: a division and a log per
     # column, w <= 256 of them, against n * w elements in each pass)
-    ("smx_cols_body", re.compile(r"\bSM?\(smx_consts\w*\)\s*\("), "per-column constants"),
+    ("smx_cols_consts", re.compile(r"\bSM?\(smx_consts\w*\)\s*\("), "per-column constants"),
 )
 # Misses known and accepted for now (each a loop instance the compilers leave scalar,
 # listed so that any other miss still fails): (compiler 'gcc'/'clang'/None, level
@@ -1349,7 +1349,7 @@ SMX_KNOWN = (
     # sums'; float's max is two integer reductions)
     (None, None, ("f64",), r"rows max", "smx_max", r"direct", "the 16 lanes' maxima combined"),
     # a tile's per-column flags (NaN, infinite max): w <= 1024 of them per tile
-    (None, None, F32_F64, r"column tiles", "smx_cols_body", r"via line \d+$",
+    (None, None, F32_F64, r"column tiles", "smx_cols_flag", r"via line \d+>\d+$",
      "per-column flags (SSE2: no double-to-byte compare)"),
     # float64 at SSE2 (2 lanes): the sums with their int32 counts are left scalar by GCC
     ("gcc", "baseline", ("f64",), r".", "smx_tile_sums", r".", "float64 sums at SSE2"),

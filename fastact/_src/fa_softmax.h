@@ -153,64 +153,49 @@ FA_INLINE void fa_smx_widen_rows(int bf, const char *h, float *f, ptrdiff_t r, p
     for (ptrdiff_t k = 0; k < r; k++) FA_SMX_WIDEN(bf, h + 2 * k * rs, f + k * w, w);
 }
 
-/* a tile of w columns of n rows (fa_softmax_impl.h's smx_cols_body over float32's pieces,
- * with the 16-bit data widened FA_SMX_HROW / w rows at a time in each pass: the columns'
- * sums in the same order, the same bits) */
+/* a tile of w columns of n rows: fa_softmax_impl.h's smx_cols_body with float32's
+ * passes, the 16-bit data widened FA_SMX_HROW / w rows at a time in each pass (the
+ * columns' sums in the same order: the same bits) */
 FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char *x,
                                   const char *g, char *o1, char *o2, ptrdiff_t n,
                                   ptrdiff_t w, ptrdiff_t rs, unsigned char *flags) {
     float m[FA_SMX_TILE], nn[FA_SMX_TILE];
     float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW];
     int32_t cnt[FA_SMX_TILE];
-    double hi[FA_SMX_TILE], lo[FA_SMX_TILE], hi2[FA_SMX_TILE],
-        lo2[FA_SMX_TILE], cm[FA_SMX_TILE], k1[FA_SMX_TILE], k2[FA_SMX_TILE],
-        k3[FA_SMX_TILE], k4[FA_SMX_TILE];
-    ptrdiff_t k, j, i, r, step = FA_SMX_HROW / w;
-    for (j = 0; j < w; j++) {
-        m[j] = -HUGE_VALF;
-        nn[j] = 0;
-        hi[j] = lo[j] = cnt[j] = hi2[j] = lo2[j] = 0;
-        flags[j] = 0;
-    }
+    double hi[FA_SMX_TILE], lo[FA_SMX_TILE], hi2[FA_SMX_TILE], lo2[FA_SMX_TILE],
+        k[5][FA_SMX_TILE];
+    ptrdiff_t at, i, j, r, step = FA_SMX_HROW / w;
+    fa_smx_cols_start_f32(w, m, nn, hi, lo, cnt, hi2, lo2, flags);
     if (op != FA_SMX_BWDY) {
-        for (k = 0; k < n; k += step) {
-            r = n - k < step ? n - k : step;
-            fa_smx_widen_rows(bf, x + 2 * k * rs, xb, r, w, rs);
+        for (at = 0; at < n; at += step) {
+            r = n - at < step ? n - at : step;
+            fa_smx_widen_rows(bf, x + 2 * at * rs, xb, r, w, rs);
             fa_smx_tile_max_f32(xb, r, w, w, sign, m, nn);
         }
-        for (j = 0; j < w; j++) {
-            flags[j] = !(fabsf(m[j]) < HUGE_VALF) || nn[j] != nn[j];
-            m[j] = flags[j] ? 0 : m[j];
-        }
+        fa_smx_cols_flag_f32(w, m, nn, flags);
     }
-    for (k = 0; k < n; k += step) {
-        r = n - k < step ? n - k : step;
-        fa_smx_widen_rows(bf, x + 2 * k * rs, xb, r, w, rs);
-        if (g) fa_smx_widen_rows(bf, g + 2 * k * rs, gb, r, w, rs);
+    for (at = 0; at < n; at += step) {
+        r = n - at < step ? n - at : step;
+        fa_smx_widen_rows(bf, x + 2 * at * rs, xb, r, w, rs);
+        if (g) fa_smx_widen_rows(bf, g + 2 * at * rs, gb, r, w, rs);
         fa_smx_tile_sums_f32(lg, op, sign, xb, gb, ob1, r, w, w, m, hi, lo, cnt, hi2, lo2);
     }
-    for (j = 0; j < w; j++) {
-        fa_smx_stats st = {m[j], hi[j] * 0x1p-64, lo[j] * 0x1p-64, (double)cnt[j], hi2[j],
-                           lo2[j]};
-        fa_smx_consts c;
-        fa_smx_consts_body_f32(lg, op, &st, &c);
-        cm[j] = c.m; k1[j] = c.k1; k2[j] = c.k2; k3[j] = c.k3; k4[j] = c.k4;
-    }
-    for (k = 0; k < n; k += step) {
-        r = n - k < step ? n - k : step;
-        fa_smx_widen_rows(bf, x + 2 * k * rs, xb, r, w, rs);
-        if (g) fa_smx_widen_rows(bf, g + 2 * k * rs, gb, r, w, rs);
+    fa_smx_cols_consts_f32(lg, op, w, m, hi, lo, cnt, hi2, lo2, k);
+    for (at = 0; at < n; at += step) {
+        r = n - at < step ? n - at : step;
+        fa_smx_widen_rows(bf, x + 2 * at * rs, xb, r, w, rs);
+        if (g) fa_smx_widen_rows(bf, g + 2 * at * rs, gb, r, w, rs);
         for (i = 0; i < r; i++)
             for (j = 0; j < w; j++) {
                 float xv = xb[i * w + j];
-                float ev = fa_smx_keeps_e(lg, op) ? fa_smx_e32(sign * xv, (float)cm[j]) : 0;
+                float ev = fa_smx_keeps_e(lg, op) ? fa_smx_e32(sign * xv, (float)k[0][j]) : 0;
                 fa_smx_elem_f32(lg, op, sign, xv, op == FA_SMX_FWD ? 0 : gb[i * w + j], ev,
-                                cm[j], k1[j], k2[j], k3[j], k4[j], &ob1[i * w + j],
+                                k[0][j], k[1][j], k[2][j], k[3][j], k[4][j], &ob1[i * w + j],
                                 &ob2[i * w + j]);
             }
         for (i = 0; i < r; i++) {
-            FA_SMX_NARROW(bf, ob1 + i * w, o1 + 2 * (k + i) * rs, w);
-            if (op == FA_SMX_FB) FA_SMX_NARROW(bf, ob2 + i * w, o2 + 2 * (k + i) * rs, w);
+            FA_SMX_NARROW(bf, ob1 + i * w, o1 + 2 * (at + i) * rs, w);
+            if (op == FA_SMX_FB) FA_SMX_NARROW(bf, ob2 + i * w, o2 + 2 * (at + i) * rs, w);
         }
     }
 }

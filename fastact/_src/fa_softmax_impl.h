@@ -308,42 +308,63 @@ static int SM(smx_row)(int lg, int op, double sign, const char *x, const char *g
 
 /* ---- tiles of columns (a reduction over a non-contiguous axis) ---- */
 
-FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
-                                T *FA_SR o1, T *FA_SR o2, ptrdiff_t n, ptrdiff_t w,
-                                ptrdiff_t rs, unsigned char *flags) {
-    T m[FA_SMX_TILE], nn[FA_SMX_TILE];
-    int32_t cnt[FA_SMX_TILE];
-    double hi[FA_SMX_TILE], lo[FA_SMX_TILE], hi2[FA_SMX_TILE],
-        lo2[FA_SMX_TILE], cm[FA_SMX_TILE], k1[FA_SMX_TILE], k2[FA_SMX_TILE],
-        k3[FA_SMX_TILE], k4[FA_SMX_TILE];
-    ptrdiff_t k, j;
-    T dummy;
-    for (j = 0; j < w; j++) {
+/* a tile's columns (w <= FA_SMX_TILE) before its passes: max -inf (m, and nn the NaN
+ * found), sums 0 (fa_smx_tile_sums's), flags 0 */
+FA_INLINE void SM(smx_cols_start)(ptrdiff_t w, T *m, T *nn, double *hi, double *lo,
+                                 int32_t *cnt, double *hi2, double *lo2,
+                                 unsigned char *flags) {
+    for (ptrdiff_t j = 0; j < w; j++) {
         m[j] = -S(inf)();
         nn[j] = 0;
         hi[j] = lo[j] = cnt[j] = hi2[j] = lo2[j] = 0;
         flags[j] = 0;
     }
-    if (op != FA_SMX_BWDY) {
-        SM(smx_tile_max)(x, n, w, rs, sign, m, nn);
-        for (j = 0; j < w; j++) {
-            flags[j] = !(S(abs)(m[j]) < S(inf)()) || nn[j] != nn[j];
-            m[j] = flags[j] ? 0 : m[j];               /* harmless: the caller rewrites */
-        }
+}
+
+/* after the max: the columns holding a NaN or whose max is infinite flagged (their m 0:
+ * harmless, the caller rewrites them) */
+FA_INLINE void SM(smx_cols_flag)(ptrdiff_t w, T *m, const T *nn, unsigned char *flags) {
+    for (ptrdiff_t j = 0; j < w; j++) {
+        flags[j] = !(S(abs)(m[j]) < S(inf)()) || nn[j] != nn[j];
+        m[j] = flags[j] ? 0 : m[j];
     }
-    SM(smx_tile_sums)(lg, op, sign, x, g, o1, n, w, rs, m, hi, lo, cnt, hi2, lo2);
-    for (j = 0; j < w; j++) {
+}
+
+/* after the sums: each column's write constants, k[0][j] = m and k[1..4][j] = k1..k4 */
+FA_INLINE void SM(smx_cols_consts)(int lg, int op, ptrdiff_t w, const T *m, const double *hi,
+                                  const double *lo, const int32_t *cnt, const double *hi2,
+                                  const double *lo2, double (*k)[FA_SMX_TILE]) {
+    for (ptrdiff_t j = 0; j < w; j++) {
         fa_smx_stats st = {m[j], hi[j] * 0x1p-64, lo[j] * 0x1p-64, (double)cnt[j], hi2[j],
                            lo2[j]};
         fa_smx_consts c;
         SM(smx_consts_body)(lg, op, &st, &c);
-        cm[j] = c.m; k1[j] = c.k1; k2[j] = c.k2; k3[j] = c.k3; k4[j] = c.k4;
+        k[0][j] = c.m; k[1][j] = c.k1; k[2][j] = c.k2; k[3][j] = c.k3; k[4][j] = c.k4;
     }
-    for (k = 0; k < n; k++)
+}
+
+FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
+                                T *FA_SR o1, T *FA_SR o2, ptrdiff_t n, ptrdiff_t w,
+                                ptrdiff_t rs, unsigned char *flags) {
+    T m[FA_SMX_TILE], nn[FA_SMX_TILE];
+    int32_t cnt[FA_SMX_TILE];
+    double hi[FA_SMX_TILE], lo[FA_SMX_TILE], hi2[FA_SMX_TILE], lo2[FA_SMX_TILE],
+        k[5][FA_SMX_TILE];
+    ptrdiff_t i, j;
+    T dummy;
+    SM(smx_cols_start)(w, m, nn, hi, lo, cnt, hi2, lo2, flags);
+    if (op != FA_SMX_BWDY) {
+        SM(smx_tile_max)(x, n, w, rs, sign, m, nn);
+        SM(smx_cols_flag)(w, m, nn, flags);
+    }
+    SM(smx_tile_sums)(lg, op, sign, x, g, o1, n, w, rs, m, hi, lo, cnt, hi2, lo2);
+    SM(smx_cols_consts)(lg, op, w, m, hi, lo, cnt, hi2, lo2, k);
+    for (i = 0; i < n; i++)
         for (j = 0; j < w; j++)
-            SM(smx_elem)(lg, op, sign, x[k * rs + j], op == FA_SMX_FWD ? 0 : g[k * rs + j],
-                        fa_smx_keeps_e(lg, op) ? o1[k * rs + j] : 0, cm[j], k1[j], k2[j],
-                        k3[j], k4[j], &o1[k * rs + j], op == FA_SMX_FB ? &o2[k * rs + j] : &dummy);
+            SM(smx_elem)(lg, op, sign, x[i * rs + j], op == FA_SMX_FWD ? 0 : g[i * rs + j],
+                        fa_smx_keeps_e(lg, op) ? o1[i * rs + j] : 0, k[0][j], k[1][j],
+                        k[2][j], k[3][j], k[4][j], &o1[i * rs + j],
+                        op == FA_SMX_FB ? &o2[i * rs + j] : &dummy);
 }
 static void SM(smx_cols)(int lg, int op, double sign, const char *x, const char *g, char *o1,
                         char *o2, ptrdiff_t n, ptrdiff_t w, ptrdiff_t rs, unsigned char *flags) {
