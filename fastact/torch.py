@@ -344,9 +344,8 @@ del _act, _fn, _cls, _name
 # ---- the gated units, prelu and rrelu (docs/gated.md) ----
 # Eligible tensors are handed to fastact as NumPy views of their memory (fastact._gated
 # reads any dim of a C- or F-contiguous array in place and copies other layouts once);
-# the gated units' results are tensors PyTorch allocates (resizable, as its own),
-# written through NumPy views; prelu's and rrelu's are NumPy arrays shared with
-# torch.from_numpy. The backward saves the inputs (the gradient needs a and the gate
+# the results (and gradients) are tensors PyTorch allocates (resizable, as its own),
+# written through NumPy views. The backward saves the inputs (the gradient needs a and the gate
 # both) and runs the fused backward kernel; double backward and ineligible tensors use
 # the table's PyTorch expression.
 
@@ -366,13 +365,6 @@ def _empty_as(shape, ref):
     if ref.dim() > 1 and not ref.is_contiguous() and ref.permute(rev).is_contiguous():
         return torch.empty(tuple(reversed(shape)), dtype=ref.dtype).permute(rev)
     return torch.empty(tuple(shape), dtype=ref.dtype)
-
-
-def _from_np(a):
-    if _arrays.is_bfloat16(a.dtype):                              # through its bits
-        bits = np.ascontiguousarray(a).reshape(-1).view(np.int16)
-        return torch.from_numpy(bits).view(torch.bfloat16).reshape(a.shape)
-    return torch.from_numpy(a) if a.ndim else torch.tensor(a)
 
 
 def _autograd_of(reference, inputs, grads):
@@ -557,15 +549,18 @@ class _PReLUFunction(torch.autograd.Function):
     def forward(ctx, x, weight):
         ctx.save_for_backward(x, weight)
         ctx.save_for_forward(x, weight)
-        return _from_np(_api_gated.prelu(_np(x), _np(weight)))
+        y = _empty_as(x.shape, x)
+        _api_gated.prelu(_np(x), _np(weight), out=_np(y))
+        return y
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
         if torch.is_grad_enabled() or not _eligible(g) or g.dtype != x.dtype:
             return tuple(_autograd_of(F.prelu, [x, w], g))
-        gx, gw = _api_gated.prelu_backward(_np(g), _np(x), _np(w))
-        return _from_np(gx), _from_np(np.asarray(gw)).reshape(w.shape)
+        gx, gw = _empty_as(x.shape, x), torch.empty(w.shape, dtype=w.dtype)
+        _api_gated.prelu_backward(_np(g), _np(x), _np(w), out=(_np(gx), _np(gw)))
+        return gx, gw
 
     @staticmethod
     def jvp(ctx, x_t, w_t):
@@ -592,12 +587,12 @@ class PReLU(torch.nn.PReLU):
 class _RReLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, lower, upper, seed):
-        xn = _np(x)
-        y, noise = _api_gated.rrelu_forward_backward(xn, lower, upper, True, seed=seed)
-        noise = _from_np(np.asarray(noise))
+        y, noise = _empty_as(x.shape, x), _empty_as(x.shape, x)
+        _api_gated.rrelu_forward_backward(_np(x), lower, upper, True, seed=seed, out=_np(y),
+                                          grad_out=_np(noise))
         ctx.save_for_backward(noise)
         ctx.save_for_forward(noise)
-        return _from_np(np.asarray(y))
+        return y
 
     @staticmethod
     def backward(ctx, g):

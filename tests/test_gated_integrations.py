@@ -687,6 +687,36 @@ def test_prelu_module_pickle_and_deepcopy():
     assert torch.equal(fresh.weight, torch.full((3,), 0.4))
 
 
+@pytest.mark.parametrize("dtype", TORCH_DTYPES + (torch.float16, torch.bfloat16), ids=tid)
+def test_prelu_and_rrelu_results_are_resizable_in_torchs_layout(dtype):
+    """prelu's and rrelu's results and gradients (x's and the weight's; the training
+    slopes), functions and modules, are tensors PyTorch can resize, as F.prelu's (NumPy
+    memory shared through torch.from_numpy was not), in the layout of PyTorch's own."""
+    for x in (torch.randn(4, 6).to(dtype), torch.randn(6, 4).to(dtype).t(),
+              torch.randn(2, 3, 5).to(dtype).transpose(0, 2)):
+        channels = x.shape[1]
+        w = torch.rand(channels, dtype=dtype).requires_grad_()
+        module = ft.PReLU(channels, dtype=dtype)
+        for call, ref in ((lambda t: ft.prelu(t, w), lambda t: F.prelu(t, w)),
+                          (module, lambda t: F.prelu(t, module.weight)),
+                          (lambda t: ft.rrelu(t, training=True), None),
+                          (ft.RReLU().train(), None)):
+            xa = x.clone().requires_grad_()
+            y = call(xa)
+            if ref is not None:
+                want = ref(x)
+                assert torch.equal(y, want) and y.stride() == want.stride()
+            y.backward(torch.ones_like(y))
+            tensors = [y.detach(), xa.grad]
+            for weight in (w, module.weight):
+                if weight.grad is not None:
+                    tensors.append(weight.grad)
+                    weight.grad = None
+            for t in tensors:
+                t.resize_(t.numel() + 5)
+                assert t.numel() == t.untyped_storage().nbytes() // t.element_size()
+
+
 # ---------------------------------------------------------------------------------------
 # rrelu
 
