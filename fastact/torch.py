@@ -329,7 +329,12 @@ def _make(act):
                  "__module__": __name__, "__signature__": shown_signature,
                  "__doc__": f"{counterpart}; computed by fastact: ``{act.formula}``."}
     namespace.update({n: _parameter(i, n, validated) for i, n in enumerate(act.param_names)})
-    module = type(cls_name, (torch.nn.Module,), namespace)
+    if torch_module is not None and not act.params and not ignores_args:
+        # the constants of PyTorch's module that are no parameter here (ReLU6's bounds)
+        namespace.update({k: v for k, v in vars(torch_module()).items()
+                          if not k.startswith("_") and k not in ("training", "inplace")})
+    # a subclass of PyTorch's own module where there is one (isinstance(m, nn.GELU) holds)
+    module = type(cls_name, (torch_module or torch.nn.Module,), namespace)
     return function, module
 
 
@@ -529,7 +534,8 @@ def _make_gated(spec):
                    f"fastact)" + (f"; as torch.nn.{spec.torch_module}" if spec.torch_module
                                   else "") + "."}
     namespace.update({n: _parameter(i, n, validated) for i, n in enumerate(spec.param_names)})
-    module = type(spec.torch_module or spec.cls_name, (torch.nn.Module,), namespace)
+    base = getattr(torch.nn, spec.torch_module) if spec.torch_module else torch.nn.Module
+    module = type(spec.torch_module or spec.cls_name, (base,), namespace)
     return function, module
 
 

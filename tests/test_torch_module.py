@@ -319,6 +319,36 @@ def test_parameters_as_0d_tensors():
         torch.testing.assert_close(cls(**tensors)(x), expected, rtol=0, atol=0)
 
 
+# a module of PyTorch's made with each set of arguments (the defaults, and some others)
+_MODULE_ARGS = {"Threshold": [(0.1, -1.0), (-2.0, 3.0, True)],
+                "LeakyReLU": [(), (0.2,), (-0.5, True)], "ELU": [(), (0.5,), (2.0, True)],
+                "CELU": [(), (1.5,)], "Hardtanh": [(), (-2.0, 3.0)],
+                "Softplus": [(), (2.0, 5.0)], "GELU": [(), ("tanh",)],
+                "Softshrink": [(), (0.3,)], "Hardshrink": [(), (0.3,)], "GLU": [(), (0,)],
+                "Softmax": [(), (1,)], "LogSoftmax": [(), (0,)], "Softmin": [(), (-1,)],
+                "PReLU": [(), (3, 0.1)], "RReLU": [(), (0.1, 0.3)]}
+
+
+def test_modules_are_subclasses_of_torchs_own_with_its_attributes():
+    """Every fastact.torch module with a torch.nn counterpart of its name is a subclass
+    of it (code that checks isinstance(m, nn.GELU) takes it), and made with the same
+    arguments holds the same public attributes and repr (ReLU6's bounds included)."""
+    modules = {n: c for n, c in vars(ft).items()
+               if isinstance(c, type) and issubclass(c, torch.nn.Module)}
+    counterparts = {n: getattr(torch.nn, n) for n in modules if hasattr(torch.nn, n)}
+    assert len(counterparts) >= 27, sorted(counterparts)
+    for name, theirs_cls in counterparts.items():
+        ours_cls = modules[name]
+        assert issubclass(ours_cls, theirs_cls), name
+        for args in _MODULE_ARGS.get(name, [()]):
+            ours, theirs = ours_cls(*args), theirs_cls(*args)
+            assert isinstance(ours, theirs_cls)
+            public = {k: v for k, v in vars(theirs).items()
+                      if not k.startswith("_") and k != "training"}
+            got = {k: getattr(ours, k, "missing") for k in public}
+            assert got == public and repr(ours) == repr(theirs), (name, args)
+
+
 def test_identity_takes_and_ignores_any_argument():
     """As torch.nn.Identity(54, unused_argument1=0.1, unused_argument2=False)."""
     x = torch.randn(7)
