@@ -402,8 +402,9 @@ def test_parameters_equal_in_value_are_not_confused():
 
 
 def test_type_stub_matches_the_modules():
-    """fastact/torch.pyi (tools/gen_stubs.py) declares every function and module, with
-    inplace exactly where torch.nn and fastact.torch have it."""
+    """fastact/torch.pyi (tools/gen_stubs.py) declares every function and module (a
+    subclass of PyTorch's own where there is one), with inplace exactly where torch.nn
+    and fastact.torch have it."""
     import inspect
     import os
     import re
@@ -411,7 +412,9 @@ def test_type_stub_matches_the_modules():
     for act in ACTIVATIONS_BY_NAME.values():
         line = re.search(rf"^def {act.name}\((.*)\)", stub, re.M).group(1)
         cls = _class_name(act.name)
-        assert re.search(rf"^class {cls}\(torch\.nn\.Module\):", stub, re.M)
+        base = re.escape(f"torch.nn.{act.torch_module or 'Module'}")  # the runtime base
+        assert re.search(rf"^class {cls}\({base}\):", stub, re.M), cls
+        assert issubclass(getattr(ft, cls), getattr(torch.nn, act.torch_module or "Module"))
         torch_has = act.torch_module is not None and \
             "inplace" in inspect.signature(getattr(torch.nn, cls)).parameters
         ours_has = "inplace" in inspect.signature(getattr(ft, act.name)).parameters

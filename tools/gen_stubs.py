@@ -268,8 +268,9 @@ def render_torch():
             params.append("inplace: bool = ...")
         sig = "".join(", " + p for p in params)
         cls = act.torch_module or act.cls_name
+        base = f"torch.nn.{act.torch_module or 'Module'}"     # PyTorch's own module, if any
         lines += [f"def {act.name}(input: torch.Tensor{sig}) -> torch.Tensor: ...",
-                  f"class {cls}(torch.nn.Module):"]
+                  f"class {cls}({base}):"]
         for n, d in act.params:
             lines.append(f"    {_param(n, d, True, table).split(' = ')[0]}")
         # a parameterless module whose torch.nn class takes any argument (Identity)
@@ -282,9 +283,10 @@ def render_torch():
     for spec in table.GATED_TABLE:
         params = "".join(", " + _param(n, d, True, table) for n, d in spec.params)
         cls = spec.torch_module or spec.cls_name
+        base = f"torch.nn.{spec.torch_module or 'Module'}"
         lines += [f"def {spec.name}(input: torch.Tensor, dim: int | torch.Tensor = ...{params}) "
                   f"-> torch.Tensor: ...",
-                  f"class {cls}(torch.nn.Module):",
+                  f"class {cls}({base}):",
                   "    dim: int"]
         lines += [f"    {_param(n, d, True, table).split(' = ')[0]}" for n, d in spec.params]
         lines += [f"    def __init__(self, dim: int = ...{params}) -> None: ...",
