@@ -15,6 +15,7 @@
 #define FA_SOFTMAX_API_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define FA_SMX_LANES 16
 #define FA_SMX_BLOCK 32768       /* elements per block of a row (a multiple of LANES) */
@@ -60,6 +61,22 @@ typedef struct {
 static inline int fa_smx_keeps_e(int lg, int op) {
     return op != FA_SMX_BWDY && !(op == FA_SMX_FWD && lg);
 }
+
+/* the FA_SMX_LANES lanes of a float32 row's sums added pairwise (lane j + h into lane j,
+ * h = 8, 4, 2, 1), as the float64 data's two-sums add them; whole, so that they stay in
+ * registers */
+#if FA_SMX_LANES != 16
+#error "fa_smx_pairwise adds 16 lanes"
+#endif
+#define FA_SMX_PAIRWISE(name, type)                                                       \
+static inline double name(const type *v) {                                                \
+    type a[8], b[4];                                                                      \
+    for (int j = 0; j < 8; j++) a[j] = v[j] + v[j + 8];                                   \
+    for (int j = 0; j < 4; j++) b[j] = a[j] + a[j + 4];                                   \
+    return (double)((b[0] + b[2]) + (b[1] + b[3]));                                       \
+}
+FA_SMX_PAIRWISE(fa_smx_pairwise, double)
+FA_SMX_PAIRWISE(fa_smx_pairwise_count, int32_t)
 
 /* add a block's sums to a row's running ones, in order */
 static inline void fa_smx_add(fa_smx_stats *row, const fa_smx_stats *blk) {

@@ -8,7 +8,8 @@
  *   bwdy  softmax: k1 + k2 = sum(g y)    log_softmax: k1 = sum(g)
  *   bwdx, fb: k1 + k2 = 1/S; softmax: k3 = sum(g y); log_softmax: k3 = sum(g), k4 = L
  * with S = count(v == m) + rest, rest = sum(e over v < m), and L = log1p(rest) where the
- * max is unique (log_softmax at the max is -log1p(rest), exact where it is tiny). */
+ * max is unique (log_softmax at the max is -log1p(rest), exact where it is tiny). float32
+ * data's constants are float64 values (k2 = 0), its lanes' sums added in float64. */
 
 /* v - m = d + *de exactly where |d| < 2^14; beyond, e^d is 0 and de, which may be huge
  * or NaN there (an intermediate of the two-sum overflowing), is dropped */
@@ -208,6 +209,15 @@ FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g,
     if (tail)
         SM(smx_tile_sums)(lg, op, sign, x + r, g ? g + r : g, ev ? ev + r : ev, 1, tail, 0, m,
                          hi, lo, cnt, hi2, lo2);
+#if FA_SMX_F32
+    /* float32 data: plain float64 adds (the sums stay within 2^-44 relative, far below
+     * float32's rounding), in registers (a two-sum's latency per level, and the lanes'
+     * round trips through memory, cost short rows) */
+    (void)h;
+    s->hi = fa_smx_pairwise(hi) * 0x1p-64; s->lo = 0;
+    s->cnt = fa_smx_pairwise_count(cnt);
+    s->hi2 = fa_smx_pairwise(hi2); s->lo2 = 0;
+#else
     for (h = FA_SMX_LANES / 2; h >= 1; h /= 2)
         for (j = 0; j < h; j++) {
             double e, t;
@@ -223,6 +233,7 @@ FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g,
         }
     s->hi = hi[0] * 0x1p-64; s->lo = lo[0] * 0x1p-64; s->cnt = (double)cnt[0];
     s->hi2 = hi2[0]; s->lo2 = lo2[0];
+#endif
 }
 static void SM(smx_sums)(int lg, int op, double sign, const char *x, const char *g, char *ev,
                         ptrdiff_t n, fa_smx_stats *s) {
@@ -231,6 +242,19 @@ static void SM(smx_sums)(int lg, int op, double sign, const char *x, const char 
     FA_SMX_SWITCH(FA_SMX_CALL)
 #undef FA_SMX_CALL
 }
+
+#if FA_SMX_F32
+/* log(cnt + rest), cnt >= 1, in float64 for float32 data (within 2 float64 ulp; inlined,
+ * where libm's log1p was a call of about 17 ns per row): log1p(rest) where cnt = 1 and
+ * rest <= 1 (rest's digits kept where it is tiny), else k ln2 + log1p(q - 1) with
+ * cnt + rest = q 2^k, q in [1, 2) */
+FA_INLINE double SM(smx_log_sum)(double cnt, double rest, double sum) {
+    if (cnt == 1 && rest <= 1) return fa_log1p01_f64(rest);
+    uint64_t b = fa_to_bits_f64(sum);
+    double q = fa_from_bits_f64((b & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);
+    return (double)((int)(b >> 52) - 1023) * 0.69314718055994530942 + fa_log1p01_f64(q - 1);
+}
+#endif
 
 FA_INLINE void SM(smx_consts_body)(int lg, int op, const fa_smx_stats *s, fa_smx_consts *c) {
     c->m = s->m;
@@ -241,6 +265,18 @@ FA_INLINE void SM(smx_consts_body)(int lg, int op, const fa_smx_stats *s, fa_smx
         c->k2 = s->lo2 - (t - s->hi2);
         return;
     }
+#if FA_SMX_F32
+    /* float32 data: float64 constants, rounded once each (k2 = 0) */
+    double rest = s->hi + s->lo, sum = s->cnt + rest, r = 1.0 / sum;
+    double lse = lg ? SM(smx_log_sum)(s->cnt, rest, sum) : 0;
+    if (op == FA_SMX_FWD) {
+        c->k1 = lg ? lse : r;
+        return;
+    }
+    c->k1 = r;
+    c->k3 = lg ? s->hi2 + s->lo2 : (s->hi2 + s->lo2) * r;
+    c->k4 = lse;
+#else
     double e, sh = fa_two_sum_f64(s->cnt, s->hi, &e), sl = e + s->lo, t = sh + sl;
     sl = sl - (t - sh);
     sh = t;
@@ -260,6 +296,7 @@ FA_INLINE void SM(smx_consts_body)(int lg, int op, const fa_smx_stats *s, fa_smx
     } else {
         c->k3 = (s->hi2 + s->lo2) * rh + s->hi2 * rl;
     }
+#endif
 }
 
 FA_INLINE void SM(smx_write_body)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
