@@ -336,8 +336,7 @@ static int SM(smx_row)(int lg, int op, double sign, const char *x, const char *g
         bs.m = st.m;
         SM(smx_sums)(lg, op, sign, x + b * sz, g ? g + b * sz : g, o1 + b * sz,
                     n - b < FA_SMX_BLOCK ? n - b : FA_SMX_BLOCK, &bs);
-        if (b == 0) st = bs;                      /* what adding it to zeros gives */
-        else fa_smx_add(&st, &bs);
+        fa_smx_add(&st, &bs);
     }
     SM(smx_consts)(lg, op, &st, &c);
     SM(smx_write)(lg, op, sign, x, g, o1, o2, n, &c);
