@@ -332,7 +332,8 @@ def _make(act):
     if torch_module is not None and not act.params and not ignores_args:
         # the constants of PyTorch's module that are no parameter here (ReLU6's bounds)
         namespace.update({k: v for k, v in vars(torch_module()).items()
-                          if not k.startswith("_") and k not in ("training", "inplace")})
+                          if not k.startswith("_") and k not in ("training", "inplace")
+                          and isinstance(v, (bool, int, float, str))})
     # a subclass of PyTorch's own module where there is one (isinstance(m, nn.GELU) holds)
     module = type(cls_name, (torch_module or torch.nn.Module,), namespace)
     return function, module
