@@ -1008,6 +1008,33 @@ def test_threads_bitwise(dtype):
         fastact.set_backend(previous)
 
 
+@pytest.mark.parametrize("dtype", DTYPES + (np.float16, ml_dtypes.bfloat16),
+                         ids=lambda d: np.dtype(d).name)
+def test_threads_bitwise_special_grad_output(dtype):
+    """A long row whose grad_output holds infinities, a NaN or the largest finite values
+    (sums of g y or g that overflow, in the first block or a later one): the same bits on
+    1 thread (the row whole) and 2 (its blocks on both threads, combined in order)."""
+    previous = fastact.set_backend("compiled")
+    try:
+        rng = np.random.default_rng(5)
+        n = 10 ** 6
+        x = (rng.standard_normal(n) * 4).astype(dtype)
+        big = float(ml_dtypes.finfo(dtype).max)            # the largest finite value
+        for where in (0, 3, n - 5002):
+            for special in ([np.inf], [-np.inf, np.inf], [np.nan], [big] * 5000):
+                g = rng.standard_normal(n).astype(dtype)
+                g[where: where + len(special)] = np.asarray(special, np.float64).astype(dtype)
+                for func in FUNCS:
+                    with fastact.threads(1):
+                        one = _all_ops(func, x, -1, g)
+                    with fastact.threads(2):
+                        two = _all_ops(func, x, -1, g)
+                    for a, b in zip(one, two):
+                        assert_bitwise(a, b, f"{func} g[{where}] = {special[0]}: 1 vs 2 threads")
+    finally:
+        fastact.set_backend(previous)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("func", FUNCS)
 def test_compiled_matches_numpy(func, dtype):
