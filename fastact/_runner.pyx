@@ -102,8 +102,8 @@ cdef extern from "fa_softmax_api.h":
     ctypedef struct fa_smx_consts:
         double m, k1, k2, k3, k4
     ctypedef struct fa_smx_ops:
-        int (*row)(int, int, double, const char *, const char *, char *, char *,
-                   Py_ssize_t) noexcept nogil
+        void (*rows)(int, int, double, const char *, const char *, char *, char *,
+                     Py_ssize_t, Py_ssize_t, unsigned char *) noexcept nogil
         void (*consts)(int, int, const fa_smx_stats *, fa_smx_consts *) noexcept nogil
         double (*max)(const char *, Py_ssize_t, double) noexcept nogil
         void (*sums)(int, int, double, const char *, const char *, char *, Py_ssize_t,
@@ -585,11 +585,9 @@ cdef void smx_write(void *ctx, Py_ssize_t b) noexcept nogil:
 cdef void smx_rows(void *ctx, Py_ssize_t c) noexcept nogil:
     """Rows c * per_chunk onwards (of count), each whole."""
     cdef smx_job *j = <smx_job *>ctx
-    cdef Py_ssize_t r, off
-    for r in range(c * j.per_chunk, min(j.count, (c + 1) * j.per_chunk)):
-        off = r * j.n * j.isz
-        j.flags[r] = j.ops.row(j.log, j.op, j.sign, j.x + off, at(j.g, off), j.o1 + off,
-                               <char *>at(j.o2, off), j.n)
+    cdef Py_ssize_t r = c * j.per_chunk, off = r * j.n * j.isz
+    j.ops.rows(j.log, j.op, j.sign, j.x + off, at(j.g, off), j.o1 + off,
+               <char *>at(j.o2, off), j.n, min(j.count - r, j.per_chunk), j.flags + r)
 
 
 cdef void smx_tiles(void *ctx, Py_ssize_t c) noexcept nogil:

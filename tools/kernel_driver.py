@@ -324,7 +324,7 @@ SEGMENT_JOB = -1
 # A softmax job has entry -2, kernel = 4 * log + op (fa_softmax_api.h's FA_SMX_FWD...),
 # p = (sign, how, outer, inner, w) and n the length of the reduction: x (and g but for
 # the forward) of outer * n * inner elements, (outer, n, inner) in memory as
-# fastact._runner.softmax takes them. how: 0 each row by ops.row, 1 each row in blocks
+# fastact._runner.softmax takes them. how: 0 all rows by ops.rows, 1 each row in blocks
 # of FA_SMX_BLOCK as the runner's threads do it (ops.max per block, ops.sums per block
 # added in order, ops.consts, ops.write per block), 2 tiles of w columns by ops.cols.
 # Results: o1 (and o2 for fb), then the flags (uint8) of the rows (outer) or columns
@@ -368,14 +368,11 @@ int run_softmax(const struct header *h, FILE *in, FILE *out) {
     if (op == FA_SMX_FB) o2 = calloc(total ? (size_t)total : 1, (size_t)t);
     ok = x && o1 && flags && (op == FA_SMX_FWD || g) && (op != FA_SMX_FB || o2)
          && (how == 2 ? w >= 1 && w <= FA_SMX_TILE : inner == 1);
-    for (r = 0; ok && r < outer && how < 2; r++) {
+    if (ok && how == 0) ops->rows(lg, op, sign, x, g, o1, o2, n, outer, flags);
+    for (r = 0; ok && r < outer && how == 1; r++) {
         ptrdiff_t off = r * n * t;
         const char *gr = g ? g + off : NULL;
         char *p2 = o2 ? o2 + off : NULL;
-        if (how == 0) {
-            flags[r] = (unsigned char)ops->row(lg, op, sign, x + off, gr, o1 + off, p2, n);
-            continue;
-        }
         {   /* fastact._runner's long_row, one block after the other */
             fa_smx_stats total_st = {0, 0, 0, 0, 0, 0}, st;
             fa_smx_consts c;
@@ -553,7 +550,7 @@ class SegmentJob(typing.NamedTuple):
 class SoftmaxJob(typing.NamedTuple):
     """A softmax job: SOFTMAX_OPS[op] of log_softmax (log) or softmax of sign * x along
     axis 1 of x, (outer, n, inner) (x is y for bwdy; g: grad_output, None for fwd),
-    computed `how`: 'row' (ops.row), 'blocks' (each pass over the row's blocks, as
+    computed `how`: 'row' (ops.rows), 'blocks' (each pass over the row's blocks, as
     fastact._runner's threads do it) or 'cols' (ops.cols on tiles of w columns). dtype:
     an index of TYPES (x and g a 16-bit dtype's bits), or None: x's dtype."""
     log: int
@@ -919,13 +916,13 @@ def _smx_grad_half(dt, shape, rng):
 def softmax_jobs():
     """SoftmaxJobs of the family (fastact._activations.SOFTMAX_TABLE: softmax, log_softmax,
     softmin) x op x dtype: rows of every length in SMX_SHORT (_smx_data's rows: -inf
-    entries, ties, every magnitude, and the rows left to the caller), each by ops.row and
+    entries, ties, every magnitude, and the rows left to the caller), each by ops.rows and
     in blocks as the runner's threads do it; tiles of columns (SMX_COLS) with special
     columns; and for each (log, op) (softmin is softmax's kernel) one row of two blocks of
-    FA_SMX_BLOCK and 41 elements with -inf entries, in one dtype, by ops.row or in
+    FA_SMX_BLOCK and 41 elements with -inf entries, in one dtype, by ops.rows or in
     blocks (each dtype gets both; the long rows are most of the emulated time); the same
     for float16 and bfloat16 (their bits: _smx_half) but for the long rows: one per op
-    (log_softmax's for bwdx and fb), by ops.row or in blocks, in float16 or bfloat16
+    (log_softmax's for bwdx and fb), by ops.rows or in blocks, in float16 or bfloat16
     (each gets both)."""
     block = smx_constant("FA_SMX_BLOCK")
     out, long_done = [], set()
@@ -1023,7 +1020,7 @@ def _native_segment(runner, job):
 
 def _native_softmax(runner, job):
     """A SoftmaxJob through fastact._runner.softmax (the views fastact._softmax passes):
-    a row job on one thread (ops.row), a blocks job on two or more (a long row's blocks
+    a row job on one thread (ops.rows), a blocks job on two or more (a long row's blocks
     spread over them), a column job in the runner's own tiles (their width is not the
     job's: the bits must not depend on it). Outputs start at 0, as the driver's."""
     import fastact

@@ -132,18 +132,28 @@ static FA_SMX_NOINLINE void fa_smx_write16(int bf, int lg, int op, double sign, 
     }
 }
 
-static FA_SMX_NOINLINE int fa_smx_row16_short(int lg, int op, double sign, const char *x,
-                                              const char *g, char *o1, char *o2,
-                                              ptrdiff_t n, int bf) {
+/* rows of up to FA_SMX_HROW elements: as many whole rows as the buffers hold widened
+ * at once, computed by float32's rows, narrowed (a flagged row is not written) */
+static FA_SMX_NOINLINE void fa_smx_rows16_short(int lg, int op, double sign, const char *x,
+                                                const char *g, char *o1, char *o2,
+                                                ptrdiff_t n, ptrdiff_t count,
+                                                unsigned char *flags, int bf) {
     float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW];
-    FA_SMX_WIDEN(bf, x, xb, n);
-    if (g) FA_SMX_WIDEN(bf, g, gb, n);
-    if (fa_smx_row_f32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
-                       (char *)ob1, op == FA_SMX_FB ? (char *)ob2 : NULL, n))
-        return 1;
-    FA_SMX_NARROW(bf, ob1, o1, n);
-    if (op == FA_SMX_FB) FA_SMX_NARROW(bf, ob2, o2, n);
-    return 0;
+    ptrdiff_t per = FA_SMX_HROW / n, k0, r, i, any;
+    for (k0 = 0; k0 < count; k0 += per) {
+        r = count - k0 < per ? count - k0 : per;
+        FA_SMX_WIDEN(bf, x + 2 * k0 * n, xb, r * n);
+        if (g) FA_SMX_WIDEN(bf, g + 2 * k0 * n, gb, r * n);
+        fa_smx_rows_f32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
+                        (char *)ob1, op == FA_SMX_FB ? (char *)ob2 : NULL, n, r, flags + k0);
+        for (i = any = 0; i < r; i++) any |= flags[k0 + i];
+        for (i = 0; i < (any ? r : 1); i++) {
+            ptrdiff_t at = i * n, len = any ? n : r * n;
+            if (flags[k0 + i] && any) continue;
+            FA_SMX_NARROW(bf, ob1 + at, o1 + 2 * (k0 * n + at), len);
+            if (op == FA_SMX_FB) FA_SMX_NARROW(bf, ob2 + at, o2 + 2 * (k0 * n + at), len);
+        }
+    }
 }
 
 /* rows k0..k0+r of a tile (w columns, row stride rs elements) widened into f (row
@@ -208,32 +218,43 @@ static FA_SMX_NOINLINE void fa_smx_cols16(int bf, int lg, int op, double sign, c
 #undef FA_SMX_CALL
 }
 
-/* a whole row, as fa_softmax_impl.h's smx_row with the passes above */
-static int fa_smx_row16(int bf, int lg, int op, double sign, const char *x, const char *g,
-                        char *o1, char *o2, ptrdiff_t n) {
-    fa_smx_stats st = {0, 0, 0, 0, 0, 0}, bs;
+/* whole rows, as fa_softmax_impl.h's smx_rows with the passes above */
+static void fa_smx_rows16(int bf, int lg, int op, double sign, const char *x, const char *g,
+                          char *o1, char *o2, ptrdiff_t n, ptrdiff_t count,
+                          unsigned char *flags) {
+    fa_smx_stats st, bs;
     fa_smx_consts c;
-    if (n <= FA_SMX_HROW) return fa_smx_row16_short(lg, op, sign, x, g, o1, o2, n, bf);
-    if (op != FA_SMX_BWDY) {
-        st.m = fa_smx_max16(bf, x, n, sign);
-        if (!(fabs(st.m) < HUGE_VAL)) return 1;
+    if (n <= FA_SMX_HROW) {
+        fa_smx_rows16_short(lg, op, sign, x, g, o1, o2, n, count, flags, bf);
+        return;
     }
-    for (ptrdiff_t b = 0; b < n; b += FA_SMX_BLOCK) {
-        bs.m = st.m;
-        fa_smx_sums16(bf, lg, op, sign, x + 2 * b, FA_SMX_AT(g, b), NULL,
-                      n - b < FA_SMX_BLOCK ? n - b : FA_SMX_BLOCK, &bs);
-        fa_smx_add(&st, &bs);
+    for (ptrdiff_t r = 0; r < count; r++) {
+        ptrdiff_t off = 2 * r * n;
+        st.m = st.hi = st.lo = st.cnt = st.hi2 = st.lo2 = 0;
+        flags[r] = 0;
+        if (op != FA_SMX_BWDY) {
+            st.m = fa_smx_max16(bf, x + off, n, sign);
+            flags[r] = !(fabs(st.m) < HUGE_VAL);
+            if (flags[r]) continue;
+        }
+        for (ptrdiff_t b = 0; b < n; b += FA_SMX_BLOCK) {
+            bs.m = st.m;
+            fa_smx_sums16(bf, lg, op, sign, x + off + 2 * b, FA_SMX_AT(g ? g + off : g, b), NULL,
+                          n - b < FA_SMX_BLOCK ? n - b : FA_SMX_BLOCK, &bs);
+            fa_smx_add(&st, &bs);
+        }
+        fa_smx_consts_f32(lg, op, &st, &c);
+        fa_smx_write16(bf, lg, op, sign, x + off, g ? g + off : g, o1 + off, o2 ? o2 + off : o2,
+                       n, &c);
     }
-    fa_smx_consts_f32(lg, op, &st, &c);
-    fa_smx_write16(bf, lg, op, sign, x, g, o1, o2, n, &c);
-    return 0;
 }
 
 /* the table's signatures, by type */
 #define FA_SMX_16(s, bf)                                                                  \
-static int fa_smx_row16_##s(int lg, int op, double sign, const char *x, const char *g,    \
-                            char *o1, char *o2, ptrdiff_t n) {                            \
-    return fa_smx_row16(bf, lg, op, sign, x, g, o1, o2, n);                              \
+static void fa_smx_rows16_##s(int lg, int op, double sign, const char *x, const char *g,  \
+                              char *o1, char *o2, ptrdiff_t n, ptrdiff_t count,           \
+                              unsigned char *flags) {                                     \
+    fa_smx_rows16(bf, lg, op, sign, x, g, o1, o2, n, count, flags);                       \
 }                                                                                         \
 static double fa_smx_max16_##s(const char *x, ptrdiff_t n, double sign) {                 \
     return fa_smx_max16(bf, x, n, sign);                                                  \
@@ -256,9 +277,9 @@ FA_SMX_16(bf16, 1)
 #endif
 
 /* the tables fastact._runner calls, by dtype (fastact._activations.C_TYPES) */
-#define FA_SMX_ENTRY(s) {fa_smx_row_##s, fa_smx_consts_##s, fa_smx_max_##s, fa_smx_sums_##s, \
+#define FA_SMX_ENTRY(s) {fa_smx_rows_##s, fa_smx_consts_##s, fa_smx_max_##s, fa_smx_sums_##s, \
                          fa_smx_write_##s, fa_smx_cols_##s}
-#define FA_SMX_ENTRY16(s) {fa_smx_row16_##s, fa_smx_consts_f32, fa_smx_max16_##s,              \
+#define FA_SMX_ENTRY16(s) {fa_smx_rows16_##s, fa_smx_consts_f32, fa_smx_max16_##s,              \
                            fa_smx_sums16_##s, fa_smx_write16_##s, fa_smx_cols16_##s}
 static const fa_smx_ops FA_SMX_OPS[4] = {
     FA_SMX_ENTRY(f32), FA_SMX_ENTRY(f64), FA_SMX_ENTRY16(f16), FA_SMX_ENTRY16(bf16),

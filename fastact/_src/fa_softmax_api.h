@@ -19,6 +19,7 @@
 
 #define FA_SMX_LANES 16
 #define FA_SMX_BLOCK 32768       /* elements per block of a row (a multiple of LANES) */
+#define FA_SMX_GROUP 16          /* rows whose write constants are computed together */
 #define FA_SMX_HROW 4096         /* the longest 16-bit row computed in float buffers on the
                                   * stack (4 of them, 64 KiB) */
 
@@ -33,10 +34,10 @@ typedef struct { double m, hi, lo, cnt, hi2, lo2; } fa_smx_stats;
 typedef struct { double m, k1, k2, k3, k4; } fa_smx_consts;
 
 typedef struct {
-    /* one whole row of n elements (serial); returns 1 if the row is special (NaN, max
-     * +-inf: nothing written), else 0 */
-    int (*row)(int log, int op, double sign, const char *x, const char *g, char *o1,
-               char *o2, ptrdiff_t n);
+    /* count consecutive whole rows of n elements (serial); flags[k] = 1 where row k is
+     * special (NaN, max +-inf: nothing written), else 0 */
+    void (*rows)(int log, int op, double sign, const char *x, const char *g, char *o1,
+                 char *o2, ptrdiff_t n, ptrdiff_t count, unsigned char *flags);
     /* the write constants of a row from its statistics */
     void (*consts)(int log, int op, const fa_smx_stats *s, fa_smx_consts *c);
     /* max of sign * x over n elements (NaN if any is NaN) */
