@@ -48,9 +48,9 @@
 #undef SM
 
 /* ---- float16 and bfloat16 rows: float32's passes over float buffers ----
- * A row of up to FA_SMX_HROW elements is widened once into float buffers on the stack
- * (F16C's or the shifts' vector conversions), computed as a float32 row, which keeps e
- * between its passes, and narrowed. A longer row's passes (and the blocks of a row split
+ * Rows of up to FA_SMX_HROW elements are widened into float buffers on the stack (F16C's
+ * or the shifts' vector conversions), as many whole rows at once as the buffers hold,
+ * computed as float32 rows, which keep e between their passes, and narrowed. A longer row's passes (and the blocks of a row split
  * over threads) widen pieces of FA_SMX_HROW elements for each float32 pass: the max of
  * the pieces' maxima; a block's sums, the pieces' sums added in order (fa_smx_add); the
  * write, each piece's e computed again (fa_smx_e32) where float32's write reads it.
