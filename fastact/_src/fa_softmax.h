@@ -139,19 +139,18 @@ static FA_SMX_NOINLINE void fa_smx_rows16_short(int lg, int op, double sign, con
                                                 ptrdiff_t n, ptrdiff_t count,
                                                 unsigned char *flags, int bf) {
     float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW];
-    ptrdiff_t per = FA_SMX_HROW / n, k0, r, i, any;
+    ptrdiff_t per = FA_SMX_HROW / n, k0, r, i, j;
     for (k0 = 0; k0 < count; k0 += per) {
         r = count - k0 < per ? count - k0 : per;
         FA_SMX_WIDEN(bf, x + 2 * k0 * n, xb, r * n);
         if (g) FA_SMX_WIDEN(bf, g + 2 * k0 * n, gb, r * n);
         fa_smx_rows_f32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
                         (char *)ob1, op == FA_SMX_FB ? (char *)ob2 : NULL, n, r, flags + k0);
-        for (i = any = 0; i < r; i++) any |= flags[k0 + i];
-        for (i = 0; i < (any ? r : 1); i++) {
-            ptrdiff_t at = i * n, len = any ? n : r * n;
-            if (flags[k0 + i] && any) continue;
-            FA_SMX_NARROW(bf, ob1 + at, o1 + 2 * (k0 * n + at), len);
-            if (op == FA_SMX_FB) FA_SMX_NARROW(bf, ob2 + at, o2 + 2 * (k0 * n + at), len);
+        for (i = 0; i < r; i = j + 1) {           /* each run of unflagged rows at once */
+            for (j = i; j < r && !flags[k0 + j]; j++) {}
+            FA_SMX_NARROW(bf, ob1 + i * n, o1 + 2 * (k0 + i) * n, (j - i) * n);
+            if (op == FA_SMX_FB)
+                FA_SMX_NARROW(bf, ob2 + i * n, o2 + 2 * (k0 + i) * n, (j - i) * n);
         }
     }
 }
