@@ -267,7 +267,9 @@ def softplus(x, p, dtype):
     lg = np.log1p(e)
     # np.float64: a beta that rounded to 0 in float32 gives PyTorch's inf, not ZeroDivisionError
     pos = _where(z < np.inf, (z + (z_err + lg)) / beta, x)    # z = inf: beta x overflowed
-    sp = _where(z >= 0, pos, _where(z < -40, np.ldexp(m * (np.float64(1) / beta), k), lg / beta))
+    # the tail e^z / beta (z = -inf: 0 / beta, its limit, also where 1 / beta overflows)
+    tail = _where(z > -np.inf, np.ldexp(m * (np.float64(1) / beta), k), np.float64(0) / beta)
+    sp = _where(z >= 0, pos, _where(z < -40, tail, lg / beta))
     d = _where(z >= 0, 1 / (1 + e), e / (1 + e))
     return _where(linear_part, x, sp), _where(linear_part, 1.0, d)
 

@@ -311,6 +311,13 @@ def _make(act):
         self._values = validated(values)
 
     def forward(self, input):
+        if constants:
+            values = tuple(getattr(self, k) for k in constants)
+            if values != tuple(constants.values()):
+                # constants assigned (ReLU6's bounds): PyTorch's module computes its base
+                # class's function with them (F.hardtanh), and so does this one
+                base = globals()[torch_module.__mro__[1].__name__.lower()]
+                return base(input, *values, *((self.inplace,) if has_inplace else ()))
         return apply(input, self._values, spec_for(self._values), self.inplace)
 
     def extra_repr(self):
@@ -323,17 +330,20 @@ def _make(act):
         spec_for(values)                        # invalid parameters fail here
         return values
 
+    # the constants of PyTorch's module that are no parameter here (ReLU6's bounds)
+    constants = {}
+    if torch_module is not None and not act.params and not ignores_args:
+        constants = {k: v for k, v in vars(torch_module()).items()
+                     if not k.startswith("_") and k not in ("training", "inplace")
+                     and isinstance(v, (bool, int, float, str))}
+
     cls_name = act.torch_module or act.cls_name
     counterpart = f"As torch.nn.{cls_name}" if torch_module else "No torch.nn counterpart"
     namespace = {"__init__": __init__, "forward": forward, "extra_repr": extra_repr,
                  "__module__": __name__, "__signature__": shown_signature,
                  "__doc__": f"{counterpart}; computed by fastact: ``{act.formula}``."}
     namespace.update({n: _parameter(i, n, validated) for i, n in enumerate(act.param_names)})
-    if torch_module is not None and not act.params and not ignores_args:
-        # the constants of PyTorch's module that are no parameter here (ReLU6's bounds)
-        namespace.update({k: v for k, v in vars(torch_module()).items()
-                          if not k.startswith("_") and k not in ("training", "inplace")
-                          and isinstance(v, (bool, int, float, str))})
+    namespace.update(constants)
     # a subclass of PyTorch's own module where there is one (isinstance(m, nn.GELU) holds)
     module = type(cls_name, (torch_module or torch.nn.Module,), namespace)
     return function, module

@@ -349,6 +349,51 @@ def test_modules_are_subclasses_of_torchs_own_with_its_attributes():
             assert got == public and repr(ours) == repr(theirs), (name, args)
 
 
+NEW_BOUNDS = {"min_val": 7.0, "max_val": -4.0}   # doubled: past the other bound
+
+
+def test_assigned_attributes_are_used_as_torchs_module_uses_them():
+    """Every public number attribute of a torch.nn counterpart (parameters, and the
+    constants of a parameterless module: ReLU6's bounds), assigned another valid value,
+    changes the forward and the gradient as it does PyTorch's module; an invalid one
+    raises ValueError by the next call at the latest where PyTorch's module raises it."""
+    x = torch.linspace(-8, 8, 161, dtype=torch.float64)
+    checked = 0
+    for name, ours_cls in sorted(vars(ft).items()):
+        if not (isinstance(ours_cls, type) and issubclass(ours_cls, torch.nn.Module)
+                and hasattr(torch.nn, name)):
+            continue
+        theirs_cls = getattr(torch.nn, name)
+        for args in _MODULE_ARGS.get(name, [()]):
+            plain = [k for k, v in vars(theirs_cls(*args)).items()
+                     if not k.startswith("_") and k not in ("training", "inplace")
+                     and type(v) in (int, float) and k in cases.NEW_VALUES]
+            for attr in plain:
+                ours, theirs = ours_cls(*args), theirs_cls(*args)
+                for m in (ours, theirs):
+                    setattr(m, attr, cases.NEW_VALUES[attr])
+                xo, xt = x.clone().requires_grad_(), x.clone().requires_grad_()
+                yo, yt = ours(xo * 1), theirs(xt * 1)     # (not leaves: inplace=True)
+                torch.testing.assert_close(yo, yt, rtol=1e-12, atol=0, msg=f"{name}.{attr}")
+                yo.backward(torch.cos(x))
+                yt.backward(torch.cos(x))
+                torch.testing.assert_close(xo.grad, xt.grad, rtol=1e-12, atol=0,
+                                           msg=f"{name}.{attr} grad")
+                if attr in ("min_val", "max_val"):       # crossing the other bound
+                    outcome = []
+                    for m in (ours_cls(*args), theirs_cls(*args)):
+                        try:
+                            setattr(m, attr, 2 * NEW_BOUNDS[attr])
+                            outcome.append(m(x))
+                        except ValueError:
+                            outcome.append(ValueError)
+                    assert (outcome[0] is ValueError) == (outcome[1] is ValueError), (name, attr)
+                    if outcome[0] is not ValueError:
+                        torch.testing.assert_close(*outcome, rtol=1e-12, atol=0)
+                checked += 1
+    assert checked >= 3, checked          # ReLU6's two bounds and Hardtanh's at least
+
+
 def test_identity_takes_and_ignores_any_argument():
     """As torch.nn.Identity(54, unused_argument1=0.1, unused_argument2=False)."""
     x = torch.randn(7)

@@ -310,7 +310,7 @@ FA_DEFINE(gelu_tanh)
  * (docs/accuracy.md): below 0, 1 + z is exact (z <= -1/2) or nearly, e (1 + z) + e e is
  * rounded once (fma_acc: one FMA, or nearly so without FMA), (1 + e)^2 is rounded once
  * (sq1p_exact), and in float64 e's own last rounding is kept (SILU_EXP_LO). ---- */
-#define SWISH_XMAX ((T)(sizeof(T) == 4 ? 0x1p127 : 0x1p1023))
+#define SWISH_XMAX ((T)(sizeof(T) == 4 ? 0x1.fffffep127 : 0x1.fffffffffffffp1023))  /* max */
 #define SILU_EXP_LO (sizeof(T) == 8)
 FA_INLINE void S(silu)(T x, FA_P1(T, beta), T *y, T *d) {
     if (FA_KNOWN(beta == 1)) {
@@ -331,7 +331,7 @@ FA_INLINE void S(silu)(T x, FA_P1(T, beta), T *y, T *d) {
     T ml, m = S(exp_split_hl)(-S(abs)(z), z >= 0 ? -zl : zl, &k1, &k2, &ml); /* e^-|z| */
     T e = S(ldexp2)(m, k1, k2), den = 1 + e, den2 = S(sq1p_exact)(e);
     T zc = S(limit)(z, -C(EXP_MIN_TAIL));
-    T xc = S(limit)(x, SWISH_XMAX);                              /* +-inf e^-inf: +-0 */
+    T xc = S(limit)(x, SWISH_XMAX);             /* +-inf e^-inf: +-0; finite x kept */
     /* z < 0: x e / (1 + e) with x scaled by 2^k1 <= 1/2 first (|x| may be huge when
      * beta is tiny), and f' as m (...) scaled last (e may be subnormal, f' not) */
     T yneg = ((xc * S(pow2)(k1)) * (m / den)) * S(pow2)(k2);
@@ -358,9 +358,11 @@ FA_INLINE void S(softplus)(T x, FA_P2(T, beta, threshold), T *y, T *d) {
     T m = S(exp_split)(-S(abs)(z), z >= 0 ? -zl : zl, &k1, &k2);   /* e^-|z| */
     T e = S(ldexp2)(m, k1, k2), l = S(log1p01)(e);
     T num = z >= 0 ? z + (zl + l) : l;
-    /* the tail e^z / beta with 1 / beta applied before the powers of two: any beta */
+    /* the tail e^z / beta with 1 / beta applied before the powers of two: any beta
+     * (z = -inf: 0 / beta, the limit; 1 / beta overflows for a subnormal beta, whose
+     * tail only z = -inf reaches) */
     /* z = +inf from a finite x (beta x overflows; a threshold of inf or past it): x */
-    T tail = S(ldexp2)(m * (1 / beta), k1, k2);
+    T tail = z > -S(inf)() ? S(ldexp2)(m * (1 / beta), k1, k2) : 0 / beta;
     T sp = z < SOFTPLUS_LIN ? tail : (z < S(inf)() ? num / beta : x);
     *y = z > threshold ? x : sp;
     *d = z > threshold ? 1 : (z >= 0 ? 1 : e) / (1 + e);
