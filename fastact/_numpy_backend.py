@@ -156,12 +156,16 @@ def elu(x, p, dtype):
     x neg / div where q is too small to hold its own digits."""
     neg, pos, div, dcoef = p.alpha, p.scale, p.div, p.alpha_div
     q = x / div
-    ph, pl = _two_prod(q, div)
-    ql = _where(np.abs(q) < 1024, ((x - ph) - pl) / div, 0.0)
+    # x near the subnormal range: the residual from x and div scaled up by 2^128 (q div's
+    # rounding error is not representable there); a subnormal neg scaled before neg m
+    sx = _where((np.abs(x) < 2.0 ** -900) & (np.abs(div) < 2.0 ** 800), 2.0 ** 128, 1.0)
+    ph, pl = _two_prod(q, div * sx)
+    ql = _where(np.abs(q) < 1024, ((x * sx - ph) - pl) / (div * sx), 0.0)
     m, k = _exp_split(q, ql)                                  # e^(q + ql) = m 2^k
     e = np.ldexp(m, k)
     em1 = np.expm1(np.minimum(q, 40.0)) + ql * e
-    y_neg = _where(q > 40, np.ldexp(neg * m, k),
+    up = 128 if abs(neg) < 2.0 ** -900 else 0
+    y_neg = _where(q > 40, np.ldexp((neg * 2.0 ** up) * m, k - up),
                    _where(np.abs(q) < 2.0 ** -60, x * (neg / div), neg * em1))
     d_pos = _where(x > 0, pos, x)                             # NaN stays NaN
     # f' <= |dcoef| on x <= 0, m up to sqrt2: halved first (dcoef m overflowed near the max)
@@ -352,8 +356,10 @@ def threshold(x, p, dtype):
 def squareplus(x, p, dtype):
     b = p.b
     a = np.abs(x)
-    # past these x^2 + b or the sum below overflows: x, b scaled by 2^-600 (b by 2^-1200)
-    down = np.where((a > 2.0 ** 500) | (b > 2.0 ** 1000), 2.0 ** -600, 1.0)
+    # past these x^2 + b or the sum below overflows: x, b scaled by 2^-600 (b by 2^-1200);
+    # below these (b subnormal) x^2 underflows: scaled up by as much
+    down = np.where((a > 2.0 ** 500) | (b > 2.0 ** 1000), 2.0 ** -600,
+                    np.where((a < 2.0 ** -400) & (b < 2.0 ** -900), 2.0 ** 600, 1.0))
     with np.errstate(all="ignore"):
         xs, bs = x * down, (b * down) * down
         ss = np.sqrt(_fma(xs, xs, bs))
@@ -362,7 +368,7 @@ def squareplus(x, p, dtype):
         q = np.where(q < 1, q, 1.0)                     # |x| / s (inf / inf: 1)
         h2 = b / (0.5 * s + 0.5 * a)               # 2 (s - |x|): no cancellation, no overflow
         # for x < 0, f' = h / (2 s) = (b / 2) / (x^2 + b + |x| s), positive terms
-        dn = (0.5 * b) * down / (_fma(xs, xs, bs) + (a * down) * ss) * down
+        dn = (b * down) / (_fma(xs, xs, bs) + (a * down) * ss) * (0.5 * down)
     return (_where(x >= 0, 0.5 * x + 0.5 * s, 0.25 * h2), _where(x >= 0, 0.5 + 0.5 * q, dn))
 
 

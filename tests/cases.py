@@ -75,8 +75,8 @@ def call(entry, name, x, params, grad_output=None, **kw):
 # m alpha overflowed on the way to alpha e^x; squareplus's x^2 + b); float64 also near
 # its own extremes.
 PARAM_VALUES = {
-    "float32": (1e-30, 0.3, 1.0, 3.7, 1e20, 1e30, 3e38),
-    "float64": (1e-300, 1e-30, 0.3, 1.0, 3.7, 1e20, 1e30, 1e300, 1.7e308),
+    "float32": (1e-45, 1e-39, 1e-30, 0.3, 1.0, 3.7, 1e20, 1e30, 3e38),
+    "float64": (5e-324, 1e-310, 1e-300, 1e-30, 0.3, 1.0, 3.7, 1e20, 1e30, 1e300, 1.7e308),
 }
 
 

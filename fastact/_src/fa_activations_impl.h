@@ -103,6 +103,10 @@ FA_DEFINE_Y(leaky_relu)
  * underflow for any alpha); f' = alpha_div e^x <= |alpha_div| on x <= 0, but m alpha_div
  * (m up to sqrt 2) overflowed for |alpha| > max / sqrt2: m is halved first, the result
  * doubled last. ---- */
+#define ELU_TINY ((T)(sizeof(T) == 4 ? 0x1p-90 : 0x1p-900))
+#define ELU_DIV_MAX ((T)(sizeof(T) == 4 ? 0x1p60 : 0x1p800))
+#define ELU_UP_K (sizeof(T) == 4 ? 64u : 128u)
+#define ELU_UP ((T)(sizeof(T) == 4 ? 0x1p64 : 0x1p128))
 FA_INLINE void S(elu)(T x, FA_P5(T, alpha, scale, div, inv_div, alpha_div), T *y, T *d) {
     U k1, k2;
     if (FA_KNOWN(div == 1)) {
@@ -112,12 +116,18 @@ FA_INLINE void S(elu)(T x, FA_P5(T, alpha, scale, div, inv_div, alpha_div), T *y
         *d = x > 0 ? scale : dneg;                                    /* NaN: e^NaN */
         return;
     }
-    T q = x / div, pl, ph = S(two_prod)(q, div, &pl);
-    T ql = S(abs)(q) < 1024 ? ((x - ph) - pl) / div : 0;
+    /* x near the subnormal range: q div's rounding error is not representable, so the
+     * residual is taken from x and div scaled up (x / div the same); a subnormal alpha
+     * is scaled up before m alpha rounds, the power of two after */
+    int tiny_x = (S(abs)(x) < ELU_TINY) & (S(abs)(div) < ELU_DIV_MAX);
+    T sx = tiny_x ? ELU_UP : 1, sa = S(abs)(alpha) < ELU_TINY ? ELU_UP : 1;
+    T q = x / div, xs = x * sx, ds = div * sx, pl, ph = S(two_prod)(q, ds, &pl);
+    T ql = S(abs)(q) < 1024 ? ((xs - ph) - pl) / ds : 0;
     T m = S(exp_split)(q, ql, &k1, &k2);                     /* e^(x / alpha) */
     T qc = q > C(EXPM1_BIG) ? C(EXPM1_BIG) : q;
     T em1 = FA_FMA(ql, S(ldexp2)(m, k1, k2), S(expm1)(qc));
-    T big = S(ldexp2)(m * alpha, k1, k2), dneg = S(ldexp2)(((T)0.5 * m) * alpha_div, k1, k2) * 2;
+    T big = S(ldexp2)(m * (alpha * sa), k1 - (sa == 1 ? 0 : ELU_UP_K), k2);
+    T dneg = S(ldexp2)(((T)0.5 * m) * alpha_div, k1, k2) * 2;
     T neg = q > C(EXPM1_BIG) ? big : (S(abs)(q) < C(TINY_Q) ? x * (alpha / div) : alpha * em1);
     *y = x < 0 ? neg : x * scale;
     *d = x > 0 ? scale : dneg;
@@ -127,6 +137,10 @@ FA_INLINE T S(elu_dy)(T y, FA_P5(T, alpha, scale, div, inv_div, alpha_div)) {
 }
 FA_DEFINE(elu)
 FA_DEFINE_Y(elu)
+#undef ELU_TINY
+#undef ELU_DIV_MAX
+#undef ELU_UP_K
+#undef ELU_UP
 
 /* ---- gelu, exact: x Phi(x); f' = Phi(x) + x phi(x). Near 0 (|x| <= 1/sqrt2) through
  * erf's series; beyond through Phi(-a) = e^(-a^2/2) R(a) (a = |x|, a^2 carried exactly
@@ -507,7 +521,9 @@ FA_DEFINE(threshold)
  * their sum may overflow); f' = (1 + |x| / s) / 2, for x < 0 h / (2 s) = (b / 2) / (x^2
  * + b + |x| s), positive terms summed in one FMA (h2 / s rounded five times: 4.5 ulp at
  * x = -0.079). Past |x| = SQP_BIG or b = SQP_BBIG, x^2 + b or that sum would overflow: x
- * and b are scaled by 2^-SQP_K (2^-2 SQP_K) under the root and in the sum. One root,
+ * and b are scaled by 2^-SQP_K (2^-2 SQP_K) under the root and in the sum; below
+ * |x| = SQP_SMALL with b below SQP_BSMALL (subnormal: x^2 would be too) they are scaled
+ * up by as much (f' and the root's scaling do not care which way). One root,
  * three divisions; y and f' select on different conditions (x < 0, x >= 0) between
  * values named first: sharing one, or selecting between expressions, clang turned the
  * select into a branch and left the SSE2 loops scalar. ---- */
@@ -515,15 +531,20 @@ FA_DEFINE(threshold)
 #define SQP_BBIG ((T)(sizeof(T) == 4 ? 0x1p120 : 0x1p1000))
 #define SQP_DOWN ((T)(sizeof(T) == 4 ? 0x1p-70 : 0x1p-600))
 #define SQP_UP ((T)(sizeof(T) == 4 ? 0x1p70 : 0x1p600))
+#define SQP_SMALL ((T)(sizeof(T) == 4 ? 0x1p-40 : 0x1p-400))
+#define SQP_BSMALL ((T)(sizeof(T) == 4 ? 0x1p-100 : 0x1p-900))
 FA_INLINE void S(squareplus)(T x, FA_P1(T, b), T *y, T *d) {
     T a = S(abs)(x);
-    int big = (a > SQP_BIG) | (b > SQP_BBIG);
-    T down = big ? SQP_DOWN : 1, up = big ? SQP_UP : 1;
+    int big = (a > SQP_BIG) | (b > SQP_BBIG), small = (a < SQP_SMALL) & (b < SQP_BSMALL);
+    T down = big ? SQP_DOWN : (small ? SQP_UP : 1), up = big ? SQP_UP : (small ? SQP_DOWN : 1);
     T xs = x * down, bs = (b * down) * down, ss = S(sqrt)(FA_FMA(xs, xs, bs)), s = ss * up;
     T q = a / s;                                                /* |x| / s */
     q = q < 1 ? q : 1;                                          /* inf / inf */
     T h2 = b / ((T)0.5 * s + (T)0.5 * a);                      /* 2 h */
-    T dn = ((T)0.5 * b) * down / FA_FMA(a * down, ss, FA_FMA(xs, xs, bs)) * down;
+    /* f' for x < 0: b scaled (twice where scaled up, so that the quotient is not
+     * subnormal), the halving last (b may be subnormal) */
+    T pre = small ? down : 1, post = small ? (T)0.5 : (T)0.5 * down;
+    T dn = ((b * down) * pre) / FA_FMA(a * down, ss, FA_FMA(xs, xs, bs)) * post;
     T yn = (T)0.25 * h2, yp = (T)0.5 * x + (T)0.5 * s, dp = (T)0.5 + (T)0.5 * q;
     *y = x < 0 ? yn : yp;
     *d = x >= 0 ? dp : dn;
@@ -576,3 +597,5 @@ FA_DEFINE(clipped_relu)
 #undef SQP_BIG
 #undef SQP_DOWN
 #undef SQP_UP
+#undef SQP_SMALL
+#undef SQP_BSMALL
