@@ -95,6 +95,23 @@ def test_kinks_and_specials(case, backend, dtype):
                 assert np.signbit(got) == (side < 0), f"{name} at {value}: {got}, limit {lim}"
 
 
+def test_infinite_limits_for_every_parameter_value(backend, dtype):
+    """x = +-inf gives the mathematical limit (mpmath at +-1e100000) for every numeric
+    parameter at every magnitude and sign the parameter sweep takes (subnormal ones
+    included: a subnormal softplus beta gave NaN at -inf), forward and derivative."""
+    failures = []
+    for name, params in cases.param_sweep(np.dtype(dtype).name):
+        for sign, value in (("", np.inf), ("-", -np.inf)):
+            yi, di = fastact_values(name, np.array([value], dtype), params)
+            y, d = reference.exact(name, mp.mpf(sign + "1e100000"), params, np.dtype(dtype).type)
+            ly, ld = np.array(float(y), dtype), np.array(float(d), dtype)
+            for got, lim, what in ((yi[0], ly, "forward"), (di[0], ld, "grad")):
+                same = (got == lim) or (np.isnan(got) and np.isnan(lim))
+                if not same:
+                    failures.append(f"{name} {params} {what} at {value}: {got}, limit {lim}")
+    assert not failures, f"{len(failures)} limits missed:\n" + "\n".join(failures[:20])
+
+
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_nan_propagates(case, backend, dtype):
     """A NaN input gives NaN from every entry point (value, derivative, backward from x
