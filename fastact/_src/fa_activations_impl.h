@@ -105,7 +105,6 @@ FA_DEFINE_Y(leaky_relu)
  * doubled last. ---- */
 #define ELU_TINY ((T)(sizeof(T) == 4 ? 0x1p-90 : 0x1p-900))
 #define ELU_DIV_MAX ((T)(sizeof(T) == 4 ? 0x1p60 : 0x1p800))
-#define ELU_UP_K (sizeof(T) == 4 ? 64u : 128u)
 #define ELU_UP ((T)(sizeof(T) == 4 ? 0x1p64 : 0x1p128))
 FA_INLINE void S(elu)(T x, FA_P5(T, alpha, scale, div, inv_div, alpha_div), T *y, T *d) {
     U k1, k2;
@@ -119,14 +118,14 @@ FA_INLINE void S(elu)(T x, FA_P5(T, alpha, scale, div, inv_div, alpha_div), T *y
     /* x near the subnormal range: q div's rounding error is not representable, so the
      * residual is taken from x and div scaled up (x / div the same); a subnormal alpha
      * is scaled up before m alpha rounds, the power of two after */
-    int tiny_x = (S(abs)(x) < ELU_TINY) & (S(abs)(div) < ELU_DIV_MAX);
-    T sx = tiny_x ? ELU_UP : 1, sa = S(abs)(alpha) < ELU_TINY ? ELU_UP : 1;
+    T up = S(abs)(div) < ELU_DIV_MAX ? ELU_UP : 1, sx = S(abs)(x) < ELU_TINY ? up : 1;
+    T sa = S(abs)(alpha) < ELU_TINY ? ELU_UP : 1;
     T q = x / div, xs = x * sx, ds = div * sx, pl, ph = S(two_prod)(q, ds, &pl);
     T ql = S(abs)(q) < 1024 ? ((xs - ph) - pl) / ds : 0;
     T m = S(exp_split)(q, ql, &k1, &k2);                     /* e^(x / alpha) */
     T qc = q > C(EXPM1_BIG) ? C(EXPM1_BIG) : q;
     T em1 = FA_FMA(ql, S(ldexp2)(m, k1, k2), S(expm1)(qc));
-    T big = S(ldexp2)(m * (alpha * sa), k1 - (sa == 1 ? 0 : ELU_UP_K), k2);
+    T big = ((m * (alpha * sa)) * S(pow2)(k1)) * (S(pow2)(k2) * (1 / sa));   /* ldexp2 */
     T dneg = S(ldexp2)(((T)0.5 * m) * alpha_div, k1, k2) * 2;
     T neg = q > C(EXPM1_BIG) ? big : (S(abs)(q) < C(TINY_Q) ? x * (alpha / div) : alpha * em1);
     *y = x < 0 ? neg : x * scale;
@@ -139,7 +138,6 @@ FA_DEFINE(elu)
 FA_DEFINE_Y(elu)
 #undef ELU_TINY
 #undef ELU_DIV_MAX
-#undef ELU_UP_K
 #undef ELU_UP
 
 /* ---- gelu, exact: x Phi(x); f' = Phi(x) + x phi(x). Near 0 (|x| <= 1/sqrt2) through
