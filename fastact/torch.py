@@ -474,6 +474,26 @@ class _OddSizeError(ValueError, RuntimeError):
     written for either catches it)."""
 
 
+class _BoundsError(ValueError, RuntimeError):
+    """rrelu's lower above upper: fastact's ValueError, and the RuntimeError F.rrelu and
+    nn.RReLU raise."""
+
+
+def _rrelu_bounds(lower, upper, training):
+    """_api_gated._bounds, with lower > upper raised as _BoundsError."""
+    lower, upper = _plain((lower, upper))        # 0-d tensors, as F.rrelu takes them
+    try:
+        return _api_gated._bounds(lower, upper, training)
+    except ValueError as exc:
+        try:
+            crossed = float(lower) > float(upper)
+        except (TypeError, ValueError):
+            crossed = False
+        if crossed:
+            raise _BoundsError(str(exc)) from None
+        raise
+
+
 def _make_gated(spec):
     expr = _expression(", ".join(("a", "gate") + spec.param_names), spec.torch, spec.name)
     kernel_of = _api_gated._NAMESPACE[f"_kernel_{spec.name}"]
@@ -625,8 +645,7 @@ class _RReLUFunction(torch.autograd.Function):
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     """``F.rrelu``: in training the slopes come from a NumPy generator seeded from
     PyTorch's (torch.manual_seed makes them reproducible); by fastact's kernels."""
-    lower, upper = _plain((lower, upper))        # 0-d tensors, as F.rrelu takes them
-    lower, upper = _api_gated._bounds(lower, upper, training)
+    lower, upper = _rrelu_bounds(lower, upper, training)
     if inplace or not _eligible(input):
         return F.rrelu(input, lower, upper, training, inplace)
     if not training:
@@ -640,7 +659,7 @@ class RReLU(torch.nn.RReLU):
     by fastact. The bounds are checked when it is made, as fastact.RReLU's."""
 
     def __init__(self, lower=1.0 / 8, upper=1.0 / 3, inplace=False):
-        _api_gated._bounds(*_plain((lower, upper)), False)
+        _rrelu_bounds(lower, upper, False)
         super().__init__(lower, upper, inplace)
 
     def forward(self, input):

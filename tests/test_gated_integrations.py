@@ -763,6 +763,23 @@ def test_rrelu_infinite_bounds_refused_and_huge_ones_averaged():
                                rtol=0, atol=0)
 
 
+def test_rrelu_crossed_bounds_raise_torchs_error():
+    """lower > upper raises what F.rrelu and nn.RReLU raise (RuntimeError), which is also
+    fastact's ValueError, in every form: the function in and out of training, numbers,
+    ints and 0-d tensors, the module when it is made (PyTorch's when it is called)."""
+    x = torch.randn(6, dtype=torch.float64)
+    for lower, upper in ((0.5, 0.1), (1, 0), (torch.tensor(0.3), 0.2), (-0.1, -0.2)):
+        with pytest.raises(RuntimeError):
+            F.rrelu(x, float(lower), float(upper), training=True)
+        with pytest.raises(RuntimeError):
+            torch.nn.RReLU(float(lower), float(upper))(x)
+        for call in (lambda: ft.rrelu(x, lower, upper), lambda: ft.RReLU(lower, upper),
+                     lambda: ft.rrelu(x, lower, upper, training=True)):
+            with pytest.raises(RuntimeError, match="lower") as info:
+                call()
+            assert isinstance(info.value, ValueError)
+
+
 def test_rrelu_evaluation_gradcheck():
     x = torch.randn(4, 5, dtype=torch.float64)
     x = torch.where(x < 0, x - 0.1, x + 0.1).requires_grad_()
