@@ -373,9 +373,11 @@ FA_INLINE void S(softplus)(T x, FA_P2(T, beta, threshold), T *y, T *d) {
     /* the tail e^z / beta with 1 / beta applied before the powers of two: any beta
      * (z = -inf: 0 / beta, the limit; 1 / beta overflows for a subnormal beta, whose
      * tail only z = -inf reaches) */
-    /* z = +inf from a finite x (beta x overflows; a threshold of inf or past it): x */
+    /* z = +inf from a finite x (beta x overflows; a threshold of inf or past it): x;
+     * z = 0 beta = NaN (beta = +-inf): NaN, as PyTorch and the NumPy backend */
     T tail = z > -S(inf)() ? S(ldexp2)(m * (1 / beta), k1, k2) : 0 / beta;
-    T sp = z < SOFTPLUS_LIN ? tail : (z < S(inf)() ? num / beta : x);
+    T lin = z == z ? x : z;
+    T sp = z < SOFTPLUS_LIN ? tail : (z < S(inf)() ? num / beta : lin);
     *y = z > threshold ? x : sp;
     *d = z > threshold ? 1 : (z >= 0 ? 1 : e) / (1 + e);
 }
