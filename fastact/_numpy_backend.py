@@ -170,6 +170,8 @@ def elu(x, p, dtype):
     d_pos = _where(x > 0, pos, x)                             # NaN stays NaN
     # f' <= |dcoef| on x <= 0, m up to sqrt2: halved first (dcoef m overflowed near the max)
     d_neg = np.ldexp(dcoef * (0.5 * m), k) * 2
+    if np.isinf(dcoef):         # an infinite alpha: inf e^x, NaN where e^x is 0 (as IEEE)
+        d_neg = dcoef * e
     return _where(x < 0, y_neg, x * pos), _where(x <= 0, d_neg, d_pos)
 
 
@@ -339,7 +341,8 @@ def tanhshrink(x, p, dtype):
 
 def softshrink(x, p, dtype):
     lam = p.lambd
-    y = _where(x > lam, x - lam, _where(x < -lam, x + lam, x * 0 + 0.0))   # +0.0 (PyTorch)
+    # +0.0 inside (PyTorch's), also at x = +-inf inside an infinite lambd; NaN stays
+    y = _where(x > lam, x - lam, _where(x < -lam, x + lam, _where(x == x, 0.0, x)))
     return y, _nan(_where((x >= -lam) & (x <= lam), 0.0, 1.0), x)
 
 
@@ -392,7 +395,8 @@ def clipped_relu(x, p, dtype):
     """Keras's relu: p0 (x - p1) for x <= p1, else min(x, p2); f' = p0, 1, 0 from p2."""
     slope, thr, cap = p.negative_slope, p.threshold, p.max_value
     dx = x - thr
-    neg = _where(np.isfinite(dx), dx * slope, x * slope - thr * slope)
+    # x - thr overflowed for a finite x and threshold: slope x - slope thr
+    neg = _where(np.isfinite(dx) | np.isinf(thr), dx * slope, x * slope - thr * slope)
     neg = _where(x == -np.inf, -np.inf * slope if slope != 0 else -0.0, neg)
     above = _where((x < cap) | (cap == np.inf), 1.0, 0.0)
     return (_where(x > thr, np.minimum(x, cap), neg),

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import fastact
+import cases
 from cases import CASES, ENTRY_POINTS, call, case_id
 from helpers import ulp_distance
 
@@ -82,6 +83,37 @@ def test_compiled_equals_numpy_fallback(case, entry, data):
         _agree(got, want, entry)
     if x.ndim == 0:
         assert np.isscalar(want if not isinstance(want, tuple) else want[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_backends_agree_at_special_inputs_for_every_parameter(dtype):
+    """Both backends give the same values (within 8 ulp, NaN where the other is NaN, the
+    same infinities) at the special inputs (+-0, +-inf, NaN, the smallest subnormal, the
+    smallest normal, the largest finite, +-1) for every parameter value of the sweep
+    (subnormal ones included) and +-inf, forward and derivative (beta = inf gave x at 0
+    in the compiled backend, NaN in the NumPy one and PyTorch)."""
+    info = np.finfo(dtype)
+    specials = [0.0, np.inf, np.nan, float(info.smallest_subnormal), float(info.tiny),
+                float(info.max), 1.0]
+    x = np.array(specials + [-v for v in specials], dtype)
+    sweep = cases.param_sweep(np.dtype(dtype).name)
+    for name, params in list(sweep):
+        for pname, value in params.items():
+            for big in (np.inf, -np.inf):
+                try:
+                    fastact.get(name, **{**params, pname: big})
+                except ValueError:
+                    continue
+                sweep.append((name, {**params, pname: big}))
+    failures = []
+    for name, params in sweep:
+        for entry in ("forward", "grad"):
+            got, want = _both_backends(name, entry, params, x, None)
+            try:
+                _agree(got, want, entry)
+            except AssertionError:
+                failures.append(f"{name} {params} {entry}: compiled {got}, numpy {want}")
+    assert not failures, f"{len(failures)} disagree:\n" + "\n".join(failures[:12])  # noqa
 
 
 def _torch_reference(name, params, x):

@@ -576,12 +576,13 @@ FA_DEFINE_Y(exponential)
 /* ---- clipped_relu(negative_slope, threshold, max_value), Keras's relu (max_value
  * inf: none): negative_slope (x - threshold) for x <= threshold, else min(x, max_value);
  * f' = negative_slope, then 1, and 0 from max_value on (1 at x = inf when max_value = inf).
- * Where x - threshold overflows for a finite x it is negative_slope x - negative_slope
- * threshold; f(-inf) is the limit, a function of negative_slope alone (as leaky_relu). ---- */
+ * Where x - threshold overflows for a finite x and threshold it is negative_slope x -
+ * negative_slope threshold; f(-inf) is the limit, a function of negative_slope alone (as
+ * leaky_relu). ---- */
 FA_INLINE void S(clipped_relu)(T x, FA_P3(T, negative_slope, threshold, max_value), T *y, T *d) {
     T inf = S(inf)(), lim = negative_slope == 0 ? -(T)0 : -inf * negative_slope, top_d = max_value == inf ? 1 : 0;
     T dx = x - threshold, far = x * negative_slope - threshold * negative_slope;
-    T neg = S(abs)(dx) < inf ? dx * negative_slope : far;
+    T neg = S(abs)(dx) < inf || S(abs)(threshold) == inf ? dx * negative_slope : far;
     neg = x == -inf ? lim : neg;
     T top = max_value < x ? max_value : x;                                    /* NaN stays */
     *y = x <= threshold ? neg : top;              /* not f''s condition: see squareplus */
