@@ -316,7 +316,10 @@ def rrelu_grad(x, lower=1 / 8, upper=1 / 3, training=False, *, seed=None, rng=No
 def rrelu_backward(grad_output, x, lower=1 / 8, upper=1 / 3, training=False, *, seed=None,
                    rng=None, noise=None, out=None):
     """grad_output * dy/dx; in training the forward's slopes: noise= (rrelu_grad's result)
-    or the same seed (an rng in the same state)."""
+    or the same seed (an rng in the same state). In evaluation the slope is the bounds'
+    mean, noise= or not (as PyTorch's rrelu_with_noise_backward)."""
+    if noise is not None and not (isinstance(training, (bool, np.bool_)) and training):
+        noise = None                # evaluation (a non-bool training: _bounds's TypeError)
     if noise is not None:
         if seed is not None or rng is not None:
             raise TypeError("rrelu_backward takes noise= or seed/rng, not both")

@@ -1446,6 +1446,14 @@ def test_rrelu_evaluation(lower, upper, backend, dtype):
     yt.backward(torch.tensor(g.astype(np.float64)))
     bx = fastact.rrelu_backward(g, x, lower, upper, False)
     assert_ulp_close(bx, t.grad.numpy().astype(dtype), dtype, BOUND, what="rrelu backward")
+    # a training forward's noise given in evaluation: the mean slope, as PyTorch's
+    # rrelu_with_noise_backward with training=False
+    noise = fastact.rrelu_grad(x, lower, upper, True, seed=5)
+    assert same(fastact.rrelu_backward(g, x, lower, upper, False, noise=noise), bx)
+    tn = torch.ops.aten.rrelu_with_noise_backward(
+        torch.tensor(g.astype(np.float64)), torch.tensor(x.astype(np.float64)),
+        torch.tensor(noise.astype(np.float64)), lower, upper, False, False)
+    assert_ulp_close(bx, tn.numpy().astype(dtype), dtype, BOUND, what="with noise, eval")
     # defaults: lower 1/8, upper 1/3
     assert same(fastact.rrelu(x), fastact.leaky_relu(x, (1 / 8 + 1 / 3) / 2))
 
