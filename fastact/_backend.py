@@ -125,8 +125,11 @@ def _load(name):
 
 def set_simd_level(name):
     """Run the compiled kernels built for this level ('baseline', 'avx2', 'avx512');
-    returns the previous level. ValueError if not built or not supported by this CPU."""
+    returns the previous level; the name in any case, as FASTACT_SIMD. ValueError if not
+    built or not supported by this CPU."""
     global level
+    if isinstance(name, str):
+        name = name.strip().lower()
     if name not in supported_levels():
         raise ValueError(f"SIMD level {name!r} is not available here: this build has "
                          f"{built_levels()}, this CPU runs {cpu_levels()}")

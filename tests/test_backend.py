@@ -64,6 +64,15 @@ def test_simd_levels():
     assert r.stdout.strip() == levels[-1] and "FASTACT_SIMD" in r.stderr
     with pytest.raises(ValueError):
         fastact.set_simd_level("avx1024")
+    # any case and surrounding spaces, as FASTACT_SIMD takes them
+    current = fastact.simd_level()
+    try:
+        for level in levels:
+            assert _python(code, FASTACT_SIMD=f" {level.upper()} ") == level
+            fastact.set_simd_level(f" {level.upper()}")
+            assert fastact.simd_level() == level
+    finally:
+        fastact.set_simd_level(current)
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
