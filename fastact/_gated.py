@@ -389,8 +389,10 @@ def check_weight(weight, x_ndim, channels):
     """prelu's weight as a flat array (PyTorch's rules: a scalar or 1-D, of one element or
     one per channel along dim 1)."""
     w = np.asarray(weight)
-    if w.dtype.kind not in "biuf" and not _arrays.is_bfloat16(w.dtype):
-        raise TypeError(f"weight has dtype {w.dtype}; fastact accepts {_arrays.ACCEPTED}")
+    if w.dtype.kind not in "iuf" and not _arrays.is_bfloat16(w.dtype):
+        # a bool weight is refused, as a bool parameter is (and as PyTorch's prelu does)
+        raise TypeError(f"weight has dtype {w.dtype}; prelu's weight is a real number or "
+                        f"numbers (not bool)")
     if w.ndim > 1:
         raise ValueError(f"prelu: the weight must be a scalar or 1-D, got {w.ndim} dimensions")
     if w.size != 1 and w.size != channels:

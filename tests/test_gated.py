@@ -1304,6 +1304,13 @@ def test_prelu_errors(backend):
         fastact.prelu_backward(np.ones(4), np.ones(5), 0.25)
     with pytest.raises(TypeError):
         fastact.prelu(np.ones(3, complex), 0.25)
+    # a bool weight, scalar or array, as a bool parameter (PyTorch's prelu refuses it too)
+    for w in (True, np.array([True, False, True]), np.ones(1, bool)):
+        for call in (lambda: fastact.prelu(np.ones((2, 3)), w),
+                     lambda: fastact.prelu_backward(np.ones((2, 3)), np.ones((2, 3)), w),
+                     lambda: fastact.PReLU(w)):
+            with pytest.raises(TypeError, match="bool"):
+                call()
 
 
 def test_prelu_dtypes(backend):
