@@ -316,6 +316,7 @@ static void SM(smx_write)(int lg, int op, double sign, const char *x, const char
 #undef FA_SMX_CALL
 }
 
+/* one row's write constants (a long row split over threads, fastact._runner) */
 static void SM(smx_consts)(int lg, int op, const fa_smx_stats *s, fa_smx_consts *c) {
     SM(smx_consts_body)(lg, op, s, c);
 }
