@@ -550,12 +550,15 @@ def run_cli(args):
         folder = os.path.dirname(os.path.abspath(path)) if path else None
         if folder and not os.path.isdir(folder):          # before the run, not after it
             return fail(f"{option}: no directory {folder}")
-    if os.environ.get("ATEN_CPU_CAPABILITY") and not os.environ.get("MKL_ENABLE_INSTRUCTIONS"):
-        # PyTorch computes tanh, exp, erf, log1p... on contiguous arrays through MKL,
-        # which picks its own level (its AVX-512 tanh took a fifth of its AVX2 one's time)
+    unheld = [v for v in ("MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")
+              if not os.environ.get(v)]
+    if os.environ.get("ATEN_CPU_CAPABILITY") and unheld:
+        # PyTorch computes tanh, exp, erf, log1p... on contiguous arrays through MKL, and
+        # the exact gelu and its backward through oneDNN; each picks its own level (MKL's
+        # AVX-512 tanh took a fifth of its AVX2 one's time, oneDNN's gelu 0.37 of its AVX2)
         print("note: ATEN_CPU_CAPABILITY holds PyTorch's own kernels only; set "
-              "MKL_ENABLE_INSTRUCTIONS too (AVX2, AVX512) for the functions MKL computes "
-              "(tanh, exp, erf, ...)", file=sys.stderr)
+              f"{' and '.join(unheld)} too (MKL: AVX2, AVX512 for tanh, exp, erf, ...; "
+              "oneDNN: AVX2, AVX512_CORE for gelu)", file=sys.stderr)
     if args.half:
         from . import _bench_half
         return _bench_half.run_cli(args)

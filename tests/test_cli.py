@@ -75,17 +75,21 @@ def test_info():
 
 
 @pytest.mark.parametrize("mkl", [None, "AVX2"])
-def test_bench_says_when_mkl_is_not_held_with_pytorch(mkl):
+@pytest.mark.parametrize("onednn", [None, "AVX2"])
+def test_bench_says_when_mkl_or_onednn_is_not_held_with_pytorch(mkl, onednn):
     """ATEN_CPU_CAPABILITY does not hold the functions PyTorch computes through MKL (tanh,
-    exp, erf): the benchmark says so unless MKL_ENABLE_INSTRUCTIONS is set too."""
-    env = {k: v for k, v in os.environ.items() if k != "MKL_ENABLE_INSTRUCTIONS"}
-    env.update({"ATEN_CPU_CAPABILITY": "avx2"}, **({"MKL_ENABLE_INSTRUCTIONS": mkl} if mkl else {}))
+    exp, erf) or oneDNN (the exact gelu): the benchmark names each of
+    MKL_ENABLE_INSTRUCTIONS and ONEDNN_MAX_CPU_ISA that is not set too."""
+    held = {"MKL_ENABLE_INSTRUCTIONS": mkl, "ONEDNN_MAX_CPU_ISA": onednn}
+    env = {k: v for k, v in os.environ.items() if k not in held}
+    env.update({"ATEN_CPU_CAPABILITY": "avx2"}, **{k: v for k, v in held.items() if v})
     r = subprocess.run([sys.executable, "-m", "fastact", "bench", "--activations", "relu",
                         "--sizes", "64", "--repeat", "1", "--mlp", "none", "--gated", "none",
                         "--quiet", "--no-torch"], capture_output=True, text=True, timeout=120,
                        env=env)
     assert r.returncode == 0 and "relu" in r.stdout, r.stderr
-    assert ("MKL_ENABLE_INSTRUCTIONS" in r.stderr) == (mkl is None), r.stderr
+    for name, value in held.items():
+        assert (name in r.stderr) == (value is None), r.stderr
 
 
 def test_bench_main_loop_over_every_activation(tmp_path, capsys):
