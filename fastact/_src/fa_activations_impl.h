@@ -109,8 +109,8 @@ FA_DEFINE_Y(leaky_relu)
 FA_INLINE void S(elu)(T x, FA_P5(T, alpha, scale, div, inv_div, alpha_div), T *y, T *d) {
     U k1, k2;
     if (FA_KNOWN(div == 1)) {
-        T m = S(exp_split)(x, -(T)0, &k1, &k2);               /* + -0: no instruction */
-        T neg = alpha * S(expm1)(x), dneg = S(ldexp2)(((T)0.5 * m) * alpha_div, k1, k2) * 2;
+        T m, neg = alpha * S(expm1_split)(x, &m, &k1, &k2);   /* y: x itself at +-0 */
+        T dneg = S(ldexp2)(((T)0.5 * m) * alpha_div, k1, k2) * 2;
         *y = x < 0 ? neg : x * scale;
         *d = x > 0 ? scale : dneg;                                    /* NaN: e^NaN */
         return;

@@ -165,11 +165,14 @@ FA_INLINE T S(exp)(T x) { return S(exp2k)(x, 0); }
  * result once); the clamps give 0 (2^k1 = 0) for x below LO and inf above HI. A result
  * within a factor 2 of the smallest normal number may still flush when |c| is within a
  * factor 2 of the largest finite number. NaN stays NaN. <0.7 ulp before c */
+FA_INLINE void S(split_k)(U k, U *k1, U *k2) {
+    *k1 = ((k + 4096u) >> 1) - 2048u;           /* floor(k / 2), logical shifts only */
+    *k2 = k - *k1;
+}
 FA_INLINE T S(exp_split_hl)(T x, T dx, U *k1, U *k2, T *l) {
     U k;
     T r = S(exp_reduce)(x > C(EXP_FULL_HI) ? C(EXP_FULL_HI) : x, C(EXP_FULL_LO), &k) + dx;
-    *k1 = ((k + 4096u) >> 1) - 2048u;           /* floor(k / 2), logical shifts only */
-    *k2 = k - *k1;
+    S(split_k)(k, k1, k2);
     return S(exp_core_hl)(r, l);
 }
 /* exp_split_hl's m alone (the compiler drops *l's instructions) */
@@ -185,6 +188,17 @@ FA_INLINE T S(expm1)(T x) {
     T r = S(exp_reduce)(x, C(EXPM1_MIN), &k), q = S(expm1_core)(r);
     T s = S(pow2)(k), res = s * q + (s - 1);
     return x == 0 ? x : res;
+}
+
+/* expm1(x), and exp_split(x, -0)'s m, k1 and k2, from one reduction and one polynomial
+ * (elu's forward and derivative), for x < 0 (-0 gives +0; above 0 both are
+ * unspecified); the same bits as expm1 and exp_split there */
+FA_INLINE T S(expm1_split)(T x, T *m, U *k1, U *k2) {
+    U k;
+    T r = S(exp_reduce)(x, C(EXP_FULL_LO), &k), q = S(expm1_core)(r), s = S(pow2)(k);
+    S(split_k)(k, k1, k2);
+    *m = S(exp_core)(r);
+    return x < C(EXPM1_MIN) ? -1 : s * q + (s - 1);       /* expm1's clamp: -1 below */
 }
 
 /* (1 + e)^2 with one rounding where FMA is available */
