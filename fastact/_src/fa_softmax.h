@@ -15,6 +15,56 @@
 #  define FA_SR __restrict__
 #endif
 
+/* count whole rows of n elements of sz bytes with one dtype's passes, in groups of
+ * FA_SMX_GROUP: each row's max and sums (over its blocks, in order; e kept in o1 where
+ * the sums pass keeps it), the group's constants together, then each row's write; a
+ * row whose max is NaN or infinite is flagged and not written. Inlined with constant
+ * passes: their calls are direct. (Inlining the passes too, into one function per
+ * (lg, op), left GCC's loops scalar: 6x slower.) */
+FA_INLINE void fa_smx_rows_with(
+    double (*max)(const char *, ptrdiff_t, double),
+    void (*sums)(int, int, double, const char *, const char *, char *, ptrdiff_t,
+                 fa_smx_stats *),
+    void (*group_consts)(int, int, ptrdiff_t, double (*)[FA_SMX_GROUP],
+                         double (*)[FA_SMX_GROUP]),
+    void (*write)(int, int, double, const char *, const char *, char *, char *, ptrdiff_t,
+                  const fa_smx_consts *),
+    ptrdiff_t sz, int lg, int op, double sign, const char *x, const char *g, char *o1,
+    char *o2, ptrdiff_t n, ptrdiff_t count, unsigned char *flags) {
+    double st[6][FA_SMX_GROUP], k[5][FA_SMX_GROUP];
+    fa_smx_stats s, bs;
+    fa_smx_consts c;
+    ptrdiff_t k0, i, b, r, off;
+    for (k0 = 0; k0 < count; k0 += FA_SMX_GROUP) {
+        r = count - k0 < FA_SMX_GROUP ? count - k0 : FA_SMX_GROUP;
+        for (i = 0; i < r; i++) {
+            s.m = s.hi = s.lo = s.cnt = s.hi2 = s.lo2 = 0;
+            off = (k0 + i) * n * sz;
+            flags[k0 + i] = 0;
+            if (op != FA_SMX_BWDY) {
+                s.m = max(x + off, n, sign);
+                flags[k0 + i] = !(fabs(s.m) < HUGE_VAL);
+                s.m = flags[k0 + i] ? 0 : s.m;
+            }
+            for (b = 0; b < n && !flags[k0 + i]; b += FA_SMX_BLOCK) {
+                bs.m = s.m;
+                sums(lg, op, sign, x + off + b * sz, g ? g + off + b * sz : g,
+                     o1 + off + b * sz, n - b < FA_SMX_BLOCK ? n - b : FA_SMX_BLOCK, &bs);
+                fa_smx_add(&s, &bs);
+            }
+            st[0][i] = s.m; st[1][i] = s.hi; st[2][i] = s.lo; st[3][i] = s.cnt;
+            st[4][i] = s.hi2; st[5][i] = s.lo2;
+        }
+        group_consts(lg, op, r, st, k);
+        for (i = 0; i < r; i++) {
+            if (flags[k0 + i]) continue;
+            off = (k0 + i) * n * sz;
+            c.m = k[0][i]; c.k1 = k[1][i]; c.k2 = k[2][i]; c.k3 = k[3][i]; c.k4 = k[4][i];
+            write(lg, op, sign, x + off, g ? g + off : g, o1 + off, o2 ? o2 + off : o2, n, &c);
+        }
+    }
+}
+
 /* SM names fa_softmax_impl.h's functions, S those of T's math: by type */
 #define SM(name) S(name)
 
@@ -50,8 +100,9 @@
 /* ---- float16 and bfloat16 rows: float32's passes over float buffers ----
  * Rows of up to FA_SMX_HROW elements are widened into float buffers on the stack (F16C's
  * or the shifts' vector conversions), as many whole rows at once as the buffers hold,
- * computed as float32 rows, which keep e between their passes, and narrowed. A longer row's passes (and the blocks of a row split
- * over threads) widen pieces of FA_SMX_HROW elements for each float32 pass: the max of
+ * computed as float32 rows, which keep e between their passes, and narrowed. A longer
+ * row's passes (fa_smx_rows_with's, and those of the blocks of a row split over threads)
+ * widen pieces of FA_SMX_HROW elements for each float32 pass: the max of
  * the pieces' maxima; a block's sums, the pieces' sums added in order (fa_smx_add); the
  * write, each piece's e computed again (fa_smx_e32) where float32's write reads it.
  * A tile of columns is widened a few rows at a time in each of its passes. Each value is
@@ -217,44 +268,8 @@ static FA_SMX_NOINLINE void fa_smx_cols16(int bf, int lg, int op, double sign, c
 #undef FA_SMX_CALL
 }
 
-/* whole rows, as fa_softmax_impl.h's smx_rows with the passes above */
-static void fa_smx_rows16(int bf, int lg, int op, double sign, const char *x, const char *g,
-                          char *o1, char *o2, ptrdiff_t n, ptrdiff_t count,
-                          unsigned char *flags) {
-    fa_smx_stats st, bs;
-    fa_smx_consts c;
-    if (n <= FA_SMX_HROW) {
-        fa_smx_rows16_short(lg, op, sign, x, g, o1, o2, n, count, flags, bf);
-        return;
-    }
-    for (ptrdiff_t r = 0; r < count; r++) {
-        ptrdiff_t off = 2 * r * n;
-        st.m = st.hi = st.lo = st.cnt = st.hi2 = st.lo2 = 0;
-        flags[r] = 0;
-        if (op != FA_SMX_BWDY) {
-            st.m = fa_smx_max16(bf, x + off, n, sign);
-            flags[r] = !(fabs(st.m) < HUGE_VAL);
-            if (flags[r]) continue;
-        }
-        for (ptrdiff_t b = 0; b < n; b += FA_SMX_BLOCK) {
-            bs.m = st.m;
-            fa_smx_sums16(bf, lg, op, sign, x + off + 2 * b, FA_SMX_AT(g ? g + off : g, b), NULL,
-                          n - b < FA_SMX_BLOCK ? n - b : FA_SMX_BLOCK, &bs);
-            fa_smx_add(&st, &bs);
-        }
-        fa_smx_consts_f32(lg, op, &st, &c);
-        fa_smx_write16(bf, lg, op, sign, x + off, g ? g + off : g, o1 + off, o2 ? o2 + off : o2,
-                       n, &c);
-    }
-}
-
 /* the table's signatures, by type */
 #define FA_SMX_16(s, bf)                                                                  \
-static void fa_smx_rows16_##s(int lg, int op, double sign, const char *x, const char *g,  \
-                              char *o1, char *o2, ptrdiff_t n, ptrdiff_t count,           \
-                              unsigned char *flags) {                                     \
-    fa_smx_rows16(bf, lg, op, sign, x, g, o1, o2, n, count, flags);                       \
-}                                                                                         \
 static double fa_smx_max16_##s(const char *x, ptrdiff_t n, double sign) {                 \
     return fa_smx_max16(bf, x, n, sign);                                                  \
 }                                                                                         \
@@ -270,6 +285,17 @@ static void fa_smx_cols16_##s(int lg, int op, double sign, const char *x, const 
                               char *o1, char *o2, ptrdiff_t n, ptrdiff_t w, ptrdiff_t rs, \
                               unsigned char *flags) {                                     \
     fa_smx_cols16(bf, lg, op, sign, x, g, o1, o2, n, w, rs, flags);                       \
+}                                                                                         \
+/* whole rows: short ones widened several at once, longer ones with the passes above */   \
+static void fa_smx_rows16_##s(int lg, int op, double sign, const char *x, const char *g,  \
+                              char *o1, char *o2, ptrdiff_t n, ptrdiff_t count,           \
+                              unsigned char *flags) {                                     \
+    if (n <= FA_SMX_HROW)                                                                 \
+        fa_smx_rows16_short(lg, op, sign, x, g, o1, o2, n, count, flags, bf);             \
+    else                                                                                  \
+        fa_smx_rows_with(fa_smx_max16_##s, fa_smx_sums16_##s, fa_smx_group_consts_f32,   \
+                         fa_smx_write16_##s, 2, lg, op, sign, x, g, o1, o2, n, count,     \
+                         flags);                                                          \
 }
 FA_SMX_16(f16, 0)
 FA_SMX_16(bf16, 1)

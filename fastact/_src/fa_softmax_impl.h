@@ -342,45 +342,11 @@ static void SM(smx_group_consts)(int lg, int op, ptrdiff_t r, double (*st)[FA_SM
 #undef FA_SMX_CALL
 }
 
-/* count whole rows, in groups of FA_SMX_GROUP: each row's max and sums (over its blocks,
- * in order), the group's constants together, then each row's write; a row whose max is
- * NaN or infinite is flagged and not written. (Inlining the passes into one function
- * per (lg, op) left GCC's loops scalar: 6x slower.) */
+/* count whole rows (fa_smx_rows_with, fa_softmax.h) */
 static void SM(smx_rows)(int lg, int op, double sign, const char *x, const char *g, char *o1,
                         char *o2, ptrdiff_t n, ptrdiff_t count, unsigned char *flags) {
-    double st[6][FA_SMX_GROUP], k[5][FA_SMX_GROUP];
-    fa_smx_stats s, bs;
-    fa_smx_consts c;
-    ptrdiff_t k0, i, b, r, off, sz = (ptrdiff_t)sizeof(T);
-    for (k0 = 0; k0 < count; k0 += FA_SMX_GROUP) {
-        r = count - k0 < FA_SMX_GROUP ? count - k0 : FA_SMX_GROUP;
-        for (i = 0; i < r; i++) {
-            s.m = s.hi = s.lo = s.cnt = s.hi2 = s.lo2 = 0;
-            off = (k0 + i) * n * sz;
-            flags[k0 + i] = 0;
-            if (op != FA_SMX_BWDY) {
-                s.m = SM(smx_max)(x + off, n, sign);
-                flags[k0 + i] = !(fabs(s.m) < HUGE_VAL);
-                s.m = flags[k0 + i] ? 0 : s.m;
-            }
-            for (b = 0; b < n && !flags[k0 + i]; b += FA_SMX_BLOCK) {
-                bs.m = s.m;
-                SM(smx_sums)(lg, op, sign, x + off + b * sz, g ? g + off + b * sz : g,
-                             o1 + off + b * sz, n - b < FA_SMX_BLOCK ? n - b : FA_SMX_BLOCK, &bs);
-                fa_smx_add(&s, &bs);
-            }
-            st[0][i] = s.m; st[1][i] = s.hi; st[2][i] = s.lo; st[3][i] = s.cnt;
-            st[4][i] = s.hi2; st[5][i] = s.lo2;
-        }
-        SM(smx_group_consts)(lg, op, r, st, k);
-        for (i = 0; i < r; i++) {
-            if (flags[k0 + i]) continue;
-            off = (k0 + i) * n * sz;
-            c.m = k[0][i]; c.k1 = k[1][i]; c.k2 = k[2][i]; c.k3 = k[3][i]; c.k4 = k[4][i];
-            SM(smx_write)(lg, op, sign, x + off, g ? g + off : g, o1 + off,
-                          o2 ? o2 + off : o2, n, &c);
-        }
-    }
+    fa_smx_rows_with(SM(smx_max), SM(smx_sums), SM(smx_group_consts), SM(smx_write),
+                     (ptrdiff_t)sizeof(T), lg, op, sign, x, g, o1, o2, n, count, flags);
 }
 
 /* ---- tiles of columns (a reduction over a non-contiguous axis) ---- */
