@@ -41,17 +41,26 @@ def normalize_axis(axis, dim, ndim, name):
 _GRAIN_KERNEL = KERNEL_INDEX["sigmoid"]
 
 
+# elements of special rows handed to the NumPy backend at once (its float64 / long
+# double temporaries, about ten of them, stay a few MB for any number of such rows)
+_SPECIAL_CHUNK = 1 << 15
+
+
 def _compute(func, op, x, g, outs):
     """The backend on the 3-D views. The compiled kernels leave the rows holding a NaN or
-    an infinite max to the NumPy backend, where the rules for them are written."""
+    an infinite max to the NumPy backend, where the rules for them are written, a few
+    rows at a time."""
     if _backend.active is _backend.NUMPY:
         _numpy_backend.softmax(func, op, x, g, outs)
         return
     spec = SOFTMAX_TABLE[func]
     special = _backend._runner.softmax(spec.log, spec.sign, op, _GRAIN_KERNEL, x, g,
                                        *outs, *(None,) * (2 - len(outs)))
-    if special is not None:
-        o, i = np.divmod(special, x.shape[2])
+    if special is None:
+        return
+    step = max(1, _SPECIAL_CHUNK // max(x.shape[1], 1))
+    for k in range(0, len(special), step):
+        o, i = np.divmod(special[k:k + step], x.shape[2])
         rows = [None if a is None else a[o, :, i][:, :, None] for a in (x, g)]
         res = [np.empty_like(rows[0]) for _ in outs]
         _numpy_backend.softmax(func, op, rows[0], rows[1], res)
