@@ -168,10 +168,13 @@ def elu(x, p, dtype):
     y_neg = _where(q > 40, np.ldexp((neg * 2.0 ** up) * m, k - up),
                    _where(np.abs(q) < 2.0 ** -60, x * (neg / div), neg * em1))
     d_pos = _where(x > 0, pos, x)                             # NaN stays NaN
-    # f' <= |dcoef| on x <= 0, m up to sqrt2: halved first (dcoef m overflowed near the max)
-    d_neg = np.ldexp(dcoef * (0.5 * m), k) * 2
-    if np.isinf(dcoef):         # an infinite alpha: inf e^x, NaN where e^x is 0 (as IEEE)
-        d_neg = dcoef * e
+    # f' <= |dcoef| on x <= 0, m up to sqrt2: halved first (dcoef m overflowed near the
+    # max), the 2 put back into one rounding
+    d_neg = np.ldexp(dcoef * (0.5 * m), k + 1)
+    if np.isinf(dcoef):         # an infinite alpha: inf e^x, NaN where the kernels' e^x
+        # is 0 (k at their clamp, 2^(k + 1)'s lower half 0)
+        k_zero = -254 if dtype.itemsize == 4 else -2046
+        d_neg = _where(k <= k_zero, np.nan, dcoef)
     return _where(x < 0, y_neg, x * pos), _where(x <= 0, d_neg, d_pos)
 
 

@@ -117,6 +117,43 @@ def test_dense_grid(case, dtype, backend_level):
         assert err[worst] <= BOUND, ("backward", err[worst], xs[worst], g[worst])
 
 
+# The elu family where f' = c e^(x / div) is near the smallest normal number, for factors
+# c of every size: f' had been rounded there as a subnormal before a last doubling (selu's
+# backward 5.2 ulp), and with c = max / 2.5 flushed to 0 (2^k's lower half was 0).
+EDGE_CASES = [("elu", {}), ("elu", {"alpha": 1.7}), ("elu", {"alpha": 0.3}),
+              ("elu", {"alpha": -2.0}), ("selu", {}), ("celu", {}), ("celu", {"alpha": 2.0}),
+              ("elu", {"alpha": "max/2.5"}), ("elu", {"alpha": "max/4"})]
+
+
+@pytest.mark.parametrize("case", EDGE_CASES, ids=case_id)
+def test_elu_family_at_the_smallest_normal_derivative(case, dtype, backend_level):
+    """The derivative, and the backward with the worst g (magnitude 1-2, and random
+    2^-40..2^40), on a dense grid of x where |f'| runs from below the smallest normal
+    number to 2^8 times it."""
+    name, params = case
+    info = np.finfo(dtype)
+    if params.get("alpha") in ("max/2.5", "max/4"):
+        params = {"alpha": float(info.max) / float(params["alpha"][4:])}
+    params = {k: float(np.asarray(v, dtype)) for k, v in params.items()}
+    alpha = params.get("alpha", 1.0)
+    c, div = {"selu": (1.0507009873554805 * 1.6732632423543772, 1.0),
+              "celu": (1.0, alpha)}.get(name, (abs(alpha), 1.0))
+    x0 = div * (np.log(float(info.tiny)) - np.log(c))
+    rng = np.random.default_rng(5)
+    xs = np.unique((x0 + div * rng.uniform(-1.5, 6.0, 20000)).astype(dtype))
+    _, _, d_hi, d_lo = reference.reference(name, xs, params, dtype)
+    err = reference.ulp_error(call("grad", name, xs, params), d_hi, d_lo, dtype)
+    worst = int(np.argmax(err))
+    assert err[worst] <= BOUND, ("grad", err[worst], xs[worst])
+    for g in (reference.worst_grad_output(d_hi, dtype),
+              reference.worst_grad_output(d_hi, dtype, np.random.default_rng(6))):
+        hi, lo = reference.dd_mul(g, d_hi, d_lo)
+        err = reference.ulp_error(call("backward", name, xs, params, grad_output=g), hi, lo,
+                                  dtype, scale=g)
+        worst = int(np.argmax(err))
+        assert err[worst] <= BOUND, ("backward", err[worst], xs[worst], g[worst])
+
+
 def test_gelu_backward_special_grad_outputs(backend_level):
     """g f'(x) for g = +-0, +-inf, NaN, the largest and the smallest float32, on finite x of
     both signs, +-0, +-inf (f' = -0 and 1) and NaN: NaN, infinities and the sign of zero

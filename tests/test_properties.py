@@ -91,10 +91,13 @@ def test_backends_agree_at_special_inputs_for_every_parameter(dtype):
     same infinities) at the special inputs (+-0, +-inf, NaN, the smallest subnormal, the
     smallest normal, the largest finite, +-1) for every parameter value of the sweep
     (subnormal ones included) and +-inf, forward and derivative (beta = inf gave x at 0
-    in the compiled backend, NaN in the NumPy one and PyTorch)."""
+    in the compiled backend, NaN in the NumPy one and PyTorch), and where e^x underflows."""
     info = np.finfo(dtype)
     specials = [0.0, np.inf, np.nan, float(info.smallest_subnormal), float(info.tiny),
-                float(info.max), 1.0]
+                float(info.max), 1.0,
+                # where e^-x is subnormal or 0 in float32 or float64, and the kernels'
+                # exponential clamps (elu's infinite alpha gave inf / NaN there)
+                88.5, 104.0, 176.0, 745.2, 800.0, 1418.0]
     x = np.array(specials + [-v for v in specials], dtype)
     sweep = cases.param_sweep(np.dtype(dtype).name)
     for name, params in list(sweep):

@@ -101,16 +101,20 @@ FA_DEFINE_Y(leaky_relu)
  * counts, and where |q| is too small to hold its own digits (subnormal) the value is
  * x alpha / div. Factors are applied to e^q in ldexp2's steps (no early overflow or
  * underflow for any alpha); f' = alpha_div e^x <= |alpha_div| on x <= 0, but m alpha_div
- * (m up to sqrt 2) overflowed for |alpha| > max / sqrt2: m is halved first, the result
- * doubled last. ---- */
+ * (m up to sqrt 2) overflowed for |alpha| > max / sqrt2: m is halved first, and the 2
+ * goes into the powers of two (2^(k + 1) split for elu, 2^k2 doubled exactly for celu,
+ * whose k may reach the top): doubling the result last had rounded a normal f' near
+ * the smallest normal number as a subnormal first (5 ulp for selu's backward). ---- */
 #define ELU_TINY ((T)(sizeof(T) == 4 ? 0x1p-90 : 0x1p-900))
 #define ELU_DIV_MAX ((T)(sizeof(T) == 4 ? 0x1p60 : 0x1p800))
 #define ELU_UP ((T)(sizeof(T) == 4 ? 0x1p64 : 0x1p128))
 FA_INLINE void S(elu)(T x, FA_P5(T, alpha, scale, div, inv_div, alpha_div), T *y, T *d) {
     U k1, k2;
     if (FA_KNOWN(div == 1)) {
-        T m, neg = alpha * S(expm1_split)(x, &m, &k1, &k2);   /* y: x itself at +-0 */
-        T dneg = S(ldexp2)(((T)0.5 * m) * alpha_div, k1, k2) * 2;
+        U k;
+        T m, neg = alpha * S(expm1_split)(x, &m, &k);         /* y: x itself at +-0 */
+        S(split_k)(k + 1, &k1, &k2);                          /* (m / 2) 2^(k + 1) */
+        T dneg = S(ldexp2)(((T)0.5 * m) * alpha_div, k1, k2);
         *y = x < 0 ? neg : x * scale;
         *d = x > 0 ? scale : dneg;                                    /* NaN: e^NaN */
         return;
@@ -126,7 +130,7 @@ FA_INLINE void S(elu)(T x, FA_P5(T, alpha, scale, div, inv_div, alpha_div), T *y
     T qc = q > C(EXPM1_BIG) ? C(EXPM1_BIG) : q;
     T em1 = FA_FMA(ql, S(ldexp2)(m, k1, k2), S(expm1)(qc));
     T big = ((m * (alpha * sa)) * S(pow2)(k1)) * (S(pow2)(k2) * (1 / sa));   /* ldexp2 */
-    T dneg = S(ldexp2)(((T)0.5 * m) * alpha_div, k1, k2) * 2;
+    T dneg = ((((T)0.5 * m) * alpha_div) * S(pow2)(k1)) * (S(pow2)(k2) * 2);
     T neg = q > C(EXPM1_BIG) ? big : (S(abs)(q) < C(TINY_Q) ? x * (alpha / div) : alpha * em1);
     *y = x < 0 ? neg : x * scale;
     *d = x > 0 ? scale : dneg;

@@ -190,13 +190,11 @@ FA_INLINE T S(expm1)(T x) {
     return x == 0 ? x : res;
 }
 
-/* expm1(x), and exp_split(x, -0)'s m, k1 and k2, from one reduction and one polynomial
- * (elu's forward and derivative), for x < 0 (-0 gives +0; above 0 both are
+/* expm1(x), and e^x = m 2^k with exp_split's clamps, from one reduction and one
+ * polynomial (elu's forward and derivative), for x < 0 (-0 gives +0; above 0 both are
  * unspecified); the same bits as expm1 and exp_split there */
-FA_INLINE T S(expm1_split)(T x, T *m, U *k1, U *k2) {
-    U k;
-    T r = S(exp_reduce)(x, C(EXP_FULL_LO), &k), q = S(expm1_core)(r), s = S(pow2)(k);
-    S(split_k)(k, k1, k2);
+FA_INLINE T S(expm1_split)(T x, T *m, U *k) {
+    T r = S(exp_reduce)(x, C(EXP_FULL_LO), k), q = S(expm1_core)(r), s = S(pow2)(*k);
     *m = S(exp_core)(r);
     return x < C(EXPM1_MIN) ? -1 : s * q + (s - 1);       /* expm1's clamp: -1 below */
 }
