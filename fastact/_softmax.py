@@ -8,6 +8,8 @@ follow x's layout. The backends compute on these 3-D views: the compiled one thr
 fastact._runner.softmax (rows, or tiles of columns when inner > 1, spread over the
 threads), the NumPy one through fastact._numpy_backend.softmax.
 """
+import operator
+
 import numpy as np
 
 from . import _arrays, _backend, _numpy_backend
@@ -18,11 +20,23 @@ FWD, BWDY, BWDX, FB = range(len(SOFTMAX_OPS))
 _OUT_NAMES = {FWD: ("out",), BWDY: ("out",), BWDX: ("out",), FB: ("out", "grad_out")}
 
 
+def _same_axis(a, b, ndim):
+    """Whether a and b name the same axis of ndim (1 and -1 of a 2-D array do); values
+    that are not indices in range compare as given (normalize_axis refuses them)."""
+    try:
+        a, b = operator.index(a), operator.index(b)
+    except TypeError:
+        return a == b
+    if -ndim <= a < ndim and -ndim <= b < ndim:
+        return a % ndim == b % ndim
+    return a == b
+
+
 def normalize_axis(axis, dim, ndim, name):
     """axis (NumPy's word) or dim (PyTorch's), as an index in range(ndim), or None for
     the flat array. dim=None means not given (PyTorch's implicit dim is not guessed)."""
     if dim is not None:
-        if axis is None or (axis != -1 and axis != dim):   # -1: axis's default
+        if axis is None or (axis != -1 and not _same_axis(axis, dim, ndim)):  # -1: default
             raise TypeError(f"{name}() takes axis or dim, not both")
         axis = dim
     if axis is None:

@@ -771,8 +771,14 @@ def test_axes_and_layouts_vs_torch(backend, func, dtype, ndim):
             assert (y.flags.f_contiguous if order == "F" else y.flags.c_contiguous), what
             if axis is not None:
                 check_against_torch(func, x, axis, g, dtype, what + " as dim", dim=axis)
-                # axis and dim both given and equal: accepted
-                assert_bitwise(fwd(func, x, axis=axis, dim=axis), y, what + " axis=dim=")
+                # axis and dim both given and naming the same axis: accepted (1 and -1
+                # of a 2-D array too); naming different ones: TypeError (but axis=-1,
+                # the default, which cannot be told from an explicit -1)
+                for same in {axis, axis - ndim if axis >= 0 else axis + ndim}:
+                    assert_bitwise(fwd(func, x, axis=axis, dim=same), y, what + " axis=dim=")
+                if ndim > 1 and axis != -1:
+                    with pytest.raises(TypeError, match="not both"):
+                        fwd(func, x, axis=axis, dim=(axis + 1) % ndim)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
