@@ -61,10 +61,7 @@ class SoftmaxFunction(_api.Reassignable):
     name = None
 
     def __init__(self, axis=-1, *, dim=None):
-        if dim is not None:
-            if axis is None or (axis != -1 and axis != dim):   # -1: axis's default
-                raise TypeError(f"{type(self).__name__}() takes axis or dim, not both")
-            axis = dim
+        axis = _softmax.resolve_axis(axis, dim, type(self).__name__)
         index = None if axis is None else _softmax._arrays.as_index(axis)
         if axis is not None and index is None:
             raise TypeError(f"axis must be an integer or None, got {type(axis).__name__}")

@@ -8,8 +8,6 @@ follow x's layout. The backends compute on these 3-D views: the compiled one thr
 fastact._runner.softmax (rows, or tiles of columns when inner > 1, spread over the
 threads), the NumPy one through fastact._numpy_backend.softmax.
 """
-import operator
-
 import numpy as np
 
 from . import _arrays, _backend, _numpy_backend
@@ -21,24 +19,29 @@ _OUT_NAMES = {FWD: ("out",), BWDY: ("out",), BWDX: ("out",), FB: ("out", "grad_o
 
 
 def _same_axis(a, b, ndim):
-    """Whether a and b name the same axis of ndim (1 and -1 of a 2-D array do); values
-    that are not indices in range compare as given (normalize_axis refuses them)."""
-    try:
-        a, b = operator.index(a), operator.index(b)
-    except TypeError:
+    """Whether a and b name the same axis: of ndim where both are indices in range (1 and
+    -1 of a 2-D array do), else as given (normalize_axis refuses what is not an index)."""
+    ia, ib = _arrays.as_index(a), _arrays.as_index(b)
+    if ndim is None or ia is None or ib is None or not (-ndim <= ia < ndim and -ndim <= ib < ndim):
         return a == b
-    if -ndim <= a < ndim and -ndim <= b < ndim:
-        return a % ndim == b % ndim
-    return a == b
+    return ia % ndim == ib % ndim
+
+
+def resolve_axis(axis, dim, name, ndim=None):
+    """axis (NumPy's word) or dim (PyTorch's): dim when given, unless axis names another
+    axis (TypeError; axis=-1 is its default, not given); ndim, where known, compares
+    them as axes of it."""
+    if dim is None:
+        return axis
+    if axis is None or (axis != -1 and not _same_axis(axis, dim, ndim)):
+        raise TypeError(f"{name}() takes axis or dim, not both")
+    return dim
 
 
 def normalize_axis(axis, dim, ndim, name):
     """axis (NumPy's word) or dim (PyTorch's), as an index in range(ndim), or None for
     the flat array. dim=None means not given (PyTorch's implicit dim is not guessed)."""
-    if dim is not None:
-        if axis is None or (axis != -1 and not _same_axis(axis, dim, ndim)):  # -1: default
-            raise TypeError(f"{name}() takes axis or dim, not both")
-        axis = dim
+    axis = resolve_axis(axis, dim, name, ndim)
     if axis is None:
         return None
     given, axis = axis, _arrays.as_index(axis)
