@@ -128,7 +128,6 @@ FA_INLINE void fa_smx_rows_with(
 #define FA_SMX_NARROW(bf, f, h, n) do { if (bf) fa_narrow_bf16_n(f, (fa_half_t *)(h), n);     \
                                         else fa_narrow_f16_n(f, (fa_half_t *)(h), n); } while (0)
 #define FA_SMX_PIECE(b, n) ((n) - (b) < FA_SMX_HROW ? (n) - (b) : FA_SMX_HROW)
-#define FA_SMX_AT(p, b) ((p) ? (p) + 2 * (b) : (p))
 
 /* e^(v - m) 2^64, as float32's sums pass computes it (for the 16-bit writes, which
  * compute it again) */
