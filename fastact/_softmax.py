@@ -65,8 +65,11 @@ _SPECIAL_CHUNK = 1 << 15
 
 def _compute(func, op, x, g, outs):
     """The backend on the 3-D views. The compiled kernels leave the rows holding a NaN or
-    an infinite max to the NumPy backend, where the rules for them are written, a few
-    rows at a time."""
+    an infinite max to this function: those whose max (of sign * x) is NaN or -inf take
+    NaN for every output, as the NumPy backend's rules give them, without their float64
+    temporaries (a fully masked attention row had cost about ten times an ordinary
+    one); those whose max is +inf go to the NumPy backend, where the rules for the
+    limit are written, a few rows at a time."""
     if _backend.active is _backend.NUMPY:
         _numpy_backend.softmax(func, op, x, g, outs)
         return
@@ -78,6 +81,13 @@ def _compute(func, op, x, g, outs):
     step = max(1, _SPECIAL_CHUNK // max(x.shape[1], 1))
     for k in range(0, len(special), step):
         o, i = np.divmod(special[k:k + step], x.shape[2])
+        xr = x[o, :, i]
+        nan = np.isnan(xr).any(axis=1) | (xr == -spec.sign * np.inf).all(axis=1)
+        for t in outs:
+            t[o[nan], :, i[nan]] = np.nan
+        o, i = o[~nan], i[~nan]
+        if not o.size:
+            continue
         rows = [None if a is None else a[o, :, i][:, :, None] for a in (x, g)]
         res = [np.empty_like(rows[0]) for _ in outs]
         _numpy_backend.softmax(func, op, rows[0], rows[1], res)

@@ -475,15 +475,17 @@ def test_special_values(backend, func, dtype):
     check_batch(special_batch(np.dtype(dtype).name, 70000, LONG_SPECIALS), func, ("rows",))
 
 
+@pytest.mark.parametrize("axis", (-1, 0))
 @pytest.mark.parametrize("dtype", (np.float16, np.float32, np.float64),
                          ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("func", FUNCS)
-def test_many_special_rows_in_bounded_memory(func, dtype):
+def test_many_special_rows_in_bounded_memory(func, dtype, axis):
     """Rows with a NaN or an infinite max (masked attention rows, a diverging model's NaN
-    logits) among ordinary ones, many more than one hand-off to the NumPy rules takes:
-    each gives the NumPy backend's bits of the row alone, and the memory the compiled
-    call allocates (outputs given) peaks at a few MB (it had been about ten float64 or
-    long double copies of the special rows: 125-200 MB here)."""
+    logits) among ordinary ones, many more than one hand-off to the NumPy rules takes,
+    as rows (axis -1) and as columns (axis 0): each gives the NumPy backend's bits of
+    the row alone, and the memory the compiled call allocates (outputs given) peaks at a
+    few MB (it had been about ten float64 or long double copies of the special rows:
+    125-200 MB here)."""
     import tracemalloc
     rng = np.random.default_rng(11)
     rows, n = 2000, 1000
@@ -493,16 +495,19 @@ def test_many_special_rows_in_bounded_memory(func, dtype):
     x[kind == 2] = -np.inf * sign_of(func)
     x[kind == 3, 7] = np.inf * sign_of(func)
     g = rng.standard_normal((rows, n)).astype(dtype)
-    ys, gs = np.empty_like(x), np.empty_like(x)
+    lay = (lambda a: a) if axis == -1 else (lambda a: np.ascontiguousarray(a.T))
+    xa, ga = lay(x), lay(g)
+    ys, gs = np.empty_like(xa), np.empty_like(xa)
     with using("compiled"):
-        fb(func, x, grad_output=g, out=ys, grad_out=gs)           # warm, then measured
+        fb(func, xa, axis, grad_output=ga, out=ys, grad_out=gs)   # warm, then measured
         tracemalloc.start()
         try:
-            fb(func, x, grad_output=g, out=ys, grad_out=gs)
+            fb(func, xa, axis, grad_output=ga, out=ys, grad_out=gs)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
     assert peak < 8 << 20, peak
+    ys, gs = lay(ys), lay(gs)                          # back to one row per first index
     with using("numpy"):
         for r in np.flatnonzero(kind)[::7]:
             want = fb(func, x[r:r + 1], grad_output=g[r:r + 1])
