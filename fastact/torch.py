@@ -71,6 +71,8 @@ _NP_DTYPES = {torch.float16: np.dtype(np.float16), torch.float32: np.dtype(np.fl
 def _numpy(t):
     """A NumPy view of a (detached) CPU tensor; bfloat16 through its bits."""
     dtype = _NP_DTYPES.get(t.dtype)
+    if t.numel() == 0 and t.dtype == torch.bfloat16 and _bfloat16() is not None:
+        return np.empty(tuple(t.shape), _bfloat16())   # t.numpy() refuses bfloat16
     if dtype is None or t.numel() == 0:
         a = t.numpy()
     else:
@@ -155,14 +157,23 @@ class _Function(torch.autograd.Function):
     @staticmethod
     def jvp(ctx, x_tangent, _):
         saved, = ctx.saved_tensors
-        return _times_derivative(ctx.spec, x_tangent, saved)
+        return _times_derivative(ctx.spec, x_tangent, saved, _records(x_tangent, saved))
 
 
-def _times_derivative(spec, g, saved):
+def _records(*tensors):
+    """Whether autograd records an operation on these tensors: grad mode on (as it is in
+    ordinary code, where forward-mode AD computes its tangents) and one of them requiring
+    grad."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def _times_derivative(spec, g, saved, record=None):
     """g * f' at the saved x (or y): fastact's fused kernel, or the PyTorch expression
-    when autograd records it (create_graph) or batches it (vmap of the backward)."""
+    when autograd records it (record; None: grad mode on, as in create_graph's backward)
+    or batches it (vmap of the backward)."""
     act, kernel, params, from_y, double = spec
-    if torch.is_grad_enabled() or not _eligible(g) or g.dtype != saved.dtype:
+    record = torch.is_grad_enabled() if record is None else record
+    if record or not _eligible(g) or g.dtype != saved.dtype:
         return double(g, saved)
     saved = _dense(saved)
     g = _like(saved, g)
@@ -713,10 +724,12 @@ def _softmax_formula(name, g, y, dim):
     return -gx if name == "softmin" else gx
 
 
-def _softmax_backward(name, g, y, dim):
+def _softmax_backward(name, g, y, dim, record=None):
     """grad_x for g from the saved y: fastact's kernel on the tensors' memory, or the
-    PyTorch formula where autograd records (create_graph) or batches the backward."""
-    if torch.is_grad_enabled() or not _eligible(g) or g.dtype != y.dtype:
+    PyTorch formula where autograd records (record, as _times_derivative's) or batches
+    the backward."""
+    record = torch.is_grad_enabled() if record is None else record
+    if record or not _eligible(g) or g.dtype != y.dtype:
         return _softmax_formula(name, g, y, dim)
     perm = _c_perm(y)
     if perm is False:                          # not reached: y is made dense
@@ -755,7 +768,7 @@ class _SoftmaxFunction(torch.autograd.Function):
         y, = ctx.saved_tensors
         if ctx.name == "log_softmax":
             return x_tangent - (y.exp() * x_tangent).sum(ctx.dim, keepdim=True)
-        return _softmax_backward(ctx.name, x_tangent, y, ctx.dim)
+        return _softmax_backward(ctx.name, x_tangent, y, ctx.dim, _records(x_tangent, y))
 
 
 def _implicit_dim(name, ndim, stacklevel):

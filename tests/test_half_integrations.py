@@ -1563,3 +1563,35 @@ def test_dask_mixed_dtypes(half, da):
                         lambda: fastact.gelu_backward(np.ones((8, 5), np.float32),
                                                       x.astype(np.float32)),
                         r"grad_output \(float16\) and x \(bfloat16\)")
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 4), (3, 0, 2)])
+def test_torch_empty_16bit_tensors(shape, tdt, torch):
+    """Empty float16 and bfloat16 tensors, through every entry of fastact.torch (the
+    elementwise functions and modules with their backward, the gated units in both forms,
+    prelu, rrelu in training, the softmax family): an empty tensor of the input's shape
+    and dtype, as torch.nn.functional gives (bfloat16 had raised TypeError: torch has no
+    NumPy bfloat16 to view)."""
+    import torch.nn.functional as F
+    import fastact.torch as ft
+    from helpers import torch_function
+    tdtype, _ = tdt
+    x = torch.empty(shape, dtype=tdtype, requires_grad=True)
+    for name, params in CASES:
+        y = getattr(ft, name)(x, **params)
+        want = torch_function(name, params)(x)
+        assert y.shape == want.shape and y.dtype == want.dtype == tdtype, name
+        y.sum().backward()
+        assert x.grad.shape == x.shape and x.grad.dtype == tdtype, name
+        x.grad = None
+    even = torch.empty(shape[:-1] + (0,) if len(shape) > 1 else (0,), dtype=tdtype)
+    for name, _ in GATED:
+        y = getattr(ft, name)(even)
+        assert y.shape == F.glu(even).shape and y.dtype == tdtype, name
+        assert getattr(ft, name)(even, even).shape == even.shape, name
+    w = torch.full((1,), 0.25, dtype=tdtype)
+    assert ft.prelu(x, w).shape == x.shape and ft.prelu(x, w).dtype == tdtype
+    assert ft.rrelu(x, training=True).shape == x.shape
+    for func in FUNCS:
+        y = getattr(ft, func)(x, -1)
+        assert y.shape == x.shape and y.dtype == tdtype, func
