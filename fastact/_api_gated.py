@@ -253,7 +253,9 @@ class PReLU(_api.Reassignable):
 
 def _bounds(lower, upper, training):
     """The bounds checked: numbers, finite (the slopes are drawn between them, their mean
-    in evaluation: infinite ones give NaN or infinite slopes), lower <= upper."""
+    in evaluation: infinite ones give NaN or infinite slopes), lower <= upper; a NumPy
+    scalar or 0-d array as the number it holds."""
+    lower, upper = _api.plain_values((lower, upper))
     lower, upper = _check("lower", lower), _check("upper", upper)
     if not (np.isfinite(lower) and np.isfinite(upper)):
         raise ValueError(f"rrelu: lower and upper must be finite, got lower={lower}, "

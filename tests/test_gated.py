@@ -1629,6 +1629,28 @@ def test_rrelu_errors(backend):
         fastact.rrelu_backward(x, x, 0.1, 0.3, True, noise=np.ones(4))
 
 
+def test_rrelu_zero_d_bounds(backend):
+    """Bounds given as NumPy scalars or 0-d arrays work as the numbers they hold, on
+    every entry point, the class and fastact.get (as every other parameter does; rrelu's
+    had raised TypeError); a NaN one is a ValueError, an array of two a TypeError."""
+    x = np.linspace(-2, 2, 9)
+    for lower, upper in ((np.array(0.2), np.array(0.3)), (np.float32(0.25), 0.5),
+                         (0.1, np.array([0.4])[0])):
+        lo, hi = float(lower), float(upper)
+        for training in (False, True):
+            assert same(fastact.rrelu(x, lower, upper, training, seed=3),
+                        fastact.rrelu(x, lo, hi, training, seed=3))
+            assert same(fastact.rrelu_forward_backward(x, lower, upper, training, seed=3)[1],
+                        fastact.rrelu_grad(x, lo, hi, training, seed=3))
+        assert same(fastact.rrelu_backward(x, x, lower, upper), fastact.rrelu_backward(x, x, lo, hi))
+        assert fastact.RReLU(lower, upper) == fastact.RReLU(lo, hi)
+        assert fastact.get("rrelu", lower=lower, upper=upper) == fastact.RReLU(lo, hi)
+    with pytest.raises(ValueError, match="NaN"):
+        fastact.rrelu(x, np.array(np.nan))
+    with pytest.raises(TypeError, match="lower"):
+        fastact.rrelu(x, np.array([0.1, 0.2]))
+
+
 def test_rrelu_class(backend, dtype):
     x = _rrelu_x((6, 7), dtype)
     g = data(x.shape, dtype, seed=3)
