@@ -126,9 +126,9 @@ KERNELS = (
     Kernel("sigmoid", 8, y_form=_always),
     Kernel("tanh", 8, y_form=_always),
     Kernel("linear", 1, y_form=_always),
-    # f' from y as PyTorch's threshold_backward: 0 where y <= 0 (as y * 0, so that a
-    # create_graph backward stays connected to y, as PyTorch's), else 1 (NaN too)
-    Kernel("relu", 1, y_form=_always, torch_dy="torch.where(y <= 0, y * 0, 1.0)"),
+    # f' from y: 1 where y > 0, else y * 0 + 0 (+0, NaN at NaN, as the kernel), so that
+    # a create_graph backward stays connected to y, as PyTorch's threshold_backward is
+    Kernel("relu", 1, y_form=_always, torch_dy="torch.where(y > 0, 1.0, y * 0 + 0.0)"),
     Kernel("leaky_relu", 1, ("negative_slope",),       # slope >= 0: sign(y) = sign(x)
            y_form=lambda negative_slope: negative_slope >= 0),
     # x > 0: scale x, else alpha expm1(x / div), f' = alpha_div e^(x / div) there;

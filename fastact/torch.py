@@ -152,7 +152,7 @@ class _Function(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         saved, = ctx.saved_tensors
-        return _times_derivative(ctx.spec, grad_output, saved), None
+        return _times_derivative(ctx.spec, grad_output, saved, torch.is_grad_enabled()), None
 
     @staticmethod
     def jvp(ctx, x_tangent, _):
@@ -167,12 +167,11 @@ def _records(*tensors):
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
-def _times_derivative(spec, g, saved, record=None):
+def _times_derivative(spec, g, saved, record):
     """g * f' at the saved x (or y): fastact's fused kernel, or the PyTorch expression
-    when autograd records it (record; None: grad mode on, as in create_graph's backward)
-    or batches it (vmap of the backward)."""
+    when autograd records it (record: grad mode on in a backward, as create_graph's;
+    _records in a jvp) or batches it (vmap of the backward)."""
     act, kernel, params, from_y, double = spec
-    record = torch.is_grad_enabled() if record is None else record
     if record or not _eligible(g) or g.dtype != saved.dtype:
         return double(g, saved)
     saved = _dense(saved)
@@ -724,11 +723,10 @@ def _softmax_formula(name, g, y, dim):
     return -gx if name == "softmin" else gx
 
 
-def _softmax_backward(name, g, y, dim, record=None):
+def _softmax_backward(name, g, y, dim, record):
     """grad_x for g from the saved y: fastact's kernel on the tensors' memory, or the
     PyTorch formula where autograd records (record, as _times_derivative's) or batches
     the backward."""
-    record = torch.is_grad_enabled() if record is None else record
     if record or not _eligible(g) or g.dtype != y.dtype:
         return _softmax_formula(name, g, y, dim)
     perm = _c_perm(y)
@@ -761,7 +759,8 @@ class _SoftmaxFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         y, = ctx.saved_tensors
-        return _softmax_backward(ctx.name, grad_output, y, ctx.dim), None, None
+        return (_softmax_backward(ctx.name, grad_output, y, ctx.dim, torch.is_grad_enabled()),
+                None, None)
 
     @staticmethod
     def jvp(ctx, x_tangent, *_):

@@ -604,11 +604,29 @@ def test_create_graph_gradient_connected_as_torch(case):
     if not theirs.requires_grad:
         return
     h, = torch.autograd.grad(ours.sum(), x, allow_unused=True)
-    try:
-        hr, = torch.autograd.grad(theirs.sum(), x, allow_unused=True)
-    except RuntimeError:       # PyTorch cannot differentiate its hardsigmoid_backward
-        assert name == "hardsigmoid"
-        return
+    hr, = torch.autograd.grad(theirs.sum(), x, allow_unused=True)
     h = torch.zeros_like(x) if h is None else h
     hr = torch.zeros_like(x) if hr is None else hr
     torch.testing.assert_close(h, hr, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype_", [torch.float32, torch.float64])
+def test_relu_create_graph_gradient_at_zeros_and_nan(dtype_):
+    """relu's create_graph gradient (PyTorch operations on the saved y) at -0.0, +0.0,
+    NaN, +-inf and ordinary points: the plain backward's values, g * f'(x) with f' = +0
+    at both zeros and NaN at NaN (the contract's NaN in, NaN out), connected to the
+    graph (its own gradient 0)."""
+    x = torch.tensor([-0.0, 0.0, float("nan"), float("inf"), -float("inf"), -1.5, 2.0],
+                     dtype=dtype_, requires_grad=True)
+    g = torch.tensor([-1.0, -2.0, 1.0, 3.0, 1.0, -1.0, -0.5], dtype=dtype_)
+    graph, = torch.autograd.grad(ft.relu(x), x, g, create_graph=True)
+    plain, = torch.autograd.grad(ft.relu(x), x, g)
+    xd = x.detach()
+    # g * f'(x) literally (the contract's sign of zero: -0 for g < 0 where f' is +0)
+    want = (g * torch.where(xd > 0, 1.0, 0.0)).masked_fill(torch.isnan(xd), float("nan"))
+    for got in (graph, plain):
+        assert torch.equal(torch.signbit(got), torch.signbit(want))
+        torch.testing.assert_close(got, want, equal_nan=True, rtol=0, atol=0)
+    assert graph.requires_grad
+    second, = torch.autograd.grad(graph.sum(), x, allow_unused=True)
+    assert second is None or not second[~torch.isnan(x)].any()
