@@ -522,6 +522,12 @@ def prelu(entry, g, x, w, outs):
 
 # ---- the softmax family: fastact._softmax's backend contract ----
 
+def softmax_no_limit(m):
+    """Rows whose max m (of sign * x) is NaN or -inf: a NaN, or every entry -inf (no
+    limit): every output of theirs is NaN, for every op but the backward from y."""
+    return np.isnan(m) | (m == -np.inf)
+
+
 def _softmax_stats(xs, wide):
     """Per row (axis 1, kept) of float64 xs = sign * x: the max M, d + derr = xs - M
     exactly, e = e^(xs - M), the count c of maxima and rest = the sum of e over the
@@ -531,7 +537,7 @@ def _softmax_stats(xs, wide):
     no limit) and of those whose max is +inf."""
     m = np.max(xs, axis=1, keepdims=True) if xs.shape[1] else np.full(
         xs.shape[:1] + (1,) + xs.shape[2:], -np.inf, xs.dtype)
-    nan_row = np.isnan(m) | (m == -np.inf)
+    nan_row = softmax_no_limit(m)
     inf_row = m == np.inf
     mf = np.where(nan_row | inf_row, 0.0, m)
     d, derr = _two_sum(xs, -mf)

@@ -82,7 +82,8 @@ def _compute(func, op, x, g, outs):
     for k in range(0, len(special), step):
         o, i = np.divmod(special[k:k + step], x.shape[2])
         xr = x[o, :, i]
-        nan = np.isnan(xr).any(axis=1) | (xr == -spec.sign * np.inf).all(axis=1)
+        nan = _numpy_backend.softmax_no_limit(xr.max(axis=1) if spec.sign > 0
+                                              else -xr.min(axis=1))
         for t in outs:
             t[o[nan], :, i[nan]] = np.nan
         o, i = o[~nan], i[~nan]
