@@ -85,13 +85,14 @@ FA_INLINE T S(fma_acc)(T a, T b, T c) {
 #endif
 }
 
-/* (a * b + c) / d with one rounding (up to ~2^-2p), given rd within ~2^-(p/2 + 4) of
- * 1 / d (the callers' are within 2 ulp): the product exact, the quotient s rd corrected
- * with the exact remainder, whose error is that of rd squared. No division: s / d gave
- * the same bits (gelu-tanh's and mish's f' and g f' on 1.6M inputs of each type, with
- * the specials, at every level) and cost 3-10% of their backward (a division holds
- * one port for about 10 cycles at AVX-512 on Intel). Keeps the sign of a zero result; c = -0.0 adds nothing (+0.0
- * would turn -0 into +0). */
+/* (a * b + c) / d with one rounding (up to ~2^-2p), given rd within a few ulp of 1 / d
+ * (finite, nonzero; d normal: the callers' are 1 / d rounded, or its square, within 6
+ * ulp): the product exact, the quotient s rd corrected with the exact remainder, which
+ * leaves about the square of rd's relative error. No division: s / d gave the same bits
+ * (gelu-tanh's and mish's f' and g f' on 1.6M inputs of each type, with the specials,
+ * at every level) and cost 3-10% of their backward (a division holds one port for
+ * about 10 cycles at AVX-512 on Intel). Keeps the sign of a zero result; c = -0.0 adds
+ * nothing (+0.0 would turn -0 into +0). */
 FA_INLINE T S(mul_div)(T a, T b, T c, T d, T rd) {
     T pl, p = S(two_prod)(a, b, &pl), sl, s = S(two_sum)(p, c, &sl);
     T q = s * rd, rl, r = S(two_prod)(q, d, &rl);
