@@ -86,12 +86,12 @@ def _compute(func, op, x, g, outs):
                                               else -xr.min(axis=1))
         for t in outs:
             t[o[nan], :, i[nan]] = np.nan
-        o, i = o[~nan], i[~nan]
+        o, i, xr = o[~nan], i[~nan], xr[~nan]                  # rows whose max is +inf
         if not o.size:
             continue
-        rows = [None if a is None else a[o, :, i][:, :, None] for a in (x, g)]
-        res = [np.empty_like(rows[0]) for _ in outs]
-        _numpy_backend.softmax(func, op, rows[0], rows[1], res)
+        gr = None if g is None else g[o, :, i][:, :, None]
+        res = [np.empty_like(xr[:, :, None]) for _ in outs]
+        _numpy_backend.softmax(func, op, xr[:, :, None], gr, res)
         for t, r in zip(outs, res):
             t[o, :, i] = r[:, :, 0]
 
