@@ -80,7 +80,7 @@ cdef extern from "numpy/arrayobject.h":
                                 int subok)
 
 ctypedef void (*kernel_t)(const char *a, const char *b, char *o1, char *o2, Py_ssize_t n,
-                          const double *p) noexcept nogil
+                          const double *p, int stream) noexcept nogil
 
 cdef extern from "fa_pool.h" nogil:
     ctypedef void (*fa_task_t)(void *ctx, Py_ssize_t i) noexcept nogil
@@ -95,6 +95,9 @@ cdef enum:
     # few microseconds at most, and releasing would cost a sixth of a 16-element call
     # (NumPy's loops release it from 500 elements)
     NOGIL_MIN = 1024
+    # bytes of a call's input from which its float32 / float64 loops prefetch ahead of
+    # what they compute (a kernel's stream argument; _kernels.pyx.in): past the caches
+    STREAM_BYTES = 8 << 20
 
 cdef extern from "fa_softmax_api.h":
     ctypedef struct fa_smx_stats:
@@ -313,6 +316,7 @@ cdef struct elem_job:
     char *o2
     const double *p
     Py_ssize_t n, chunk, isz
+    int stream
 
 
 cdef void elem_chunk(void *ctx, Py_ssize_t c) noexcept nogil:
@@ -321,7 +325,7 @@ cdef void elem_chunk(void *ctx, Py_ssize_t c) noexcept nogil:
     cdef Py_ssize_t start = c * j.chunk
     cdef Py_ssize_t off = start * j.isz
     j.f(j.a + off, at(j.b, off), j.o1 + off, <char *>at(j.o2, off),
-        min(j.chunk, j.n - start), j.p)
+        min(j.chunk, j.n - start), j.p, j.stream)
 
 
 cdef int run_kernel(Py_ssize_t kernel, Py_ssize_t entry, int dt, Py_ssize_t n,
@@ -345,16 +349,17 @@ cdef int run_kernel(Py_ssize_t kernel, Py_ssize_t entry, int dt, Py_ssize_t n,
                 raise g_rounding_error(kernel, params, dt)
     cdef int nt = threads_for(kernel, n)
     cdef elem_job j
+    j.isz = 4 if dt == 0 else 8 if dt == 1 else 2
+    j.stream = n * j.isz >= STREAM_BYTES
     if nt == 1:
         if n < NOGIL_MIN:
-            f(a, b, o1, o2, n, p)
+            f(a, b, o1, o2, n, p, 0)
         else:
             with nogil:
-                f(a, b, o1, o2, n, p)
+                f(a, b, o1, o2, n, p, j.stream)
         return 0
     j.f, j.a, j.b, j.o1, j.o2, j.p, j.n = f, a, b, o1, o2, p, n
     j.chunk = chunk_size(kernel, n, nt)
-    j.isz = 4 if dt == 0 else 8 if dt == 1 else 2
     with nogil:
         fa_pool_run(elem_chunk, &j, (n + j.chunk - 1) // j.chunk, nt)
     return 0

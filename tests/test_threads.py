@@ -87,6 +87,48 @@ def test_results_do_not_depend_on_thread_count(case, dtype):
             assert np.array_equal(a, b, equal_nan=True)
 
 
+def _entries(name, params, x, g):
+    """Every entry point's results on x (grad_output g), the backward from y included
+    where the activation takes it for these parameters."""
+    y = getattr(fastact, name)(x, **params)
+    out = [y, getattr(fastact, name + "_grad")(x, **params),
+           getattr(fastact, name + "_backward")(g, x, **params),
+           *getattr(fastact, name + "_forward_backward")(x, **params),
+           *getattr(fastact, name + "_forward_backward")(x, grad_output=g, **params)]
+    try:
+        out.append(getattr(fastact, name + "_backward")(g, y=y, **params))
+    except TypeError:       # f' is not a function of y here (refused, documented)
+        pass
+    return out
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_results_do_not_depend_on_the_call_size(case, dtype):
+    """A call whose input is past the caches (8 MiB) runs its loops in blocks that
+    prefetch ahead; its results are those of the same elements in small calls, for any
+    thread count, specials included."""
+    name, params = case
+    rng = np.random.default_rng(3)
+    n = (8 << 20) // np.dtype(dtype).itemsize + 4099        # past the threshold, odd tail
+    x = (rng.standard_normal(n) * 6).astype(dtype)
+    g = rng.uniform(-2, 2, n).astype(dtype)
+    special = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-40, -1e-40, 1e30, -1e30,
+                        np.finfo(dtype).max, np.finfo(dtype).tiny], dtype)
+    at = rng.choice(n, 2000, replace=False)
+    x[at] = special[np.arange(at.size) % special.size]
+    piece = 1 << 16
+    with fastact.threads(1):
+        small = [np.concatenate(parts) for parts in zip(
+            *(_entries(name, params, x[i:i + piece], g[i:i + piece]) for i in range(0, n, piece)))]
+        whole = _entries(name, params, x, g)
+    with fastact.threads(2):
+        threaded = _entries(name, params, x, g)
+    assert len(small) == len(whole) == len(threaded)
+    for a, b, c in zip(small, whole, threaded):
+        assert np.array_equal(a, b, equal_nan=True)
+        assert np.array_equal(a, c, equal_nan=True)
+
+
 def test_blocks_in_two_python_threads_restore_the_setting():
     """Two `with fastact.threads(n)` blocks that overlap in two Python threads (A enters,
     B enters, A exits, B exits, and the reverse): while any is open the innermost open
