@@ -98,6 +98,14 @@ FA_INLINE fa_half_t fa_narrow_f16(float x) {
 #  define FA_F16C 0
 #endif
 
+/* GCC 12 reports (-Waggressive-loop-optimizations) that the scalar tails of the four
+ * array conversions below would overflow i after 2^63 iterations where they are inlined
+ * into the blocks of the constant length FA_HBLK, whose tail is dead: a false positive,
+ * some 750 lines of every build's log, silenced for these functions only */
+#if defined(__GNUC__) && !defined(__clang__)
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Waggressive-loop-optimizations"
+#endif
 FA_INLINE void fa_widen_f16_n(const fa_half_t *h, float *f, ptrdiff_t n) {
     ptrdiff_t i = 0;
 #if FA_F16C
@@ -194,6 +202,9 @@ FA_INLINE void fa_narrow_bf16_n(const float *f, fa_half_t *h, ptrdiff_t n) {
 #endif
     for (; i < n; i++) h[i] = fa_narrow_bf16(f[i]);
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#  pragma GCC diagnostic pop
+#endif
 
 /* ---- the blocked 16-bit loops prefetch the block FA_HPF blocks ahead of the one they
  * compute (elements i to min(i + FA_HBLK, n) of each stream given; NULL: none), so that
