@@ -150,6 +150,7 @@ FA_DEFINE_Y(elu)
  * underflows. float32 and float64 compute R differently (below). ---- */
 #define GELU_CLAMP ((T)(sizeof(T) == 4 ? 15.5 : 39.0))
 #define GELU_SMALL ((T)0.70710678118654752440)
+#define GELU_TINY ((T)0x1p-40)
 /* the |x| <= 1/sqrt2 arm, from es = e^(-x^2/2) 2^64: y = x/2 + x/2 erf(x / sqrt2) in one
  * rounding, with x's sign (a tiny x < 0 rounds to -0.0: x/2 is -0.0, and -0.0 plus the
  * product's +0.0 is +0.0); f' = Phi(x) + x phi(x) */
@@ -168,14 +169,16 @@ FA_INLINE void S(gelu_small)(T x, T a, T es, T *y, T *d) {
  * so that y = max(x, -0) - a Phi(-a) and f' = (x > 0) - sgn(x) (Phi(-a) - a phi(a)) are
  * within 3.0 and 2.6 ulp (3.8 and 3.2 without FMA; every float32 input checked) in two
  * thirds of the instructions of carrying every factor double-word: t's rounding and the
- * polynomials' are what is left (docs/performance.md). Below 2^-100, where t would be
- * subnormal, y is x / 2. */
+ * polynomials' are what is left (docs/performance.md). Below 2^-40, y is x / 2 (x^2 / 2.5
+ * is below a quarter ulp of it). */
 FA_INLINE void S(gelu_core)(T x, T g, int fold, T *y, T *d) {
     /* a = min(|x|, CLAMP) on the bits (NaN too: y keeps it through x, f' at the end), one
      * instruction, where a select would be spread over everything a feeds; past CLAMP
      * e^(-a^2/2) 2^64 is so small that y and f' round to their limits */
     U ab = S(to_bits)(S(abs)(x)), cb = S(to_bits)(GELU_CLAMP);
-    T a = S(from_bits)(ab < cb ? ab : cb), pe, p = S(two_prod)(a, a, &pe);
+    /* and a >= GELU_TINY, below which y = x / 2 and f' = 1/2 once rounded: a^2's low
+     * part would be subnormal (a microcode assist per vector) */
+    T a = S(at_least)(S(from_bits)(ab < cb ? ab : cb), GELU_TINY), pe, p = S(two_prod)(a, a, &pe);
     /* -a^2/2 = k ln2 + r: s = -2r = (a^2 + 2k ln2_HI) + the rest, the sum exact
      * (Sterbenz) and k ln2_HI too (few bits) */
     T kt = FA_FMA(p, (T)-0.5 * C(LOG2E), C(MAGIC)), kf = kt - C(MAGIC);
@@ -213,7 +216,7 @@ FA_INLINE void S(gelu_core)(T x, T g, int fold, T *y, T *d) {
         dv = S(abs)(bv) > 0 ? bv : g * dr;
     }
     dv = x == x ? dv : x;
-    *y = a < (T)7.88860905e-31 ? (T)0.5 * x : yv;                                  /* 2^-100 */
+    *y = S(abs)(x) < GELU_TINY ? (T)0.5 * x : yv;
     *d = dv;
 }
 FA_INLINE void S(gelu)(T x, FA_P0(T), T *y, T *d) { S(gelu_core)(x, 1, 0, y, d); }
@@ -302,13 +305,18 @@ FA_INLINE void S(gelu_tanh)(T x, FA_P0(T), T *y, T *d) {
     T ve, v = S(two_prod)(xc, t, &ve);
     T vl = ve + xc * tl;
     T es = S(exp_dw)(-S(abs)(v), v >= 0 ? -vl : vl, FA_TAIL);  /* e^-|v| 2^64 */
-    T e = es * TAIL_INV, den = 1 + e, den2 = S(sq1p)(e), rd2 = 1 / den2;
+    /* e held at 2^-84 and up (below, 1 + e and x e / (1 + e) in f' round as with the
+     * true e): e^-|v| is subnormal from |x| = 9.7 on, a microcode assist per vector */
+    T e = S(at_least)(es, (T)0x1p-20) * TAIL_INV, den = 1 + e, den2 = S(sq1p)(e), rd2 = 1 / den2;
     T t3l, t3 = S(two_prod)(3, t, &t3l), dvs, dv = S(two_sum)(t3, -2 * C(GELU_A_HI), &dvs);
     T dvl = dvs + t3l + 3 * tl - 2 * C(GELU_A_LO);               /* v' = 3t - 2A = dv + dvl */
     T xdl, xd = S(two_prod)(xc, dv, &xdl), nl, n = S(two_sum)(den, xd, &nl);
     T num = n + (nl + xdl + xc * dvl);                           /* 1 + e + x v' */
     /* the numerators chosen first, then one division each */
-    T yv = (v >= 0 ? x : xc * es) / den * (v >= 0 ? 1 : TAIL_INV);
+    /* (x 2^64 or x e^-|v| 2^64) / den 2^-64: a select of the two scalings, GCC would
+     * compute x e^-|v| 2^-64, subnormal past x = 10.2, for x > 0 too */
+    T yv = (v >= 0 ? xc * C(TAIL) : xc * es) / den * TAIL_INV;
+    yv = x > GELU_T_CLAMP ? x : yv;
     T dr = S(mul_div)(v >= 0 ? xc * e : es, v >= 0 ? dv : num, v >= 0 ? den : -(T)0, den2, rd2)
            * (v >= 0 ? 1 : TAIL_INV);
     *y = x == x ? yv : x;
@@ -524,31 +532,35 @@ FA_DEFINE(threshold)
  * h / 2 with h = s - |x| = b / (s + |x|) (no cancellation; s and |x| halved first, as
  * their sum may overflow); f' = (1 + |x| / s) / 2, for x < 0 h / (2 s) = (b / 2) / (x^2
  * + b + |x| s), positive terms summed in one FMA (h2 / s rounded five times: 4.5 ulp at
- * x = -0.079). Past |x| = SQP_BIG or b = SQP_BBIG, x^2 + b or that sum would overflow: x
- * and b are scaled by 2^-SQP_K (2^-2 SQP_K) under the root and in the sum; below
- * |x| = SQP_SMALL with b below SQP_BSMALL (subnormal: x^2 would be too) they are scaled
- * up by as much (f' and the root's scaling do not care which way). One root,
- * three divisions; y and f' select on different conditions (x < 0, x >= 0) between
- * values named first: sharing one, or selecting between expressions, clang turned the
- * select into a branch and left the SSE2 loops scalar. ---- */
-#define SQP_BIG ((T)(sizeof(T) == 4 ? 0x1p60 : 0x1p500))
-#define SQP_BBIG ((T)(sizeof(T) == 4 ? 0x1p120 : 0x1p1000))
-#define SQP_DOWN ((T)(sizeof(T) == 4 ? 0x1p-70 : 0x1p-600))
-#define SQP_UP ((T)(sizeof(T) == 4 ? 0x1p70 : 0x1p600))
-#define SQP_SMALL ((T)(sizeof(T) == 4 ? 0x1p-40 : 0x1p-400))
-#define SQP_BSMALL ((T)(sizeof(T) == 4 ? 0x1p-100 : 0x1p-900))
+ * x = -0.079). Under the root and in that sum x and b are scaled by 2^-E and 2^-2E, E the
+ * exponent of max(|x|, ~sqrt b) (taken from the bits, within [2 - bias, bias - 1]): exact,
+ * so every result is the unscaled formula's, without its overflow (x^2 + b past |x| =
+ * 2^64) or its subnormals. (Scaling only the lanes past a threshold, by a select between
+ * constant factors, GCC computed every lane with every factor: b 2^-140 is subnormal,
+ * a microcode assist per vector for any x.) One root, three divisions; y and f' select
+ * on different conditions (x < 0, x >= 0) between values named first: sharing one, or
+ * selecting between expressions, clang turned the select into a branch and left the
+ * SSE2 loops scalar. ---- */
 FA_INLINE void S(squareplus)(T x, FA_P1(T, b), T *y, T *d) {
     T a = S(abs)(x);
-    int big = (a > SQP_BIG) | (b > SQP_BBIG), small = (a < SQP_SMALL) & (b < SQP_BSMALL);
-    T down = big ? SQP_DOWN : (small ? SQP_UP : 1), up = big ? SQP_UP : (small ? SQP_DOWN : 1);
+    U mant = ((U)1 << C(MANT)) - 1, bias = (U)C(BIAS);
+    /* ~sqrt b: b's exponent halved (its bits shifted), as a power of 2 */
+    T rb = S(from_bits)(((S(to_bits)(b) >> 1) + (bias << (C(MANT) - 1))) & ~mant);
+    T p = a > rb ? a : rb;                              /* (a select of two values) */
+    p = S(at_least)(S(limit_num)(p, S(from_bits)((2 * bias - 2) << C(MANT))),
+                    S(from_bits)((U)2 << C(MANT)));
+    U e = S(to_bits)(p) >> C(MANT);                     /* E + bias, in [2, 2 bias - 2] */
+    T down = S(from_bits)((2 * bias - e) << C(MANT)), up = S(from_bits)(e << C(MANT));
     T xs = x * down, bs = (b * down) * down, ss = S(sqrt)(FA_FMA(xs, xs, bs)), s = ss * up;
     T q = a / s;                                                /* |x| / s */
     q = q < 1 ? q : 1;                                          /* inf / inf */
     T h2 = b / ((T)0.5 * s + (T)0.5 * a);                      /* 2 h */
-    /* f' for x < 0: b scaled (twice where scaled up, so that the quotient is not
-     * subnormal), the halving last (b may be subnormal) */
-    T pre = small ? down : 1, post = small ? (T)0.5 : (T)0.5 * down;
-    T dn = ((b * down) * pre) / FA_FMA(a * down, ss, FA_FMA(xs, xs, bs)) * post;
+    /* the quotient rounded once where f' is normal: b 2^-2E over the scaled sum where
+     * E < 0 (b may be subnormal: scaled up first), else b 2^-E over it, then 2^-E / 2
+     * (f' may be subnormal, past x = -2^63 in float32: the last product rounds it) */
+    int up1 = e < bias;
+    T dn = (up1 ? bs : b * down) / FA_FMA(a * down, ss, FA_FMA(xs, xs, bs))
+           * (up1 ? (T)0.5 : (T)0.5 * down);
     T yn = (T)0.25 * h2, yp = (T)0.5 * x + (T)0.5 * s, dp = (T)0.5 + (T)0.5 * q;
     *y = x < 0 ? yn : yp;
     *d = x >= 0 ? dp : dn;
@@ -596,11 +608,7 @@ FA_DEFINE(clipped_relu)
 
 #undef TAIL_INV
 #undef GELU_CLAMP
+#undef GELU_TINY
 #undef GELU_T_CLAMP
 #undef SOFTPLUS_LIN
 #undef SWISH_XMAX
-#undef SQP_BIG
-#undef SQP_DOWN
-#undef SQP_UP
-#undef SQP_SMALL
-#undef SQP_BSMALL
