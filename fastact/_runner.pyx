@@ -57,9 +57,24 @@ cdef extern from *:
     #else
     static int fa_cpu_level(void) { return 0; }
     #endif
+
+    /* The calling thread's x86 status flags that a subnormal number was read (DE, 1)
+     * or produced (UE, 2) since they were last cleared, then cleared; -1 where there
+     * is no MXCSR. For tests/test_subnormals.py: either costs a microcode assist. */
+    #if defined(__SSE2__) || defined(_M_X64)
+    #include <xmmintrin.h>
+    static int fa_subnormal_flags(void) {
+        unsigned int c = _mm_getcsr();
+        _mm_setcsr(c & ~0x3Fu);
+        return (int)(((c >> 1) & 1u) | (((c >> 4) & 1u) << 1));
+    }
+    #else
+    static int fa_subnormal_flags(void) { return -1; }
+    #endif
     """
     int fa_omp_max_threads() nogil
     int fa_cpu_level()
+    int fa_subnormal_flags()
     int FA_RUNNER_OPENMP
 
 cdef extern from "fa_table.h":
@@ -141,6 +156,12 @@ OPENMP = bool(FA_RUNNER_OPENMP)
 def cpu_level():
     """The best kernel level this CPU runs, as an index in fastact._build_flags.LEVELS."""
     return fa_cpu_level()
+
+
+def subnormal_flags():
+    """The calling thread's x86 flags that a subnormal float was read (bit 0) or
+    produced (bit 1) since the last call, then cleared; -1 off x86 (tests only)."""
+    return fa_subnormal_flags()
 
 
 def use_table(capsule, grains, seg_capsule, Py_ssize_t nsegs, smx_capsule):
