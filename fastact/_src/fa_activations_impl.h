@@ -558,7 +558,7 @@ FA_INLINE void S(squareplus)(T x, FA_P1(T, b), T *y, T *d) {
     /* the quotient rounded once where f' is normal: b 2^-2E over the scaled sum where
      * E < 0 (b may be subnormal: scaled up first), else b 2^-E over it, then 2^-E / 2
      * (f' may be subnormal, past x = -2^63 in float32: the last product rounds it) */
-    int up1 = e < bias;
+    int up1 = p < 1;                          /* E < 0 (a float compare: SSE2 has no 64-bit one) */
     T dn = (up1 ? bs : b * down) / FA_FMA(a * down, ss, FA_FMA(xs, xs, bs))
            * (up1 ? (T)0.5 : (T)0.5 * down);
     T yn = (T)0.25 * h2, yp = (T)0.5 * x + (T)0.5 * s, dp = (T)0.5 + (T)0.5 * q;
