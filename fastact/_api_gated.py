@@ -336,6 +336,10 @@ def rrelu_backward(grad_output, x, lower=1 / 8, upper=1 / 3, training=False, *, 
             return r[()] if r.ndim == 0 else r
         np.copyto(out, r)
         return out
+    if isinstance(training, (bool, np.bool_)) and training and seed is None and rng is None:
+        raise TypeError("rrelu_backward in training needs the forward's slopes: noise= "
+                        "(rrelu_grad's result), or the seed= or rng= the forward drew them "
+                        "with (new slopes would not be the forward's)")
     return _rrelu(P_BWD, grad_output, x, lower, upper, training, seed, rng, (out,), ("out",))
 
 

@@ -428,8 +428,9 @@ def weighted(entry, g, x, weight, outs, names, per_element=False):
         w0 = check_weight(weight, x.ndim, channels)
         # the weight in x's dtype (a parameter: a wider grad_output does not promote it),
         # then widened to the result dtype
-        w = np.ascontiguousarray(w0.reshape(-1).astype(_arrays.result_dtype(x, "x")),
-                                 dtype=dtype)
+        with np.errstate(over="ignore"):             # a weight beyond float32: inf
+            w = np.ascontiguousarray(w0.reshape(-1).astype(_arrays.result_dtype(x, "x")),
+                                     dtype=dtype)
         wshape = w0.shape
         c = w.size
         n_, inner = (1, x.size) if c == 1 else (shape[0], math.prod(shape[2:]))
@@ -449,9 +450,12 @@ def weighted(entry, g, x, weight, outs, names, per_element=False):
         gw = impl(entry, None if g is None else x3[0], x3[-1], w3,
                   tuple(t.reshape(n_, c, inner) for t in targets))
     results = [_finish(t, o, result) for t, o in zip(targets, outs)]
+    if x.ndim > 1 and x.flags.f_contiguous and not x.flags.c_contiguous:
+        # computed in C order; returned in x's layout, as the elementwise functions do
+        results = [np.asfortranarray(r) if o is None else r for r, o in zip(results, outs)]
     if reduce:
-        if gw is None:
-            gw = np.zeros(max(c, 1))
+        if gw is None:                               # no element (a channel count may be 0)
+            gw = np.zeros(c)
         with np.errstate(over="ignore"):             # a sum beyond float32: inf
             gw = gw.reshape(wshape).astype(result)
         results.append(_finish(gw, outs[-1], result) if outs[-1] is not None else
@@ -468,8 +472,14 @@ def rrelu_slopes(shape, dtype, lower, upper, seed, rng):
         raise TypeError("rrelu takes seed or rng, not both")
     elif not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    if dtype.itemsize != 2:
-        lo, hi = dtype.type(lower), dtype.type(upper)  # the bounds rounded to dtype
+    with np.errstate(over="ignore"):                 # bounds beyond float32: +-inf
+        lo, hi = (dtype.type(lower), dtype.type(upper)) if dtype.itemsize != 2 else \
+            (float(np.float32(lower)), float(np.float32(upper)))
+    if not (np.isfinite(lo) and np.isfinite(hi)):     # NaN or infinite slopes, as inf bounds
+        raise ValueError(f"rrelu's bounds must be finite in the slopes' dtype "
+                         f"({'float32' if dtype.itemsize == 2 else dtype.name}): {lower!r} and "
+                         f"{upper!r} round to {lo} and {hi}")
+    if dtype.itemsize != 2:                          # (the bounds rounded to dtype)
         u = rng.random(shape, dtype=dtype)
         u *= hi - lo
         u += lo
@@ -478,7 +488,6 @@ def rrelu_slopes(shape, dtype, lower, upper, seed, rng):
     # float32 (the same stream, in pieces: no array of x's size but the 16-bit slopes),
     # lo + (hi - lo) u in float64 (exact but for one rounding: a float32 sum near 0
     # would cancel), rounded once to dtype
-    lo, hi = float(np.float32(lower)), float(np.float32(upper))
     slopes = np.empty(shape, dtype)
     flat = slopes.reshape(-1)
     for i in range(0, flat.size, 1 << 16):

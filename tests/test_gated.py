@@ -1676,3 +1676,103 @@ def test_rrelu_class(backend, dtype):
     assert act != fastact.RReLU()
     assert pickle.loads(pickle.dumps(act)) == act
     assert fastact.get("rrelu", lower=0.1, upper=0.3) == act
+
+
+@pytest.mark.parametrize("shape", [(2, 0), (0, 0), (2, 0, 3), (0, 0, 4)])
+def test_prelu_without_channels(shape, backend, dtype):
+    """x with zero channels (shape[1] = 0) and a weight of 0 elements: every entry point
+    gives results of x's shape and an empty grad_weight of shape (0,), as PyTorch's
+    F.prelu and its autograd do."""
+    x, w = np.ones(shape, dtype), np.ones(0, dtype)
+    tx = torch.ones(shape, dtype=torch.float64, requires_grad=True)
+    tw = torch.ones(0, dtype=torch.float64, requires_grad=True)
+    ty = F.prelu(tx, tw)
+    tgx, tgw = torch.autograd.grad(ty.sum(), (tx, tw))
+    y = fastact.prelu(x, w)
+    assert y.shape == tuple(ty.shape) and y.dtype == dtype
+    assert fastact.prelu_grad(x, w).shape == shape
+    gx, gw = fastact.prelu_backward(x, x, w)
+    assert gx.shape == tuple(tgx.shape) and gw.shape == tuple(tgw.shape) == (0,)
+    assert gx.dtype == gw.dtype == dtype
+    for kw in ({}, {"grad_output": x}):
+        r = fastact.prelu_forward_backward(x, w, **kw)
+        assert [a.shape for a in r] == [shape, shape, (0,)]
+    # with elements but no channel weight to sum into: x of shape (0, 3), 3 weights
+    gx, gw = fastact.prelu_backward(np.ones((0, 3), dtype), np.ones((0, 3), dtype),
+                                    np.full(3, 0.5, dtype))
+    assert gx.shape == (0, 3) and np.array_equal(gw, np.zeros(3)) and gw.dtype == dtype
+
+
+def test_prelu_without_channels_in_torch():
+    """fastact.torch.prelu with zero channels: autograd gives the empty gradients."""
+    import fastact.torch as ft
+    x = torch.randn(4, 0, 2, requires_grad=True)
+    w = torch.ones(0, requires_grad=True)
+    ft.prelu(x, w).sum().backward()
+    assert x.grad.shape == (4, 0, 2) and w.grad.shape == (0,)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_prelu_and_rrelu_follow_the_input_layout(training, backend, dtype):
+    """An F-contiguous x gives F-ordered results from every prelu and rrelu entry point
+    (the elementwise functions' rule), with the values of the C-ordered x's; a C x gives
+    C-ordered ones; out= is written whatever its layout."""
+    c = data((5, 3, 4), dtype, seed=11)
+    f = np.asfortranarray(c)
+    w = np.array([0.25, -0.5, 2.0], dtype)
+    g_c = data(c.shape, dtype, seed=12)
+    g_f = np.asfortranarray(g_c)
+    kw = {"training": True, "seed": 3} if training else {}
+    calls = [lambda x, g: fastact.rrelu(x, 0.1, 0.3, **kw),
+             lambda x, g: fastact.rrelu_grad(x, 0.1, 0.3, **kw),
+             lambda x, g: fastact.rrelu_backward(g, x, 0.1, 0.3, **kw),
+             lambda x, g: fastact.rrelu_forward_backward(x, 0.1, 0.3, grad_output=g, **kw)]
+    if not training:
+        calls += [lambda x, g: fastact.prelu(x, w), lambda x, g: fastact.prelu_grad(x, w),
+                  lambda x, g: fastact.prelu_backward(g, x, w)[0],
+                  lambda x, g: fastact.prelu_forward_backward(x, w, grad_output=g)[:2]]
+    for call in calls:
+        rc, rf = call(c, g_c), call(f, g_f)
+        for a, b in zip(rc if isinstance(rc, tuple) else (rc,),
+                        rf if isinstance(rf, tuple) else (rf,)):
+            assert a.flags.c_contiguous and b.flags.f_contiguous and not b.flags.c_contiguous
+            assert same(a, b)
+    out = np.empty(c.shape, dtype)                      # a C out for an F x: filled
+    assert fastact.prelu(f, w, out=out) is out and same(out, fastact.prelu(c, w))
+
+
+def test_rrelu_backward_in_training_needs_the_forwards_slopes(backend):
+    """rrelu_backward (and RReLU.backward) in training without noise=, seed= or rng=
+    would draw new slopes, not the forward's: TypeError; in evaluation nothing is
+    needed."""
+    x = np.linspace(-2, 2, 9)
+    with pytest.raises(TypeError, match="slopes"):
+        fastact.rrelu_backward(x, x, 0.1, 0.3, True)
+    with pytest.raises(TypeError, match="slopes"):
+        fastact.RReLU(0.1, 0.3).backward(x, x, training=True)
+    assert same(fastact.rrelu_backward(x, x, 0.1, 0.3, False), fastact.rrelu_backward(x, x, 0.1, 0.3))
+
+
+def test_prelu_and_rrelu_parameters_beyond_the_dtype(backend):
+    """A prelu weight beyond float32's range rounds to inf silently (no warning), as the
+    elementwise functions' parameters; rrelu's training bounds that round to an infinity
+    are refused as infinite bounds are (ValueError; before the generator is used), and in
+    evaluation their mean rounds as leaky_relu's slope."""
+    import warnings
+    x = np.array([-1.0, 0.5, 2.0], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = fastact.prelu(x, 1e300)
+        assert same(y, np.array([-np.inf, 0.5, 2.0], np.float32))
+        assert same(fastact.rrelu(x, 1e300, 1e300), fastact.leaky_relu(x, 1e300))
+        rng = np.random.default_rng(0)
+        for lower, upper in ((1e300, 1e300), (-1e300, 1e300), (0.1, 1e300), (-1e300, 0.1)):
+            for call in (lambda: fastact.rrelu(x, lower, upper, True, rng=rng),
+                         lambda: fastact.rrelu_grad(x, lower, upper, True, seed=1),
+                         lambda: fastact.rrelu_forward_backward(x, lower, upper, True, seed=1)):
+                with pytest.raises(ValueError, match="finite"):
+                    call()
+        assert same(rng.random(3), np.random.default_rng(0).random(3))   # not drawn from
+        # float64 keeps 1e300: finite slopes
+        y64 = fastact.rrelu(x.astype(np.float64), 1e300, 1e300, True, seed=1)
+        assert same(y64, np.array([-1e300, 0.5, 2.0]))
