@@ -17,10 +17,17 @@ from . import _backend
 _MAX = 2**31 - 1                        # the runner's C int
 
 
+class ThreadCountTypeError(TypeError, ValueError):
+    """A thread count that is not an integer: a TypeError, as NumPy and PyTorch raise for
+    a wrong type, and a ValueError, as fastact raised before."""
+
+
 def _check(n):
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= _MAX:
-        raise ValueError(f"number of threads must be a positive integer up to {_MAX}, "
-                         f"got {n!r}")
+    what = f"number of threads must be a positive integer up to {_MAX}, got {n!r}"
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise ThreadCountTypeError(what)
+    if not 1 <= n <= _MAX:
+        raise ValueError(what)
     return int(n)
 
 

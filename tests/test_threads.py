@@ -27,12 +27,24 @@ def test_get_set_and_context():
             assert fastact.get_num_threads() == _expect(3)
         assert fastact.get_num_threads() == 1
     assert fastact.get_num_threads() == n
-    for bad in (0, -1, 1.5, "2", True, 2**31, 2**64):
+    for bad in (0, -1, 1.5, "2", True, 2**31, 2**64, 2.0, None):
         with pytest.raises(ValueError):
             fastact.set_num_threads(bad)
         with pytest.raises(ValueError):
             with fastact.threads(bad):
                 pass
+    # a count that is not an integer is also a TypeError (NumPy's and PyTorch's rule for
+    # a wrong type); an integer out of range is a ValueError only
+    for bad in (1.5, "2", True, 2.0, None):
+        with pytest.raises(TypeError):
+            fastact.set_num_threads(bad)
+        with pytest.raises(TypeError):
+            with fastact.threads(bad):
+                pass
+    for bad in (0, -1, 2**31):
+        with pytest.raises(ValueError) as info:
+            fastact.set_num_threads(bad)
+        assert not isinstance(info.value, TypeError)
     with fastact.threads(1):                  # a refused block left nothing behind
         assert fastact.get_num_threads() == 1
     assert fastact.get_num_threads() == n
