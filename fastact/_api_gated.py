@@ -23,6 +23,11 @@ def _is_gate(dim):
 
 def _call(spec_name, kernel, entry, g, x, dim, axis, out, grad_out):
     if _is_gate(dim):
+        if isinstance(dim, (float, bool, complex, np.floating, np.bool_)) and np.ndim(x):
+            # a scalar cannot be the gate of an array a: a dim of the wrong type (as
+            # PyTorch's TypeError for F.glu(x, 1.0))
+            raise TypeError(f"{spec_name}: the argument after x is dim (an integer) or the "
+                            f"gate (an array of a's shape), got {type(dim).__name__} {dim!r}")
         if axis is not None:
             raise TypeError(f"{spec_name}(a, gate) takes no dim or axis (the two-array form)")
         return _gated.pair(kernel, entry, g, x, dim, out, grad_out, spec_name)

@@ -1776,3 +1776,22 @@ def test_prelu_and_rrelu_parameters_beyond_the_dtype(backend):
         # float64 keeps 1e300: finite slopes
         y64 = fastact.rrelu(x.astype(np.float64), 1e300, 1e300, True, seed=1)
         assert same(y64, np.array([-1e300, 0.5, 2.0]))
+
+
+@pytest.mark.parametrize("case", GATED, ids=gid)
+def test_scalar_after_an_array_is_neither_dim_nor_gate(case, backend):
+    """A float or bool scalar after an array x is a dim of the wrong type, not a gate of
+    another shape: TypeError naming both readings, from every entry point (PyTorch's
+    F.glu(x, 1.0) raises TypeError); with a 0-d a the scalar is a gate of its shape."""
+    x = np.ones((3, 4))
+    for bad in (1.0, True, np.float32(1.0), np.bool_(False)):
+        for call in (lambda: fa(case, "forward", x, bad), lambda: fa(case, "grad", x, bad),
+                     lambda: fa(case, "backward", x, x, bad),
+                     lambda: fa(case, "forward_backward", x, bad)):
+            with pytest.raises(TypeError, match="dim .*gate"):
+                call()
+    with pytest.raises(TypeError):
+        F.glu(torch.ones(3, 4), 1.0)
+    a = np.float64(1.5)
+    y = fa(case, "forward", a, 0.5)
+    assert same(y, fa(case, "forward", np.array([1.5]), np.array([0.5]))[0])
