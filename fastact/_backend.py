@@ -168,8 +168,10 @@ def _load_best(wanted=None):
 
 def set_backend(name):
     """Compute with 'compiled' (the default when built) or 'numpy'; returns the previous
-    backend's name."""
+    backend's name. The name in any case, as FASTACT_BACKEND and set_simd_level."""
     global active
+    if isinstance(name, str):
+        name = name.strip().lower()
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
     if name == "compiled":

@@ -47,6 +47,11 @@ def test_set_backend():
         assert fastact.backend() == "numpy"
         with pytest.raises(ValueError):
             fastact.set_backend("fortran")
+        # the name in any case, as FASTACT_BACKEND and set_simd_level take it
+        assert fastact.set_backend(" NumPy ") == "numpy" and fastact.backend() == "numpy"
+        if previous == "compiled":
+            assert fastact.set_backend("COMPILED") == "numpy"
+            assert fastact.backend() == "compiled"
     finally:
         fastact.set_backend(previous)
     assert fastact.backend() == previous
