@@ -218,6 +218,28 @@ def test_pages_link_to_files_that_exist():
                 (path, target)
 
 
+def _anchors(text):
+    """The anchors of a page's headings, as GitHub and MyST make them: lower case,
+    punctuation but hyphens and underscores dropped, spaces to hyphens."""
+    text = re.sub(r"```.*?```", "", text, flags=re.S)          # (no headings in code)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+            for h in re.findall(r"^#{1,6} (.+)$", text, re.M)}
+
+
+def test_page_anchors_exist():
+    """Links to a heading (page.md#anchor, #anchor) in README and docs/*.md name a
+    heading of that page (Sphinx's missing-reference warnings are silenced for the
+    links to files outside docs/, so it would not tell)."""
+    for path in ["README.md"] + sorted(os.path.relpath(p, ROOT) for p in
+                                       glob.glob(f"{ROOT}/docs/*.md")):
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)#([^)\s]+)\)", page(path)):
+            if "://" in target or target.startswith("api/"):
+                continue
+            linked = os.path.normpath(os.path.join(os.path.dirname(path), target)) \
+                if target else path
+            assert anchor in _anchors(page(linked)), (path, target, anchor)
+
+
 def test_readme_is_the_front_door():
     readme = page("README.md")
     assert len(readme) < 10_000
