@@ -26,7 +26,7 @@ ALIASES = {alias + suffix: name + suffix for alias, name in _api.ALIASES.items()
            for suffix in ("", "_grad", "_backward", "_forward_backward")}
 globals().update({alias: _api._NAMESPACE[name] for alias, name in ALIASES.items()})
 
-__all__ = sorted(["ACTIVATIONS", "GATED", "WEIGHTED", "ActivationFunction", "get", "backend", "set_backend",
-                  "simd_level", "set_simd_level", "show_config", "get_num_threads",
-                  "set_num_threads", "threads", "__version__"] + _api.PUBLIC + list(ALIASES)
+__all__ = sorted(["ACTIVATIONS", "ALIASES", "GATED", "WEIGHTED", "ActivationFunction", "get",
+                  "backend", "set_backend", "simd_level", "set_simd_level", "show_config",
+                  "get_num_threads", "set_num_threads", "threads", "__version__"] + _api.PUBLIC + list(ALIASES)
                  + _api_gated.PUBLIC + _api_softmax.PUBLIC)

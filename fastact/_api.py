@@ -250,6 +250,9 @@ class ActivationFunction:
     def __init__(self, *args, **kwargs):
         values = list(args)
         spec = self._spec
+        if spec is None:
+            raise TypeError(f"{type(self).__name__} is a base class: make an activation's "
+                            f"own (fastact.GELU(), fastact.get('gelu'))")
         if len(values) > len(spec.params):
             raise TypeError(f"{type(self).__name__}() takes at most {len(spec.params)} "
                             f"arguments ({len(values)} given)")
@@ -367,7 +370,8 @@ def register_classes(classes):
 
 def get(name, **params):
     """The activation object for a name: ``get("elu", alpha=0.5) == ELU(alpha=0.5)``.
-    Accepts function names, class names (any case) and the aliases 'swish', 'identity'."""
+    Accepts function names, class names (any case) and the aliases of fastact.ALIASES
+    ('identity', 'hard_silu', 'log_sigmoid', ...)."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     key = _BY_ANY_NAME.get(name) or _BY_ANY_NAME.get(name.lower().replace("-", "_"))

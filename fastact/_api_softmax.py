@@ -61,6 +61,9 @@ class SoftmaxFunction(_api.Reassignable):
     name = None
 
     def __init__(self, axis=-1, *, dim=None):
+        if self.name is None:
+            raise TypeError(f"{type(self).__name__} is a base class: make Softmax, "
+                            f"LogSoftmax or Softmin")
         axis = _softmax.resolve_axis(axis, dim, type(self).__name__)
         index = None if axis is None else _softmax._arrays.as_index(axis)
         if axis is not None and index is None:
