@@ -541,6 +541,12 @@ def run_cli(args):
             import matplotlib  # noqa: F401
         except ImportError:
             return fail("--plot needs matplotlib (pip install matplotlib)")
+        from matplotlib.figure import Figure
+        formats = Figure().canvas.get_supported_filetypes()      # before the run
+        ext = os.path.splitext(args.plot)[1].lower().lstrip(".")
+        if ext not in formats:
+            return fail(f"--plot: the file's extension must be one of matplotlib's formats "
+                        f"({', '.join('.' + f for f in sorted(formats))}), got {args.plot!r}")
     if args.threads is not None and args.threads < 1:
         return fail("--threads must be a positive integer")
     if args.repeat < 1:

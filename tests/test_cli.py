@@ -51,6 +51,7 @@ def test_help_describes_the_commands_and_options():
     (["bench", "--json", "/nonexistent-dir/b.json"], "--json: no directory /nonexistent-dir"),
     (["bench", "--markdown", "/nonexistent-dir/b.md"], "--markdown: no directory"),
     (["bench", "--half", "--json", "/nonexistent-dir/b.json"], "--json: no directory"),
+    (["bench", "--plot", "chart.txt"], "--plot: the file's extension must be one of"),
     (["frobnicate"], "invalid choice"),
     ([], "required"),
 ])
