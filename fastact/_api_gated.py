@@ -5,10 +5,11 @@ so each function has its real signature); prelu and rrelu are written out. All o
 come down to fastact._gated (arrays, backends).
 """
 import functools
+import inspect
 
 import numpy as np
 
-from . import _api, _gated
+from . import _api, _docs, _gated
 from ._activations import GATED_KERNELS, GATED_TABLE, PRELU_ENTRIES, _check
 
 FWD, GRAD, BWD, FB, FBG = range(5)
@@ -96,6 +97,9 @@ class GatedFunction(_api.Reassignable):
     _spec = None
 
     def __init__(self, dim=-1, *args, axis=None, **kwargs):
+        if self._spec is None:
+            raise TypeError(f"{type(self).__name__} is a base class: make GLU, SwiGLU, GeGLU "
+                            f"or ReGLU")
         if axis is not None:                                      # as the functions take it
             dim = _gated.resolve_dim(dim, axis, type(self).__name__)
         values = list(args)
@@ -162,8 +166,14 @@ class GatedFunction(_api.Reassignable):
 def _make_gated_classes(namespace):
     names = []
     for spec in GATED_TABLE:
+        P = inspect.Parameter
+        signature = inspect.Signature(              # what __init__'s *args, **kwargs take
+            [P("dim", P.POSITIONAL_OR_KEYWORD, default=-1)]
+            + [P(p, P.POSITIONAL_OR_KEYWORD, default=d) for p, d in spec.params]
+            + [P("axis", P.KEYWORD_ONLY, default=None)])
         cls = type(spec.cls_name, (GatedFunction,), {
             "name": spec.name, "_spec": spec, "__module__": "fastact",
+            "__signature__": _docs._ClassSignature(signature),
             "__doc__": f"{spec.cls_name}(dim=-1"
                        + "".join(f", {p}={d!r}" for p, d in spec.params)
                        + f"): y = {_FORMULAS[spec.name]} (docs/gated.md)."})

@@ -546,6 +546,9 @@ def _make_gated(spec):
 
     function.__name__ = function.__qualname__ = spec.name
     function.__module__ = __name__
+    function.__signature__ = inspect.Signature(       # what *args, **kwargs take
+        [P("input", P.POSITIONAL_OR_KEYWORD), P("dim", P.POSITIONAL_OR_KEYWORD, default=-1)]
+        + params)
     function.__doc__ = (f"``{spec.torch.replace('gate', 'gate')}`` with ``a, gate = "
                         f"input.chunk(2, dim)`` (or ``{spec.name}(a, gate)``), by fastact's "
                         f"kernels with autograd.")
@@ -568,6 +571,9 @@ def _make_gated(spec):
         return ", ".join([f"dim={self.dim}"] + [f"{n}={getattr(self, n)!r}"
                                                  for n in spec.param_names])
 
+    __init__.__signature__ = inspect.Signature(
+        [P("self", P.POSITIONAL_OR_KEYWORD), P("dim", P.POSITIONAL_OR_KEYWORD, default=-1)]
+        + params)
     namespace = {
         "__init__": __init__, "forward": forward, "extra_repr": extra_repr,
         "__module__": __name__,

@@ -1795,3 +1795,27 @@ def test_scalar_after_an_array_is_neither_dim_nor_gate(case, backend):
     a = np.float64(1.5)
     y = fa(case, "forward", a, 0.5)
     assert same(y, fa(case, "forward", np.array([1.5]), np.array([0.5]))[0])
+
+
+def test_gated_signatures_name_their_parameters():
+    """inspect.signature of each gated class and of fastact.torch's gated functions and
+    modules names dim, the unit's parameters with their defaults (and the class's axis),
+    as the stubs and docs/gated.md do; what the signature accepts, the call accepts."""
+    import inspect
+    import fastact.torch as ft
+    from fastact._activations import GATED_TABLE
+    for spec in GATED_TABLE:
+        cls = getattr(fastact, spec.cls_name)
+        sig = inspect.signature(cls)
+        assert list(sig.parameters) == ["dim", *spec.param_names, "axis"], spec.name
+        assert [sig.parameters[p].default for p in spec.param_names] == \
+            [d for _, d in spec.params]
+        obj = cls(**{p: d for p, d in spec.params}, axis=0)
+        assert obj.dim == 0
+        tf = getattr(ft, spec.name)
+        assert list(inspect.signature(tf).parameters) == ["input", "dim", *spec.param_names]
+        module = getattr(ft, spec.torch_module or spec.cls_name)
+        assert list(inspect.signature(module).parameters) == ["dim", *spec.param_names]
+        kw = {p: d for p, d in spec.params}
+        x = torch.randn(3, 4)
+        assert tf(x, 1, **kw).shape == (3, 2) and module(1, **kw)(x).shape == (3, 2)
