@@ -532,3 +532,15 @@ def test_kernel_parameter_names_are_the_c_functions():
                 for m in re.finditer(r"S\((\w+)\)\(T x, FA_P(\d)\(T((?:, \w+)*)\)",
                                      open(src).read())}
     assert declared == {k.name: k.params for k in KERNELS}
+
+
+def test_base_classes_are_not_activations():
+    """The base classes (ActivationFunction, GatedFunction, SoftmaxFunction) made
+    directly raise TypeError naming what to make, not an AttributeError or KeyError."""
+    from fastact._api_gated import GatedFunction
+    from fastact._api_softmax import SoftmaxFunction
+    for base in (fastact.ActivationFunction, GatedFunction, SoftmaxFunction):
+        with pytest.raises(TypeError, match="base class"):
+            base()
+    assert isinstance(fastact.GELU(), fastact.ActivationFunction)
+    assert isinstance(fastact.GLU(), GatedFunction) and isinstance(fastact.Softmax(), SoftmaxFunction)
