@@ -195,6 +195,7 @@ def run(activations=None, sizes=("4K", "256K", "4M"), dtypes=("float32", "float6
     return results
 
 
+MAX_THREADS = 256          # fa_pool.h's FA_POOL_MAX workers and the caller
 MLP_SHAPE = {"batch": 2048, "width": 512, "depth": 3}
 
 
@@ -471,8 +472,9 @@ def add_arguments(ap):
                     type=lambda t: _choices("direction", t, ["forward", "backward"]),
                     help="comma-separated: forward (f(x)), backward (grad_output * f'(x)) "
                          "(default: %(default)s)")
-    ap.add_argument("--threads", type=int, help="threads for fastact and PyTorch "
-                                                "(default: fastact.get_num_threads())")
+    ap.add_argument("--threads", type=int, help="threads for fastact and PyTorch, 1 to "
+                                                f"{MAX_THREADS} (default: "
+                                                "fastact.get_num_threads())")
     ap.add_argument("--repeat", type=int, default=5,
                     help="interleaved timing rounds per case; the report gives medians "
                          "(the softmax part's big arrays: fewer, within about a second "
@@ -547,8 +549,9 @@ def run_cli(args):
         if ext not in formats:
             return fail(f"--plot: the file's extension must be one of matplotlib's formats "
                         f"({', '.join('.' + f for f in sorted(formats))}), got {args.plot!r}")
-    if args.threads is not None and args.threads < 1:
-        return fail("--threads must be a positive integer")
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        return fail(f"--threads must be an integer from 1 to {MAX_THREADS} (the most threads "
+                    f"fastact's pool runs), got {args.threads}")
     if args.repeat < 1:
         return fail("--repeat must be a positive integer")
     for option, path in (("--plot", args.plot), ("--json", args.json),
