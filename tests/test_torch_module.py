@@ -466,6 +466,20 @@ def test_type_stub_matches_the_modules():
         assert ("inplace" in line) == torch_has == ours_has, act.name
 
 
+def test_type_stub_all_lists_the_modules_names():
+    """The stub's __all__ is fastact.torch's (what `from fastact.torch import *` gives a
+    type checker), each name declared in the stub."""
+    import ast
+    import os
+    tree = ast.parse(open(os.path.join(os.path.dirname(ft.__file__), "torch.pyi")).read())
+    declared = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    declared |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets}
+    stub_all = [ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+                and n.targets[0].id == "__all__"]
+    assert len(stub_all) == 1 and sorted(stub_all[0]) == sorted(ft.__all__)
+    assert set(ft.__all__) <= declared
+
+
 def _reference_fn(name, params):
     return torch_function(name, params)
 

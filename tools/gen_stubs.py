@@ -254,13 +254,19 @@ from typing import Literal
 
 import torch
 
-__all__: list[str]
 '''
 
 
 def render_torch():
     table = _table()
-    lines = [TORCH_HEADER]
+    lines = [TORCH_HEADER, "__all__ = ["]
+    names = [n for act in table.ACTIVATIONS_TABLE
+             for n in (act.name, act.torch_module or act.cls_name, *act.aliases)]
+    names += [n for spec in table.GATED_TABLE
+              for n in (spec.name, spec.torch_module or spec.cls_name)]
+    names += ["prelu", "PReLU", "rrelu", "RReLU"]
+    names += [n for spec in table.SOFTMAX_TABLE for n in (spec.name, spec.cls_name)]
+    lines += [f"    {n!r}," for n in names] + ["]", ""]
     for act in table.ACTIVATIONS_TABLE:
         params = [_param(n, d, True, table).replace(": float", ": float | torch.Tensor", 1)
                   for n, d in act.params]
