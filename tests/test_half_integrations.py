@@ -886,12 +886,14 @@ def test_softmax_long_rows_within_one_ulp(func, half, backend):
     _softmax_rows_check(func, 70000, half, [LAYOUTS[0], LAYOUTS[2]])
 
 
-@pytest.mark.parametrize("n", [softmax_constant("FA_SMX_HROW") + k for k in (0, 1)])
+@pytest.mark.parametrize("n", [softmax_constant(c) + k for c in ("FA_SMX_HROW", "FA_SMX_BLOCK")
+                               for k in (0, 1)])
 @pytest.mark.parametrize("func", FUNCS)
-def test_softmax_rows_at_the_buffer_limit(func, n, half, backend_level):
-    """Rows as long as the 16-bit kernels' float buffers (FA_SMX_HROW), and one element
-    longer (the element-wise passes), every SIMD level and the NumPy backend: as above, along the
-    last axis."""
+def test_softmax_rows_at_the_buffer_limits(func, n, half, backend_level):
+    """Rows as long as the 16-bit kernels' stack buffers (FA_SMX_HROW: several rows at
+    once), one element longer (one row at a time in a heap buffer, or by pieces), as long
+    as a block (FA_SMX_BLOCK: the heap buffer's longest) and one element longer (by
+    pieces), every SIMD level and the NumPy backend: as above, along the last axis."""
     _softmax_rows_check(func, n, half, LAYOUTS[:1])
 
 

@@ -6,6 +6,7 @@
 #define FA_SOFTMAX_H
 
 #include <math.h>
+#include <stdlib.h>
 #include "fa_activations.h"
 #include "fa_softmax_api.h"
 
@@ -100,11 +101,13 @@ FA_INLINE void fa_smx_rows_with(
 /* ---- float16 and bfloat16 rows: float32's passes over float buffers ----
  * Rows of up to FA_SMX_HROW elements are widened into float buffers on the stack (F16C's
  * or the shifts' vector conversions), as many whole rows at once as the buffers hold,
- * computed as float32 rows, which keep e between their passes, and narrowed. A longer
- * row's passes (fa_smx_rows_with's, and those of the blocks of a row split over threads)
- * widen pieces of FA_SMX_HROW elements for each float32 pass: the max of
- * the pieces' maxima; a block's sums, the pieces' sums added in order (fa_smx_add); the
- * write, each piece's e computed again (fa_smx_e32) where float32's write reads it.
+ * computed as float32 rows, which keep e between their passes, and narrowed; rows of up
+ * to FA_SMX_BLOCK elements whose write reads e (fa_smx_keeps_e) likewise, one at a time
+ * in buffers from the heap. Other rows' passes (fa_smx_rows_with's, and those of the
+ * blocks of a row split over threads) widen pieces of FA_SMX_HROW elements for each
+ * float32 pass: the max of the pieces' maxima; a block's sums, the pieces' sums added in
+ * order (fa_smx_add); the write, each piece's e computed again (fa_smx_e32) where
+ * float32's write reads it.
  * A tile of columns is widened a few rows at a time in each of its passes. Each value is
  * computed in float as float32's passes compute it and rounded once. (They replaced
  * element-wise 16-bit instances of fa_softmax_impl.h: 0.33-0.73 of their time.
@@ -182,14 +185,14 @@ static FA_SMX_NOINLINE void fa_smx_write16(int bf, int lg, int op, double sign, 
     }
 }
 
-/* rows of up to FA_SMX_HROW elements: as many whole rows as the buffers hold widened
- * at once, computed by float32's rows, narrowed (a flagged row is not written) */
-static FA_SMX_NOINLINE void fa_smx_rows16_short(int lg, int op, double sign, const char *x,
-                                                const char *g, char *o1, char *o2,
-                                                ptrdiff_t n, ptrdiff_t count,
-                                                unsigned char *flags, int bf) {
-    float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW];
-    ptrdiff_t per = FA_SMX_HROW / n, k0, r, i, j;
+/* whole rows of n <= cap elements: as many as the float buffers (cap elements each)
+ * hold widened at once, computed by float32's rows, narrowed (a flagged row is not
+ * written) */
+static void fa_smx_rows16_in(int lg, int op, double sign, const char *x, const char *g,
+                             char *o1, char *o2, ptrdiff_t n, ptrdiff_t count,
+                             unsigned char *flags, int bf, float *xb, float *gb, float *ob1,
+                             float *ob2, ptrdiff_t cap) {
+    ptrdiff_t per = cap / n, k0, r, i, j;
     for (k0 = 0; k0 < count; k0 += per) {
         r = count - k0 < per ? count - k0 : per;
         FA_SMX_WIDEN(bf, x + 2 * k0 * n, xb, r * n);
@@ -203,6 +206,34 @@ static FA_SMX_NOINLINE void fa_smx_rows16_short(int lg, int op, double sign, con
                 FA_SMX_NARROW(bf, ob2 + i * n, o2 + 2 * (k0 + i) * n, (j - i) * n);
         }
     }
+}
+
+/* rows of up to FA_SMX_HROW elements, in buffers on the stack */
+static FA_SMX_NOINLINE void fa_smx_rows16_short(int lg, int op, double sign, const char *x,
+                                                const char *g, char *o1, char *o2,
+                                                ptrdiff_t n, ptrdiff_t count,
+                                                unsigned char *flags, int bf) {
+    float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW];
+    fa_smx_rows16_in(lg, op, sign, x, g, o1, o2, n, count, flags, bf, xb, gb, ob1, ob2,
+                     FA_SMX_HROW);
+}
+
+/* rows of up to FA_SMX_BLOCK elements (one block) whose write reads e: one at a time in
+ * heap buffers of a row each, so that e is kept between the passes as for float32 rows
+ * (16n bytes, 512 KiB at most), where the passes by pieces compute it twice (the other
+ * ops run by pieces: 0.93 of this one's time, their pieces staying in L1). 0 if the
+ * buffers could not be had (then the caller runs the passes by pieces: the same
+ * values, e computed again) */
+static FA_SMX_NOINLINE int fa_smx_rows16_long(int lg, int op, double sign, const char *x,
+                                              const char *g, char *o1, char *o2,
+                                              ptrdiff_t n, ptrdiff_t count,
+                                              unsigned char *flags, int bf) {
+    float *b = (float *)malloc(4 * (size_t)n * sizeof(float));
+    if (!b) return 0;
+    fa_smx_rows16_in(lg, op, sign, x, g, o1, o2, n, count, flags, bf, b, b + n, b + 2 * n,
+                     b + 3 * n, n);
+    free(b);
+    return 1;
 }
 
 /* rows k0..k0+r of a tile (w columns, row stride rs elements) widened into f (row
@@ -285,13 +316,14 @@ static void fa_smx_cols16_##s(int lg, int op, double sign, const char *x, const 
                               unsigned char *flags) {                                     \
     fa_smx_cols16(bf, lg, op, sign, x, g, o1, o2, n, w, rs, flags);                       \
 }                                                                                         \
-/* whole rows: short ones widened several at once, longer ones with the passes above */   \
+/* whole rows: short ones widened several at once, longer ones whole or by pieces */    \
 static void fa_smx_rows16_##s(int lg, int op, double sign, const char *x, const char *g,  \
                               char *o1, char *o2, ptrdiff_t n, ptrdiff_t count,           \
                               unsigned char *flags) {                                     \
     if (n <= FA_SMX_HROW)                                                                 \
         fa_smx_rows16_short(lg, op, sign, x, g, o1, o2, n, count, flags, bf);             \
-    else                                                                                  \
+    else if (n > FA_SMX_BLOCK || !fa_smx_keeps_e(lg, op) ||                               \
+             !fa_smx_rows16_long(lg, op, sign, x, g, o1, o2, n, count, flags, bf))        \
         fa_smx_rows_with(fa_smx_max16_##s, fa_smx_sums16_##s, fa_smx_group_consts_f32,   \
                          fa_smx_write16_##s, 2, lg, op, sign, x, g, o1, o2, n, count,     \
                          flags);                                                          \
