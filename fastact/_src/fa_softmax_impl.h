@@ -8,7 +8,8 @@
  *   bwdy  softmax: k1 + k2 = sum(g y)    log_softmax: k1 = sum(g)
  *   bwdx, fb: k1 + k2 = 1/S; softmax: k3 = sum(g y); log_softmax: k3 = sum(g), k4 = L
  * with S = count(v == m) + rest, rest = sum(e over v < m), and L = log1p(rest) where the
- * max is unique (log_softmax at the max is -log1p(rest), exact where it is tiny). float32
+ * max is unique (log_softmax at the max is -log1p(rest), exact where it is tiny); softmax
+ * sums the max's e (1) with the rest (count 0: a compare and two adds fewer). float32
  * data's constants are float64 values (k2 = 0), its lanes' sums added in float64. */
 
 /* v - m = d + *de exactly where |d| < 2^14; beyond, e^d is 0 and de, which may be huge
@@ -62,7 +63,7 @@ FA_INLINE void SM(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const
         for (j = 0; j < w; j++) {
             T v = sign * x[k * rs + j], de, d = SM(smx_diff)(v, m[j], &de);
             T es = S(exp_dw)(d, de, FA_TAIL);
-            int top = v == m[j];
+            int top = lg && v == m[j];        /* (softmax: the max's e, 2^64, summed) */
             if (fa_smx_keeps_e(lg, op)) ev[k * rs + j] = es;      /* for the write */
             SM(smx_acc)(&hi[j], &lo[j], (double)(top ? 0 : es));
             cnt[j] += top;
