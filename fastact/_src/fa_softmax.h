@@ -106,7 +106,7 @@ FA_INLINE void fa_smx_rows_with(
  * in buffers from the heap. Other rows' passes (fa_smx_rows_with's, and those of the
  * blocks of a row split over threads) widen pieces of FA_SMX_HROW elements for each
  * float32 pass: the max of the pieces' maxima; a block's sums, the pieces' sums added in
- * order (fa_smx_add); the write, each piece's e computed again (fa_smx_e32) where
+ * order (fa_smx_add); the write, each piece's e computed again (fa_smx_e_f32) where
  * float32's write reads it.
  * A tile of columns is widened a few rows at a time in each of its passes. Each value is
  * computed in float as float32's passes compute it and rounded once. (They replaced
@@ -130,14 +130,11 @@ FA_INLINE void fa_smx_rows_with(
                                        else fa_widen_f16_n((const fa_half_t *)(h), f, n); } while (0)
 #define FA_SMX_NARROW(bf, f, h, n) do { if (bf) fa_narrow_bf16_n(f, (fa_half_t *)(h), n);     \
                                         else fa_narrow_f16_n(f, (fa_half_t *)(h), n); } while (0)
+#ifndef FA_SMX_HBATCH
+#define FA_SMX_HBATCH 1024
+#endif
 #define FA_SMX_PIECE(b, n) ((n) - (b) < FA_SMX_HROW ? (n) - (b) : FA_SMX_HROW)
 
-/* e^(v - m) 2^64, as float32's sums pass computes it (for the 16-bit writes, which
- * compute it again) */
-FA_INLINE float fa_smx_e32(float v, float m) {
-    float de, d = fa_smx_diff_f32(v, m, &de);
-    return fa_exp_dw_f32(d, de, FA_TAIL);
-}
 
 static FA_SMX_NOINLINE double fa_smx_max16(int bf, const char *x, ptrdiff_t n, double sign) {
     float xb[FA_SMX_HROW];
@@ -177,7 +174,7 @@ static FA_SMX_NOINLINE void fa_smx_write16(int bf, int lg, int op, double sign, 
         if (g) FA_SMX_WIDEN(bf, g + 2 * b, gb, len);
         if (fa_smx_keeps_e(lg, op))                 /* e into ob1, for float32's write */
             for (ptrdiff_t i = 0; i < len; i++)
-                ob1[i] = fa_smx_e32((float)sign * xb[i], (float)c->m);
+                ob1[i] = fa_smx_e_f32((float)sign * xb[i], (float)c->m);
         fa_smx_write_f32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
                          (char *)ob1, (char *)ob2, len, c);
         FA_SMX_NARROW(bf, ob1, o1 + 2 * b, len);
@@ -215,7 +212,7 @@ static FA_SMX_NOINLINE void fa_smx_rows16_short(int lg, int op, double sign, con
                                                 unsigned char *flags, int bf) {
     float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW];
     fa_smx_rows16_in(lg, op, sign, x, g, o1, o2, n, count, flags, bf, xb, gb, ob1, ob2,
-                     FA_SMX_HROW);
+                     n < FA_SMX_HBATCH ? FA_SMX_HBATCH : n);
 }
 
 /* rows of up to FA_SMX_BLOCK elements (one block) whose write reads e: one at a time in
@@ -278,7 +275,7 @@ FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char
         for (i = 0; i < r; i++)
             for (j = 0; j < w; j++) {
                 float xv = xb[i * w + j];
-                float ev = fa_smx_keeps_e(lg, op) ? fa_smx_e32(sign * xv, (float)k[0][j]) : 0;
+                float ev = fa_smx_keeps_e(lg, op) ? fa_smx_e_f32(sign * xv, (float)k[0][j]) : 0;
                 fa_smx_elem_f32(lg, op, sign, xv, op == FA_SMX_FWD ? 0 : gb[i * w + j], ev,
                                 k[0][j], k[1][j], k[2][j], k[3][j], k[4][j], &ob1[i * w + j],
                                 &ob2[i * w + j]);

@@ -20,6 +20,15 @@ FA_INLINE T SM(smx_diff)(T v, T m, T *de) {
     return d;
 }
 
+/* e^(v - m) 2^64, the exponential's argument exact: v - m = d + de (two-sum), de dropped
+ * where the exponential's clamp takes d (below EXP_MIN_TAIL e is 0 or the smallest
+ * subnormal number; the clamp's compare serves both, and a NaN de where v - m
+ * overflows is dropped with it) */
+FA_INLINE T SM(smx_e)(T v, T m) {
+    T de, d = S(two_sum)(v, -m, &de);
+    return S(exp_dw)(d, d >= C(EXP_MIN_TAIL) ? de : 0, FA_TAIL);
+}
+
 /* t added to a sum: float64 (float32 data: float64 terms, 2^29 times finer), or the
  * double-word (hi, lo) (float64 data) */
 FA_INLINE void SM(smx_acc)(double *hi, double *lo, double t) {
@@ -61,8 +70,7 @@ FA_INLINE void SM(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const
     }
     for (k = 0; k < rows; k++)
         for (j = 0; j < w; j++) {
-            T v = sign * x[k * rs + j], de, d = SM(smx_diff)(v, m[j], &de);
-            T es = S(exp_dw)(d, de, FA_TAIL);
+            T v = sign * x[k * rs + j], es = SM(smx_e)(v, m[j]);
             int top = lg && v == m[j];        /* (softmax: the max's e, 2^64, summed) */
             if (fa_smx_keeps_e(lg, op)) ev[k * rs + j] = es;      /* for the write */
             SM(smx_acc)(&hi[j], &lo[j], (double)(top ? 0 : es));
