@@ -102,15 +102,18 @@ FA_INLINE void SM(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, 
         *dx = lg ? (T)(gd - fa_exp_f64(yv) * k1) : (T)((double)sign * yv * (gd - k1));
         return;
     }
-    double p = (double)ev * 0x1p-64 * k1, gd = gv, dd = (double)(sign * xv) - m;
+    /* log_softmax: (v - m) - L in float32: v - m <= 0 and L >= 0, so both roundings (and
+     * L's) are within half an ulp of y's binade or below it: < 1.5 ulp */
+    double p = (double)ev * 0x1p-64 * k1, gd = gv;
+    T dm = sign * xv - (T)m;
     if (op == FA_SMX_FWD) {
         /* softmax: e 2^64 times (1/S) 2^-64 in float32 (one rounding more, < 2 ulp) */
-        *o1 = lg ? (T)(dd - k1) : ev * (T)(k1 * 0x1p-64);
+        *o1 = lg ? dm - (T)k1 : ev * (T)(k1 * 0x1p-64);
         return;
     }
     if (lg) {
         *dx = (T)(gd - p * k3);
-        if (op == FA_SMX_FB) *o1 = (T)(dd - k4);
+        if (op == FA_SMX_FB) *o1 = dm - (T)k4;
     } else {
         *dx = (T)((double)sign * p * (gd - k3));
         if (op == FA_SMX_FB) *o1 = ev * (T)(k1 * 0x1p-64);        /* the forward's y */
