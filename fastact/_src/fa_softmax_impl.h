@@ -26,7 +26,7 @@ FA_INLINE T SM(smx_diff)(T v, T m, T *de) {
  * overflows is dropped with it) */
 FA_INLINE T SM(smx_e)(T v, T m) {
     T de, d = S(two_sum)(v, -m, &de);
-    return S(exp_dw)(d, d >= C(EXP_MIN_TAIL) ? de : 0, FA_TAIL);
+    return S(exp_dw)(d, d < C(EXP_MIN_TAIL) ? 0 : de, FA_TAIL);   /* the clamp's compare */
 }
 
 /* t added to a sum: float64 (float32 data: float64 terms, 2^29 times finer), or the
