@@ -925,6 +925,48 @@ def _softmax_rows_check(func, n, dt, layouts):
                         x, np.ones_like(g))
 
 
+def _smx_shapes():
+    """Shapes on both sides of each limit of the 16-bit kernels' float buffers: rows
+    (axis -1) widened several at once (FA_SMX_HBATCH), one at a time on the stack
+    (FA_SMX_HROW) or the heap (FA_SMX_BLOCK), or by pieces; columns (axis 0) in sub-tiles
+    of FA_SMX_HCOLS elements, at least FA_SMX_HCOLS_MIN wide, or a few rows at a time."""
+    c = {k: softmax_constant("FA_SMX_" + k) for k in ("HBATCH", "HROW", "BLOCK", "HCOLS",
+                                                      "HCOLS_MIN")}
+    rows = [((3, n), -1) for k in ("HBATCH", "HROW", "BLOCK") for n in (c[k], c[k] + 1)]
+    rows.append(((5, c["HBATCH"] // 3), -1))
+    n = c["HCOLS"] // c["HCOLS_MIN"]                    # the longest columns in sub-tiles
+    cols = [((300, 200), 0),                            # sub-tiles 96, 96, 8 wide
+            ((n, 2 * c["HCOLS_MIN"] + 5), 0),           # sub-tiles of HCOLS_MIN
+            ((n + 1, 100), 0),                          # too long: a few rows at a time
+            ((40, 300), 0)]                             # one sub-tile
+    return rows + cols
+
+
+@pytest.mark.parametrize("shape, axis", _smx_shapes(), ids=lambda v: str(v))
+@pytest.mark.parametrize("func", FUNCS)
+def test_softmax_16bit_is_float32s_rounded(func, shape, axis, half, compiled_level):
+    """The 16-bit kernels compute what float32's compute on the widened data, rounded
+    once to the 16-bit type (their contract): every op, every SIMD level, every path of
+    the buffers (the accuracy tests above check float32's against references)."""
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * 6).astype(half)
+    g = rng.standard_normal(shape).astype(half)
+    x.flat[::97] = np.inf if func == "softmin" else -np.inf      # zero terms (rows and
+    # columns with an infinite max take the special values' path, which is not this)
+    xf, gf = x.astype(np.float32), g.astype(np.float32)
+    f = lambda s: getattr(fastact, func + s)        # noqa: E731
+    y, gx = f("_forward_backward")(x, axis, g)
+    yf, gxf = f("_forward_backward")(xf, axis, gf)
+    for what, h, r in (("forward", f("")(x, axis), yf), ("forward_backward y", y, yf),
+                       ("forward_backward", gx, gxf),
+                       ("backward from x", f("_backward")(g, x, axis=axis), gxf),
+                       ("backward from y", f("_backward")(g, y=y, axis=axis),
+                        f("_backward")(gf, y=y.astype(np.float32), axis=axis))):
+        assert h.dtype == half, what
+        assert np.array_equal(h.view(np.uint16), r.astype(half).view(np.uint16)), \
+            f"{func} {shape} {axis}: {what}"
+
+
 @pytest.mark.parametrize("func", FUNCS)
 def test_softmax_dtypes_out_and_promotion(func, half):
     dt = half

@@ -131,9 +131,6 @@ FA_INLINE void fa_smx_rows_with(
                                        else fa_widen_f16_n((const fa_half_t *)(h), f, n); } while (0)
 #define FA_SMX_NARROW(bf, f, h, n) do { if (bf) fa_narrow_bf16_n(f, (fa_half_t *)(h), n);     \
                                         else fa_narrow_f16_n(f, (fa_half_t *)(h), n); } while (0)
-#ifndef FA_SMX_HBATCH
-#define FA_SMX_HBATCH 1024
-#endif
 #define FA_SMX_PIECE(b, n) ((n) - (b) < FA_SMX_HROW ? (n) - (b) : FA_SMX_HROW)
 
 
@@ -287,9 +284,45 @@ FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char
         }
     }
 }
+/* a tile of w columns of n rows in sub-tiles of ws columns (a multiple of 16, ws n <=
+ * FA_SMX_HCOLS) widened whole into heap buffers, computed by float32's tile (columns are
+ * independent: the same bits as fa_smx_cols16_body) and narrowed, so that e is kept
+ * between the passes as for float32 tiles. 0 if n is too long for 16 columns (or for
+ * w, if fewer), or the buffers could not be had */
+static FA_SMX_NOINLINE int fa_smx_cols16_whole(int bf, int lg, int op, double sign,
+                                               const char *x, const char *g, char *o1,
+                                               char *o2, ptrdiff_t n, ptrdiff_t w,
+                                               ptrdiff_t rs, unsigned char *flags) {
+    ptrdiff_t ws = FA_SMX_HCOLS / n, j0, wj, k;
+    float *b;
+    ws = ws >= w ? w : ws / 16 * 16;
+    if (ws < w && ws < FA_SMX_HCOLS_MIN) return 0;
+    b = (float *)malloc(4 * (size_t)(n * ws) * sizeof(float));
+    if (!b) return 0;
+    float *xb = b, *gb = b + n * ws, *ob1 = b + 2 * n * ws, *ob2 = b + 3 * n * ws;
+    for (j0 = 0; j0 < w; j0 += ws) {
+        wj = w - j0 < ws ? w - j0 : ws;
+        for (k = 0; k < n; k++) {
+            FA_SMX_WIDEN(bf, x + 2 * (k * rs + j0), xb + k * wj, wj);
+            if (g) FA_SMX_WIDEN(bf, g + 2 * (k * rs + j0), gb + k * wj, wj);
+        }
+        fa_smx_cols_f32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
+                        (char *)ob1, (char *)ob2, n, wj, wj, flags + j0);
+        for (k = 0; k < n; k++) {
+            FA_SMX_NARROW(bf, ob1 + k * wj, o1 + 2 * (k * rs + j0), wj);
+            if (op == FA_SMX_FB) FA_SMX_NARROW(bf, ob2 + k * wj, o2 + 2 * (k * rs + j0), wj);
+        }
+    }
+    free(b);
+    return 1;
+}
+
 static FA_SMX_NOINLINE void fa_smx_cols16(int bf, int lg, int op, double sign, const char *x,
                                           const char *g, char *o1, char *o2, ptrdiff_t n,
                                           ptrdiff_t w, ptrdiff_t rs, unsigned char *flags) {
+    if (fa_smx_keeps_e(lg, op) && fa_smx_cols16_whole(bf, lg, op, sign, x, g, o1, o2, n, w,
+                                                       rs, flags))
+        return;
 #define FA_SMX_CALL(L, O) fa_smx_cols16_body(bf, L, O, (float)sign, x, g, o1, o2, n, w, rs,   \
                                              flags)
     FA_SMX_SWITCH(FA_SMX_CALL)

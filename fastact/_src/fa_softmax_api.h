@@ -22,6 +22,11 @@
 #define FA_SMX_GROUP 16          /* rows whose write constants are computed together */
 #define FA_SMX_HROW 4096         /* the longest 16-bit row computed in float buffers on the
                                   * stack (4 of them, 64 KiB) */
+#define FA_SMX_HBATCH 1024       /* of which the elements of shorter rows widened at once
+                                  * (the four in L1) */
+#define FA_SMX_HCOLS 32768       /* the elements of a 16-bit tile's columns widened whole
+                                  * into each of 4 heap buffers */
+#define FA_SMX_HCOLS_MIN 64      /* in sub-tiles of at least this many columns */
 
 /* the ops (fastact._activations.SOFTMAX_OPS) */
 enum { FA_SMX_FWD, FA_SMX_BWDY, FA_SMX_BWDX, FA_SMX_FB };
