@@ -51,8 +51,7 @@ FA_INLINE void fa_smx_rows_with(
                 bs.m = s.m;
                 sums(lg, op, sign, x + off + b * sz, g ? g + off + b * sz : g,
                      o1 + off + b * sz, n - b < FA_SMX_BLOCK ? n - b : FA_SMX_BLOCK, &bs);
-                if (b) fa_smx_add(&s, &bs);
-                else s = bs;                /* (the same as added to zeros: one block) */
+                fa_smx_add(&s, &bs);
             }
             st[0][i] = s.m; st[1][i] = s.hi; st[2][i] = s.lo; st[3][i] = s.cnt;
             st[4][i] = s.hi2; st[5][i] = s.lo2;
