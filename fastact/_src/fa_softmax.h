@@ -301,10 +301,8 @@ static FA_SMX_NOINLINE int fa_smx_cols16_whole(int bf, int lg, int op, double si
     float *xb = b, *gb = b + n * ws, *ob1 = b + 2 * n * ws, *ob2 = b + 3 * n * ws;
     for (j0 = 0; j0 < w; j0 += ws) {
         wj = w - j0 < ws ? w - j0 : ws;
-        for (k = 0; k < n; k++) {
-            FA_SMX_WIDEN(bf, x + 2 * (k * rs + j0), xb + k * wj, wj);
-            if (g) FA_SMX_WIDEN(bf, g + 2 * (k * rs + j0), gb + k * wj, wj);
-        }
+        fa_smx_widen_rows(bf, x + 2 * j0, xb, n, wj, rs);
+        if (g) fa_smx_widen_rows(bf, g + 2 * j0, gb, n, wj, rs);
         fa_smx_cols_f32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
                         (char *)ob1, (char *)ob2, n, wj, wj, flags + j0);
         for (k = 0; k < n; k++) {
