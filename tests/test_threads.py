@@ -211,3 +211,43 @@ def test_backoff_after_a_stall_runs_on_the_caller_with_the_same_bits():
         assert np.array_equal(a, b, equal_nan=True)
     if hasattr(os, "fork"):
         assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.skipif(not OPENMP or not sys.platform.startswith("linux")
+                    or len(os.sched_getaffinity(0)) < 2,
+                    reason="a worker leaves the caller's CPU on Linux, with 2 CPUs or more")
+def test_a_worker_started_on_the_callers_cpu_moves_off_it():
+    """A pool worker that starts a job on the caller's CPU moves to another (fa_pool.h:
+    sharing one CPU, the two take a call in one thread's time), and keeps its own affinity
+    (the caller's is not touched): the caller is held on one CPU, the worker started there
+    (it inherits that CPU), then allowed every CPU; after more calls it is elsewhere, its
+    affinity every CPU, and the results are the one-thread results bit for bit."""
+    code = r"""
+import os, threading, numpy as np, fastact
+cpus = os.sched_getaffinity(0)
+c = min(cpus)
+os.sched_setaffinity(0, {c})                              # the caller: one CPU
+x = np.random.default_rng(3).standard_normal((1 << 20) + 3).astype(np.float32)
+with fastact.threads(1):
+    want = fastact.gelu(x), fastact.silu_backward(x[::-1].copy(), x)
+before = set(os.listdir("/proc/self/task"))
+with fastact.threads(2):
+    fastact.tanh(x)                                       # starts the worker, on c
+    workers = [int(t) for t in set(os.listdir("/proc/self/task")) - before]
+    assert workers, "no pool worker started"
+    for t in workers:
+        assert os.sched_getaffinity(t) == {c}
+        os.sched_setaffinity(t, cpus)                     # now free to leave c
+    for _ in range(5):
+        got = fastact.gelu(x), fastact.silu_backward(x[::-1].copy(), x)
+        assert all(np.array_equal(a, b) for a, b in zip(want, got))
+def last_cpu(t):
+    return int(open(f"/proc/self/task/{t}/stat").read().rsplit(")", 1)[1].split()[36])
+assert os.sched_getaffinity(0) == {c}
+for t in workers:
+    assert os.sched_getaffinity(t) == cpus, (t, os.sched_getaffinity(t))
+    assert last_cpu(t) != c, (t, last_cpu(t), c)
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr

@@ -24,6 +24,9 @@
  * probes the threads again. Long calls (more than FA_POOL_LONG chunks per thread: at 2
  * threads from 4M elements), which a slice costs little of, keep their threads.
  *
+ * On Linux a worker that starts a job on the caller's CPU moves off it (fa_pool_leave_cpu):
+ * sharing one CPU, the two would take a call in the time of one thread.
+ *
  * POSIX threads, or Win32 threads and Interlocked atomics on Windows. */
 #ifndef FA_POOL_H
 #define FA_POOL_H
@@ -80,6 +83,24 @@ static inline int fa_cas(fa_atomic *p, long long old, long long new_) {
 #define FA_PAUSE() ((void)0)
 #endif
 typedef pthread_t fa_thread_t;
+#if defined(__linux__) && defined(_GNU_SOURCE)    /* (Python.h defines it) */
+#include <sched.h>
+/* Off the caller's CPU: a woken worker can be put on its waker's CPU (the caller's, seen
+ * on a 2-vCPU VM after idle gaps of 10 ms or more: the two then share that CPU and a call
+ * takes the time of one thread, for many calls); the worker moves itself away by its
+ * affinity without that CPU, then takes its own affinity back (it stays where it went). */
+#define FA_CPU() sched_getcpu()
+static void fa_pool_leave_cpu(int cpu) {
+    cpu_set_t own, other;
+    pthread_t self = pthread_self();
+    if (cpu < 0 || cpu >= CPU_SETSIZE || pthread_getaffinity_np(self, sizeof own, &own) != 0)
+        return;
+    other = own;
+    CPU_CLR(cpu, &other);
+    if (CPU_COUNT(&other) > 0 && pthread_setaffinity_np(self, sizeof other, &other) == 0)
+        pthread_setaffinity_np(self, sizeof own, &own);
+}
+#endif
 static pthread_mutex_t fa_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fa_pool_cond = PTHREAD_COND_INITIALIZER;
 #define FA_LOCK() pthread_mutex_lock(&fa_pool_lock)
@@ -117,6 +138,7 @@ static fa_thread_t fa_pool_threads[FA_POOL_MAX];
  * length, threaded calls since the last stall; and the stalls seen (for benchmarks) */
 static long long fa_pool_solo_left = 0, fa_pool_solo_len = FA_POOL_SOLO_MIN, fa_pool_clean = 0;
 static fa_atomic fa_pool_stalls = 0;
+static fa_atomic fa_pool_caller_cpu = -1;   /* the CPU the caller started the job on */
 
 /* Take and run chunks of job gen until none is left; how many this thread ran. */
 static long long fa_pool_take(long long gen) {
@@ -158,8 +180,14 @@ static void *fa_pool_worker(void *arg)
             t = FA_LOAD(&fa_pool_ticket);
         }
         seen = FA_GEN(t);
-        if (me < FA_NWORKERS(t))
+        if (me < FA_NWORKERS(t)) {
+#ifdef FA_CPU
+            int cpu = (int)FA_LOAD(&fa_pool_caller_cpu);
+            if (cpu >= 0 && FA_CPU() == cpu)
+                fa_pool_leave_cpu(cpu);
+#endif
             fa_pool_take(seen);
+        }
     }
     return 0;                           /* not reached: workers live as long as the process */
 }
@@ -207,6 +235,9 @@ static void fa_pool_run(fa_task_t fn, void *ctx, ptrdiff_t nchunks, int nthreads
     fa_pool_job.ctx = ctx;
     fa_pool_job.nchunks = nchunks;
     FA_STORE(&fa_pool_done, 0);
+#ifdef FA_CPU
+    FA_STORE(&fa_pool_caller_cpu, FA_CPU());
+#endif
     gen = (gen + 1) & 0xffffff;
     FA_STORE(&fa_pool_ticket, (gen << 40) | ((long long)nw << 32) | (long long)nchunks);
     if (FA_LOAD(&fa_pool_sleepers) > 0) {
