@@ -138,7 +138,9 @@ static fa_thread_t fa_pool_threads[FA_POOL_MAX];
  * length, threaded calls since the last stall; and the stalls seen (for benchmarks) */
 static long long fa_pool_solo_left = 0, fa_pool_solo_len = FA_POOL_SOLO_MIN, fa_pool_clean = 0;
 static fa_atomic fa_pool_stalls = 0;
+#ifdef FA_CPU
 static fa_atomic fa_pool_caller_cpu = -1;   /* the CPU the caller started the job on */
+#endif
 
 /* Take and run chunks of job gen until none is left; how many this thread ran. */
 static long long fa_pool_take(long long gen) {
