@@ -88,8 +88,11 @@ typedef pthread_t fa_thread_t;
 /* Off the caller's CPU: a woken worker can be put on its waker's CPU (the caller's, seen
  * on a 2-vCPU VM after idle gaps of 10 ms or more: the two then share that CPU and a call
  * takes the time of one thread, for many calls); the worker moves itself away by its
- * affinity without that CPU, then takes its own affinity back (it stays where it went). */
+ * affinity without that CPU, then takes its own affinity back (it stays where it went).
+ * Where a move leaves the CPU number unchanged (a sandbox that reports one CPU number, or
+ * that ignores affinity), the workers stop trying: the syscalls would buy nothing. */
 #define FA_CPU() sched_getcpu()
+static fa_atomic fa_pool_moves_work = 1;
 static void fa_pool_leave_cpu(int cpu) {
     cpu_set_t own, other;
     pthread_t self = pthread_self();
@@ -97,8 +100,11 @@ static void fa_pool_leave_cpu(int cpu) {
         return;
     other = own;
     CPU_CLR(cpu, &other);
-    if (CPU_COUNT(&other) > 0 && pthread_setaffinity_np(self, sizeof other, &other) == 0)
+    if (CPU_COUNT(&other) > 0 && pthread_setaffinity_np(self, sizeof other, &other) == 0) {
+        if (FA_CPU() == cpu)
+            FA_STORE(&fa_pool_moves_work, 0);
         pthread_setaffinity_np(self, sizeof own, &own);
+    }
 }
 #endif
 static pthread_mutex_t fa_pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -185,7 +191,7 @@ static void *fa_pool_worker(void *arg)
         if (me < FA_NWORKERS(t)) {
 #ifdef FA_CPU
             int cpu = (int)FA_LOAD(&fa_pool_caller_cpu);
-            if (cpu >= 0 && FA_CPU() == cpu)
+            if (cpu >= 0 && FA_LOAD(&fa_pool_moves_work) && FA_CPU() == cpu)
                 fa_pool_leave_cpu(cpu);
 #endif
             fa_pool_take(seen);
