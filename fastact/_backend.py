@@ -50,6 +50,9 @@ class Backend:
 
     def __init__(self, name, module):
         self.name, self.fast, self.launch = name, module.fast, module.launch
+        # launch_at(kernel, entry, dtype code, n, addresses..., params): the compiled
+        # backend's launch on raw memory (fastact.torch's tensors); None for NumPy's
+        self.launch_at = getattr(module, "launch_at", None)
 
 
 NUMPY = Backend("numpy", _numpy_backend)

@@ -431,6 +431,19 @@ def launch(Py_ssize_t kernel, Py_ssize_t entry, tuple inputs, tuple outputs, tup
                data(<cnp.ndarray?>outputs[1]) if len(outputs) > 1 else NULL, params)
 
 
+def launch_at(Py_ssize_t kernel, Py_ssize_t entry, int dt, Py_ssize_t n, size_t a, size_t b,
+              size_t o1, size_t o2, tuple params):
+    """entry of kernel on n elements of dtype code dt (dtype_code's) at the addresses a, b
+    (inputs) and o1, o2 (outputs; 0 where the entry has no such slot): fastact.torch's
+    launch on the memory of dense CPU tensors of one dtype and layout (the caller's
+    guarantee: nothing here can check an address), without NumPy views of them, whose
+    cost was most of a small call's."""
+    if not (0 <= dt <= 3 and n >= 0):
+        raise ValueError(f"launch_at: dtype code {dt}, {n} elements")
+    run_kernel(kernel, entry, dt, n, <const char *>a, <const char *>b, <char *>o1,
+               <char *>o2, params)
+
+
 # ---- segment loops: the gated units and prelu (fastact/_src/fa_gated.h) ----
 
 cdef struct slot_t:

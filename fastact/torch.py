@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import _api, _arrays
+from . import _api, _arrays, _backend
 from ._activations import ACTIVATIONS_TABLE, KERNELS
 
 __all__ = []
@@ -92,13 +92,16 @@ def _eligible(t):
     tensor (bfloat16 too with ml_dtypes installed) with real memory (not the batched tensors of vmap or is_grads_batched, which have
     no CPU key, nor a wrapper)."""
     if not ((type(t) is torch.Tensor or isinstance(t, torch.nn.Parameter))
-            and t.device.type == "cpu" and t.layout == torch.strided
+            and t.is_cpu and t.layout == torch.strided
             and (t.dtype in _DTYPES or (t.dtype == torch.bfloat16 and _bfloat16() is not None))):
         return False
     if t.is_neg():         # a lazily negated view (x.conj().imag, torch._neg_view)
         return False
     keys = torch._C._dispatch_keys(t)
-    return keys.has(_KEY.CPU) and not any(keys.has(k) for k in _WRAPPER_KEYS)
+    for k in _WRAPPER_KEYS:                 # a loop: any() of a generator costs more
+        if keys.has(k):
+            return False
+    return keys.has(_KEY.CPU)
 
 
 def _covers_memory_densely(t):
@@ -122,14 +125,55 @@ def _flat(t):
 
 
 def _dense(t):
-    return t if _covers_memory_densely(t) else t.contiguous()
+    return t if t.is_contiguous() or _covers_memory_densely(t) else t.contiguous()
 
 
 def _like(t, g):
     """g in t's memory layout (a view when it already is)."""
-    if g.stride() == t.stride() and _covers_memory_densely(g):
+    if g.stride() == t.stride() and (g.is_contiguous() or _covers_memory_densely(g)):
         return g
     return torch.empty_like(t).copy_(g)
+
+
+_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
+
+
+def _launch(spec, entry, a, b, out):
+    """entry (_api.FWD, BWD or BWDY) of spec's kernel on dense tensors a (and b) of one
+    dtype and layout, into the new tensor out: with the compiled backend at their
+    addresses (NumPy views of them cost most of a small call), with NumPy's through
+    views. A y compared with bounds (y_exact) takes _api's checks and rounding of them."""
+    act, kernel, params = spec[0], spec[1], spec[2]
+    launch_at = _backend.active.launch_at
+    if launch_at is not None and not (entry == _api.BWDY and KERNELS[kernel].y_exact):
+        launch_at(kernel, entry, _CODES[out.dtype], out.numel(), a.data_ptr(),
+                  0 if b is None else b.data_ptr(), out.data_ptr(), 0, params)
+    elif entry == _api.FWD:
+        _api._forward(kernel, params, entry, _flat(a), _flat(out))
+    elif entry == _api.BWD:
+        _api._backward(act.name, kernel, params, _flat(a), _flat(b), None, _flat(out))
+    else:
+        _api._backward(act.name, kernel, params, _flat(a), None, _flat(b), _flat(out))
+
+
+def _forward(x, spec):
+    """y = f(x), a new tensor in x's layout (dense x's own)."""
+    dense = _dense(x)
+    y = torch.empty_like(dense)
+    _launch(spec, _api.FWD, dense, None, y)
+    return y
+
+
+def _untracked(x):
+    """Whether nothing records an operation on x: autograd (no grad required, or grad
+    mode off), forward-mode AD (no level open: a dual tensor needs the jvp) and
+    torch.jit.trace (which records the autograd function, and would miss a kernel)."""
+    return (not (x.requires_grad and torch.is_grad_enabled())
+            and getattr(_forward_ad, "_current_level", 0) < 0
+            and not torch._C._get_tracing_state())
+
+
+_forward_ad = torch.autograd.forward_ad
 
 
 class _Function(torch.autograd.Function):
@@ -139,10 +183,8 @@ class _Function(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, spec):
-        act, kernel, params, from_y, _ = spec
-        dense = _dense(x)
-        y = torch.empty_like(dense)
-        _api._forward(kernel, params, _api.FWD, _flat(dense), _flat(y))
+        from_y = spec[3]
+        y = _forward(x, spec)
         ctx.spec = spec
         saved = y if from_y else x
         ctx.save_for_backward(saved)      # x itself: double backward reaches it
@@ -171,16 +213,13 @@ def _times_derivative(spec, g, saved, record):
     """g * f' at the saved x (or y): fastact's fused kernel, or the PyTorch expression
     when autograd records it (record: grad mode on in a backward, as create_graph's;
     _records in a jvp) or batches it (vmap of the backward)."""
-    act, kernel, params, from_y, double = spec
+    from_y, double = spec[3], spec[4]
     if record or not _eligible(g) or g.dtype != saved.dtype:
         return double(g, saved)
     saved = _dense(saved)
     g = _like(saved, g)
     out = torch.empty_like(saved)
-    if from_y:
-        _api._backward(act.name, kernel, params, _flat(g), None, _flat(saved), _flat(out))
-    else:
-        _api._backward(act.name, kernel, params, _flat(g), _flat(saved), None, _flat(out))
+    _launch(spec, _api.BWDY if from_y else _api.BWD, g, saved, out)
     return out
 
 
@@ -272,6 +311,8 @@ def _make(act):
     def apply(x, values, spec, inplace):
         if inplace or not isinstance(x, torch.Tensor) or not _eligible(x):
             return reference(x, values, inplace)
+        if _untracked(x):                         # no graph: the autograd function's y
+            return _forward(x, spec)
         if spec[3] and x.dtype in _HALF_NAMES:    # y in 16 bits may not tell f' (hardtanh)
             spec = spec_for(values, _HALF_NAMES[x.dtype])
         return autograd_fn.apply(x, spec)
@@ -300,10 +341,20 @@ def _make(act):
         inplace = values.pop() if has_inplace else False
         return tuple(values), inplace
 
+    # the defaults' values and spec, for calls without parameters (binding costs more
+    # than a small call's kernel); None where a parameter has no default
+    defaults = None if any(d is _api.REQUIRED for _, d in act.params) else \
+        tuple(d for _, d in act.params)
+    default_spec = []
+
     def function(input, *args, **kwargs):
-        values, inplace = bind(args, kwargs)
-        values = _plain(values)
-        return apply(input, values, spec_for(values), inplace)
+        if (args or kwargs) or defaults is None:
+            values, inplace = bind(args, kwargs)
+            values = _plain(values)
+            return apply(input, values, spec_for(values), inplace)
+        if not default_spec:
+            default_spec.append(spec_for(defaults))
+        return apply(input, defaults, default_spec[0], False)
 
     function.__name__ = function.__qualname__ = act.name
     function.__module__ = __name__

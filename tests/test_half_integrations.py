@@ -1318,7 +1318,10 @@ def test_torch_kernel_path_ran_not_pytorch(tdt, torch, monkeypatch):
             calls.append(attr)
             return real(*args, **kwargs)
         monkeypatch.setattr(module, attr, wrapper)
-    for module, attr in ((_api, "_forward"), (_api, "_backward"), (_gated, "split"),
+    real_launch = ft._launch                # the elementwise kernels' one launch
+    monkeypatch.setattr(ft, "_launch", lambda spec, entry, *a: calls.append(
+        "_forward" if entry == _api.FWD else "_backward") or real_launch(spec, entry, *a))
+    for module, attr in ((_gated, "split"),
                          (_gated, "pair"), (_api_gated, "prelu"),
                          (_api_gated, "prelu_backward"), (_api_gated, "rrelu_forward_backward")):
         spy(module, attr)
@@ -1353,8 +1356,9 @@ def test_torch_grad_output_of_another_dtype(tdt, torch, monkeypatch):
     from fastact import _api
     tdtype, dt = tdt
     calls = []
-    real = _api._backward
-    monkeypatch.setattr(_api, "_backward", lambda *a: calls.append(1) or real(*a))
+    real = ft._launch
+    monkeypatch.setattr(ft, "_launch", lambda spec, entry, *a: (
+        entry != _api.FWD and calls.append(1)) or real(spec, entry, *a))
     x = half_tensor(torch, tdtype, (3, 7), seed=17, scale=2, specials=False).requires_grad_()
     g32 = torch.linspace(-2, 2, 21, dtype=torch.float32).reshape(3, 7)
     for name in ("gelu", "sigmoid", "relu"):
@@ -1426,8 +1430,9 @@ def test_torch_bfloat16_training_step(torch, monkeypatch):
     target = torch.randint(0, 10, (128,), generator=gen)
     losses, grads = [], []
     calls = []
-    real = _api._forward
-    monkeypatch.setattr(_api, "_forward", lambda *a: calls.append(1) or real(*a))
+    real = ft._launch
+    monkeypatch.setattr(ft, "_launch", lambda spec, entry, *a: (
+        entry == _api.FWD and calls.append(1)) or real(spec, entry, *a))
     for ours in (False, True):
         torch.manual_seed(1)
         model = Model(ours).to(torch.bfloat16)

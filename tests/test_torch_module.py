@@ -3,6 +3,8 @@
 References: mpmath (values and input gradients within 4 ulp), PyTorch's own
 torch.nn.functional (models, fallbacks, reprs), torch.autograd.gradcheck/gradgradcheck.
 """
+import warnings
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,16 @@ def test_values_and_gradients_within_4_ulp(case, dtype, backend):
                                 crossing=crossing(name, params))
     assert err_y.max() <= 4, f"forward: {err_y.max():.2f} ulp at x={x[err_y.argmax()]!r}"
     assert err_d.max() <= 4, f"grad: {err_d.max():.2f} ulp at x={x[err_d.argmax()]!r}"
+    # where autograd records nothing (no grad required, or grad mode off), the forward
+    # skips the autograd function: the same values, and a result outside any graph
+    with torch.no_grad():
+        untracked = [getattr(ft, name)(t, **params), getattr(ft, name)(t.detach(), **params)]
+    untracked.append(getattr(ft, name)(t.detach(), **params))
+    for u in untracked:
+        assert not u.requires_grad and u.grad_fn is None and u.dtype == t.dtype
+        err_u = reference.ulp_error(u.numpy(), y_hi, y_lo, dtype)
+        assert err_u.max() <= 4, f"untracked: {err_u.max():.2f} ulp at {x[err_u.argmax()]!r}"
+        np.testing.assert_array_equal(u.numpy(), y.detach().numpy())
 
 
 def _away_from_kinks(name, params, n=20, seed=1):
@@ -191,20 +203,57 @@ def test_tensors_stay_resizable():
         assert out.shape == (50,) and torch.all(out == 2)
 
 
-def test_works_on_the_tensors_memory_without_copying(monkeypatch):
-    """The kernels get NumPy views of the tensors' memory: contiguous, transposed and
-    channels-last inputs; the output keeps the input's layout."""
+@pytest.mark.parametrize("requires_grad", [True, False])
+def test_works_on_the_tensors_memory_without_copying(monkeypatch, requires_grad):
+    """The kernels get the tensors' memory (the compiled backend its addresses, NumPy's
+    views of it): contiguous, transposed and channels-last inputs, with and without
+    autograd; the output keeps the input's layout."""
     seen = []
-    real = ft._flat
-    monkeypatch.setattr(ft, "_flat", lambda t: seen.append(t.data_ptr()) or real(t))
+    real_flat = ft._flat
+    monkeypatch.setattr(ft, "_flat", lambda t: seen.append(t.data_ptr()) or real_flat(t))
+    backend = ft._backend.active
+    real_at = backend.launch_at
+    if real_at is not None:
+        def launch_at(kernel, entry, dt, n, a, b, o1, o2, params):
+            seen.extend((a, o1))
+            return real_at(kernel, entry, dt, n, a, b, o1, o2, params)
+        monkeypatch.setattr(backend, "launch_at", launch_at)
     base = torch.randn(2, 3, 4, 5)
     for x in (base, base.transpose(1, 3), base.to(memory_format=torch.channels_last)):
-        x = x.clone(memory_format=torch.preserve_format).requires_grad_()
+        x = x.clone(memory_format=torch.preserve_format).requires_grad_(requires_grad)
         seen.clear()
         y = ft.silu(x)
-        assert seen[0] == x.data_ptr() and seen[1] == y.data_ptr()
-        assert y.stride() == x.stride()
+        assert seen == [x.data_ptr(), y.data_ptr()]
+        assert y.stride() == x.stride() and y.requires_grad == requires_grad
         torch.testing.assert_close(y, F.silu(x), rtol=2e-6, atol=1e-7)
+
+
+def test_jit_trace_records_the_modules():
+    """torch.jit.trace of a model with fastact's modules: the traced model gives the
+    eager model's values and gradients (the kernels run inside it)."""
+    model = torch.nn.Sequential(torch.nn.Linear(5, 7), ft.GELU(), torch.nn.Linear(7, 3),
+                                ft.Softplus(beta=2.0)).double()
+    x = torch.randn(4, 5, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # the tracer's notes on Python functions
+        traced = torch.jit.trace(model, (x,))
+    xt = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    y, yt = model(xt), traced(xt)
+    expected = F.softplus(model[2](F.gelu(model[0](xt))), beta=2.0)
+    torch.testing.assert_close(yt, expected, rtol=1e-14, atol=1e-15)
+    torch.testing.assert_close(y, yt, rtol=0, atol=0)
+    g, = torch.autograd.grad(yt.sum(), xt)
+    g_ref, = torch.autograd.grad(expected.sum(), xt)
+    torch.testing.assert_close(g, g_ref, rtol=1e-12, atol=1e-14)
+    # traced where autograd records nothing (frozen weights, no_grad): the kernels are
+    # still in the trace, so another input gets its own values
+    model.requires_grad_(False)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frozen = torch.jit.trace(model, (x,))
+        x2 = torch.randn(3, 5, dtype=torch.float64)
+        torch.testing.assert_close(frozen(x2), F.softplus(model[2](F.gelu(model[0](x2))),
+                                                          beta=2.0), rtol=1e-14, atol=1e-15)
 
 
 def test_views_with_gaps_and_expanded_gradients():
