@@ -100,6 +100,7 @@ ctypedef void (*kernel_t)(const char *a, const char *b, char *o1, char *o2, Py_s
 cdef extern from "fa_pool.h" nogil:
     ctypedef void (*fa_task_t)(void *ctx, Py_ssize_t i) noexcept nogil
     void fa_pool_run(fa_task_t fn, void *ctx, Py_ssize_t nchunks, int nthreads)
+    void fa_pool_run_team(fa_task_t fn, void *ctx, Py_ssize_t nchunks, int nthreads)
     void fa_pool_after_fork()
     long long fa_pool_stall_count()
     long long fa_pool_solo_calls()
@@ -144,6 +145,8 @@ cdef seg_t *g_segs = NULL                # the segment loops (fa_gated.h)
 cdef Py_ssize_t g_nsegs = 0
 cdef const fa_smx_ops *g_smx = NULL     # the softmax family (fa_softmax.h), by dtype_code
 cdef int g_threads = 0                   # 0: follow omp_get_max_threads()
+cdef bint g_team = False                 # launch_at's threads: OpenMP's team, not the pool
+cdef bint g_forked = False               # in a child after fork()
 cdef Py_ssize_t g_grain[FA_NKERNELS]     # per kernel: below this size, one thread
 # per kernel: the parameters (bit mask of positions) that must not round to 0 in float32
 # (Kernel.nonzero), and the function making the error where one does
@@ -220,10 +223,21 @@ def set_pool_backoff(long long calls):
     fa_pool_set_solo(calls)
 
 
+def set_openmp_team(bint on):
+    """Whether launch_at (fastact.torch's calls) runs its threaded calls on the OpenMP
+    runtime's team (fa_pool_run_team) instead of the pool; on only with OpenMP, and never
+    in a forked child. Returns the setting in force."""
+    global g_team
+    g_team = on and FA_RUNNER_OPENMP and not g_forked
+    return g_team
+
+
 def after_fork_in_child():
     """Registered with os.register_at_fork(after_in_child=...): the pool's workers are not
-    in the child; the next large call starts new ones."""
+    in the child (the next large call starts new ones), nor is OpenMP's team."""
+    global g_team, g_forked
     fa_pool_after_fork()
+    g_team, g_forked = False, True
 
 
 cdef inline int threads_for(Py_ssize_t kernel, Py_ssize_t n) noexcept nogil:
@@ -351,9 +365,10 @@ cdef void elem_chunk(void *ctx, Py_ssize_t c) noexcept nogil:
 
 cdef int run_kernel(Py_ssize_t kernel, Py_ssize_t entry, int dt, Py_ssize_t n,
                     const char *a, const char *b, char *o1, char *o2,
-                    tuple params) except -1:
+                    tuple params, bint team=False) except -1:
     """The one launch: look kernel x entry x dtype up in the table and run it on n
-    elements (inputs a, b; outputs o1, o2; NULL where the entry has fewer)."""
+    elements (inputs a, b; outputs o1, o2; NULL where the entry has fewer); threaded on
+    the pool, or with team on OpenMP's team."""
     cdef Py_ssize_t i, np_ = len(params)
     cdef double p[FA_NPARAMS]
     if not (0 <= kernel < FA_NKERNELS and 0 <= entry < FA_NENTRIES) or g_table == NULL \
@@ -382,7 +397,10 @@ cdef int run_kernel(Py_ssize_t kernel, Py_ssize_t entry, int dt, Py_ssize_t n,
     j.f, j.a, j.b, j.o1, j.o2, j.p, j.n = f, a, b, o1, o2, p, n
     j.chunk = chunk_size(kernel, n, nt)
     with nogil:
-        fa_pool_run(elem_chunk, &j, (n + j.chunk - 1) // j.chunk, nt)
+        if team:
+            fa_pool_run_team(elem_chunk, &j, (n + j.chunk - 1) // j.chunk, nt)
+        else:
+            fa_pool_run(elem_chunk, &j, (n + j.chunk - 1) // j.chunk, nt)
     return 0
 
 
@@ -437,11 +455,12 @@ def launch_at(Py_ssize_t kernel, Py_ssize_t entry, int dt, Py_ssize_t n, size_t 
     (inputs) and o1, o2 (outputs; 0 where the entry has no such slot): fastact.torch's
     launch on the memory of dense CPU tensors of one dtype and layout (the caller's
     guarantee: nothing here can check an address), without NumPy views of them, whose
-    cost was most of a small call's."""
+    cost was most of a small call's; threaded on OpenMP's team where set_openmp_team
+    says so."""
     if not (0 <= dt <= 3 and n >= 0):
         raise ValueError(f"launch_at: dtype code {dt}, {n} elements")
     run_kernel(kernel, entry, dt, n, <const char *>a, <const char *>b, <char *>o1,
-               <char *>o2, params)
+               <char *>o2, params, g_team)
 
 
 # ---- segment loops: the gated units and prelu (fastact/_src/fa_gated.h) ----

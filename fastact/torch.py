@@ -24,6 +24,7 @@ wrapped tensors of ``torch.func`` transforms) is handed to PyTorch's own impleme
 import functools
 import inspect
 import math
+import re
 import warnings
 
 import numpy as np
@@ -174,6 +175,34 @@ def _untracked(x):
 
 
 _forward_ad = torch.autograd.forward_ad
+
+# OpenMP runtimes' file names: GNU's, LLVM's, Intel's
+_OPENMP_LIBRARY = re.compile(r"/lib(gomp|omp|iomp5)[-.][^/]*$")
+
+
+def _openmp_libraries(maps_lines):
+    """The OpenMP runtime libraries mapped into a process, from its /proc/self/maps."""
+    return {line.split()[-1] for line in maps_lines
+            if len(line.split()) >= 6 and _OPENMP_LIBRARY.search(line.split()[-1])}
+
+
+def _shares_pytorchs_openmp():
+    """Whether fastact's OpenMP runtime is PyTorch's: PyTorch built with OpenMP and one
+    OpenMP runtime in the process (Linux, where the loader binds one library to a
+    soname: PyTorch's wheel ships libgomp.so.1, which fastact's build links too)."""
+    if not torch._C.has_openmp:
+        return False
+    try:
+        with open("/proc/self/maps") as maps:
+            return len(_openmp_libraries(maps)) == 1
+    except OSError:
+        return False
+
+
+if _backend.COMPILED is not None:
+    # fastact.torch's elementwise calls then run on PyTorch's OpenMP threads, which spin
+    # for milliseconds after each PyTorch op, instead of on the pool's (fa_pool.h)
+    _backend._runner.set_openmp_team(_shares_pytorchs_openmp())
 
 
 class _Function(torch.autograd.Function):

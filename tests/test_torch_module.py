@@ -3,6 +3,9 @@
 References: mpmath (values and input gradients within 4 ulp), PyTorch's own
 torch.nn.functional (models, fallbacks, reprs), torch.autograd.gradcheck/gradgradcheck.
 """
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -11,6 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
+import fastact  # noqa: E402
 import fastact.torch as ft  # noqa: E402
 from fastact._activations import ACTIVATIONS_BY_NAME  # noqa: E402
 import reference  # noqa: E402
@@ -693,3 +697,75 @@ def test_relu_create_graph_gradient_at_zeros_and_nan(dtype_):
     assert graph.requires_grad
     second, = torch.autograd.grad(graph.sum(), x, allow_unused=True)
     assert second is None or not second[~torch.isnan(x)].any()
+
+
+def test_openmp_libraries_of_a_process():
+    """The OpenMP runtimes mapped into a process, from /proc/self/maps lines: one library
+    mapped in several segments is one runtime; a wheel's renamed copy (libgomp-<hash>) is
+    another; LLVM's and Intel's count; other libraries and anonymous maps do not."""
+    line = "7f1c-7f1d r-xp 00002000 08:01 1234  {}"
+    gomp = "/venv/torch/lib/libgomp.so.1"
+    assert ft._openmp_libraries([line.format(gomp)] * 3 + ["7f-7f rw-p 0 00:00 0"]) == {gomp}
+    others = ["/venv/fastact.libs/libgomp-a34b3233.so.1", "/usr/lib/libomp.so.5",
+              "/opt/intel/libiomp5.so", "/usr/lib/x86_64-linux-gnu/libgomp.so.1.0.0"]
+    for other in others:
+        assert ft._openmp_libraries([line.format(gomp), line.format(other)]) == {gomp, other}
+    for unrelated in ("/usr/lib/libompl.so", "/usr/lib/libm.so.6", "/x/libgomp_cfg.txt"):
+        assert ft._openmp_libraries([line.format(unrelated)]) == set()
+
+
+@pytest.mark.parametrize("name", ["gelu", "silu", "tanh", "softplus"])
+def test_openmp_team_gives_the_pools_bits(name):
+    """fastact.torch's calls on OpenMP's team (PyTorch's threads, where the process has
+    one runtime) and on fastact's pool, at 1 to 3 threads: the same bits, forward and
+    backward (with and without autograd), each within 4 ulp of PyTorch's float64."""
+    runner = ft._backend._runner
+    if runner is None:
+        pytest.skip("the compiled extension is not built")
+    setting = ft._shares_pytorchs_openmp()
+    x64 = torch.linspace(-12, 12, 600_001, dtype=torch.float64)
+    x = x64.float().requires_grad_()
+    g = torch.cos(x64 * 3).float()
+    results = []
+    try:
+        for team in (False, True):
+            runner.set_openmp_team(team)
+            for threads in (1, 2, 3):
+                with fastact.threads(threads):
+                    y = getattr(ft, name)(x)
+                    dx, = torch.autograd.grad(y, x, g)
+                    plain = getattr(ft, name)(x.detach())
+                results.append((y.detach(), dx, plain))
+    finally:
+        runner.set_openmp_team(setting)
+    for y, dx, plain in results[1:]:
+        assert torch.equal(y, results[0][0]) and torch.equal(dx, results[0][1])
+        assert torch.equal(plain, results[0][0])
+    x64 = x.detach().double().requires_grad_()          # the float32 inputs, exactly
+    # float64 references (gelu's through erfc: PyTorch's 1 + erf cancels in the tail)
+    y64 = (0.5 * x64 * torch.special.erfc(-x64 / 2 ** 0.5) if name == "gelu"
+           else getattr(F, name)(x64))
+    dx64, = torch.autograd.grad(y64, x64, g.double())
+    torch.testing.assert_close(results[0][0].double(), y64.detach(), rtol=4 * 2.0 ** -23,
+                               atol=1e-37)
+    torch.testing.assert_close(results[0][1].double(), dx64, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork")
+def test_a_forked_child_computes_on_the_pool():
+    """GNU OpenMP's team is not in a child after fork() (PyTorch's own ops hang there):
+    a child's fastact.torch calls run on fastact's pool, with the parent's bits."""
+    code = r"""
+import os, numpy as np, torch, fastact, fastact.torch as ft
+x = torch.linspace(-9, 9, 1 << 20)
+with fastact.threads(2):
+    want = ft.silu(x).numpy(), ft.gelu(x).numpy()
+    pid = os.fork()
+    if pid == 0:            # (compared by NumPy: PyTorch's own parallel ops hang here)
+        got = ft.silu(x).numpy(), ft.gelu(x).numpy()
+        os._exit(0 if all(np.array_equal(a, b) for a, b in zip(got, want)) else 1)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "0", r.stdout + r.stderr

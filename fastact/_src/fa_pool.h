@@ -280,6 +280,29 @@ static long long fa_pool_stall_count(void) { return FA_LOAD(&fa_pool_stalls); }
 static long long fa_pool_solo_calls(void) { return fa_pool_solo_left; }
 static void fa_pool_set_solo(long long calls) { fa_pool_solo_left = calls; }
 
+/* fa_pool_run's work in an OpenMP parallel region of up to nthreads: the OpenMP runtime's
+ * threads take the chunks, one at a time as the pool's do. For fastact.torch's calls in a
+ * process whose one OpenMP runtime is PyTorch's: its threads spin for milliseconds after
+ * each PyTorch op, on the cores the pool's workers would need, and take the chunks
+ * instead. The region's end waits for every thread of the team, even one that took no
+ * chunk (as PyTorch's own ops do); GNU OpenMP's team does not survive fork(), so a child
+ * runs fa_pool_run. Without OpenMP, fa_pool_run itself. */
+#ifdef _OPENMP
+static void fa_pool_run_team(fa_task_t fn, void *ctx, ptrdiff_t nchunks, int nthreads) {
+    fa_atomic next = 0;
+    if ((ptrdiff_t)nthreads > nchunks)
+        nthreads = (int)nchunks;
+#pragma omp parallel num_threads(nthreads)
+    {
+        ptrdiff_t i;
+        while ((i = (ptrdiff_t)FA_ADD(&next, 1)) < nchunks)
+            fn(ctx, i);
+    }
+}
+#else
+#define fa_pool_run_team fa_pool_run
+#endif
+
 /* In a child after fork(): the workers are not there; forget them (and a caller's hold,
  * if another thread of the parent was in a call). */
 static void fa_pool_after_fork(void) {
