@@ -191,8 +191,13 @@ def compute(kernel, entry, a, b, o1, o2, params, names, out_names):
 
 def _masked(launch, kernel, entry, inputs, names, outs, out_names, params):
     """Masked arrays as NumPy's ufuncs treat them: computed on the data, returned masked
-    where any input is (out= must then be a masked array too, and gets the mask)."""
-    mask = np.logical_or.reduce([np.ma.getmaskarray(a) for a in inputs])
+    where any input it reads is (out= must then be a masked array too, and gets the
+    mask): forward_backward's y with a grad_output reads x alone, and takes x's mask."""
+    masks = [np.ma.getmaskarray(a) for a in inputs]
+    mask = np.logical_or.reduce(masks)
+    out_masks = [mask] * len(outs)
+    if len(out_names) == 2 and names[0] == "grad_output":
+        out_masks[0] = masks[1]
     plain_outs = tuple(np.ma.getdata(o) if o is not None else None for o in outs)
     for o, name in zip(outs, out_names):
         if o is not None and not isinstance(o, np.ma.MaskedArray):
@@ -201,11 +206,12 @@ def _masked(launch, kernel, entry, inputs, names, outs, out_names, params):
             plain_outs, out_names, params)
     results = r if isinstance(r, tuple) else (r,)
     wrapped = []
-    for res, o in zip(results, outs):
+    for res, o, m in zip(results, outs, out_masks):
+        m = np.broadcast_to(m, np.shape(res))
         if o is None:
-            wrapped.append(np.ma.masked_array(res, mask=mask.reshape(np.shape(res))))
+            wrapped.append(np.ma.masked_array(res, mask=m.copy()))
         else:
-            o.mask = mask
+            o.mask = m
             wrapped.append(o)
     return tuple(wrapped) if isinstance(r, tuple) else wrapped[0]
 

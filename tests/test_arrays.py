@@ -274,6 +274,29 @@ def test_masked_arrays_keep_their_mask(entry, backend):
         assert np.array_equal(res.data[~expected_mask], ref[~expected_mask])
 
 
+@pytest.mark.parametrize("with_out", [False, True])
+def test_masked_forward_backward_with_grad_output(with_out, backend):
+    """forward_backward(x, grad_output=g) on masked arrays: y = f(x) reads x alone and is
+    masked where x is (as fastact.elu(x)), the gradient g f'(x) where either is."""
+    import numpy.ma as ma
+    data = np.linspace(-3, 3, 12).reshape(3, 4)
+    x = ma.masked_array(data, mask=data > 2)
+    g = ma.masked_array(np.full_like(data, 0.5), mask=data < -2.5)
+    outs = {}
+    if with_out:
+        outs = dict(out=ma.masked_array(np.zeros_like(data)),
+                    grad_out=ma.masked_array(np.zeros_like(data)))
+    y, gd = fastact.elu_forward_backward(x, grad_output=g, **outs)
+    assert np.array_equal(ma.getmaskarray(y), ma.getmaskarray(fastact.elu(x)))
+    assert np.array_equal(ma.getmaskarray(y), data > 2)
+    assert np.array_equal(ma.getmaskarray(gd), (data > 2) | (data < -2.5))
+    want = np.where(data > 0, data, np.expm1(data)), np.where(data > 0, 0.5, 0.5 * np.exp(data))
+    np.testing.assert_allclose(y.data[~y.mask], want[0][~y.mask], rtol=1e-15, atol=1e-16)
+    np.testing.assert_allclose(gd.data[~gd.mask], want[1][~gd.mask], rtol=1e-15, atol=1e-16)
+    if with_out:
+        assert y is outs["out"] and gd is outs["grad_out"]
+
+
 # the functions that are not elementwise, each with its masked inputs in every position
 _NOT_ELEMENTWISE = [
     ("softmax", lambda m: fastact.softmax(m)),
