@@ -493,16 +493,34 @@ def _jvp_of(reference, inputs, tangents):
         return torch.autograd.grad(vjp, u, ts)[0].detach()
 
 
+def _split_forward(x, kernel, dim):
+    """A gated unit of x's halves along dim, as a new tensor."""
+    y = _empty_as(_gated.half_shape(x.shape, dim), x)
+    _gated.split(kernel, _api_gated.FWD, None, _np(x), dim, None, _np(y), None,
+                 GATED_KERNELS[kernel].name)
+    return y
+
+
+def _pair_forward(a, b, kernel):
+    """A gated unit of a and the gate b, as a new tensor."""
+    y = _empty_as(a.shape, a)
+    _gated.pair(kernel, _api_gated.FWD, None, _np(a), _np(b), _np(y), None, "gated")
+    return y
+
+
+def _prelu_forward(x, weight):
+    y = _empty_as(x.shape, x)
+    _api_gated.prelu(_np(x), _np(weight), out=_np(y))
+    return y
+
+
 class _GatedSplit(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, kernel, dim, reference):
         ctx.kernel, ctx.dim, ctx.reference = kernel, dim, reference
         ctx.save_for_backward(x)
         ctx.save_for_forward(x)
-        y = _empty_as(_gated.half_shape(x.shape, dim), x)
-        _gated.split(kernel, _api_gated.FWD, None, _np(x), dim, None, _np(y), None,
-                     GATED_KERNELS[kernel].name)
-        return y
+        return _split_forward(x, kernel, dim)
 
     @staticmethod
     def backward(ctx, g):
@@ -526,9 +544,7 @@ class _GatedPair(torch.autograd.Function):
         ctx.kernel, ctx.reference = kernel, reference
         ctx.save_for_backward(a, b)
         ctx.save_for_forward(a, b)
-        y = _empty_as(a.shape, a)
-        _gated.pair(kernel, _api_gated.FWD, None, _np(a), _np(b), _np(y), None, "gated")
-        return y
+        return _pair_forward(a, b, kernel)
 
     @staticmethod
     def backward(ctx, g):
@@ -590,36 +606,63 @@ def _make_gated(spec):
     P = inspect.Parameter
     params = [P(n, P.POSITIONAL_OR_KEYWORD, default=d) for n, d in spec.params]
 
+    # PyTorch's computation for the autograd function's double backward and jvp: one
+    # function object per (dim, values), so that torch.jit.trace records the same graph
+    # at each call (its check compares them, function arguments by identity)
+    def split_reference(dim, values):
+        def reference(t):
+            if spec.torch_module is not None:
+                return F.glu(t, dim)
+            if t.dim() == 0:
+                raise ValueError(f"{spec.name}: needs a tensor of at least one "
+                                 f"dimension (a and the gate are its halves along dim)")
+            return expr(*t.chunk(2, dim), *values)
+        return reference
+
+    def pair_reference(values):
+        return lambda a, b: expr(a, b, *values)
+    cached_split, cached_pair = (functools.lru_cache(maxsize=256)(split_reference),
+                                 functools.lru_cache(maxsize=256)(pair_reference))
+
+    def cached(fn, make, *key):
+        try:
+            return fn(*key)
+        except TypeError:                       # an unhashable dim or value
+            return make(*key)
+
     def apply(x, gate, dim, values):
         kernel = kernel_of(*values)             # invalid parameters fail here
         if gate is None:
-            def reference(t):
-                if spec.torch_module is not None:
-                    return F.glu(t, dim)
-                if t.dim() == 0:
-                    raise ValueError(f"{spec.name}: needs a tensor of at least one "
-                                     f"dimension (a and the gate are its halves along dim)")
-                return expr(*t.chunk(2, dim), *values)
             if isinstance(x, torch.Tensor) and x.dim() > 0:
                 dim = _dim_of(spec.name, dim, x.dim())
             if isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[dim] % 2:
                 raise _OddSizeError(f"{spec.name}: halving dimension must be even, but "
                                     f"dimension {dim} is size {x.shape[dim]}")
+            reference = cached(cached_split, split_reference, dim, values)
             if not (_eligible(x) and x.dim() > 0):
                 return reference(x)
+            if _untracked(x):                     # no graph: the autograd function's y
+                return _split_forward(x, kernel, dim)
             return _GatedSplit.apply(x, kernel, dim, reference)
 
-        def reference2(a, b):
-            return expr(a, b, *values)
+        reference2 = cached(cached_pair, pair_reference, values)
         if not (_eligible(x) and _eligible(gate) and x.dtype == gate.dtype):
             return reference2(x, gate)
+        if _untracked(x) and _untracked(gate):
+            return _pair_forward(x, gate, kernel)
         return _GatedPair.apply(x, gate, kernel, reference2)
+
+    signature = inspect.Signature(params)
+    defaults = tuple(d for _, d in spec.params)
 
     def function(input, dim=-1, *args, **kwargs):
         """``input`` split in halves along dim (as F.glu), or (a, gate) as two tensors."""
-        values = inspect.Signature(params).bind(*args, **kwargs)
-        values.apply_defaults()
-        values = tuple(values.arguments.values())
+        if args or kwargs:
+            values = signature.bind(*args, **kwargs)
+            values.apply_defaults()
+            values = tuple(values.arguments.values())
+        else:
+            values = defaults
         if isinstance(dim, torch.Tensor):
             return apply(input, dim, None, values)
         return apply(input, None, dim, values)
@@ -682,9 +725,7 @@ class _PReLUFunction(torch.autograd.Function):
     def forward(ctx, x, weight):
         ctx.save_for_backward(x, weight)
         ctx.save_for_forward(x, weight)
-        y = _empty_as(x.shape, x)
-        _api_gated.prelu(_np(x), _np(weight), out=_np(y))
-        return y
+        return _prelu_forward(x, weight)
 
     @staticmethod
     def backward(ctx, g):
@@ -706,6 +747,8 @@ def prelu(input, weight):
     fixed order: the same bits for any thread count)."""
     if not (_eligible(input) and _eligible(weight) and input.dtype == weight.dtype):
         return F.prelu(input, weight)
+    if _untracked(input) and _untracked(weight):
+        return _prelu_forward(input, weight)
     return _PReLUFunction.apply(input, weight)
 
 

@@ -153,6 +153,12 @@ def test_one_tensor_form_values_and_gradients(case, dtype, layout, dim):
     y_ref, (gx_ref,) = reference_grads(lambda t: expression_split(case, t, dim), [x], g)
     torch.testing.assert_close(y.detach().double(), y_ref, **tolerances(dtype))
     torch.testing.assert_close(x.grad.double(), gx_ref, **tolerances(dtype, grad_scale(g, x)))
+    # where autograd records nothing, no autograd function: the same values, no graph
+    with torch.no_grad():
+        untracked = [ours(case, x, dim)]
+    untracked.append(ours(case, x.detach(), dim))
+    for u in untracked:
+        assert not u.requires_grad and u.grad_fn is None and torch.equal(u, y.detach())
 
 
 @pytest.mark.parametrize("layouts", [("contiguous", "contiguous"), ("transposed", "contiguous"),
@@ -175,6 +181,8 @@ def test_two_tensor_form_values_and_gradients(case, dtype, layouts):
     # the one-tensor form along a dim gives the two-tensor form of its halves
     x = torch.cat([a.detach(), gate.detach()], dim=1)
     torch.testing.assert_close(ours(case, x, 1), y.detach(), rtol=0, atol=0)
+    untracked = ours(case, a.detach(), gate.detach())     # no autograd function
+    assert not untracked.requires_grad and torch.equal(untracked, y.detach())
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
@@ -591,6 +599,9 @@ def test_prelu_values_and_gradients_match_torch(shape, num_parameters, layout, d
     # the function form, and a weight that does not require grad
     torch.testing.assert_close(ft.prelu(x, weight.to(dtype)), F.prelu(x, weight.to(dtype)),
                                rtol=0, atol=0)
+    with torch.no_grad():                       # the module's weight, grad mode off
+        u = ours_m(x)
+    assert not u.requires_grad and torch.equal(u, y.detach())
 
 
 def test_prelu_gradcheck_and_gradgradcheck():

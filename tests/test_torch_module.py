@@ -233,17 +233,22 @@ def test_works_on_the_tensors_memory_without_copying(monkeypatch, requires_grad)
 
 
 def test_jit_trace_records_the_modules():
-    """torch.jit.trace of a model with fastact's modules: the traced model gives the
-    eager model's values and gradients (the kernels run inside it)."""
-    model = torch.nn.Sequential(torch.nn.Linear(5, 7), ft.GELU(), torch.nn.Linear(7, 3),
-                                ft.Softplus(beta=2.0)).double()
+    """torch.jit.trace of a model with fastact's modules (elementwise and gated): the
+    traced model gives the eager model's values and gradients (the kernels run inside
+    it)."""
+    model = torch.nn.Sequential(torch.nn.Linear(5, 14), ft.SwiGLU(), ft.GELU(),
+                                torch.nn.Linear(7, 3), ft.Softplus(beta=2.0)).double()
     x = torch.randn(4, 5, dtype=torch.float64)
+
+    def expected_of(t):
+        h = model[0](t)
+        return F.softplus(model[3](F.gelu(h[:, :7] * F.silu(h[:, 7:]))), beta=2.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # the tracer's notes on Python functions
         traced = torch.jit.trace(model, (x,))
     xt = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
     y, yt = model(xt), traced(xt)
-    expected = F.softplus(model[2](F.gelu(model[0](xt))), beta=2.0)
+    expected = expected_of(xt)
     torch.testing.assert_close(yt, expected, rtol=1e-14, atol=1e-15)
     torch.testing.assert_close(y, yt, rtol=0, atol=0)
     g, = torch.autograd.grad(yt.sum(), xt)
@@ -256,8 +261,7 @@ def test_jit_trace_records_the_modules():
         warnings.simplefilter("ignore")
         frozen = torch.jit.trace(model, (x,))
         x2 = torch.randn(3, 5, dtype=torch.float64)
-        torch.testing.assert_close(frozen(x2), F.softplus(model[2](F.gelu(model[0](x2))),
-                                                          beta=2.0), rtol=1e-14, atol=1e-15)
+        torch.testing.assert_close(frozen(x2), expected_of(x2), rtol=1e-14, atol=1e-15)
 
 
 def test_views_with_gaps_and_expanded_gradients():
