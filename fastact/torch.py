@@ -136,7 +136,8 @@ def _like(t, g):
     return torch.empty_like(t).copy_(g)
 
 
-_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
+# torch dtype -> the kernel tables' dtype code (the backend's table of codes)
+_CODES = {getattr(torch, d.name): code for code, d in _backend._CODES.items()}
 
 
 def _launch(spec, entry, a, b, out):
@@ -165,6 +166,9 @@ def _forward(x, spec):
     return y
 
 
+_forward_ad = torch.autograd.forward_ad
+
+
 def _untracked(x):
     """Whether nothing records an operation on x: autograd (no grad required, or grad
     mode off), forward-mode AD (no level open: a dual tensor needs the jvp) and
@@ -174,16 +178,14 @@ def _untracked(x):
             and not torch._C._get_tracing_state())
 
 
-_forward_ad = torch.autograd.forward_ad
-
 # OpenMP runtimes' file names: GNU's, LLVM's, Intel's
 _OPENMP_LIBRARY = re.compile(r"/lib(gomp|omp|iomp5)[-.][^/]*$")
 
 
 def _openmp_libraries(maps_lines):
     """The OpenMP runtime libraries mapped into a process, from its /proc/self/maps."""
-    return {line.split()[-1] for line in maps_lines
-            if len(line.split()) >= 6 and _OPENMP_LIBRARY.search(line.split()[-1])}
+    paths = (fields[-1] for fields in map(str.split, maps_lines) if len(fields) >= 6)
+    return {path for path in paths if _OPENMP_LIBRARY.search(path)}
 
 
 def _shares_pytorchs_openmp():
@@ -678,7 +680,7 @@ def _make_gated(spec):
 
     def __init__(self, dim=-1, *args, **kwargs):
         torch.nn.Module.__init__(self)
-        bound = inspect.Signature(params).bind(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         self.dim = dim
         self._values = validated(tuple(bound.arguments.values()))
