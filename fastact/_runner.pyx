@@ -12,7 +12,8 @@ it) gives the default thread count.
 """
 cimport numpy as cnp
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from libc.string cimport memcmp
+from cpython.ref cimport Py_INCREF
+from libc.string cimport memcmp, memset
 
 import numpy as np
 
@@ -93,6 +94,8 @@ cdef extern from "numpy/arrayobject.h":
         NPY_USERDEF
     object PyArray_NewLikeArray(cnp.ndarray prototype, cnp.NPY_ORDER order, void *descr,
                                 int subok)
+    object PyArray_NewFromDescr(void *subtype, void *descr, int nd, cnp.npy_intp *dims,
+                                cnp.npy_intp *strides, void *data, int flags, void *obj)
 
 ctypedef void (*kernel_t)(const char *a, const char *b, char *o1, char *o2, Py_ssize_t n,
                           const double *p, int stream) noexcept nogil
@@ -101,6 +104,8 @@ cdef extern from "fa_pool.h" nogil:
     ctypedef void (*fa_task_t)(void *ctx, Py_ssize_t i) noexcept nogil
     void fa_pool_run(fa_task_t fn, void *ctx, Py_ssize_t nchunks, int nthreads)
     void fa_pool_run_team(fa_task_t fn, void *ctx, Py_ssize_t nchunks, int nthreads)
+    int fa_pool_get_team_here()
+    void fa_pool_set_team_here(int on)
     void fa_pool_after_fork()
     long long fa_pool_stall_count()
     long long fa_pool_solo_calls()
@@ -114,6 +119,8 @@ cdef enum:
     # bytes of a call's input from which its float32 / float64 loops prefetch ahead of
     # what they compute (a kernel's stream argument; _kernels.pyx.in): past the caches
     STREAM_BYTES = 8 << 20
+    # rows of a softmax call whose flags (fastact._runner.softmax) go on the stack
+    SMX_FEW_ROWS = 256
 
 cdef extern from "fa_softmax_api.h":
     ctypedef struct fa_smx_stats:
@@ -224,12 +231,37 @@ def set_pool_backoff(long long calls):
 
 
 def set_openmp_team(bint on):
-    """Whether launch_at (fastact.torch's calls) runs its threaded calls on the OpenMP
-    runtime's team (fa_pool_run_team) instead of the pool; on only with OpenMP, and never
+    """Whether launch_at (fastact.torch's calls) and the calls inside on_team run their
+    threaded work on the OpenMP runtime's team (fa_pool_run_team) instead of the pool; on only with OpenMP, and never
     in a forked child. Returns the setting in force."""
     global g_team
     g_team = on and FA_RUNNER_OPENMP and not g_forked
     return g_team
+
+
+def on_team(fn, *args, **kwargs):
+    """fn(*args, **kwargs) with this thread's segment loops and softmax calls threaded as
+    launch_at's (on OpenMP's team where set_openmp_team is on): fastact.torch's gated
+    units and softmax family, which come through the array API."""
+    cdef int before = fa_pool_get_team_here()
+    fa_pool_set_team_here(1)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        fa_pool_set_team_here(before)
+
+
+def team_here():
+    """Whether the calling thread is inside on_team (tests)."""
+    return bool(fa_pool_get_team_here())
+
+
+cdef inline void pool_run(fa_task_t fn, void *ctx, Py_ssize_t nchunks, int nt) noexcept nogil:
+    """fa_pool_run, or fa_pool_run_team inside on_team when the team is on."""
+    if g_team and fa_pool_get_team_here():
+        fa_pool_run_team(fn, ctx, nchunks, nt)
+    else:
+        fa_pool_run(fn, ctx, nchunks, nt)
 
 
 def after_fork_in_child():
@@ -280,6 +312,27 @@ cdef inline int dtype_code(cnp.ndarray arr) noexcept:
         except Exception:
             pass
     return -1
+
+
+def view_at(size_t address, shape, strides, dtype, base):
+    """A writable ndarray of dtype (an np.dtype) at address, of shape and strides (in
+    elements), keeping base alive: fastact.torch's view of a tensor's memory (its
+    caller's guarantee that the memory is there; np.asarray of an __array_interface__,
+    the other way, costs about ten times more)."""
+    cdef cnp.npy_intp dims[64]
+    cdef cnp.npy_intp st[64]
+    cdef int k, nd = len(shape)
+    cdef cnp.dtype d = <cnp.dtype?>dtype
+    if nd > 64 or len(strides) != nd:
+        raise ValueError(f"view_at: shape {shape}, strides {strides}")
+    for k in range(nd):
+        dims[k] = shape[k]
+        st[k] = strides[k] * d.itemsize
+    Py_INCREF(d)                    # PyArray_NewFromDescr takes a reference to d
+    arr = PyArray_NewFromDescr(<void *>np.ndarray, <void *>d, nd, dims, st,
+                               <void *>address, cnp.NPY_ARRAY_WRITEABLE, NULL)
+    cnp.set_array_base(<cnp.ndarray>arr, base)
+    return arr
 
 
 def dtype_index(a):
@@ -400,7 +453,7 @@ cdef int run_kernel(Py_ssize_t kernel, Py_ssize_t entry, int dt, Py_ssize_t n,
         if team:
             fa_pool_run_team(elem_chunk, &j, (n + j.chunk - 1) // j.chunk, nt)
         else:
-            fa_pool_run(elem_chunk, &j, (n + j.chunk - 1) // j.chunk, nt)
+            pool_run(elem_chunk, &j, (n + j.chunk - 1) // j.chunk, nt)
     return 0
 
 
@@ -511,7 +564,7 @@ cdef void run_segments(seg_t f, const slot_t *s, Py_ssize_t m, Py_ssize_t total,
     if block == 0:
         block = chunk_size(kernel, total, nt) if nt > 1 else total
     j.f, j.s, j.m, j.block, j.total = f, s, m, block, total
-    fa_pool_run(seg_chunk, &j, (total + block - 1) // block, nt)
+    pool_run(seg_chunk, &j, (total + block - 1) // block, nt)
 
 
 def segments(Py_ssize_t seg, int dt, Py_ssize_t kernel, tuple slots, Py_ssize_t total,
@@ -670,20 +723,20 @@ cdef int long_row(smx_job *j, int nt) noexcept nogil:
     cdef fa_smx_consts c
     j.m = 0
     if j.op != FA_SMX_BWDY:
-        fa_pool_run(smx_max, j, nb, nt)
+        pool_run(smx_max, j, nb, nt)
         j.m = j.maxes[0]
         for b in range(1, nb):
             j.m = max_nan(j.m, j.maxes[b])
         if not (j.m - j.m == 0):        # NaN or +-inf
             return 1
-    fa_pool_run(smx_sums, j, nb, nt)
+    pool_run(smx_sums, j, nb, nt)
     total.m = j.m
     total.hi = total.lo = total.cnt = total.hi2 = total.lo2 = 0
     for b in range(nb):
         fa_smx_add(&total, &j.st[b])
     j.ops.consts(j.log, j.op, &total, &c)
     j.c = &c
-    fa_pool_run(smx_write, j, nb, nt)
+    pool_run(smx_write, j, nb, nt)
     return 0
 
 
@@ -718,8 +771,15 @@ def softmax(bint log, double sign, int op, Py_ssize_t kernel, x, g, o1, o2):
     cdef smx_job j
     j.ops, j.log, j.op, j.sign, j.n, j.isz, j.inner = &g_smx[t], log, op, sign, n, isz, inner
     j.x, j.g, j.o1, j.o2 = data(x), data_or_null(g), data(o1), data_or_null(o2)
-    flags_arr = np.zeros(outer * inner, np.uint8)
-    j.flags = <unsigned char *>cnp.PyArray_DATA(<cnp.ndarray>flags_arr)
+    cdef unsigned char few[SMX_FEW_ROWS]        # the rows' flags, on the stack when few
+    cdef Py_ssize_t nrows = outer * inner, nspecial = 0
+    flags_arr = None
+    if nrows <= SMX_FEW_ROWS:
+        memset(few, 0, nrows)
+        j.flags = few
+    else:
+        flags_arr = np.zeros(nrows, np.uint8)
+        j.flags = <unsigned char *>cnp.PyArray_DATA(<cnp.ndarray>flags_arr)
     cdef int nt = threads_for(kernel, total)
     chunk = chunk_size(kernel, total, nt) if nt > 1 else total
     if inner == 1 and nt > 1 and outer < 2 * nt and n >= 2 * FA_SMX_BLOCK:
@@ -737,7 +797,7 @@ def softmax(bint log, double sign, int op, Py_ssize_t kernel, x, g, o1, o2):
     elif inner == 1:
         j.count, j.per_chunk = outer, max(1, chunk // n)
         with nogil:
-            fa_pool_run(smx_rows, &j, (outer + j.per_chunk - 1) // j.per_chunk, nt)
+            pool_run(smx_rows, &j, (outer + j.per_chunk - 1) // j.per_chunk, nt)
     else:
         # tiles of w columns (as wide as the tile allows: rows of 4 KiB stream well;
         # 16 KiB-strided rows of 64 bytes did not), enough of them for the threads
@@ -747,6 +807,11 @@ def softmax(bint log, double sign, int op, Py_ssize_t kernel, x, g, o1, o2):
         j.w, j.per = w, (inner + w - 1) // w
         j.count, j.per_chunk = outer * j.per, max(1, chunk // (w * n))
         with nogil:
-            fa_pool_run(smx_tiles, &j, (j.count + j.per_chunk - 1) // j.per_chunk, nt)
-    special = np.flatnonzero(flags_arr)
-    return special if special.size else None
+            pool_run(smx_tiles, &j, (j.count + j.per_chunk - 1) // j.per_chunk, nt)
+    for r in range(nrows):
+        nspecial += j.flags[r] != 0
+    if nspecial == 0:
+        return None
+    if flags_arr is None:
+        return np.array([r for r in range(nrows) if j.flags[r]], np.intp)
+    return np.flatnonzero(flags_arr)

@@ -8,6 +8,8 @@ follow x's layout. The backends compute on these 3-D views: the compiled one thr
 fastact._runner.softmax (rows, or tiles of columns when inner > 1, spread over the
 threads), the NumPy one through fastact._numpy_backend.softmax.
 """
+import math
+
 import numpy as np
 
 from . import _arrays, _backend, _numpy_backend
@@ -63,8 +65,9 @@ _GRAIN_KERNEL = KERNEL_INDEX["sigmoid"]
 _SPECIAL_CHUNK = 1 << 15
 
 
-def _compute(func, op, x, g, outs):
-    """The backend on the 3-D views. The compiled kernels leave the rows holding a NaN or
+def compute(func, op, x, g, outs):
+    """The backend on the 3-D views (run's, and fastact.torch's of dense tensors, which it
+    checks itself). The compiled kernels leave the rows holding a NaN or
     an infinite max to this function: those whose max (of sign * x) is NaN or -inf take
     NaN for every output, as the NumPy backend's rules give them, without their float64
     temporaries (a fully masked attention row had cost about ten times an ordinary
@@ -103,7 +106,7 @@ def _views(a, shape, axis, order):
         axis = None if axis is None else len(shape) - 1 - axis
     if axis is None:
         return a.reshape(1, -1, 1)
-    return a.reshape(int(np.prod(shape[:axis])), shape[axis], int(np.prod(shape[axis + 1:])))
+    return a.reshape(math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:]))
 
 
 def run(func, op, x, g, axis, dim, outs, name):
@@ -137,7 +140,7 @@ def run(func, op, x, g, axis, dim, outs, name):
         prepared[0] = np.ones(shape, dtype, order=order)
     targets = [_target(o, shape, dtype, prepared, order) for o in outs]
     if x.size:
-        _compute(func, op,
+        compute(func, op,
                  _views(prepared[1], shape, ax, order),
                  None if prepared[0] is None else _views(prepared[0], shape, ax, order),
                  [_views(t, shape, ax, order) for t in targets])

@@ -65,6 +65,8 @@ class _View:
             "typestr": dtype.str, "strides": tuple(s * size for s in t.stride())}
 
 
+# the compiled backend's view of an address (a tenth of _View's cost), or None
+_view_at = None if _backend._runner is None else _backend._runner.view_at
 _NP_DTYPES = {torch.float16: np.dtype(np.float16), torch.float32: np.dtype(np.float32),
               torch.float64: np.dtype(np.float64), torch.bfloat16: np.dtype(np.int16)}
 
@@ -76,6 +78,8 @@ def _numpy(t):
         return np.empty(tuple(t.shape), _bfloat16())   # t.numpy() refuses bfloat16
     if dtype is None or t.numel() == 0:
         a = t.numpy()
+    elif _view_at is not None:
+        a = _view_at(t.data_ptr(), t.shape, t.stride(), dtype, t)
     else:
         a = np.asarray(_View(t, dtype))
     return a.view(_bfloat16()) if t.dtype == torch.bfloat16 else a
@@ -205,6 +209,11 @@ if _backend.COMPILED is not None:
     # fastact.torch's elementwise calls then run on PyTorch's OpenMP threads, which spin
     # for milliseconds after each PyTorch op, instead of on the pool's (fa_pool.h)
     _backend._runner.set_openmp_team(_shares_pytorchs_openmp())
+    # the gated units and the softmax family reach the runner through the array API
+    _on_team = _backend._runner.on_team
+else:
+    def _on_team(fn, *args, **kwargs):
+        return fn(*args, **kwargs)
 
 
 class _Function(torch.autograd.Function):
@@ -498,21 +507,21 @@ def _jvp_of(reference, inputs, tangents):
 def _split_forward(x, kernel, dim):
     """A gated unit of x's halves along dim, as a new tensor."""
     y = _empty_as(_gated.half_shape(x.shape, dim), x)
-    _gated.split(kernel, _api_gated.FWD, None, _np(x), dim, None, _np(y), None,
-                 GATED_KERNELS[kernel].name)
+    _on_team(_gated.split, kernel, _api_gated.FWD, None, _np(x), dim, None, _np(y), None,
+             GATED_KERNELS[kernel].name)
     return y
 
 
 def _pair_forward(a, b, kernel):
     """A gated unit of a and the gate b, as a new tensor."""
     y = _empty_as(a.shape, a)
-    _gated.pair(kernel, _api_gated.FWD, None, _np(a), _np(b), _np(y), None, "gated")
+    _on_team(_gated.pair, kernel, _api_gated.FWD, None, _np(a), _np(b), _np(y), None, "gated")
     return y
 
 
 def _prelu_forward(x, weight):
     y = _empty_as(x.shape, x)
-    _api_gated.prelu(_np(x), _np(weight), out=_np(y))
+    _on_team(_api_gated.prelu, _np(x), _np(weight), out=_np(y))
     return y
 
 
@@ -530,8 +539,8 @@ class _GatedSplit(torch.autograd.Function):
         if torch.is_grad_enabled() or not _eligible(g) or g.dtype != x.dtype:
             return _autograd_of(ctx.reference, [x], g)[0], None, None, None
         gx = _empty_as(x.shape, x)
-        _gated.split(ctx.kernel, _api_gated.BWD, _np(g), _np(x), ctx.dim, None, _np(gx), None,
-                     "gated")
+        _on_team(_gated.split, ctx.kernel, _api_gated.BWD, _np(g), _np(x), ctx.dim, None,
+                 _np(gx), None, "gated")
         return gx, None, None, None
 
     @staticmethod
@@ -554,8 +563,8 @@ class _GatedPair(torch.autograd.Function):
         if torch.is_grad_enabled() or not _eligible(g) or g.dtype != a.dtype:
             return (*_autograd_of(ctx.reference, [a, b], g), None, None)
         ga, gb = _empty_as(a.shape, a), _empty_as(a.shape, a)
-        _gated.pair(ctx.kernel, _api_gated.BWD, _np(g), _np(a), _np(b), (_np(ga), _np(gb)),
-                    None, "gated")
+        _on_team(_gated.pair, ctx.kernel, _api_gated.BWD, _np(g), _np(a), _np(b),
+                 (_np(ga), _np(gb)), None, "gated")
         return ga, gb, None, None
 
     @staticmethod
@@ -735,7 +744,7 @@ class _PReLUFunction(torch.autograd.Function):
         if torch.is_grad_enabled() or not _eligible(g) or g.dtype != x.dtype:
             return tuple(_autograd_of(F.prelu, [x, w], g))
         gx, gw = _empty_as(x.shape, x), torch.empty(w.shape, dtype=w.dtype)
-        _api_gated.prelu_backward(_np(g), _np(x), _np(w), out=(_np(gx), _np(gw)))
+        _on_team(_api_gated.prelu_backward, _np(g), _np(x), _np(w), out=(_np(gx), _np(gw)))
         return gx, gw
 
     @staticmethod
@@ -766,8 +775,8 @@ class _RReLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, lower, upper, seed):
         y, noise = _empty_as(x.shape, x), _empty_as(x.shape, x)
-        _api_gated.rrelu_forward_backward(_np(x), lower, upper, True, seed=seed, out=_np(y),
-                                          grad_out=_np(noise))
+        _on_team(_api_gated.rrelu_forward_backward, _np(x), lower, upper, True, seed=seed,
+                 out=_np(y), grad_out=_np(noise))
         ctx.save_for_backward(noise)
         ctx.save_for_forward(noise)
         return y
@@ -819,8 +828,10 @@ __all__ += ["prelu", "PReLU", "rrelu", "RReLU"]
 # y=y); double backward, forward-mode AD with autograd recording, and ineligible
 # tensors use PyTorch's formulas from y.
 
-from . import _api_softmax  # noqa: E402
+from . import _softmax  # noqa: E402
 from ._activations import SOFTMAX_TABLE  # noqa: E402
+
+_SOFTMAX_INDEX = {spec.name: i for i, spec in enumerate(SOFTMAX_TABLE)}
 
 
 def _c_perm(t):
@@ -835,13 +846,12 @@ def _c_perm(t):
     return False
 
 
-def _rows(t, perm):
-    """The NumPy view of t (C-contiguous under perm) that fastact reads or writes."""
-    return _numpy((t if perm is None else t.permute(perm)).detach())
-
-
-def _axis(perm, dim):
-    return dim if perm is None else perm.index(dim)
+def _rows(t, perm, dim):
+    """The NumPy view (outer, n, inner) of t (C-contiguous under perm) along dim that
+    fastact._softmax's backends read or write."""
+    a = _numpy((t if perm is None else t.permute(perm)).detach())
+    axis = dim if perm is None else perm.index(dim)
+    return a.reshape(math.prod(a.shape[:axis]), a.shape[axis], math.prod(a.shape[axis + 1:]))
 
 
 def _softmax_formula(name, g, y, dim):
@@ -852,6 +862,17 @@ def _softmax_formula(name, g, y, dim):
         return g - y.exp() * g.sum(dim, keepdim=True)
     gx = y * (g - (g * y).sum(dim, keepdim=True))
     return -gx if name == "softmin" else gx
+
+
+def _softmax_forward(x, name, dim):
+    """y, a new tensor in x's layout (dense x's own; one copy of x with gaps)."""
+    perm = _c_perm(x)
+    if perm is False:                          # gaps or overlaps: one copy
+        x, perm = x.contiguous(), None
+    y = torch.empty_like(x)                    # x's layout (dense: the same strides)
+    _on_team(_softmax.compute, _SOFTMAX_INDEX[name], _softmax.FWD, _rows(x, perm, dim), None,
+             [_rows(y, perm, dim)])
+    return y
 
 
 def _softmax_backward(name, g, y, dim, record):
@@ -865,8 +886,8 @@ def _softmax_backward(name, g, y, dim, record):
         y, perm = y.contiguous(), None
     g = _like(y, g)                            # y's strides: the same permutation
     out = torch.empty_like(y)
-    _api_softmax._NAMESPACE[name + "_backward"](_rows(g, perm), y=_rows(y, perm),
-                                                axis=_axis(perm, dim), out=_rows(out, perm))
+    _on_team(_softmax.compute, _SOFTMAX_INDEX[name], _softmax.BWDY, _rows(y, perm, dim),
+             _rows(g, perm, dim), [_rows(out, perm, dim)])
     return out
 
 
@@ -876,12 +897,7 @@ class _SoftmaxFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, name, dim):
-        perm = _c_perm(x)
-        if perm is False:                      # gaps or overlaps: one copy
-            x, perm = x.contiguous(), None
-        y = torch.empty_like(x)                # x's layout (dense: the same strides)
-        _api_softmax._NAMESPACE[name](_rows(x, perm), axis=_axis(perm, dim),
-                                      out=_rows(y, perm))
+        y = _softmax_forward(x, name, dim)
         ctx.name, ctx.dim = name, dim
         ctx.save_for_backward(y)
         ctx.save_for_forward(y)
@@ -926,6 +942,8 @@ def _make_softmax(spec):
         if isinstance(dim, bool) or not isinstance(dim, int) or \
                 not -input.dim() <= dim < input.dim():
             return torch_function(input, dim)       # PyTorch's errors (or named dims)
+        if _untracked(input):                       # no graph: the autograd function's y
+            return _softmax_forward(input, name, dim % input.dim())
         return autograd_fn.apply(input, name, dim % input.dim())
 
     function.__name__ = function.__qualname__ = name

@@ -1301,7 +1301,7 @@ def test_torch_kernel_path_ran_not_pytorch(tdt, torch, monkeypatch):
     16-bit tensors (forward and backward), and fastact's entry points were called."""
     import torch.nn.functional as F
     import fastact.torch as ft
-    from fastact import _api, _api_gated, _api_softmax, _gated
+    from fastact import _api, _api_gated, _gated, _softmax
     tdtype, dt = tdt
 
     def boom(*args, **kwargs):
@@ -1325,10 +1325,10 @@ def test_torch_kernel_path_ran_not_pytorch(tdt, torch, monkeypatch):
                          (_gated, "pair"), (_api_gated, "prelu"),
                          (_api_gated, "prelu_backward"), (_api_gated, "rrelu_forward_backward")):
         spy(module, attr)
-    for name in ("softmax", "softmax_backward"):
-        real = _api_softmax._NAMESPACE[name]
-        monkeypatch.setitem(_api_softmax._NAMESPACE, name,
-                            lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k))
+    real_compute = _softmax.compute          # the softmax family's backends
+    monkeypatch.setattr(_softmax, "compute", lambda func, op, *a: calls.append(
+        {_softmax.FWD: "softmax", _softmax.BWDY: "softmax_backward"}[op])
+        or real_compute(func, op, *a))
     x = half_tensor(torch, tdtype, (4, 6), seed=16).requires_grad_()
     w = torch.tensor([0.25] * 6, dtype=tdtype, requires_grad=True)
     steps = [(lambda: ft.gelu(x), ["_forward", "_backward"]),

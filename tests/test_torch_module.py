@@ -755,6 +755,100 @@ def test_openmp_team_gives_the_pools_bits(name):
     torch.testing.assert_close(results[0][1].double(), dx64, rtol=1e-5, atol=1e-6)
 
 
+def _float64_reference(name, x, w):
+    """PyTorch's float64 value of fastact.torch's name at x (and prelu's weight w)."""
+    if name == "swiglu":
+        a, b = x.chunk(2, -1)
+        return a * F.silu(b)
+    if name == "prelu":
+        return F.prelu(x, w)
+    dim = 0 if name.endswith("dim0") else -1
+    return getattr(torch, name.split("_dim0")[0])(x, dim)
+
+
+@pytest.mark.parametrize("name, shape", [
+    ("swiglu", (300, 2000)),                 # a segment loop (split halves)
+    ("prelu", (600, 1000)),                  # fixed blocks, the weight's gradient summed
+    ("softmax", (2, 300_000)),               # two long rows: threads within each row
+    ("log_softmax", (600, 1000)),            # whole rows per thread
+    ("softmax_dim0", (1000, 600))])          # tiles of columns
+def test_openmp_team_for_the_gated_units_prelu_and_softmax(name, shape, monkeypatch):
+    """The gated units, prelu and the softmax family reach the runner through the array
+    API; inside fastact.torch they too run on OpenMP's team where it is on: the same bits
+    as on the pool at 1 to 3 threads, forward and backward, and within float32's error
+    of PyTorch's float64 value."""
+    runner = ft._backend._runner
+    if runner is None:
+        pytest.skip("the compiled extension is not built")
+    setting = ft._shares_pytorchs_openmp()
+    gen = torch.Generator().manual_seed(7)
+    x = (torch.randn(shape, generator=gen, dtype=torch.float64) * 4).float().requires_grad_()
+    w = torch.linspace(-0.5, 0.5, shape[1], dtype=torch.float64).float().requires_grad_()
+    fn = {"swiglu": lambda t: ft.swiglu(t), "prelu": lambda t: ft.prelu(t, w),
+          "softmax_dim0": lambda t: ft.softmax(t, 0)}.get(
+              name, lambda t: getattr(ft, name)(t, -1))
+    marks, real = [], ft._on_team             # whether the backends ran marked for it
+
+    def spy(f, *args, **kwargs):
+        return real(lambda *a, **k: marks.append(runner.team_here()) or f(*a, **k),
+                    *args, **kwargs)
+    monkeypatch.setattr(ft, "_on_team", spy)
+    results = []
+    try:
+        for team in (False, True):
+            runner.set_openmp_team(team)
+            for threads in (1, 2, 3):
+                with fastact.threads(threads):
+                    y = fn(x)
+                    g = torch.cos(torch.arange(y.numel(), dtype=torch.float32)).view(y.shape)
+                    grads = torch.autograd.grad(y, [x, w] if name == "prelu" else [x], g)
+                    with torch.no_grad():
+                        plain = fn(x)
+                results.append((y.detach(), *grads, plain))
+    finally:
+        runner.set_openmp_team(setting)
+    assert len(marks) == 6 * 3 and all(marks)      # forward, backward, no_grad forward
+    for got in results[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(got, results[0]))
+    assert torch.equal(results[0][-1], results[0][0])
+    x64, w64 = x.detach().double().requires_grad_(), w.detach().double().requires_grad_()
+    want = _float64_reference(name, x64, w64)
+    torch.testing.assert_close(results[0][0].double(), want.detach(), rtol=4 * 2.0 ** -23,
+                               atol=1e-37)
+    g = torch.cos(torch.arange(want.numel(), dtype=torch.float32)).view(want.shape).double()
+    want_grads = torch.autograd.grad(want, [x64, w64] if name == "prelu" else [x64], g)
+    for got, ref in zip(results[0][1:-1], want_grads):
+        torch.testing.assert_close(got.double(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_on_team_is_per_thread():
+    """on_team marks the calling thread alone, for the call's length: a thread started
+    inside it is not marked, nor is the caller afterwards (also after an exception,
+    and after a nested call)."""
+    runner = ft._backend._runner
+    if runner is None:
+        pytest.skip("the compiled extension is not built")
+    import threading
+    seen = {}
+
+    def inside():
+        seen["caller"] = runner.team_here()
+        other = threading.Thread(target=lambda: seen.__setitem__("other", runner.team_here()))
+        other.start()
+        other.join()
+        seen["nested"] = runner.on_team(runner.team_here)
+        seen["after nested"] = runner.team_here()
+        return "result"
+
+    assert not runner.team_here()
+    assert runner.on_team(inside) == "result"
+    assert seen == {"caller": True, "other": False, "nested": True, "after nested": True}
+    assert not runner.team_here()
+    with pytest.raises(ZeroDivisionError):
+        runner.on_team(lambda: 1 / 0)
+    assert not runner.team_here()
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork")
 def test_a_forked_child_computes_on_the_pool():
     """GNU OpenMP's team is not in a child after fork() (PyTorch's own ops hang there):

@@ -303,6 +303,18 @@ static void fa_pool_run_team(fa_task_t fn, void *ctx, ptrdiff_t nchunks, int nth
 #define fa_pool_run_team fa_pool_run
 #endif
 
+/* Whether the calling thread's threaded calls go to fa_pool_run_team (where the runner's
+ * team setting is on): set around fastact.torch's calls of the gated units and the
+ * softmax family, which reach the runner through the array API; per thread, so that a
+ * NumPy call of another Python thread meanwhile keeps the pool. */
+#if defined(_MSC_VER)
+static __declspec(thread) int fa_pool_team_here;
+#else
+static _Thread_local int fa_pool_team_here;
+#endif
+static int fa_pool_get_team_here(void) { return fa_pool_team_here; }
+static void fa_pool_set_team_here(int on) { fa_pool_team_here = on; }
+
 /* In a child after fork(): the workers are not there; forget them (and a caller's hold,
  * if another thread of the parent was in a call). */
 static void fa_pool_after_fork(void) {
