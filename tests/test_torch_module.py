@@ -718,6 +718,23 @@ def test_openmp_libraries_of_a_process():
         assert ft._openmp_libraries([line.format(unrelated)]) == set()
 
 
+def _on_pool_and_team(compute):
+    """compute()'s results on fastact's pool, then on OpenMP's team, at 1 to 3 threads
+    each (the process's setting restored after)."""
+    runner = ft._backend._runner
+    setting = ft._shares_pytorchs_openmp()
+    results = []
+    try:
+        for team in (False, True):
+            runner.set_openmp_team(team)
+            for threads in (1, 2, 3):
+                with fastact.threads(threads):
+                    results.append(compute())
+    finally:
+        runner.set_openmp_team(setting)
+    return results
+
+
 @pytest.mark.parametrize("name", ["gelu", "silu", "tanh", "softplus"])
 def test_openmp_team_gives_the_pools_bits(name):
     """fastact.torch's calls on OpenMP's team (PyTorch's threads, where the process has
@@ -726,22 +743,15 @@ def test_openmp_team_gives_the_pools_bits(name):
     runner = ft._backend._runner
     if runner is None:
         pytest.skip("the compiled extension is not built")
-    setting = ft._shares_pytorchs_openmp()
     x64 = torch.linspace(-12, 12, 600_001, dtype=torch.float64)
     x = x64.float().requires_grad_()
     g = torch.cos(x64 * 3).float()
-    results = []
-    try:
-        for team in (False, True):
-            runner.set_openmp_team(team)
-            for threads in (1, 2, 3):
-                with fastact.threads(threads):
-                    y = getattr(ft, name)(x)
-                    dx, = torch.autograd.grad(y, x, g)
-                    plain = getattr(ft, name)(x.detach())
-                results.append((y.detach(), dx, plain))
-    finally:
-        runner.set_openmp_team(setting)
+
+    def compute():
+        y = getattr(ft, name)(x)
+        dx, = torch.autograd.grad(y, x, g)
+        return y.detach(), dx, getattr(ft, name)(x.detach())
+    results = _on_pool_and_team(compute)
     for y, dx, plain in results[1:]:
         assert torch.equal(y, results[0][0]) and torch.equal(dx, results[0][1])
         assert torch.equal(plain, results[0][0])
@@ -780,7 +790,6 @@ def test_openmp_team_for_the_gated_units_prelu_and_softmax(name, shape, monkeypa
     runner = ft._backend._runner
     if runner is None:
         pytest.skip("the compiled extension is not built")
-    setting = ft._shares_pytorchs_openmp()
     gen = torch.Generator().manual_seed(7)
     x = (torch.randn(shape, generator=gen, dtype=torch.float64) * 4).float().requires_grad_()
     w = torch.linspace(-0.5, 0.5, shape[1], dtype=torch.float64).float().requires_grad_()
@@ -793,20 +802,15 @@ def test_openmp_team_for_the_gated_units_prelu_and_softmax(name, shape, monkeypa
         return real(lambda *a, **k: marks.append(runner.team_here()) or f(*a, **k),
                     *args, **kwargs)
     monkeypatch.setattr(ft, "_on_team", spy)
-    results = []
-    try:
-        for team in (False, True):
-            runner.set_openmp_team(team)
-            for threads in (1, 2, 3):
-                with fastact.threads(threads):
-                    y = fn(x)
-                    g = torch.cos(torch.arange(y.numel(), dtype=torch.float32)).view(y.shape)
-                    grads = torch.autograd.grad(y, [x, w] if name == "prelu" else [x], g)
-                    with torch.no_grad():
-                        plain = fn(x)
-                results.append((y.detach(), *grads, plain))
-    finally:
-        runner.set_openmp_team(setting)
+
+    def compute():
+        y = fn(x)
+        g = torch.cos(torch.arange(y.numel(), dtype=torch.float32)).view(y.shape)
+        grads = torch.autograd.grad(y, [x, w] if name == "prelu" else [x], g)
+        with torch.no_grad():
+            plain = fn(x)
+        return y.detach(), *grads, plain
+    results = _on_pool_and_team(compute)
     assert len(marks) == 6 * 3 and all(marks)      # forward, backward, no_grad forward
     for got in results[1:]:
         assert all(torch.equal(a, b) for a, b in zip(got, results[0]))
