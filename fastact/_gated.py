@@ -278,9 +278,49 @@ def split(kernel, entry, g, x, dim, axis, out, grad_out, name):
     return results[0] if len(results) == 1 else tuple(results)
 
 
+def _pair_fast(kernel, entry, g, a, b, out, grad_out):
+    """pair's common case (a, the gate and g C-contiguous arrays of one shape and of
+    float32/float64/float16/bfloat16, outputs absent or of the same kind and apart from
+    the inputs and each other) with the least Python; None otherwise."""
+    if type(b) is not np.ndarray or (b.dtype not in _FAST and not _arrays.is_bfloat16(b.dtype)) \
+            or b.ndim == 0 or not b.flags.c_contiguous or not b.flags.aligned:
+        return None
+    dtype, shape = b.dtype, b.shape
+    inputs = (a, b) if g is None else (g, a, b)
+    if not all(_ready(v, dtype, shape) for v in inputs):
+        return None
+    has_y, has_grad = _HAS_Y[entry], entry != _FWD
+    grads = (grad_out if has_y else out) if has_grad else None
+    if grads is None:
+        grads = (None, None)
+    elif type(grads) is not tuple or len(grads) != 2:
+        return None
+    outs = [out if has_y else None, *grads]
+    wanted = (has_y, has_grad, has_grad)
+    for i, (o, w) in enumerate(zip(outs, wanted)):
+        if o is None:
+            if w:
+                outs[i] = np.empty(shape, dtype)
+        elif not _ready(o, dtype, shape) or not o.flags.writeable or \
+                any(np.may_share_memory(o, v) for v in inputs) or \
+                any(p is not None and np.may_share_memory(o, p) for p in outs[:i]):
+            return None
+    n = b.size
+    if n:
+        views = [o.reshape(1, n) for o in outs if o is not None]
+        _compiled_gated(kernel, entry, None if g is None else g.reshape(1, n), a.reshape(1, n),
+                        b.reshape(1, n), views)
+    results = [o for o, w in zip(outs, wanted) if w]
+    return results[0] if len(results) == 1 else tuple(results)
+
+
 def pair(kernel, entry, g, a, b, out, grad_out, name):
     """A gated entry on a and the gate b (g: grad_output for bwd/fbg). Returns y, the
     pair of gradients, or (y, grad_a, grad_gate)."""
+    if _backend.active is not _backend.NUMPY:
+        r = _pair_fast(kernel, entry, g, a, b, out, grad_out)
+        if r is not None:
+            return r
     inputs = (a, b) if g is None else (g, a, b)
     names = ("a", "gate") if g is None else ("grad_output", "a", "gate")
     if any(_arrays.is_dask(v) for v in inputs):
