@@ -594,6 +594,26 @@ def test_nan_grad_output(backend, func, dtype):
             assert np.isfinite(got[[0, 2]]).all(), (func, n)
 
 
+@pytest.mark.parametrize("func", ["softmax", "softmin"])
+def test_backward_from_y_with_a_sum_past_float32s_range(backend, func):
+    """float32 y and g whose sum(g y) is past float32's range (a y that is no softmax's:
+    entries of 1): the gradient y (g - sum(g y)) is finite where the exact one is, along
+    the last axis and along axis 0 (float32's write rounds that sum; past its range the
+    float64 write takes the row), within the bound of the exact value (float64 here)."""
+    y = np.array([1.0, 1.0, 1e-10, 0.25], np.float32)
+    g = np.array([3e38, 3e38, 0.0, -1e38], np.float32)
+    y64, g64 = y.astype(np.float64), g.astype(np.float64)
+    sign = 1.0 if func == "softmax" else -1.0
+    want = sign * y64 * (g64 - (g64 * y64).sum())
+    for got in (bwd(func, g, y=y), bwd(func, g[:, None], y=y[:, None], axis=0)[:, 0],
+                bwd(func, np.tile(g, (3, 1)), y=np.tile(y, (3, 1)))[1]):
+        finite = np.abs(want) <= np.finfo(np.float32).max
+        assert np.isfinite(got[finite]).all() and np.isinf(got[~finite]).all(), got
+        err = np.abs(got[finite] - want[finite])
+        s = y64 * (np.abs(g64 * y64).sum() + np.abs(g64))
+        assert (err <= 4 * ulp(want[finite], np.float32) + 4 * 2.0 ** -24 * s[finite]).all()
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("func", FUNCS)
 def test_scalar_input(backend, func, dtype):
