@@ -265,18 +265,27 @@ FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char
         fa_smx_tile_sums_f32(lg, op, sign, xb, gb, ob1, r, w, w, m, hi, lo, cnt, hi2, lo2);
     }
     fa_smx_cols_consts_f32(lg, op, w, m, hi, lo, cnt, hi2, lo2, k);
+    float kf[FA_SMX_TILE];              /* softmax's backward from y: float32's tile's */
+    int f32 = op == FA_SMX_BWDY && !lg && fa_smx_bwdy_kf_f32(w, k[1], kf);
     for (at = 0; at < n; at += step) {
         r = n - at < step ? n - at : step;
         fa_smx_widen_rows(bf, x + 2 * at * rs, xb, r, w, rs);
         if (g) fa_smx_widen_rows(bf, g + 2 * at * rs, gb, r, w, rs);
-        for (i = 0; i < r; i++)
-            for (j = 0; j < w; j++) {
-                float xv = xb[i * w + j];
-                float ev = fa_smx_keeps_e(lg, op) ? fa_smx_e_f32(sign * xv, (float)k[0][j]) : 0;
-                fa_smx_elem_f32(lg, op, sign, xv, op == FA_SMX_FWD ? 0 : gb[i * w + j], ev,
-                                k[0][j], k[1][j], k[2][j], k[3][j], k[4][j], &ob1[i * w + j],
-                                &ob2[i * w + j]);
-            }
+        if (f32)
+            for (i = 0; i < r; i++)
+                for (j = 0; j < w; j++)
+                    ob1[i * w + j] = fa_smx_bwdy_f32_f32(sign, xb[i * w + j], gb[i * w + j],
+                                                         kf[j]);
+        else
+            for (i = 0; i < r; i++)
+                for (j = 0; j < w; j++) {
+                    float xv = xb[i * w + j];
+                    float ev = fa_smx_keeps_e(lg, op) ? fa_smx_e_f32(sign * xv, (float)k[0][j])
+                                                      : 0;
+                    fa_smx_elem_f32(lg, op, sign, xv, op == FA_SMX_FWD ? 0 : gb[i * w + j], ev,
+                                    k[0][j], k[1][j], k[2][j], k[3][j], k[4][j],
+                                    &ob1[i * w + j], &ob2[i * w + j]);
+                }
         for (i = 0; i < r; i++) {
             FA_SMX_NARROW(bf, ob1 + i * w, o1 + 2 * (at + i) * rs, w);
             if (op == FA_SMX_FB) FA_SMX_NARROW(bf, ob2 + i * w, o2 + 2 * (at + i) * rs, w);

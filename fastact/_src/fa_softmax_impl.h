@@ -93,6 +93,18 @@ FA_INLINE void SM(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const
 #if FA_SMX_F32
 /* softmax's backward from y for float32 data where k = sum(g y), rounded, is finite */
 FA_INLINE T SM(smx_bwdy_f32)(T sign, T y, T g, T k) { return sign * y * (g - k); }
+
+/* a tile's columns' k (k1) rounded to floats into kf; whether every one is finite, so
+ * that smx_bwdy_f32 serves every column (a select per element between the two writes
+ * cost the tile 12%) */
+FA_INLINE int SM(smx_bwdy_kf)(ptrdiff_t w, const double *k1, T *kf) {
+    int finite = 1;
+    for (ptrdiff_t j = 0; j < w; j++) {
+        kf[j] = (T)k1[j];
+        finite &= S(abs)(kf[j]) < S(inf)();
+    }
+    return finite;
+}
 #endif
 
 /* one element's outputs (y in *o1 and grad_x in *o2 for fb; else the op's one output in
@@ -427,15 +439,8 @@ FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const
     SM(smx_cols_consts)(lg, op, w, m, hi, lo, cnt, hi2, lo2, k);
 #if FA_SMX_F32
     if (op == FA_SMX_BWDY && !lg) {
-        /* smx_elem's float32 write for every column when every k is finite as a float (a
-         * select per element between the two writes cost the tile 12%) */
         T kf[FA_SMX_TILE];
-        int finite = 1;
-        for (j = 0; j < w; j++) {
-            kf[j] = (T)k[1][j];
-            finite &= S(abs)(kf[j]) < S(inf)();
-        }
-        if (finite) {
+        if (SM(smx_bwdy_kf)(w, k[1], kf)) {
             for (i = 0; i < n; i++)
                 for (j = 0; j < w; j++)
                     o1[i * rs + j] = SM(smx_bwdy_f32)(sign, x[i * rs + j], g[i * rs + j], kf[j]);
