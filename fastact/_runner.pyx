@@ -232,8 +232,8 @@ def set_pool_backoff(long long calls):
 
 def set_openmp_team(bint on):
     """Whether launch_at (fastact.torch's calls) and the calls inside on_team run their
-    threaded work on the OpenMP runtime's team (fa_pool_run_team) instead of the pool; on only with OpenMP, and never
-    in a forked child. Returns the setting in force."""
+    threaded work on the OpenMP runtime's team (fa_pool_run_team) instead of the pool;
+    on only with OpenMP, and never in a forked child. Returns the setting in force."""
     global g_team
     g_team = on and FA_RUNNER_OPENMP and not g_forked
     return g_team
@@ -772,7 +772,7 @@ def softmax(bint log, double sign, int op, Py_ssize_t kernel, x, g, o1, o2):
     j.ops, j.log, j.op, j.sign, j.n, j.isz, j.inner = &g_smx[t], log, op, sign, n, isz, inner
     j.x, j.g, j.o1, j.o2 = data(x), data_or_null(g), data(o1), data_or_null(o2)
     cdef unsigned char few[SMX_FEW_ROWS]        # the rows' flags, on the stack when few
-    cdef Py_ssize_t nrows = outer * inner, nspecial = 0
+    cdef Py_ssize_t nrows = outer * inner
     flags_arr = None
     if nrows <= SMX_FEW_ROWS:
         memset(few, 0, nrows)
@@ -808,10 +808,8 @@ def softmax(bint log, double sign, int op, Py_ssize_t kernel, x, g, o1, o2):
         j.count, j.per_chunk = outer * j.per, max(1, chunk // (w * n))
         with nogil:
             pool_run(smx_tiles, &j, (j.count + j.per_chunk - 1) // j.per_chunk, nt)
-    for r in range(nrows):
-        nspecial += j.flags[r] != 0
-    if nspecial == 0:
-        return None
-    if flags_arr is None:
-        return np.array([r for r in range(nrows) if j.flags[r]], np.intp)
-    return np.flatnonzero(flags_arr)
+    if flags_arr is not None:
+        special = np.flatnonzero(flags_arr)
+        return special if special.size else None
+    special = [r for r in range(nrows) if j.flags[r]]
+    return np.array(special, np.intp) if special else None

@@ -141,9 +141,9 @@ def run(func, op, x, g, axis, dim, outs, name):
     targets = [_target(o, shape, dtype, prepared, order) for o in outs]
     if x.size:
         compute(func, op,
-                 _views(prepared[1], shape, ax, order),
-                 None if prepared[0] is None else _views(prepared[0], shape, ax, order),
-                 [_views(t, shape, ax, order) for t in targets])
+                _views(prepared[1], shape, ax, order),
+                None if prepared[0] is None else _views(prepared[0], shape, ax, order),
+                [_views(t, shape, ax, order) for t in targets])
     results = [_finish(t, o, result) for t, o in zip(targets, outs)]
     return results[0] if len(results) == 1 else tuple(results)
 
