@@ -564,7 +564,11 @@ def softmax(func, op, x, g, outs):
             y = x.astype(np.float64)
             if log:
                 gs = np.sum(g64.astype(wide), axis=1, keepdims=True)
-                dx = (g64.astype(wide) - np.exp(y).astype(wide) * gs)
+                m, k = _exp_split(y)              # e^y past float64's range too
+                p = np.ldexp(gs * m.astype(wide), k)
+                # a sum of 0: 0 e^y is 0 also where e^y overflows (NaN for y +inf, NaN)
+                p = np.where(gs == 0, gs * np.where(y <= 0, 1.0, y), p)
+                dx = g64.astype(wide) - p
             else:
                 s = np.sum(g64.astype(wide) * y.astype(wide), axis=1, keepdims=True)
                 dx = sign * (y.astype(wide) * (g64.astype(wide) - s))

@@ -1358,6 +1358,10 @@ SMX_KNOWN = (
     ("gcc", None, ("f64",), r"log_softmax\.bwdy rows sums", "smx_tile_sums", r".",
      "float64 log_softmax bwdy sums (GCC)"),
     ("clang", None, F32_F64, r"bwdy rows sums", "smx_tile_sums", r".", "bwdy sums (clang)"),
+    # float32 log_softmax's backward from y in a tile whose columns mix the two writes
+    # (a sum of g outside [2^-100, 2^100] beside one inside), at SSE2: clang's cost model
+    ("clang", "baseline", ("f32",), r"log_softmax\.bwdy column tiles", "smx_cols_body", r".",
+     "a tile mixing log_softmax bwdy's writes at SSE2 (clang's cost model)"),
     # the max's two selects at SSE2: clang's cost model finds them not worth it
     ("clang", "baseline", F32_F64, r"rows max|column tiles", "smx_tile_max", r".",
      "the max at SSE2 (clang's cost model)"),

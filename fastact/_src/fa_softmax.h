@@ -265,8 +265,8 @@ FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char
         fa_smx_tile_sums_f32(lg, op, sign, xb, gb, ob1, r, w, w, m, hi, lo, cnt, hi2, lo2);
     }
     fa_smx_cols_consts_f32(lg, op, w, m, hi, lo, cnt, hi2, lo2, k);
-    float kf[FA_SMX_TILE];              /* softmax's backward from y: float32's tile's */
-    int f32 = op == FA_SMX_BWDY && !lg && fa_smx_bwdy_kf_f32(w, k[1], kf);
+    float kf[FA_SMX_TILE];              /* the backward from y: float32's tile's */
+    int f32 = op == FA_SMX_BWDY && fa_smx_bwdy_kf_f32(lg, w, k[1], kf);
     for (at = 0; at < n; at += step) {
         r = n - at < step ? n - at : step;
         fa_smx_widen_rows(bf, x + 2 * at * rs, xb, r, w, rs);
@@ -274,8 +274,8 @@ FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char
         if (f32)
             for (i = 0; i < r; i++)
                 for (j = 0; j < w; j++)
-                    ob1[i * w + j] = fa_smx_bwdy_f32_f32(sign, xb[i * w + j], gb[i * w + j],
-                                                         kf[j]);
+                    ob1[i * w + j] = fa_smx_bwdy_f32_f32(lg, sign, xb[i * w + j],
+                                                         gb[i * w + j], kf[j]);
         else
             for (i = 0; i < r; i++)
                 for (j = 0; j < w; j++) {

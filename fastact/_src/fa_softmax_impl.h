@@ -90,20 +90,46 @@ FA_INLINE void SM(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const
     case 4: CALL(0, FA_SMX_BWDX); break; case 5: CALL(1, FA_SMX_BWDX); break;             \
     default: CALL(0, FA_SMX_FB); break;  case 7: CALL(1, FA_SMX_FB); break; }
 
-#if FA_SMX_F32
-/* softmax's backward from y for float32 data where k = sum(g y), rounded, is finite */
-FA_INLINE T SM(smx_bwdy_f32)(T sign, T y, T g, T k) { return sign * y * (g - k); }
+/* (float32 data) whether smx_bwdy_f32 serves a kf: finite (softmax); 2^-100 <= |kf| <= 2^100
+ * (log_softmax: kf m and its first power of two neither underflow nor overflow where the
+ * result could be seen; a k of 0, whose 0 e^y would be NaN for y past 176, and the rest
+ * take smx_bwdy_log_f64) */
+FA_INLINE int SM(smx_bwdy_ok)(int lg, T kf) {
+    T a = S(abs)(kf);
+    return lg ? a >= (T)0x1p-100 && a <= (T)0x1p100 : a < S(inf)();
+}
 
-/* a tile's columns' k (k1) rounded to floats into kf; whether every one is finite, so
- * that smx_bwdy_f32 serves every column (a select per element between the two writes
+#if FA_SMX_F32
+/* the backward from y in float32 for float32 data, with k (sum(g y), or log_softmax's
+ * sum(g)) rounded once to kf: softmax y (g - kf); log_softmax g - kf e^y, e^y = m 2^a 2^b
+ * (exp_split: any y, the product rounded once even where it is subnormal or overflows) */
+FA_INLINE T SM(smx_bwdy_f32)(int lg, T sign, T y, T g, T kf) {
+    U a, b;
+    T m = lg ? S(exp_split)(y, 0, &a, &b) : 0;
+    return lg ? g - S(ldexp2)(kf * m, a, b) : sign * y * (g - kf);
+}
+
+/* log_softmax's float64 write for float32 data (a k outside smx_bwdy_ok's range): g - k e^y
+ * for any y, e^y = m 2^a 2^b (exp_split: past float64's range too), (k (m 2^a)) 2^b so
+ * that a tiny k's product stays normal where it matters; a k of 0 gives g, NaN for y
+ * +inf or NaN, as the exact value */
+FA_INLINE T SM(smx_bwdy_log_f64)(double y, double g, double k) {
+    uint64_t a, b;
+    double m = fa_exp_split_f64(y, 0, &a, &b);
+    double p = (k * (m * fa_pow2_f64(a))) * fa_pow2_f64(b), z = k * (y <= 0 ? 1 : y);
+    return (T)(g - (k == 0 ? z : p));
+}
+
+/* a tile's columns' k (k1) rounded to floats into kf; whether smx_bwdy_f32 serves every
+ * one, so that it serves the whole tile (a select per element between the two writes
  * cost the tile 12%) */
-FA_INLINE int SM(smx_bwdy_kf)(ptrdiff_t w, const double *k1, T *kf) {
-    int finite = 1;
+FA_INLINE int SM(smx_bwdy_kf)(int lg, ptrdiff_t w, const double *k1, T *kf) {
+    int ok = 1;
     for (ptrdiff_t j = 0; j < w; j++) {
         kf[j] = (T)k1[j];
-        finite &= S(abs)(kf[j]) < S(inf)();
+        ok &= SM(smx_bwdy_ok)(lg, kf[j]);
     }
-    return finite;
+    return ok;
 }
 #endif
 
@@ -115,14 +141,15 @@ FA_INLINE void SM(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, 
 #if FA_SMX_F32
     (void)k2;
     if (op == FA_SMX_BWDY) {
-        /* softmax: y (g - k) in float32, k = sum(g y) rounded once, then one rounding each
-         * for the difference and the product: within 3u (y |g| + y sum |g y|), inside the
-         * bound, at a third of the float64 write's instructions; a k past float's range
-         * keeps the float64 write */
+        /* in float32 (smx_bwdy_f32), k = sum(g y) or sum(g) rounded once: softmax one
+         * rounding each for the difference and the product, within 3u (y |g| + y sum |g y|);
+         * log_softmax within 1.7u e^y |k| (e^y 0.7 ulp, k and the product half an ulp
+         * each) and half an ulp of the result; inside the bound, and 16 lanes where the
+         * float64 write has 8. A k outside smx_bwdy_ok's range keeps the float64 write */
         double yv = xv, gd = gv;
         T kf = (T)k1;
-        if (!lg && S(abs)(kf) < S(inf)()) *dx = SM(smx_bwdy_f32)(sign, xv, gv, kf);
-        else *dx = lg ? (T)(gd - fa_exp_f64(yv) * k1) : (T)((double)sign * yv * (gd - k1));
+        if (SM(smx_bwdy_ok)(lg, kf)) *dx = SM(smx_bwdy_f32)(lg, sign, xv, gv, kf);
+        else *dx = lg ? SM(smx_bwdy_log_f64)(yv, gd, k1) : (T)((double)sign * yv * (gd - k1));
         return;
     }
     /* log_softmax: (v - m) - L in float32: v - m <= 0 and L >= 0, so both roundings (and
@@ -144,6 +171,8 @@ FA_INLINE void SM(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, 
 #else
     if (op == FA_SMX_BWDY) {
         if (lg) {
+            /* (y up to the exponential's EXP_MAX, 709: past it, which no log_softmax
+             * gives, the result is unspecified) */
             *dx = FA_FMA(-S(exp)(xv), k1, gv);
         } else {
             T tl, th = S(two_sum)(gv, -k1, &tl);
@@ -338,6 +367,13 @@ FA_INLINE void SM(smx_write_body)(int lg, int op, T sign, const T *FA_SR x, cons
                                  T *FA_SR o1, T *FA_SR o2, ptrdiff_t n, fa_smx_consts c) {
     ptrdiff_t i;
     T dummy;
+#if FA_SMX_F32
+    T kf = (T)c.k1;                     /* the backward from y: the row's choice */
+    if (op == FA_SMX_BWDY && SM(smx_bwdy_ok)(lg, kf)) {
+        for (i = 0; i < n; i++) o1[i] = SM(smx_bwdy_f32)(lg, sign, x[i], g[i], kf);
+        return;
+    }
+#endif
     for (i = 0; i < n; i++)
         SM(smx_elem)(lg, op, sign, x[i], op == FA_SMX_FWD ? 0 : g[i],
                     fa_smx_keeps_e(lg, op) ? o1[i] : 0, c.m, c.k1, c.k2, c.k3, c.k4, &o1[i],
@@ -438,12 +474,13 @@ FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const
     SM(smx_tile_sums)(lg, op, sign, x, g, o1, n, w, rs, m, hi, lo, cnt, hi2, lo2);
     SM(smx_cols_consts)(lg, op, w, m, hi, lo, cnt, hi2, lo2, k);
 #if FA_SMX_F32
-    if (op == FA_SMX_BWDY && !lg) {
+    if (op == FA_SMX_BWDY) {
         T kf[FA_SMX_TILE];
-        if (SM(smx_bwdy_kf)(w, k[1], kf)) {
+        if (SM(smx_bwdy_kf)(lg, w, k[1], kf)) {
             for (i = 0; i < n; i++)
                 for (j = 0; j < w; j++)
-                    o1[i * rs + j] = SM(smx_bwdy_f32)(sign, x[i * rs + j], g[i * rs + j], kf[j]);
+                    o1[i * rs + j] = SM(smx_bwdy_f32)(lg, sign, x[i * rs + j], g[i * rs + j],
+                                                     kf[j]);
             return;
         }
     }
