@@ -624,11 +624,11 @@ def test_log_softmax_backward_from_y_over_every_sum_and_y(backend, dtype):
     float64's too, and +inf), with -0.0, -inf and NaN: within the bound of the exact value
     (mpmath), NaN only where it is NaN, along the last axis, along axis 0 (each column's
     own sum: the columns of one tile mix the two writes), in rows of a group and in a long
-    row split over threads."""
+    row split over threads; a y past the exponential changes no other element's bits."""
     ys = [-0.0, -1e-3, -0.7, -5.0, -40.0, -87.5, -95.0, -103.5, -120.0, -800.0, 0.5, 30.0,
           88.5, 95.0, 300.0, 720.0, 1e30, -np.inf, np.inf, np.nan]
-    if dtype == np.float64:        # past float64's exponential: unspecified (docs/softmax.md)
-        ys = [v for v in ys if not v > 709] + [-0.0, 709.0, -2.5]
+    if dtype == np.float64:        # float64's exponential's edge, and past it
+        ys += [709.0, 709.7, 709.8, 710.0, -745.2]
     tiny, u = float(np.finfo(dtype).tiny), U[np.dtype(dtype)]
     sums = [2.0 ** -140, -(2.0 ** -101), 2.0 ** -100, -(2.0 ** -99), 1e-20, -0.5, 1.0, 3e5,
             2.0 ** 99, -(2.0 ** 100), 2.0 ** 101, 1e38]
@@ -639,8 +639,8 @@ def test_log_softmax_backward_from_y_over_every_sum_and_y(backend, dtype):
         g = (rng.standard_normal(y.size) * min(abs(s), 1e30)).astype(dtype)
         g[-1] = dtype(s - math.fsum(g[:-1].astype(np.float64)))
         rows.append(g)
-    rows.append(np.array([1.5, -1.5, 0.25, -0.25, -0.0] * 3 + [3.0, 0.0, -3.0, 0.5, -0.5],
-                         dtype))                                          # sum 0: g
+    rows.append(np.resize(np.array([1.5, -1.5, 0.25, -0.25, -0.0, 3.0, 0.0, -3.0, 0.5, -0.5],
+                                   dtype), y.size))                       # sum 0: g
     g = np.array(rows)
     yy = np.tile(y, (g.shape[0], 1))
 
@@ -687,6 +687,24 @@ def test_log_softmax_backward_from_y_over_every_sum_and_y(backend, dtype):
             check(got[:y.size], hi, lo, slack, dtype,
                   f"log_softmax bwdy, a long row, sum {float(total)!r}, {threads} threads",
                   x=yl[:y.size])
+    # ordinary y, then one past the exponential in some block: the others' bits unchanged
+    yo = -rng.exponential(5.0, size=(3, 5000)).astype(dtype)
+    go = rng.standard_normal((3, 5000)).astype(dtype)
+    base = bwd("log_softmax", go, y=yo)
+    for at in (0, 1500, 4999):
+        for big in (np.inf, 720.0, 1e30):
+            yb = yo.copy()
+            yb[1, at] = big
+            for got, want in ((bwd("log_softmax", go, y=yb), base),
+                              (bwd("log_softmax", go.T.copy(), y=yb.T.copy(), axis=0).T,
+                               bwd("log_softmax", go.T.copy(), y=yo.T.copy(), axis=0).T)):
+                keep = np.ones(got.shape, bool)
+                keep[1, at] = False
+                np.testing.assert_array_equal(got[keep], want[keep], err_msg=f"{big} at {at}")
+                assert got[1, at] == -np.inf * np.sign(np.sum(go[1], dtype=float)), (big, at)
+            yi = yb.copy()                              # in place: the same bits
+            np.testing.assert_array_equal(bwd("log_softmax", go, y=yi, out=yi),
+                                          bwd("log_softmax", go, y=yb))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)

@@ -1353,11 +1353,14 @@ SMX_KNOWN = (
     # the n % 16 tail of a row's sums (clang: "not identified as a reduction")
     ("clang", None, F32_F64, r"rows sums", "smx_tile_sums", r"via line \d+>\d+$",
      "the tail of a row (clang)"),
-    # log_softmax's backward from y, float64: GCC unrolls the 16 lanes, then the two-sum
-    # defeats the row loop; clang will not reorder the bwdy sums
-    ("gcc", None, ("f64",), r"log_softmax\.bwdy rows sums", "smx_tile_sums", r".",
-     "float64 log_softmax bwdy sums (GCC)"),
+    # the backward from y's sums: clang will not reorder them
     ("clang", None, F32_F64, r"bwdy rows sums", "smx_tile_sums", r".", "bwdy sums (clang)"),
+    # float64 log_softmax's backward from y in a row (a tile) holding a y past 709, at
+    # SSE2: the select of the split exponential (clang's cost model)
+    ("clang", "baseline", ("f64",), r"log_softmax\.bwdy rows write", "smx_write_body", r".",
+     "float64 log_softmax bwdy's select at SSE2 (clang)"),
+    ("clang", "baseline", ("f64",), r"log_softmax\.bwdy column tiles", "smx_cols_body", r".",
+     "float64 log_softmax bwdy's select at SSE2 (clang)"),
     # float32 log_softmax's backward from y in a tile whose columns mix the two writes
     # (a sum of g outside [2^-100, 2^100] beside one inside), at SSE2: clang's cost model
     ("clang", "baseline", ("f32",), r"log_softmax\.bwdy column tiles", "smx_cols_body", r".",

@@ -32,8 +32,9 @@
 enum { FA_SMX_FWD, FA_SMX_BWDY, FA_SMX_BWDX, FA_SMX_FB };
 
 /* a row's statistics: its max m; the sum of e^(v - m) over the elements v < m (hi + lo)
- * and the count of v == m; the second sum (hi2 + lo2): sum(g y) for softmax's backward
- * from y, sum(g e^(v - m)) from x, sum(g) for log_softmax's */
+ * and the count of v == m (float64 log_softmax's backward from y: of y past 709); the
+ * second sum (hi2 + lo2): sum(g y) for softmax's backward from y, sum(g e^(v - m)) from
+ * x, sum(g) for log_softmax's */
 typedef struct { double m, hi, lo, cnt, hi2, lo2; } fa_smx_stats;
 /* the constants of a row's write: m and k1..k4 (see fa_softmax_impl.h) */
 typedef struct { double m, k1, k2, k3, k4; } fa_smx_consts;

@@ -5,7 +5,8 @@
  * float32 data is computed in float64 after the exponential; float64 data in
  * double-word where a result could cancel. The write constants (smx_consts) are, by op:
  *   fwd   softmax: k1 + k2 = 1/S         log_softmax: k1 = L = log(S)
- *   bwdy  softmax: k1 + k2 = sum(g y)    log_softmax: k1 = sum(g)
+ *   bwdy  softmax: k1 + k2 = sum(g y)    log_softmax: k1 = sum(g) (float64: and k3, the
+ *         count of y > 709)
  *   bwdx, fb: k1 + k2 = 1/S; softmax: k3 = sum(g y); log_softmax: k3 = sum(g), k4 = L
  * with S = count(v == m) + rest, rest = sum(e over v < m), and L = log1p(rest) where the
  * max is unique (log_softmax at the max is -log1p(rest), exact where it is tiny); softmax
@@ -63,8 +64,13 @@ FA_INLINE void SM(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const
     if (op == FA_SMX_BWDY) {
         for (k = 0; k < rows; k++)
             for (j = 0; j < w; j++) {
-                if (lg) SM(smx_acc)(&hi2[j], &lo2[j], g[k * rs + j]);
-                else SM(smx_acc_prod)(&hi2[j], &lo2[j], g[k * rs + j], x[k * rs + j]);
+                if (lg) {
+                    SM(smx_acc)(&hi2[j], &lo2[j], g[k * rs + j]);
+                    if (!FA_SMX_F32)            /* float64: the y past EXP_MAX (smx_bwdy_log) */
+                        cnt[j] += x[k * rs + j] > C(EXP_MAX);
+                } else {
+                    SM(smx_acc_prod)(&hi2[j], &lo2[j], g[k * rs + j], x[k * rs + j]);
+                }
             }
         return;
     }
@@ -99,17 +105,8 @@ FA_INLINE int SM(smx_bwdy_ok)(int lg, T kf) {
     return lg ? a >= (T)0x1p-100 && a <= (T)0x1p100 : a < S(inf)();
 }
 
-#if FA_SMX_F32
-/* the backward from y in float32 for float32 data, with k (sum(g y), or log_softmax's
- * sum(g)) rounded once to kf: softmax y (g - kf); log_softmax g - kf e^y, e^y = m 2^a 2^b
- * (exp_split: any y, the product rounded once even where it is subnormal or overflows) */
-FA_INLINE T SM(smx_bwdy_f32)(int lg, T sign, T y, T g, T kf) {
-    U a, b;
-    T m = lg ? S(exp_split)(y, 0, &a, &b) : 0;
-    return lg ? g - S(ldexp2)(kf * m, a, b) : sign * y * (g - kf);
-}
-
-/* log_softmax's float64 write for float32 data (a k outside smx_bwdy_ok's range): g - k e^y
+/* log_softmax's float64 write for float32 data (a k outside smx_bwdy_ok's range), and
+ * float64 data's past EXP_MAX (smx_bwdy_log): g - k e^y
  * for any y, e^y = m 2^a 2^b (exp_split: past float64's range too), (k (m 2^a)) 2^b so
  * that a tiny k's product stays normal where it matters; a k of 0 gives g, NaN for y
  * +inf or NaN, as the exact value */
@@ -118,6 +115,16 @@ FA_INLINE T SM(smx_bwdy_log_f64)(double y, double g, double k) {
     double m = fa_exp_split_f64(y, 0, &a, &b);
     double p = (k * (m * fa_pow2_f64(a))) * fa_pow2_f64(b), z = k * (y <= 0 ? 1 : y);
     return (T)(g - (k == 0 ? z : p));
+}
+
+#if FA_SMX_F32
+/* the backward from y in float32 for float32 data, with k (sum(g y), or log_softmax's
+ * sum(g)) rounded once to kf: softmax y (g - kf); log_softmax g - kf e^y, e^y = m 2^a 2^b
+ * (exp_split: any y, the product rounded once even where it is subnormal or overflows) */
+FA_INLINE T SM(smx_bwdy_f32)(int lg, T sign, T y, T g, T kf) {
+    U a, b;
+    T m = lg ? S(exp_split)(y, 0, &a, &b) : 0;
+    return lg ? g - S(ldexp2)(kf * m, a, b) : sign * y * (g - kf);
 }
 
 /* a tile's columns' k (k1) rounded to floats into kf; whether smx_bwdy_f32 serves every
@@ -131,6 +138,15 @@ FA_INLINE int SM(smx_bwdy_kf)(int lg, ptrdiff_t w, const double *k1, T *kf) {
     }
     return ok;
 }
+#else
+/* (float64 data) log_softmax's backward from y, g - k e^y: the one-rounding FMA with the
+ * exponential up to EXP_MAX (709); past it (no log_softmax's output, but a user's y may
+ * be +inf) smx_bwdy_log_f64, where big: in a row (a tile) whose sums pass counted such
+ * a y (a select in every row cost 6-17%); each element's bits those of its own choice */
+FA_INLINE T SM(smx_bwdy_log)(int big, T y, T g, T k) {
+    return big && y > C(EXP_MAX) ? SM(smx_bwdy_log_f64)(y, g, k) : FA_FMA(-S(exp)(y), k, g);
+}
+
 #endif
 
 /* one element's outputs (y in *o1 and grad_x in *o2 for fb; else the op's one output in
@@ -171,9 +187,7 @@ FA_INLINE void SM(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, 
 #else
     if (op == FA_SMX_BWDY) {
         if (lg) {
-            /* (y up to the exponential's EXP_MAX, 709: past it, which no log_softmax
-             * gives, the result is unspecified) */
-            *dx = FA_FMA(-S(exp)(xv), k1, gv);
+            *dx = SM(smx_bwdy_log)(1, xv, gv, k1);      /* (rows and tiles: their own loops) */
         } else {
             T tl, th = S(two_sum)(gv, -k1, &tl);
             tl = S(abs)(th) < S(inf)() ? tl : 0;
@@ -256,6 +270,23 @@ static double SM(smx_max)(const char *xc, ptrdiff_t n, double sign_) {
 #endif
 }
 
+#if !FA_SMX_F32
+/* (float64 data) smx_tile_sums of log_softmax's backward from y over rows x w (row
+ * stride w), not inlined, so that w stays a run-time value: with the 16 lanes a constant
+ * GCC unrolled them, then left the rows' two-sums scalar (45% of the backward's time;
+ * softmax's, with the constant, vectorizes, and was 5-30% slower this way) */
+#if defined(__clang__)
+__attribute__((noinline))
+#elif defined(__GNUC__)
+__attribute__((noipa))
+#endif
+static void SM(smx_bwdy_log_sums_rt)(const T *x, const T *g, ptrdiff_t rows, ptrdiff_t w,
+                                     int32_t *cnt, double *hi2, double *lo2) {
+    SM(smx_tile_sums)(1, FA_SMX_BWDY, 1, x, g, NULL, rows, w, w, NULL, NULL, NULL, cnt, hi2,
+                     lo2);
+}
+#endif
+
 /* a block's sums in LANES lanes (element i in lane i % LANES), the lanes then added
  * pairwise (lane j + h into lane j, h = LANES/2, ..., 1) into *s; e stored into ev */
 FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g, T *ev,
@@ -268,11 +299,19 @@ FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g,
         m[j] = (T)s->m;
         hi[j] = lo[j] = cnt[j] = hi2[j] = lo2[j] = 0;
     }
-    SM(smx_tile_sums)(lg, op, sign, x, g, ev, rows, FA_SMX_LANES, FA_SMX_LANES, m, hi, lo,
-                     cnt, hi2, lo2);
-    if (tail)
-        SM(smx_tile_sums)(lg, op, sign, x + r, g ? g + r : g, ev ? ev + r : ev, 1, tail, 0, m,
-                         hi, lo, cnt, hi2, lo2);
+#if !FA_SMX_F32
+    if (op == FA_SMX_BWDY && lg) {
+        SM(smx_bwdy_log_sums_rt)(x, g, rows, FA_SMX_LANES, cnt, hi2, lo2);
+        SM(smx_bwdy_log_sums_rt)(x + r, g + r, 1, tail, cnt, hi2, lo2);
+    } else
+#endif
+    {
+        SM(smx_tile_sums)(lg, op, sign, x, g, ev, rows, FA_SMX_LANES, FA_SMX_LANES, m, hi, lo,
+                         cnt, hi2, lo2);
+        if (tail)
+            SM(smx_tile_sums)(lg, op, sign, x + r, g ? g + r : g, ev ? ev + r : ev, 1, tail, 0,
+                             m, hi, lo, cnt, hi2, lo2);
+    }
 #if FA_SMX_F32
     /* float32 data: plain float64 adds (the sums stay within 2^-44 relative, far below
      * float32's rounding), in registers (a two-sum's latency per level, and the lanes'
@@ -285,10 +324,11 @@ FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g,
     for (h = FA_SMX_LANES / 2; h >= 1; h /= 2)
         for (j = 0; j < h; j++) {
             double e, t;
+            if (op != FA_SMX_BWDY || lg)      /* (log_softmax's backward from y's too) */
+                cnt[j] += cnt[j + h];
             if (op != FA_SMX_BWDY) {          /* (the sums an op has no use for are 0) */
                 t = fa_two_sum_f64(hi[j], hi[j + h], &e);
                 hi[j] = t; lo[j] += lo[j + h] + e;
-                cnt[j] += cnt[j + h];
             }
             if (op != FA_SMX_FWD) {
                 t = fa_two_sum_f64(hi2[j], hi2[j + h], &e);
@@ -327,6 +367,7 @@ FA_INLINE void SM(smx_consts_body)(int lg, int op, const fa_smx_stats *s, fa_smx
         double t = s->hi2 + s->lo2;
         c->k1 = t;
         c->k2 = s->lo2 - (t - s->hi2);
+        c->k3 = s->cnt;                 /* (float64 log_softmax: smx_bwdy_log's count) */
         return;
     }
 #if FA_SMX_F32
@@ -371,6 +412,14 @@ FA_INLINE void SM(smx_write_body)(int lg, int op, T sign, const T *FA_SR x, cons
     T kf = (T)c.k1;                     /* the backward from y: the row's choice */
     if (op == FA_SMX_BWDY && SM(smx_bwdy_ok)(lg, kf)) {
         for (i = 0; i < n; i++) o1[i] = SM(smx_bwdy_f32)(lg, sign, x[i], g[i], kf);
+        return;
+    }
+#else
+    if (op == FA_SMX_BWDY && lg) {      /* k3: the count of y past EXP_MAX */
+        if (c.k3 != 0)
+            for (i = 0; i < n; i++) o1[i] = SM(smx_bwdy_log)(1, x[i], g[i], c.k1);
+        else
+            for (i = 0; i < n; i++) o1[i] = SM(smx_bwdy_log)(0, x[i], g[i], c.k1);
         return;
     }
 #endif
@@ -483,6 +532,20 @@ FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const
                                                      kf[j]);
             return;
         }
+    }
+#else
+    if (op == FA_SMX_BWDY && lg) {      /* each column's count of y past EXP_MAX */
+        int32_t big = 0;
+        for (j = 0; j < w; j++) big |= cnt[j];
+        if (big)
+            for (i = 0; i < n; i++)
+                for (j = 0; j < w; j++)
+                    o1[i * rs + j] = SM(smx_bwdy_log)(1, x[i * rs + j], g[i * rs + j], k[1][j]);
+        else
+            for (i = 0; i < n; i++)
+                for (j = 0; j < w; j++)
+                    o1[i * rs + j] = SM(smx_bwdy_log)(0, x[i * rs + j], g[i * rs + j], k[1][j]);
+        return;
     }
 #endif
     for (i = 0; i < n; i++)
