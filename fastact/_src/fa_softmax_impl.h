@@ -11,7 +11,15 @@
  * with S = count(v == m) + rest, rest = sum(e over v < m), and L = log1p(rest) where the
  * max is unique (log_softmax at the max is -log1p(rest), exact where it is tiny); softmax
  * sums the max's e (1) with the rest (count 0: a compare and two adds fewer). float32
- * data's constants are float64 values (k2 = 0), its lanes' sums added in float64. */
+ * data's constants are float64 values (k2 = 0), its lanes' sums added in float64.
+ * FA_SMX_H16 (float16 and bfloat16 rows, computed in float and rounded once to 16 bits,
+ * fa_softmax.h): float32's passes with v - m rounded to float (no two-sum) and e summed in
+ * float lanes 16 rows at a time (FA_SMX_ACC), whose errors the rounding to 16 bits hides. */
+#if FA_SMX_H16
+typedef float SM(acc_t);                /* a lane's running sum of e 2^64: 16 terms at most */
+#else
+typedef double SM(acc_t);
+#endif
 
 /* v - m = d + *de exactly where |d| < 2^14; beyond, e^d is 0 and de, which may be huge
  * or NaN there (an intermediate of the two-sum overflowing), is dropped */
@@ -26,8 +34,13 @@ FA_INLINE T SM(smx_diff)(T v, T m, T *de) {
  * subnormal number; the clamp's compare serves both, and a NaN de where v - m
  * overflows is dropped with it) */
 FA_INLINE T SM(smx_e)(T v, T m) {
+#if FA_SMX_H16
+    return S(exp_dw)(v - m, 0, FA_TAIL);     /* (relative error |v - m| 2^-24: 2^-17 at most
+                                             * where e^(v - m) is above 2^-149) */
+#else
     T de, d = S(two_sum)(v, -m, &de);
     return S(exp_dw)(d, d < C(EXP_MIN_TAIL) ? 0 : de, FA_TAIL);   /* the clamp's compare */
+#endif
 }
 
 /* t added to a sum: float64 (float32 data: float64 terms, 2^29 times finer), or the
@@ -58,7 +71,7 @@ FA_INLINE void SM(smx_acc_prod)(double *hi, double *lo, T g, double y) {
  * hi + lo is the sum of e 2^64 (the caller scales it back), cnt an integer count */
 FA_INLINE void SM(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
                                 T *FA_SR ev, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, const T *FA_SR m,
-                                double *FA_SR hi, double *FA_SR lo, int32_t *FA_SR cnt,
+                                SM(acc_t) *FA_SR hi, double *FA_SR lo, int32_t *FA_SR cnt,
                                 double *FA_SR hi2, double *FA_SR lo2) {
     ptrdiff_t k, j;
     if (op == FA_SMX_BWDY) {
@@ -79,7 +92,11 @@ FA_INLINE void SM(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const
             T v = sign * x[k * rs + j], es = SM(smx_e)(v, m[j]);
             int top = lg && v == m[j];        /* (softmax: the max's e, 2^64, summed) */
             if (fa_smx_keeps_e(lg, op)) ev[k * rs + j] = es;      /* for the write */
+#if FA_SMX_H16
+            hi[j] += es * (T)(1 - top);     /* (a select here became a branch) */
+#else
             SM(smx_acc)(&hi[j], &lo[j], (double)(top ? 0 : es));
+#endif
             cnt[j] += top;
             if (op != FA_SMX_FWD) {
                 if (lg) SM(smx_acc)(&hi2[j], &lo2[j], g[k * rs + j]);
@@ -287,8 +304,28 @@ static void SM(smx_bwdy_log_sums_rt)(const T *x, const T *g, ptrdiff_t rows, ptr
 }
 #endif
 
+#if FA_SMX_H16
+/* (16-bit rows) smx_tile_sums of rows x LANES elements with e summed in float lanes 16
+ * rows at a time (at most 15 roundings: within 2^-20 relative), each added to the
+ * float64 lanes hi */
+FA_INLINE void SM(smx_tile_sums16)(int lg, int op, T sign, const T *FA_SR x,
+                                  const T *FA_SR g, T *FA_SR ev, ptrdiff_t rows, ptrdiff_t w,
+                                  const T *FA_SR m, double *FA_SR hi, double *FA_SR lo,
+                                  int32_t *FA_SR cnt, double *FA_SR hi2, double *FA_SR lo2) {
+    for (ptrdiff_t k = 0; k < rows; k += 16) {
+        float hf[FA_SMX_LANES];
+        ptrdiff_t j, r = rows - k < 16 ? rows - k : 16;
+        for (j = 0; j < FA_SMX_LANES; j++) hf[j] = 0;
+        SM(smx_tile_sums)(lg, op, sign, x + k * w, g ? g + k * w : g, ev ? ev + k * w : ev, r,
+                         w, w, m, hf, lo, cnt, hi2, lo2);
+        for (j = 0; j < FA_SMX_LANES; j++) hi[j] += hf[j];
+    }
+}
+#endif
+
 /* a block's sums in LANES lanes (element i in lane i % LANES), the lanes then added
- * pairwise (lane j + h into lane j, h = LANES/2, ..., 1) into *s; e stored into ev */
+ * pairwise (lane j + h into lane j, h = LANES/2, ..., 1) into *s; e stored into ev
+ * (FA_SMX_H16: of a piece of up to FA_SMX_HROW elements, smx_block_sums below) */
 FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g, T *ev,
                                 ptrdiff_t n, fa_smx_stats *s) {
     T m[FA_SMX_LANES];
@@ -305,6 +342,11 @@ FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g,
         SM(smx_bwdy_log_sums_rt)(x + r, g + r, 1, tail, cnt, hi2, lo2);
     } else
 #endif
+#if FA_SMX_H16
+    SM(smx_tile_sums16)(lg, op, sign, x, g, ev, rows, FA_SMX_LANES, m, hi, lo, cnt, hi2, lo2);
+    SM(smx_tile_sums16)(lg, op, sign, x + r, g ? g + r : g, ev ? ev + r : ev, tail != 0, tail,
+                       m, hi, lo, cnt, hi2, lo2);
+#else
     {
         SM(smx_tile_sums)(lg, op, sign, x, g, ev, rows, FA_SMX_LANES, FA_SMX_LANES, m, hi, lo,
                          cnt, hi2, lo2);
@@ -312,6 +354,7 @@ FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g,
             SM(smx_tile_sums)(lg, op, sign, x + r, g ? g + r : g, ev ? ev + r : ev, 1, tail, 0,
                              m, hi, lo, cnt, hi2, lo2);
     }
+#endif
 #if FA_SMX_F32
     /* float32 data: plain float64 adds (the sums stay within 2^-44 relative, far below
      * float32's rounding), in registers (a two-sum's latency per level, and the lanes'
@@ -339,10 +382,29 @@ FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g,
     s->hi2 = hi2[0]; s->lo2 = lo2[0];
 #endif
 }
+
+/* a block's sums into *s (s->m set); FA_SMX_H16: by pieces of FA_SMX_HROW elements, each
+ * added to the block's in order (fa_smx_add), as fa_softmax.h's 16-bit passes by pieces
+ * add them: the same sums whichever path a row takes */
+FA_INLINE void SM(smx_block_sums)(int lg, int op, T sign, const T *x, const T *g, T *ev,
+                                 ptrdiff_t n, fa_smx_stats *s) {
+#if FA_SMX_H16
+    fa_smx_stats sum = {s->m, 0, 0, 0, 0, 0}, piece;
+    for (ptrdiff_t b = 0; b < n; b += FA_SMX_HROW) {
+        piece.m = s->m;
+        SM(smx_sums_body)(lg, op, sign, x + b, g ? g + b : g, ev ? ev + b : ev,
+                          n - b < FA_SMX_HROW ? n - b : FA_SMX_HROW, &piece);
+        fa_smx_add(&sum, &piece);
+    }
+    *s = sum;
+#else
+    SM(smx_sums_body)(lg, op, sign, x, g, ev, n, s);
+#endif
+}
 static void SM(smx_sums)(int lg, int op, double sign, const char *x, const char *g, char *ev,
                         ptrdiff_t n, fa_smx_stats *s) {
-#define FA_SMX_CALL(L, O) SM(smx_sums_body)(L, O, (T)sign, (const T *)x, (const T *)g,   \
-                                           (T *)ev, n, s)
+#define FA_SMX_CALL(L, O) SM(smx_block_sums)(L, O, (T)sign, (const T *)x, (const T *)g,  \
+                                            (T *)ev, n, s)
     FA_SMX_SWITCH(FA_SMX_CALL)
 #undef FA_SMX_CALL
 }
@@ -469,7 +531,9 @@ static void SM(smx_rows)(int lg, int op, double sign, const char *x, const char 
                      (ptrdiff_t)sizeof(T), lg, op, sign, x, g, o1, o2, n, count, flags);
 }
 
-/* ---- tiles of columns (a reduction over a non-contiguous axis) ---- */
+/* ---- tiles of columns (a reduction over a non-contiguous axis) ----
+ * (not for FA_SMX_H16: 16-bit tiles run float32's, fa_softmax.h) */
+#if !FA_SMX_H16
 
 /* a tile's columns (w <= FA_SMX_TILE) before its passes: max -inf (m, and nn the NaN
  * found), sums 0 (fa_smx_tile_sums's), flags 0 */
@@ -562,3 +626,4 @@ static void SM(smx_cols)(int lg, int op, double sign, const char *x, const char 
     FA_SMX_SWITCH(FA_SMX_CALL)
 #undef FA_SMX_CALL
 }
+#endif
