@@ -77,6 +77,17 @@ FA_INLINE void fa_smx_rows_with(
 #define FA_SMX_F32 1
 #define FA_SMX_H16 0
 #include "fa_softmax_impl.h"
+#ifndef FA_SMX_CHECK
+/* float's passes for 16-bit rows (fa_smx_*_h32, FA_SMX_H16 in fa_softmax_impl.h; the
+ * 16-bit code below): float32's types and math under their own names */
+#undef SM
+#undef FA_SMX_H16
+#define SM(name) fa_##name##_h32
+#define FA_SMX_H16 1
+#include "fa_softmax_impl.h"
+#undef SM
+#define SM(name) S(name)
+#endif
 #undef T
 #undef U
 #undef I
@@ -120,25 +131,6 @@ FA_INLINE void fa_smx_rows_with(
  * tools/check_vectorization.py checks float32's and float64's loops, and defines
  * FA_SMX_CHECK: its copies of the passes are renamed; the h32 instance is left out.) */
 #ifndef FA_SMX_CHECK
-/* float's passes for 16-bit rows (fa_smx_*_h32): FA_SMX_H16 in fa_softmax_impl.h */
-#define SM(name) fa_##name##_h32
-#define T float
-#define U uint32_t
-#define I int32_t
-#define S(name) fa_##name##_f32
-#define C(name) FA_F32_##name
-#define FA_SMX_F32 1
-#define FA_SMX_H16 1
-#include "fa_softmax_impl.h"
-#undef T
-#undef U
-#undef I
-#undef S
-#undef C
-#undef FA_SMX_F32
-#undef FA_SMX_H16
-#undef SM
-
 #if FA_SMX_TILE > FA_SMX_HROW
 #  error "a tile's row must fit the 16-bit buffers (fa_smx_cols16)"
 #endif

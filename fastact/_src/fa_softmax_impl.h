@@ -14,7 +14,8 @@
  * data's constants are float64 values (k2 = 0), its lanes' sums added in float64.
  * FA_SMX_H16 (float16 and bfloat16 rows, computed in float and rounded once to 16 bits,
  * fa_softmax.h): float32's passes with v - m rounded to float (no two-sum) and e summed in
- * float lanes 16 rows at a time (FA_SMX_ACC), whose errors the rounding to 16 bits hides. */
+ * float lanes 16 rows at a time (smx_tile_sums16), whose errors the rounding to 16 bits
+ * hides. */
 #if FA_SMX_H16
 typedef float SM(acc_t);                /* a lane's running sum of e 2^64: 16 terms at most */
 #else
