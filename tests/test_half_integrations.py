@@ -950,24 +950,25 @@ def _smx_shapes():
 @pytest.mark.parametrize("shape, axis", _smx_shapes(), ids=lambda v: str(v))
 @pytest.mark.parametrize("func", FUNCS)
 def test_softmax_16bit_paths_agree(func, shape, axis, half, compiled_level):
-    """Every path of the 16-bit kernels' buffers gives one answer (docs/half.md): along the
-    last axis (float's passes for 16-bit rows: v - m rounded, e summed in float lanes 16
-    rows at a time, pieces of FA_SMX_HROW added in float64 in order) forward_backward's y is
-    the forward's bit for bit and its gradient the backward from x's, whichever path each
-    op takes (log_softmax's forward reads its rows by pieces, its forward_backward whole),
-    a row gives the same bits alone as among others (rows widened several at once), the
-    forward is within 1 ulp of the exact value, and the backward from y (which has no
-    exponential to sum) is float32's rounded; along axis 0 (float32's tiles) every op is
-    float32's result rounded once. Every SIMD level."""
+    """Every path of the 16-bit kernels' buffers gives one answer (docs/half.md): float's
+    passes for 16-bit data (v - m rounded, e summed in float lanes 16 terms at a time: 16
+    rows of a row's lanes, or a column's rows counted from its first; pieces of
+    FA_SMX_HROW added in float64 in order). Along either axis forward_backward's y is the
+    forward's bit for bit and its gradient the backward from x's, whichever path each op
+    takes (log_softmax's forward reads its rows by pieces and its columns a few rows at a
+    time, its forward_backward whole where the buffers hold them), a row (a column) gives
+    the same bits alone as among others (rows widened several at once; columns in
+    sub-tiles of another width), the forward is within 1 ulp of the exact value, and the
+    backward from y (which has no exponential to sum) is float32's rounded. Every SIMD
+    level."""
     rng = np.random.default_rng(sum(shape))
     x = (rng.standard_normal(shape) * 6).astype(half)
     g = rng.standard_normal(shape).astype(half)
     x.flat[::97] = np.inf if func == "softmin" else -np.inf      # zero terms (rows and
     # columns with an infinite max take the special values' path, which is not this)
-    xf, gf = x.astype(np.float32), g.astype(np.float32)
+    gf = g.astype(np.float32)
     f = lambda s: getattr(fastact, func + s)        # noqa: E731
     y, gx = f("_forward_backward")(x, axis, g)
-    yf, gxf = f("_forward_backward")(xf, axis, gf)
     got = {"forward": f("")(x, axis), "forward_backward y": y, "forward_backward": gx,
            "backward from x": f("_backward")(g, x, axis=axis),
            "backward from y": f("_backward")(g, y=y, axis=axis)}
@@ -977,20 +978,19 @@ def test_softmax_16bit_paths_agree(func, shape, axis, half, compiled_level):
     what = f"{func} {shape} {axis}"
     want_y = f("_backward")(gf, y=y.astype(np.float32), axis=axis).astype(half)
     assert np.array_equal(bits(got["backward from y"]), bits(want_y)), what + " backward from y"
-    if axis == 0:
-        for name, r in (("forward", yf), ("forward_backward y", yf), ("forward_backward", gxf),
-                        ("backward from x", gxf)):
-            assert np.array_equal(bits(got[name]), bits(r.astype(half))), f"{what}: {name}"
-        return
     assert np.array_equal(bits(got["forward"]), bits(y)), what + " forward_backward's y"
     assert np.array_equal(bits(got["backward from x"]), bits(gx)), what + " backward from x"
     sign, log = SIGN[func], func == "log_softmax"
-    exact = np.array([_forward_row(sign * r)[1 if log else 0] for r in x.astype(np.float64)])
-    _check_forward(got["forward"], exact, half, what + " forward", x)
-    for i in (0, shape[0] - 1):                     # a row alone
-        yi, gi = f("_forward_backward")(x[i:i + 1], axis, g[i:i + 1])
-        assert np.array_equal(bits(yi), bits(y[i:i + 1])), f"{what}: row {i} alone"
-        assert np.array_equal(bits(gi), bits(gx[i:i + 1])), f"{what}: row {i} alone (gradient)"
+    rows = np.moveaxis(x.astype(np.float64), axis, -1)
+    exact = np.array([_forward_row(sign * r)[1 if log else 0] for r in rows])
+    _check_forward(got["forward"], np.moveaxis(exact, -1, axis), half, what + " forward", x)
+    other = 1 - axis % 2                            # the axis along which rows are taken
+    for i in (0, shape[other] - 1):                 # a row alone, a column with one other
+        # (a single column would be a row: contiguous)
+        pick = lambda a: np.take(a, [i] if other == 0 else [i, i // 2], axis=other)  # noqa: E731
+        yi, gi = f("_forward_backward")(pick(x), axis, pick(g))
+        assert np.array_equal(bits(yi), bits(pick(y))), f"{what}: row {i} alone"
+        assert np.array_equal(bits(gi), bits(pick(gx))), f"{what}: row {i} alone (gradient)"
 
 
 @pytest.mark.parametrize("func", FUNCS)

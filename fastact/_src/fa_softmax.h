@@ -261,7 +261,7 @@ FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char
                                   const char *g, char *o1, char *o2, ptrdiff_t n,
                                   ptrdiff_t w, ptrdiff_t rs, unsigned char *flags) {
     float m[FA_SMX_TILE], nn[FA_SMX_TILE];
-    float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW];
+    float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW], hf[FA_SMX_TILE];
     int32_t cnt[FA_SMX_TILE];
     double hi[FA_SMX_TILE], lo[FA_SMX_TILE], hi2[FA_SMX_TILE], lo2[FA_SMX_TILE],
         k[5][FA_SMX_TILE];
@@ -279,7 +279,8 @@ FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char
         r = n - at < step ? n - at : step;
         fa_smx_widen_rows(bf, x + 2 * at * rs, xb, r, w, rs);
         if (g) fa_smx_widen_rows(bf, g + 2 * at * rs, gb, r, w, rs);
-        fa_smx_tile_sums_f32(lg, op, sign, xb, gb, ob1, r, w, w, m, hi, lo, cnt, hi2, lo2);
+        fa_smx_cols_sums_h32(lg, op, sign, xb, gb, ob1, at, r, n, w, w, m, hf, hi, lo, cnt, hi2,
+                             lo2);
     }
     fa_smx_cols_consts_f32(lg, op, w, m, hi, lo, cnt, hi2, lo2, k);
     float kf[FA_SMX_TILE];              /* the backward from y: float32's tile's */
@@ -297,7 +298,7 @@ FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char
             for (i = 0; i < r; i++)
                 for (j = 0; j < w; j++) {
                     float xv = xb[i * w + j];
-                    float ev = fa_smx_keeps_e(lg, op) ? fa_smx_e_f32(sign * xv, (float)k[0][j])
+                    float ev = fa_smx_keeps_e(lg, op) ? fa_smx_e_h32(sign * xv, (float)k[0][j])
                                                       : 0;
                     fa_smx_elem_f32(lg, op, sign, xv, op == FA_SMX_FWD ? 0 : gb[i * w + j], ev,
                                     k[0][j], k[1][j], k[2][j], k[3][j], k[4][j],
@@ -329,7 +330,7 @@ static FA_SMX_NOINLINE int fa_smx_cols16_whole(int bf, int lg, int op, double si
         wj = w - j0 < ws ? w - j0 : ws;
         fa_smx_widen_rows(bf, x + 2 * j0, xb, n, wj, rs);
         if (g) fa_smx_widen_rows(bf, g + 2 * j0, gb, n, wj, rs);
-        fa_smx_cols_f32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
+        fa_smx_cols_h32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
                         (char *)ob1, (char *)ob2, n, wj, wj, flags + j0);
         for (k = 0; k < n; k++) {
             FA_SMX_NARROW(bf, ob1 + k * wj, o1 + 2 * (k * rs + j0), wj);

@@ -532,9 +532,7 @@ static void SM(smx_rows)(int lg, int op, double sign, const char *x, const char 
                      (ptrdiff_t)sizeof(T), lg, op, sign, x, g, o1, o2, n, count, flags);
 }
 
-/* ---- tiles of columns (a reduction over a non-contiguous axis) ----
- * (not for FA_SMX_H16: 16-bit tiles run float32's, fa_softmax.h) */
-#if !FA_SMX_H16
+/* ---- tiles of columns (a reduction over a non-contiguous axis) ---- */
 
 /* a tile's columns (w <= FA_SMX_TILE) before its passes: max -inf (m, and nn the NaN
  * found), sums 0 (fa_smx_tile_sums's), flags 0 */
@@ -571,6 +569,33 @@ FA_INLINE void SM(smx_cols_consts)(int lg, int op, ptrdiff_t w, const T *m, cons
     }
 }
 
+/* rows at..at + r - 1 of a tile's columns of n rows (x, g and ev from row at) summed
+ * into hi (smx_tile_sums); FA_SMX_H16: e summed in the float lanes hf 16 rows at a time,
+ * counted from the columns' first row, each group added to hi at its end, so that a
+ * tile read whole or a few rows at a time (fa_softmax.h) gives the same sums */
+FA_INLINE void SM(smx_cols_sums)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
+                                T *FA_SR ev, ptrdiff_t at, ptrdiff_t r, ptrdiff_t n,
+                                ptrdiff_t w, ptrdiff_t rs, const T *FA_SR m,
+                                SM(acc_t) *FA_SR hf, double *FA_SR hi, double *FA_SR lo,
+                                int32_t *FA_SR cnt, double *FA_SR hi2, double *FA_SR lo2) {
+#if FA_SMX_H16
+    ptrdiff_t k, end, j, o;
+    for (k = at; k < at + r; k = end) {
+        end = (k / 16 + 1) * 16 < at + r ? (k / 16 + 1) * 16 : at + r;
+        o = (k - at) * rs;
+        if (k % 16 == 0)
+            for (j = 0; j < w; j++) hf[j] = 0;
+        SM(smx_tile_sums)(lg, op, sign, x + o, g ? g + o : g, ev ? ev + o : ev, end - k, w, rs,
+                         m, hf, lo, cnt, hi2, lo2);
+        if (end % 16 == 0 || end == n)
+            for (j = 0; j < w; j++) hi[j] += hf[j];
+    }
+#else
+    (void)at; (void)n; (void)hf;
+    SM(smx_tile_sums)(lg, op, sign, x, g, ev, r, w, rs, m, hi, lo, cnt, hi2, lo2);
+#endif
+}
+
 FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
                                 T *FA_SR o1, T *FA_SR o2, ptrdiff_t n, ptrdiff_t w,
                                 ptrdiff_t rs, unsigned char *flags) {
@@ -585,7 +610,12 @@ FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const
         SM(smx_tile_max)(x, n, w, rs, sign, m, nn);
         SM(smx_cols_flag)(w, m, nn, flags);
     }
-    SM(smx_tile_sums)(lg, op, sign, x, g, o1, n, w, rs, m, hi, lo, cnt, hi2, lo2);
+#if FA_SMX_H16
+    SM(acc_t) hf[FA_SMX_TILE];
+#else
+    SM(acc_t) *hf = NULL;
+#endif
+    SM(smx_cols_sums)(lg, op, sign, x, g, o1, 0, n, n, w, rs, m, hf, hi, lo, cnt, hi2, lo2);
     SM(smx_cols_consts)(lg, op, w, m, hi, lo, cnt, hi2, lo2, k);
 #if FA_SMX_F32
     if (op == FA_SMX_BWDY) {
@@ -627,4 +657,3 @@ static void SM(smx_cols)(int lg, int op, double sign, const char *x, const char 
     FA_SMX_SWITCH(FA_SMX_CALL)
 #undef FA_SMX_CALL
 }
-#endif
