@@ -125,8 +125,10 @@ FA_INLINE void fa_smx_rows_with(
  * max of the pieces' maxima; a block's sums, the pieces' sums added in order (fa_smx_add,
  * as the h32 sums add a whole row's pieces: the same bits either way); the write, each
  * piece's e computed again (fa_smx_e_h32) where the write reads it.
- * A tile of columns is widened a few rows at a time in each of its passes and computed
- * by float32's passes. Each value is rounded once to 16 bits. (They replaced
+ * A tile of columns is widened whole in sub-tiles or a few rows at a time in each of
+ * its passes, and computed by the h32 tile (its e summed in float lanes 16 rows at a
+ * time counted from the columns' first row: the same bits either way). Each value is
+ * rounded once to 16 bits. (They replaced
  * element-wise 16-bit instances of fa_softmax_impl.h: 0.33-0.73 of their time.
  * tools/check_vectorization.py checks float32's and float64's loops, and defines
  * FA_SMX_CHECK: its copies of the passes are renamed; the h32 instance is left out.) */
@@ -254,9 +256,9 @@ FA_INLINE void fa_smx_widen_rows(int bf, const char *h, float *f, ptrdiff_t r, p
     for (ptrdiff_t k = 0; k < r; k++) FA_SMX_WIDEN(bf, h + 2 * k * rs, f + k * w, w);
 }
 
-/* a tile of w columns of n rows: fa_softmax_impl.h's smx_cols_body with float32's
- * passes, the 16-bit data widened FA_SMX_HROW / w rows at a time in each pass (the
- * columns' sums in the same order: the same bits) */
+/* a tile of w columns of n rows: fa_softmax_impl.h's smx_cols_body with the h32 passes,
+ * the 16-bit data widened FA_SMX_HROW / w rows at a time in each pass (the columns' sums
+ * in the same order and groups, fa_smx_cols_sums_h32: the same bits) */
 FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char *x,
                                   const char *g, char *o1, char *o2, ptrdiff_t n,
                                   ptrdiff_t w, ptrdiff_t rs, unsigned char *flags) {
@@ -283,6 +285,8 @@ FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char
                              lo2);
     }
     fa_smx_cols_consts_f32(lg, op, w, m, hi, lo, cnt, hi2, lo2, k);
+    float mf[FA_SMX_TILE], yk[FA_SMX_TILE];
+    fa_smx_cols_yk_f32(lg, op, w, k, mf, yk);
     float kf[FA_SMX_TILE];              /* the backward from y: float32's tile's */
     int f32 = op == FA_SMX_BWDY && fa_smx_bwdy_kf_f32(lg, w, k[1], kf);
     for (at = 0; at < n; at += step) {
@@ -298,11 +302,11 @@ FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char
             for (i = 0; i < r; i++)
                 for (j = 0; j < w; j++) {
                     float xv = xb[i * w + j];
-                    float ev = fa_smx_keeps_e(lg, op) ? fa_smx_e_h32(sign * xv, (float)k[0][j])
+                    float ev = fa_smx_keeps_e(lg, op) ? fa_smx_e_h32(sign * xv, mf[j])
                                                       : 0;
                     fa_smx_elem_f32(lg, op, sign, xv, op == FA_SMX_FWD ? 0 : gb[i * w + j], ev,
-                                    k[0][j], k[1][j], k[2][j], k[3][j], k[4][j],
-                                    &ob1[i * w + j], &ob2[i * w + j]);
+                                    k[0][j], k[1][j], k[2][j], k[3][j], k[4][j], mf[j],
+                                    yk[j], &ob1[i * w + j], &ob2[i * w + j]);
                 }
         for (i = 0; i < r; i++) {
             FA_SMX_NARROW(bf, ob1 + i * w, o1 + 2 * (at + i) * rs, w);
@@ -311,7 +315,7 @@ FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char
     }
 }
 /* a tile of w columns of n rows in sub-tiles of ws columns (a multiple of 16, ws n <=
- * FA_SMX_HCOLS) widened whole into heap buffers, computed by float32's tile (columns are
+ * FA_SMX_HCOLS) widened whole into heap buffers, computed by the h32 tile (columns are
  * independent: the same bits as fa_smx_cols16_body) and narrowed, so that e is kept
  * between the passes as for float32 tiles. 0 if n is too long for 16 columns (or for
  * w, if fewer), or the buffers could not be had */

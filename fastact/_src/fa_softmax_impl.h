@@ -12,10 +12,10 @@
  * max is unique (log_softmax at the max is -log1p(rest), exact where it is tiny); softmax
  * sums the max's e (1) with the rest (count 0: a compare and two adds fewer). float32
  * data's constants are float64 values (k2 = 0), its lanes' sums added in float64.
- * FA_SMX_H16 (float16 and bfloat16 rows, computed in float and rounded once to 16 bits,
+ * FA_SMX_H16 (float16 and bfloat16 data, computed in float and rounded once to 16 bits,
  * fa_softmax.h): float32's passes with v - m rounded to float (no two-sum) and e summed in
- * float lanes 16 rows at a time (smx_tile_sums16), whose errors the rounding to 16 bits
- * hides. */
+ * float lanes 16 terms at a time (a row's: smx_tile_sums16; a column's: smx_cols_sums),
+ * whose errors the rounding to 16 bits hides. */
 #if FA_SMX_H16
 typedef float SM(acc_t);                /* a lane's running sum of e 2^64: 16 terms at most */
 #else
@@ -167,10 +167,18 @@ FA_INLINE T SM(smx_bwdy_log)(int big, T y, T g, T k) {
 
 #endif
 
+/* (float32 data) the constant of y in smx_elem, rounded once: log_softmax's L (k1 of the
+ * forward, k4 of forward_backward), softmax's 1/S 2^-64 (k1); a tile's columns convert
+ * theirs and m once, not each element (the conversions were a fifth of a write) */
+FA_INLINE T SM(smx_yk)(int lg, int op, double k1, double k4) {
+    return FA_SMX_F32 ? (T)(lg ? (op == FA_SMX_FWD ? k1 : k4) : k1 * 0x1p-64) : 0;
+}
+
 /* one element's outputs (y in *o1 and grad_x in *o2 for fb; else the op's one output in
- * *o1) with the constants m, k1..k4; ev: the e the sums pass stored (fa_smx_keeps_e) */
+ * *o1) with the constants m, k1..k4, and (float32 data) mf = m and yk = smx_yk rounded;
+ * ev: the e the sums pass stored (fa_smx_keeps_e) */
 FA_INLINE void SM(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, double k1,
-                           double k2, double k3, double k4, T *o1, T *o2) {
+                           double k2, double k3, double k4, T mf, T yk, T *o1, T *o2) {
     T *dx = op == FA_SMX_FB ? o2 : o1;
 #if FA_SMX_F32
     (void)k2;
@@ -189,20 +197,22 @@ FA_INLINE void SM(smx_elem)(int lg, int op, T sign, T xv, T gv, T ev, double m, 
     /* log_softmax: (v - m) - L in float32: v - m <= 0 and L >= 0, so both roundings (and
      * L's) are within half an ulp of y's binade or below it: < 1.5 ulp */
     double p = (double)ev * 0x1p-64 * k1, gd = gv;
-    T dm = sign * xv - (T)m;
+    T dm = sign * xv - mf;
+    (void)m;
     if (op == FA_SMX_FWD) {
         /* softmax: e 2^64 times (1/S) 2^-64 in float32 (one rounding more, < 2 ulp) */
-        *o1 = lg ? dm - (T)k1 : ev * (T)(k1 * 0x1p-64);
+        *o1 = lg ? dm - yk : ev * yk;
         return;
     }
     if (lg) {
         *dx = (T)(gd - p * k3);
-        if (op == FA_SMX_FB) *o1 = dm - (T)k4;
+        if (op == FA_SMX_FB) *o1 = dm - yk;
     } else {
         *dx = (T)((double)sign * p * (gd - k3));
-        if (op == FA_SMX_FB) *o1 = ev * (T)(k1 * 0x1p-64);        /* the forward's y */
+        if (op == FA_SMX_FB) *o1 = ev * yk;                       /* the forward's y */
     }
 #else
+    (void)mf; (void)yk;
     if (op == FA_SMX_BWDY) {
         if (lg) {
             *dx = SM(smx_bwdy_log)(1, xv, gv, k1);      /* (rows and tiles: their own loops) */
@@ -486,10 +496,11 @@ FA_INLINE void SM(smx_write_body)(int lg, int op, T sign, const T *FA_SR x, cons
         return;
     }
 #endif
+    T mf = (T)c.m, yk = SM(smx_yk)(lg, op, c.k1, c.k4);
     for (i = 0; i < n; i++)
         SM(smx_elem)(lg, op, sign, x[i], op == FA_SMX_FWD ? 0 : g[i],
-                    fa_smx_keeps_e(lg, op) ? o1[i] : 0, c.m, c.k1, c.k2, c.k3, c.k4, &o1[i],
-                    op == FA_SMX_FB ? &o2[i] : &dummy);
+                    fa_smx_keeps_e(lg, op) ? o1[i] : 0, c.m, c.k1, c.k2, c.k3, c.k4, mf, yk,
+                    &o1[i], op == FA_SMX_FB ? &o2[i] : &dummy);
 }
 static void SM(smx_write)(int lg, int op, double sign, const char *x, const char *g,
                          char *o1, char *o2, ptrdiff_t n, const fa_smx_consts *c) {
@@ -569,6 +580,15 @@ FA_INLINE void SM(smx_cols_consts)(int lg, int op, ptrdiff_t w, const T *m, cons
     }
 }
 
+/* each column's m and smx_yk in T, for smx_elem */
+FA_INLINE void SM(smx_cols_yk)(int lg, int op, ptrdiff_t w, double (*k)[FA_SMX_TILE], T *mf,
+                              T *yk) {
+    for (ptrdiff_t j = 0; j < w; j++) {
+        mf[j] = (T)k[0][j];
+        yk[j] = SM(smx_yk)(lg, op, k[1][j], k[4][j]);
+    }
+}
+
 /* rows at..at + r - 1 of a tile's columns of n rows (x, g and ev from row at) summed
  * into hi (smx_tile_sums); FA_SMX_H16: e summed in the float lanes hf 16 rows at a time,
  * counted from the columns' first row, each group added to hi at its end, so that a
@@ -617,6 +637,8 @@ FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const
 #endif
     SM(smx_cols_sums)(lg, op, sign, x, g, o1, 0, n, n, w, rs, m, hf, hi, lo, cnt, hi2, lo2);
     SM(smx_cols_consts)(lg, op, w, m, hi, lo, cnt, hi2, lo2, k);
+    T mf[FA_SMX_TILE], yk[FA_SMX_TILE];
+    SM(smx_cols_yk)(lg, op, w, k, mf, yk);
 #if FA_SMX_F32
     if (op == FA_SMX_BWDY) {
         T kf[FA_SMX_TILE];
@@ -647,7 +669,7 @@ FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const
         for (j = 0; j < w; j++)
             SM(smx_elem)(lg, op, sign, x[i * rs + j], op == FA_SMX_FWD ? 0 : g[i * rs + j],
                         fa_smx_keeps_e(lg, op) ? o1[i * rs + j] : 0, k[0][j], k[1][j],
-                        k[2][j], k[3][j], k[4][j], &o1[i * rs + j],
+                        k[2][j], k[3][j], k[4][j], mf[j], yk[j], &o1[i * rs + j],
                         op == FA_SMX_FB ? &o2[i * rs + j] : &dummy);
 }
 static void SM(smx_cols)(int lg, int op, double sign, const char *x, const char *g, char *o1,
