@@ -891,14 +891,16 @@ def test_softmax_long_rows_within_one_ulp(func, half, backend):
     _softmax_rows_check(func, 70000, half, [LAYOUTS[0], LAYOUTS[2]])
 
 
-@pytest.mark.parametrize("n", [softmax_constant(c) + k for c in ("FA_SMX_HROW", "FA_SMX_BLOCK")
+@pytest.mark.parametrize("n", [softmax_constant(c) + k for c in ("FA_SMX_HROW", "FA_SMX_BLOCK",
+                                                                  "FA_SMX_HLONG")
                                for k in (0, 1)])
 @pytest.mark.parametrize("func", FUNCS)
 def test_softmax_rows_at_the_buffer_limits(func, n, half, backend_level):
     """Rows as long as the 16-bit kernels' stack buffers (FA_SMX_HROW: several rows at
     once), one element longer (one row at a time in a heap buffer, or by pieces), as long
-    as a block (FA_SMX_BLOCK: the heap buffer's longest) and one element longer (by
-    pieces), every SIMD level and the NumPy backend: as above, along the last axis."""
+    as a block (FA_SMX_BLOCK) and one element longer (a row's blocks), as long as eight
+    (FA_SMX_HLONG: the heap buffer's longest) and one element longer (by pieces), every
+    SIMD level and the NumPy backend: as above, along the last axis."""
     _softmax_rows_check(func, n, half, LAYOUTS[:1])
 
 
@@ -933,11 +935,13 @@ def _softmax_rows_check(func, n, dt, layouts):
 def _smx_shapes():
     """Shapes on both sides of each limit of the 16-bit kernels' float buffers: rows
     (axis -1) widened several at once (FA_SMX_HBATCH), one at a time on the stack
-    (FA_SMX_HROW) or the heap (FA_SMX_BLOCK), or by pieces; columns (axis 0) in sub-tiles
+    (FA_SMX_HROW) or the heap (FA_SMX_HLONG), or by pieces (a row's blocks: FA_SMX_BLOCK);
+    columns (axis 0) in sub-tiles
     of FA_SMX_HCOLS elements, at least FA_SMX_HCOLS_MIN wide, or a few rows at a time."""
-    c = {k: softmax_constant("FA_SMX_" + k) for k in ("HBATCH", "HROW", "BLOCK", "HCOLS",
-                                                      "HCOLS_MIN")}
-    rows = [((3, n), -1) for k in ("HBATCH", "HROW", "BLOCK") for n in (c[k], c[k] + 1)]
+    c = {k: softmax_constant("FA_SMX_" + k) for k in ("HBATCH", "HROW", "BLOCK", "HLONG",
+                                                      "HCOLS", "HCOLS_MIN")}
+    rows = [((3, n), -1) for k in ("HBATCH", "HROW", "BLOCK", "HLONG")
+            for n in (c[k], c[k] + 1)]
     rows.append(((5, c["HBATCH"] // 3), -1))
     n = c["HCOLS"] // c["HCOLS_MIN"]                    # the longest columns in sub-tiles
     cols = [((300, 200), 0),                            # sub-tiles 96, 96, 8 wide

@@ -119,7 +119,7 @@ FA_INLINE void fa_smx_rows_with(
  * computed by the float passes for 16-bit rows (fa_smx_*_h32: float32's with v - m
  * rounded to float and e summed in float lanes 16 rows at a time, FA_SMX_H16 in
  * fa_softmax_impl.h), which keep e between their passes, and narrowed; rows of up to
- * FA_SMX_BLOCK elements whose write reads e (fa_smx_keeps_e) likewise, one at a time in
+ * FA_SMX_HLONG elements whose write reads e (fa_smx_keeps_e) likewise, one at a time in
  * buffers from the heap. Other rows' passes (fa_smx_rows_with's, and those of the blocks
  * of a row split over threads) widen pieces of FA_SMX_HROW elements for each pass: the
  * max of the pieces' maxima; a block's sums, the pieces' sums added in order (fa_smx_add,
@@ -231,10 +231,11 @@ static FA_SMX_NOINLINE void fa_smx_rows16_short(int lg, int op, double sign, con
                      n < FA_SMX_HBATCH ? FA_SMX_HBATCH : n);
 }
 
-/* rows of up to FA_SMX_BLOCK elements (one block) whose write reads e: one at a time in
- * heap buffers of a row each, so that e is kept between the passes as for float32 rows
- * (16n bytes, 512 KiB at most), where the passes by pieces compute it twice (the other
- * ops run by pieces: 0.93 of this one's time, their pieces staying in L1). 0 if the
+/* rows of up to FA_SMX_HLONG elements (eight blocks) whose write reads e: one at a time
+ * in heap buffers of a row each, so that e is kept between the passes as for float32 rows
+ * (16n bytes, 4 MiB at most, of which the forward touches half), where the passes by
+ * pieces compute it twice (rows of 40000-262144: 0.63-0.80 of their time; the other ops
+ * run by pieces: 0.93 of this one's time, their pieces staying in L1). 0 if the
  * buffers could not be had (then the caller runs the passes by pieces: the same
  * values, e computed again) */
 static FA_SMX_NOINLINE int fa_smx_rows16_long(int lg, int op, double sign, const char *x,
@@ -381,7 +382,7 @@ static void fa_smx_rows16_##s(int lg, int op, double sign, const char *x, const 
                               unsigned char *flags) {                                     \
     if (n <= FA_SMX_HROW)                                                                 \
         fa_smx_rows16_short(lg, op, sign, x, g, o1, o2, n, count, flags, bf);             \
-    else if (n > FA_SMX_BLOCK || !fa_smx_keeps_e(lg, op) ||                               \
+    else if (n > FA_SMX_HLONG || !fa_smx_keeps_e(lg, op) ||                               \
              !fa_smx_rows16_long(lg, op, sign, x, g, o1, o2, n, count, flags, bf))        \
         fa_smx_rows_with(fa_smx_max16_##s, fa_smx_sums16_##s, fa_smx_group_consts_h32,   \
                          fa_smx_write16_##s, 2, lg, op, sign, x, g, o1, o2, n, count,     \
