@@ -944,7 +944,7 @@ def _smx_shapes():
             for n in (c[k], c[k] + 1)]
     rows.append(((5, c["HBATCH"] // 3), -1))
     n = c["HCOLS"] // c["HCOLS_MIN"]                    # the longest columns in sub-tiles
-    cols = [((300, 200), 0),                            # sub-tiles 96, 96, 8 wide
+    cols = [((c["HCOLS"] // 90, 200), 0),               # sub-tiles 80, 80, 40 wide
             ((n, 2 * c["HCOLS_MIN"] + 5), 0),           # sub-tiles of HCOLS_MIN
             ((n + 1, 100), 0),                          # too long: a few rows at a time
             ((40, 300), 0)]                             # one sub-tile

@@ -318,8 +318,8 @@ FA_INLINE void fa_smx_cols16_body(int bf, int lg, int op, float sign, const char
 /* a tile of w columns of n rows in sub-tiles of ws columns (a multiple of 16, ws n <=
  * FA_SMX_HCOLS) widened whole into heap buffers, computed by the h32 tile (columns are
  * independent: the same bits as fa_smx_cols16_body) and narrowed, so that e is kept
- * between the passes as for float32 tiles. 0 if n is too long for 16 columns (or for
- * w, if fewer), or the buffers could not be had */
+ * between the passes as for float32 tiles. 0 if n is too long for FA_SMX_HCOLS_MIN
+ * columns (or for w, if fewer), or the buffers could not be had */
 static FA_SMX_NOINLINE int fa_smx_cols16_whole(int bf, int lg, int op, double sign,
                                                const char *x, const char *g, char *o1,
                                                char *o2, ptrdiff_t n, ptrdiff_t w,

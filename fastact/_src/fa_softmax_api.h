@@ -26,7 +26,7 @@
                                   * (the four in L1) */
 #define FA_SMX_HLONG 262144      /* the longest 16-bit row whose write reads e computed in
                                   * heap buffers (16 bytes per element: 4 MiB) */
-#define FA_SMX_HCOLS 32768       /* the elements of a 16-bit tile's columns widened whole
+#define FA_SMX_HCOLS 131072      /* the elements of a 16-bit tile's columns widened whole
                                   * into each of 4 heap buffers */
 #define FA_SMX_HCOLS_MIN 32      /* in sub-tiles of at least this many columns */
 
