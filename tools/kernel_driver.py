@@ -1307,9 +1307,8 @@ def segments_vectorized(target):
 # ---- the softmax family's loops' vectorization (fa_softmax.h) ----
 # fa_softmax_impl.h is written once per type, and each (log, op) pair is a constant of
 # the inlined bodies (FA_SMX_SWITCH): the same source loop is compiled 16 times, and an
-# inlined loop called from two places (the rows' sums call the tile sums, through the
-# columns' sums, for the tile of 16 lanes and for the tail) twice more; a compiler
-# reports all of them at one line. The
+# inlined loop called from two places (the rows' sums call the tile sums for the tile of
+# 16 lanes and for the tail) twice more; a compiler reports all of them at one line. The
 # check writes a copy of fa_softmax_impl.h per dtype x (log, op) x pass (the rows' sums,
 # the rows' write, the column tiles; the rows' max once per dtype): its functions
 # renamed, the pass's entry (the function fa_smx_ops holds) always-inline and called
@@ -1352,7 +1351,7 @@ SMX_KNOWN = (
     # float64 at SSE2 (2 lanes): the sums with their int32 counts are left scalar by GCC
     ("gcc", "baseline", ("f64",), r".", "smx_tile_sums", r".", "float64 sums at SSE2"),
     # the n % 16 tail of a row's sums (clang: "not identified as a reduction")
-    ("clang", None, F32_F64, r"rows sums", "smx_tile_sums", r"via line [\d>]+>{tail}>\d+$",
+    ("clang", None, F32_F64, r"rows sums", "smx_tile_sums", r"via line [\d>]+>{tail}$",
      "the tail of a row (clang)"),
     # the backward from y's sums: clang will not reorder them
     ("clang", None, F32_F64, r"bwdy rows sums", "smx_tile_sums", r".", "bwdy sums (clang)"),
@@ -1725,14 +1724,13 @@ def _smx_status(reports, pseudo, lines, last, clang):
 
 @functools.lru_cache(maxsize=None)
 def _smx_call_lines():
-    """{'main': line, 'tail': line} of smx_sums_body's two calls of smx_cols_sums (which
-    calls smx_tile_sums) in fa_softmax_impl.h (the 16-lane rows, the n % 16 tail):
-    SMX_KNOWN's {main}, {tail}."""
+    """{'main': line, 'tail': line} of smx_sums_body's two calls of smx_tile_sums in
+    fa_softmax_impl.h (the 16-lane rows, the n % 16 tail): SMX_KNOWN's {main}, {tail}."""
     funcs = _parse_impl(open(os.path.join(SRC, "fa_softmax_impl.h")).read())
     lines = [line for callee, _, line in funcs["smx_sums_body"].calls
-             if callee == "smx_cols_sums"]
+             if callee == "smx_tile_sums"]
     if len(lines) != 2:
-        raise RuntimeError("smx_sums_body does not call smx_cols_sums twice (rows, tail): "
+        raise RuntimeError("smx_sums_body does not call smx_tile_sums twice (rows, tail): "
                            "update SMX_KNOWN of tools/kernel_driver.py")
     return {"main": str(lines[0]), "tail": str(lines[1])}
 
