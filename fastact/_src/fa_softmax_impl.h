@@ -14,7 +14,7 @@
  * data's constants are float64 values (k2 = 0), its lanes' sums added in float64.
  * FA_SMX_H16 (float16 and bfloat16 data, computed in float and rounded once to 16 bits,
  * fa_softmax.h): float32's passes with v - m rounded to float (no two-sum) and e summed in
- * float lanes 16 terms at a time (smx_cols_sums: a row's lanes are a tile's columns),
+ * float lanes 16 terms at a time (a row's: smx_tile_sums16; a column's: smx_cols_sums),
  * whose errors the rounding to 16 bits hides. */
 #if FA_SMX_H16
 typedef float SM(acc_t);                /* a lane's running sum of e 2^64: 16 terms at most */
@@ -71,9 +71,9 @@ FA_INLINE void SM(smx_acc_prod)(double *hi, double *lo, T g, double y) {
  * (lane) j, with column j's max m[j]: see fa_softmax_api.h (fa_smx_stats); e into ev.
  * hi + lo is the sum of e 2^64 (the caller scales it back), cnt an integer count */
 FA_INLINE void SM(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
-                                T *FA_SR ev, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs,
-                                const T *FA_SR m, SM(acc_t) *FA_SR hi, double *FA_SR lo,
-                                int32_t *FA_SR cnt, double *FA_SR hi2, double *FA_SR lo2) {
+                                T *FA_SR ev, ptrdiff_t rows, ptrdiff_t w, ptrdiff_t rs, const T *FA_SR m,
+                                SM(acc_t) *FA_SR hi, double *FA_SR lo, int32_t *FA_SR cnt,
+                                double *FA_SR hi2, double *FA_SR lo2) {
     ptrdiff_t k, j;
     if (op == FA_SMX_BWDY) {
         for (k = 0; k < rows; k++)
@@ -315,32 +315,24 @@ static void SM(smx_bwdy_log_sums_rt)(const T *x, const T *g, ptrdiff_t rows, ptr
 }
 #endif
 
-/* rows at..at + r - 1 of a tile's columns of n rows (x, g and ev from row at) summed
- * into hi (smx_tile_sums); FA_SMX_H16: e summed in the float lanes hf 16 rows at a time,
- * counted from the columns' first row, each group added to hi at its end, so that a
- * tile read whole or a few rows at a time (fa_softmax.h) gives the same sums */
-FA_INLINE void SM(smx_cols_sums)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
-                                T *FA_SR ev, ptrdiff_t at, ptrdiff_t r, ptrdiff_t n,
-                                ptrdiff_t w, ptrdiff_t rs, const T *FA_SR m,
-                                SM(acc_t) *FA_SR hf, double *FA_SR hi, double *FA_SR lo,
-                                int32_t *FA_SR cnt, double *FA_SR hi2, double *FA_SR lo2) {
 #if FA_SMX_H16
-    ptrdiff_t k, end, j, o;
-    for (k = at; k < at + r; k = end) {
-        end = (k / 16 + 1) * 16 < at + r ? (k / 16 + 1) * 16 : at + r;
-        o = (k - at) * rs;
-        if (k % 16 == 0)
-            for (j = 0; j < w; j++) hf[j] = 0;
-        SM(smx_tile_sums)(lg, op, sign, x + o, g ? g + o : g, ev ? ev + o : ev, end - k, w, rs,
-                         m, hf, lo, cnt, hi2, lo2);
-        if (end % 16 == 0 || end == n)
-            for (j = 0; j < w; j++) hi[j] += hf[j];
+/* (16-bit rows) smx_tile_sums of rows x LANES elements with e summed in float lanes 16
+ * rows at a time (at most 15 roundings: within 2^-20 relative), each added to the
+ * float64 lanes hi */
+FA_INLINE void SM(smx_tile_sums16)(int lg, int op, T sign, const T *FA_SR x,
+                                  const T *FA_SR g, T *FA_SR ev, ptrdiff_t rows, ptrdiff_t w,
+                                  const T *FA_SR m, double *FA_SR hi, double *FA_SR lo,
+                                  int32_t *FA_SR cnt, double *FA_SR hi2, double *FA_SR lo2) {
+    for (ptrdiff_t k = 0; k < rows; k += 16) {
+        float hf[FA_SMX_LANES];
+        ptrdiff_t j, r = rows - k < 16 ? rows - k : 16;
+        for (j = 0; j < FA_SMX_LANES; j++) hf[j] = 0;
+        SM(smx_tile_sums)(lg, op, sign, x + k * w, g ? g + k * w : g, ev ? ev + k * w : ev, r,
+                         w, w, m, hf, lo, cnt, hi2, lo2);
+        for (j = 0; j < FA_SMX_LANES; j++) hi[j] += hf[j];
     }
-#else
-    (void)at; (void)n; (void)hf;
-    SM(smx_tile_sums)(lg, op, sign, x, g, ev, r, w, rs, m, hi, lo, cnt, hi2, lo2);
-#endif
 }
+#endif
 
 /* a block's sums in LANES lanes (element i in lane i % LANES), the lanes then added
  * pairwise (lane j + h into lane j, h = LANES/2, ..., 1) into *s; e stored into ev
@@ -350,7 +342,6 @@ FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g,
     T m[FA_SMX_LANES];
     int32_t cnt[FA_SMX_LANES];
     double hi[FA_SMX_LANES], lo[FA_SMX_LANES], hi2[FA_SMX_LANES], lo2[FA_SMX_LANES];
-    SM(acc_t) hf[FA_SMX_LANES];
     ptrdiff_t j, h, rows = n / FA_SMX_LANES, tail = n % FA_SMX_LANES, r = rows * FA_SMX_LANES;
     for (j = 0; j < FA_SMX_LANES; j++) {
         m[j] = (T)s->m;
@@ -362,12 +353,19 @@ FA_INLINE void SM(smx_sums_body)(int lg, int op, T sign, const T *x, const T *g,
         SM(smx_bwdy_log_sums_rt)(x + r, g + r, 1, tail, cnt, hi2, lo2);
     } else
 #endif
-    {                                 /* the rows, then the tail as a row of its own */
-        SM(smx_cols_sums)(lg, op, sign, x, g, ev, 0, rows, rows, FA_SMX_LANES, FA_SMX_LANES,
-                          m, hf, hi, lo, cnt, hi2, lo2);
-        SM(smx_cols_sums)(lg, op, sign, x + r, g ? g + r : g, ev ? ev + r : ev, 0, tail != 0,
-                          tail != 0, tail, tail, m, hf, hi, lo, cnt, hi2, lo2);
+#if FA_SMX_H16
+    SM(smx_tile_sums16)(lg, op, sign, x, g, ev, rows, FA_SMX_LANES, m, hi, lo, cnt, hi2, lo2);
+    SM(smx_tile_sums16)(lg, op, sign, x + r, g ? g + r : g, ev ? ev + r : ev, tail != 0, tail,
+                       m, hi, lo, cnt, hi2, lo2);
+#else
+    {
+        SM(smx_tile_sums)(lg, op, sign, x, g, ev, rows, FA_SMX_LANES, FA_SMX_LANES, m, hi, lo,
+                         cnt, hi2, lo2);
+        if (tail)
+            SM(smx_tile_sums)(lg, op, sign, x + r, g ? g + r : g, ev ? ev + r : ev, 1, tail, 0,
+                             m, hi, lo, cnt, hi2, lo2);
     }
+#endif
 #if FA_SMX_F32
     /* float32 data: plain float64 adds (the sums stay within 2^-44 relative, far below
      * float32's rounding), in registers (a two-sum's latency per level, and the lanes'
@@ -589,6 +587,33 @@ FA_INLINE void SM(smx_cols_yk)(int lg, int op, ptrdiff_t w, double (*k)[FA_SMX_T
         mf[j] = (T)k[0][j];
         yk[j] = SM(smx_yk)(lg, op, k[1][j], k[4][j]);
     }
+}
+
+/* rows at..at + r - 1 of a tile's columns of n rows (x, g and ev from row at) summed
+ * into hi (smx_tile_sums); FA_SMX_H16: e summed in the float lanes hf 16 rows at a time,
+ * counted from the columns' first row, each group added to hi at its end, so that a
+ * tile read whole or a few rows at a time (fa_softmax.h) gives the same sums */
+FA_INLINE void SM(smx_cols_sums)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
+                                T *FA_SR ev, ptrdiff_t at, ptrdiff_t r, ptrdiff_t n,
+                                ptrdiff_t w, ptrdiff_t rs, const T *FA_SR m,
+                                SM(acc_t) *FA_SR hf, double *FA_SR hi, double *FA_SR lo,
+                                int32_t *FA_SR cnt, double *FA_SR hi2, double *FA_SR lo2) {
+#if FA_SMX_H16
+    ptrdiff_t k, end, j, o;
+    for (k = at; k < at + r; k = end) {
+        end = (k / 16 + 1) * 16 < at + r ? (k / 16 + 1) * 16 : at + r;
+        o = (k - at) * rs;
+        if (k % 16 == 0)
+            for (j = 0; j < w; j++) hf[j] = 0;
+        SM(smx_tile_sums)(lg, op, sign, x + o, g ? g + o : g, ev ? ev + o : ev, end - k, w, rs,
+                         m, hf, lo, cnt, hi2, lo2);
+        if (end % 16 == 0 || end == n)
+            for (j = 0; j < w; j++) hi[j] += hf[j];
+    }
+#else
+    (void)at; (void)n; (void)hf;
+    SM(smx_tile_sums)(lg, op, sign, x, g, ev, r, w, rs, m, hi, lo, cnt, hi2, lo2);
+#endif
 }
 
 FA_INLINE void SM(smx_cols_body)(int lg, int op, T sign, const T *FA_SR x, const T *FA_SR g,
