@@ -114,7 +114,9 @@ FA_INLINE void fa_smx_rows_with(
 #undef SM
 
 /* ---- float16 and bfloat16 rows: float's passes over float buffers ----
- * Rows of up to FA_SMX_HROW elements are widened into float buffers on the stack (F16C's
+ * Rows of up to FA_SMX_HSHORT elements (but for the backward from y) are widened and
+ * transposed into the columns of a tile (fa_smx_rows16_tiled). Rows of up to
+ * FA_SMX_HROW elements are widened into float buffers on the stack (F16C's
  * or the shifts' vector conversions), as many whole rows at once as the buffers hold,
  * computed by the float passes for 16-bit rows (fa_smx_*_h32: float32's with v - m
  * rounded to float and e summed in float lanes 16 rows at a time, FA_SMX_H16 in
@@ -221,14 +223,54 @@ static void fa_smx_rows16_in(int lg, int op, double sign, const char *x, const c
     }
 }
 
+/* r rows of n elements (row stride n) transposed: t[i * r + k] = f[k * n + i] */
+FA_INLINE void fa_smx_transpose(const float *FA_SR f, float *FA_SR t, ptrdiff_t r,
+                                ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++)
+        for (ptrdiff_t k = 0; k < r; k++) t[i * r + k] = f[k * n + i];
+}
+
+/* short rows (n <= FA_SMX_HSHORT) as the columns of tiles of cap / n of them: widened,
+ * transposed, computed by the h32 tile (its per-column work vectorized across the rows,
+ * where a short row's own reductions and calls cost more than its elements), transposed
+ * back and narrowed. Each row's bits are those of its column, whatever the tile */
+static void fa_smx_rows16_tiled(int lg, int op, double sign, const char *x, const char *g,
+                                char *o1, char *o2, ptrdiff_t n, ptrdiff_t count,
+                                unsigned char *flags, int bf, float *xb, float *gb,
+                                float *ob1, float *ob2, ptrdiff_t cap) {
+    ptrdiff_t per = cap / n < FA_SMX_TILE ? cap / n : FA_SMX_TILE, k0, r, k;
+    for (k0 = 0; k0 < count; k0 += per) {
+        r = count - k0 < per ? count - k0 : per;
+        FA_SMX_WIDEN(bf, x + 2 * k0 * n, ob1, r * n);         /* (ob1, ob2: scratch) */
+        fa_smx_transpose(ob1, xb, r, n);
+        if (g) {
+            FA_SMX_WIDEN(bf, g + 2 * k0 * n, ob2, r * n);
+            fa_smx_transpose(ob2, gb, r, n);
+        }
+        fa_smx_cols_h32(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,
+                        (char *)ob1, (char *)ob2, n, r, r, flags + k0);
+        fa_smx_transpose(ob1, xb, n, r);                      /* (xb, gb: scratch) */
+        if (op == FA_SMX_FB) fa_smx_transpose(ob2, gb, n, r);
+        for (k = 0; k < r; k++) {                             /* a flagged row: unwritten */
+            if (flags[k0 + k]) continue;
+            FA_SMX_NARROW(bf, xb + k * n, o1 + 2 * (k0 + k) * n, n);
+            if (op == FA_SMX_FB) FA_SMX_NARROW(bf, gb + k * n, o2 + 2 * (k0 + k) * n, n);
+        }
+    }
+}
+
 /* rows of up to FA_SMX_HROW elements, in buffers on the stack */
 static FA_SMX_NOINLINE void fa_smx_rows16_short(int lg, int op, double sign, const char *x,
                                                 const char *g, char *o1, char *o2,
                                                 ptrdiff_t n, ptrdiff_t count,
                                                 unsigned char *flags, int bf) {
     float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW];
-    fa_smx_rows16_in(lg, op, sign, x, g, o1, o2, n, count, flags, bf, xb, gb, ob1, ob2,
-                     n < FA_SMX_HBATCH ? FA_SMX_HBATCH : n);
+    if (n <= FA_SMX_HSHORT && op != FA_SMX_BWDY)
+        fa_smx_rows16_tiled(lg, op, sign, x, g, o1, o2, n, count, flags, bf, xb, gb, ob1,
+                            ob2, FA_SMX_HROW);
+    else
+        fa_smx_rows16_in(lg, op, sign, x, g, o1, o2, n, count, flags, bf, xb, gb, ob1, ob2,
+                         n < FA_SMX_HBATCH ? FA_SMX_HBATCH : n);
 }
 
 /* rows of up to FA_SMX_HLONG elements (eight blocks) whose write reads e: one at a time
