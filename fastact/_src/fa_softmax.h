@@ -434,8 +434,50 @@ FA_SMX_16(f16, 0)
 FA_SMX_16(bf16, 1)
 #endif
 
+/* ---- short float32 and float64 rows as the columns of a tile ----
+ * Rows of up to FA_SMX_HSHORT elements (but for the backward from y) transposed into the
+ * columns of tiles of cap / n rows on the stack, computed by the tile's passes and
+ * transposed back, as the 16-bit short rows (fa_smx_rows16_tiled); other rows are
+ * fa_softmax_impl.h's. A flagged row is not written. */
+#ifndef FA_SMX_CHECK
+#define FA_SMX_SHORT(s, T, cap)                                                           \
+static void fa_smx_rows_short_##s(int lg, int op, double sign, const char *x,             \
+                                  const char *g, char *o1, char *o2, ptrdiff_t n,         \
+                                  ptrdiff_t count, unsigned char *flags) {                \
+    T xb[cap], gb[cap], ob1[cap], ob2[cap];                                               \
+    const T *xs = (const T *)x, *gs = (const T *)g;                                       \
+    T *y1 = (T *)o1, *y2 = (T *)o2;                                                       \
+    ptrdiff_t per = cap / n < FA_SMX_TILE ? cap / n : FA_SMX_TILE, k0, r, k, i;           \
+    if (n > FA_SMX_HSHORT || op == FA_SMX_BWDY) {                                         \
+        fa_smx_rows_##s(lg, op, sign, x, g, o1, o2, n, count, flags);                     \
+        return;                                                                           \
+    }                                                                                     \
+    for (k0 = 0; k0 < count; k0 += per) {                                                 \
+        r = count - k0 < per ? count - k0 : per;                                          \
+        for (i = 0; i < n; i++)                                                           \
+            for (k = 0; k < r; k++) xb[i * r + k] = xs[(k0 + k) * n + i];                 \
+        if (g)                                                                            \
+            for (i = 0; i < n; i++)                                                       \
+                for (k = 0; k < r; k++) gb[i * r + k] = gs[(k0 + k) * n + i];             \
+        fa_smx_cols_##s(lg, op, sign, (const char *)xb, g ? (const char *)gb : NULL,      \
+                        (char *)ob1, (char *)ob2, n, r, r, flags + k0);                   \
+        for (k = 0; k < r; k++) {                                                         \
+            if (flags[k0 + k]) continue;                                                  \
+            for (i = 0; i < n; i++) y1[(k0 + k) * n + i] = ob1[i * r + k];                \
+            if (op == FA_SMX_FB)                                                          \
+                for (i = 0; i < n; i++) y2[(k0 + k) * n + i] = ob2[i * r + k];            \
+        }                                                                                 \
+    }                                                                                     \
+}
+FA_SMX_SHORT(f32, float, FA_SMX_HROW)
+FA_SMX_SHORT(f64, double, FA_SMX_HROW / 2)
+#define FA_SMX_ROWS(s) fa_smx_rows_short_##s
+#else
+#define FA_SMX_ROWS(s) fa_smx_rows_##s
+#endif
+
 /* the tables fastact._runner calls, by dtype (fastact._activations.C_TYPES) */
-#define FA_SMX_ENTRY(s) {fa_smx_rows_##s, fa_smx_consts_##s, fa_smx_max_##s, fa_smx_sums_##s, \
+#define FA_SMX_ENTRY(s) {FA_SMX_ROWS(s), fa_smx_consts_##s, fa_smx_max_##s, fa_smx_sums_##s, \
                          fa_smx_write_##s, fa_smx_cols_##s}
 #define FA_SMX_ENTRY16(s) {fa_smx_rows16_##s, fa_smx_consts_h32, fa_smx_max16_##s,              \
                            fa_smx_sums16_##s, fa_smx_write16_##s, fa_smx_cols16_##s}
