@@ -29,7 +29,7 @@
 #define FA_SMX_HCOLS 131072      /* the elements of a 16-bit tile's columns widened whole
                                   * into each of 4 heap buffers */
 #define FA_SMX_HCOLS_MIN 32      /* in sub-tiles of at least this many columns */
-#define FA_SMX_HSHORT 32         /* the longest 16-bit row computed as a tile's column */
+#define FA_SMX_HSHORT 32         /* the longest row computed as a tile's column (fa_softmax.h) */
 
 /* the ops (fastact._activations.SOFTMAX_OPS) */
 enum { FA_SMX_FWD, FA_SMX_BWDY, FA_SMX_BWDX, FA_SMX_FB };
