@@ -265,7 +265,7 @@ static FA_SMX_NOINLINE void fa_smx_rows16_short(int lg, int op, double sign, con
                                                 ptrdiff_t n, ptrdiff_t count,
                                                 unsigned char *flags, int bf) {
     float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW];
-    if (n <= FA_SMX_HSHORT && op != FA_SMX_BWDY)
+    if (fa_smx_tiled(n, op))
         fa_smx_rows16_tiled(lg, op, sign, x, g, o1, o2, n, count, flags, bf, xb, gb, ob1,
                             ob2, FA_SMX_HROW);
     else
@@ -448,7 +448,7 @@ static void fa_smx_rows_short_##s(int lg, int op, double sign, const char *x,   
     const T *xs = (const T *)x, *gs = (const T *)g;                                       \
     T *y1 = (T *)o1, *y2 = (T *)o2;                                                       \
     ptrdiff_t per = cap / n < FA_SMX_TILE ? cap / n : FA_SMX_TILE, k0, r, k, i;           \
-    if (n > FA_SMX_HSHORT || op == FA_SMX_BWDY) {                                         \
+    if (!fa_smx_tiled(n, op)) {                                                           \
         fa_smx_rows_##s(lg, op, sign, x, g, o1, o2, n, count, flags);                     \
         return;                                                                           \
     }                                                                                     \

@@ -72,6 +72,12 @@ static inline int fa_smx_keeps_e(int lg, int op) {
     return op != FA_SMX_BWDY && !(op == FA_SMX_FWD && lg);
 }
 
+/* whether rows of n elements are computed as the columns of a tile (fa_softmax.h): short
+ * ones, but for the backward from y (no exponential; the rows' float32 result) */
+static inline int fa_smx_tiled(ptrdiff_t n, int op) {
+    return n <= FA_SMX_HSHORT && op != FA_SMX_BWDY;
+}
+
 /* the FA_SMX_LANES lanes of a float32 row's sums added pairwise (lane j + h into lane j,
  * h = 8, 4, 2, 1), as the float64 data's two-sums add them; whole, so that they stay in
  * registers */
