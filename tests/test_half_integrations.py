@@ -934,18 +934,23 @@ def _softmax_rows_check(func, n, dt, layouts):
 
 def _smx_shapes():
     """Shapes on both sides of each limit of the 16-bit kernels' float buffers: rows
-    (axis -1) transposed into the columns of tiles of FA_SMX_HROW / n (FA_SMX_HSHORT),
+    (axis -1) transposed into the columns of tiles of FA_SMX_HROW / n (FA_SMX_HSHORT, and
+    FA_SMX_HODD but for a multiple of 16),
     widened several at once (FA_SMX_HBATCH), one at a time on the stack (FA_SMX_HROW)
     or the heap (FA_SMX_HLONG), or by pieces (a row's blocks: FA_SMX_BLOCK); columns
     (axis 0) in sub-tiles
     of FA_SMX_HCOLS elements, at least FA_SMX_HCOLS_MIN wide, or a few rows at a time."""
-    c = {k: softmax_constant("FA_SMX_" + k) for k in ("HSHORT", "HBATCH", "HROW", "BLOCK",
-                                                      "HLONG", "HCOLS", "HCOLS_MIN")}
+    c = {k: softmax_constant("FA_SMX_" + k) for k in ("HSHORT", "HODD", "HBATCH", "HROW",
+                                                      "BLOCK", "HLONG", "HCOLS",
+                                                      "HCOLS_MIN")}
     rows = [((3, n), -1) for k in ("HBATCH", "HROW", "BLOCK", "HLONG")
             for n in (c[k], c[k] + 1)]
     rows.append(((5, c["HBATCH"] // 3), -1))
-    # short rows: three tiles (the last one narrower), and the first length past them
-    rows += [((2 * c["HROW"] // n + 7, n), -1) for n in (3, c["HSHORT"], c["HSHORT"] + 1)]
+    # short rows: three tiles (the last one narrower; at HSHORT // 2 + 1 their rows rounded
+    # down to a multiple of 16), and the first lengths past them
+    rows += [((2 * c["HROW"] // n + 7, n), -1)
+             for n in (3, c["HSHORT"] // 2 + 1, c["HSHORT"], c["HSHORT"] + 1,
+                       c["HSHORT"] + 16, c["HODD"] - 1, c["HODD"], c["HODD"] + 1)]
     n = c["HCOLS"] // c["HCOLS_MIN"]                    # the longest columns in sub-tiles
     cols = [((c["HCOLS"] // 90, 200), 0),               # sub-tiles 80, 80, 40 wide
             ((n, 2 * c["HCOLS_MIN"] + 5), 0),           # sub-tiles of HCOLS_MIN

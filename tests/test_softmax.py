@@ -1200,17 +1200,21 @@ def test_threads_bitwise_special_grad_output(dtype):
                          ids=lambda d: np.dtype(d).name)
 def test_rows_do_not_depend_on_their_neighbours(dtype):
     """Rows are computed in groups (their write constants together), 16-bit short rows
-    as many at a time as the buffers hold, and rows of up to FA_SMX_HSHORT elements as
-    the columns of tiles (several tiles at 300 rows): every row of a many-row array,
+    as many at a time as the buffers hold, and rows of up to FA_SMX_SHORT elements
+    (16-bit: FA_SMX_HSHORT, FA_SMX_HODD - 1) as the columns of tiles (several tiles at
+    300 rows, their rows rounded down to a multiple of 16 at short // 2 + 1): every row
+    of a many-row array,
     special rows (NaN, +inf, all -inf) among ordinary ones at any place of a group, gives
     the bits of the same row computed alone, in every op, on 1 and 2 threads."""
     previous = fastact.set_backend("compiled")
-    short = softmax_constant("FA_SMX_HSHORT")
+    half = np.dtype(dtype).itemsize == 2
+    short = softmax_constant("FA_SMX_HSHORT" if half else "FA_SMX_SHORT")
+    odd = softmax_constant("FA_SMX_HODD") - 1 if half else short
     try:
         rng = np.random.default_rng(8)
-        for n in (1, 5, 16, short, short + 1, 130, 1500, 4097):
+        for n in sorted({1, 5, 16, short // 2 + 1, short, short + 1, odd, 130, 1500, 4097}):
             for count in (1, 15, 16, 17, 40, 300):
-                if n * count > 300000 or (count == 300 and n > short):
+                if n * count > 300000 or (count == 300 and n > odd):
                     continue
                 x = (rng.standard_normal((count, n)) * 8).astype(dtype)
                 g = rng.standard_normal((count, n)).astype(dtype)

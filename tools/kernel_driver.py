@@ -923,10 +923,12 @@ def softmax_jobs():
     blocks (each dtype gets both; the long rows are most of the emulated time); the same
     for float16 and bfloat16 (their bits: _smx_half) but for the long rows: one per op
     (log_softmax's for bwdx and fb), by ops.rows or in blocks, in float16 or bfloat16
-    (each gets both). Rows of up to FA_SMX_HSHORT elements are computed as the columns
-    of a tile (but for the backward from y), whose sums are not the blocks': by ops.rows
-    only (the runner splits only rows of two blocks or more)."""
-    block, hshort = smx_constant("FA_SMX_BLOCK"), smx_constant("FA_SMX_HSHORT")
+    (each gets both). Rows of up to FA_SMX_SHORT elements (16-bit: FA_SMX_HSHORT, or
+    FA_SMX_HODD but for a multiple of 16) are computed as the columns of a tile (but for
+    the backward from y), whose sums are not the blocks': by ops.rows only (the runner
+    splits only rows of two blocks or more)."""
+    block, short = smx_constant("FA_SMX_BLOCK"), smx_constant("FA_SMX_SHORT")
+    hshort, hodd = smx_constant("FA_SMX_HSHORT"), smx_constant("FA_SMX_HODD")
     out, long_done = [], set()
     for fi, spec in enumerate(TABLE.SOFTMAX_TABLE):
         log, sign = int(spec.log), float(spec.sign)
@@ -946,7 +948,8 @@ def softmax_jobs():
                 for n in SMX_SHORT:
                     x = data((6, n)).reshape(6, n, 1)
                     g = grad(x.shape)
-                    tiled = n <= hshort and op != SMX_OPS.index("bwdy")
+                    most = (hodd if n % 16 else hshort) if half else short
+                    tiled = n <= most and op != SMX_OPS.index("bwdy")
                     out += [SoftmaxJob(log, op, sign, how, x, g, 0, f"n={n}", dt)
                             for how in (("row",) if tiled else ("row", "blocks"))]
                 if (log, op, half) not in long_done and di == (op + log) % 2 \

@@ -114,7 +114,8 @@ FA_INLINE void fa_smx_rows_with(
 #undef SM
 
 /* ---- float16 and bfloat16 rows: float's passes over float buffers ----
- * Rows of up to FA_SMX_HSHORT elements (but for the backward from y) are widened and
+ * Rows of up to FA_SMX_HSHORT elements (FA_SMX_HODD where a partial vector ends them;
+ * but for the backward from y) are widened and
  * transposed into the columns of a tile (fa_smx_rows16_tiled). Rows of up to
  * FA_SMX_HROW elements are widened into float buffers on the stack (F16C's
  * or the shifts' vector conversions), as many whole rows at once as the buffers hold,
@@ -308,7 +309,7 @@ FA_INLINE void fa_smx_transpose_##s(const T *FA_SR f, ptrdiff_t fs, T *FA_SR t, 
 FA_SMX_TRANSPOSE(f32, float)
 FA_SMX_TRANSPOSE(f64, double)
 
-/* short rows (n <= FA_SMX_HSHORT) as the columns of tiles of cap / n of them: widened,
+/* short rows (fa_smx_tiled16) as the columns of tiles of about cap / n: widened,
  * transposed, computed by the h32 tile (its per-column work vectorized across the rows,
  * where a short row's own reductions and calls cost more than its elements), transposed
  * back and narrowed. Each row's bits are those of its column, whatever the tile */
@@ -316,7 +317,7 @@ static void fa_smx_rows16_tiled(int lg, int op, double sign, const char *x, cons
                                 char *o1, char *o2, ptrdiff_t n, ptrdiff_t count,
                                 unsigned char *flags, int bf, float *xb, float *gb,
                                 float *ob1, float *ob2, ptrdiff_t cap) {
-    ptrdiff_t per = cap / n < FA_SMX_TILE ? cap / n : FA_SMX_TILE, k0, r, i, j;
+    ptrdiff_t per = fa_smx_tile_rows(cap, n), k0, r, i, j;
     for (k0 = 0; k0 < count; k0 += per) {
         r = count - k0 < per ? count - k0 : per;
         FA_SMX_WIDEN(bf, x + 2 * k0 * n, ob1, r * n);         /* (ob1, ob2: scratch) */
@@ -344,7 +345,7 @@ static FA_SMX_NOINLINE void fa_smx_rows16_short(int lg, int op, double sign, con
                                                 ptrdiff_t n, ptrdiff_t count,
                                                 unsigned char *flags, int bf) {
     float xb[FA_SMX_HROW], gb[FA_SMX_HROW], ob1[FA_SMX_HROW], ob2[FA_SMX_HROW];
-    if (fa_smx_tiled(n, op))
+    if (fa_smx_tiled16(n, op))
         fa_smx_rows16_tiled(lg, op, sign, x, g, o1, o2, n, count, flags, bf, xb, gb, ob1,
                             ob2, FA_SMX_HROW);
     else
@@ -514,20 +515,20 @@ FA_SMX_16(bf16, 1)
 #endif
 
 /* ---- short float32 and float64 rows as the columns of a tile ----
- * Rows of up to FA_SMX_HSHORT elements (but for the backward from y) transposed into the
- * columns of tiles of cap / n rows on the stack, computed by the tile's passes and
+ * Rows of up to FA_SMX_SHORT elements (but for the backward from y) transposed into the
+ * columns of tiles of about cap / n rows on the stack, computed by the tile's passes and
  * transposed back, as the 16-bit short rows (fa_smx_rows16_tiled); other rows are
  * fa_softmax_impl.h's. A flagged row is not written. */
 #ifndef FA_SMX_CHECK
-#define FA_SMX_SHORT(s, T, cap)                                                           \
+#define FA_SMX_SHORT_ROWS(s, T, cap)                                                      \
 static void fa_smx_rows_short_##s(int lg, int op, double sign, const char *x,             \
                                   const char *g, char *o1, char *o2, ptrdiff_t n,         \
                                   ptrdiff_t count, unsigned char *flags) {                \
     T xb[cap], gb[cap], ob1[cap], ob2[cap];                                               \
     const T *xs = (const T *)x, *gs = (const T *)g;                                       \
     T *y1 = (T *)o1, *y2 = (T *)o2;                                                       \
-    ptrdiff_t per = cap / n < FA_SMX_TILE ? cap / n : FA_SMX_TILE, k0, r, i, j;           \
-    if (!fa_smx_tiled(n, op)) {                                                           \
+    ptrdiff_t per = fa_smx_tile_rows(cap, n), k0, r, i, j;                                \
+    if (!fa_smx_tiled(n, op, FA_SMX_SHORT)) {                                             \
         fa_smx_rows_##s(lg, op, sign, x, g, o1, o2, n, count, flags);                     \
         return;                                                                           \
     }                                                                                     \
@@ -545,8 +546,8 @@ static void fa_smx_rows_short_##s(int lg, int op, double sign, const char *x,   
         }                                                                                 \
     }                                                                                     \
 }
-FA_SMX_SHORT(f32, float, FA_SMX_HROW)
-FA_SMX_SHORT(f64, double, FA_SMX_HROW / 2)
+FA_SMX_SHORT_ROWS(f32, float, FA_SMX_HROW)
+FA_SMX_SHORT_ROWS(f64, double, FA_SMX_HROW / 2)
 #define FA_SMX_ROWS(s) fa_smx_rows_short_##s
 #else
 #define FA_SMX_ROWS(s) fa_smx_rows_##s

@@ -29,7 +29,11 @@
 #define FA_SMX_HCOLS 131072      /* the elements of a 16-bit tile's columns widened whole
                                   * into each of 4 heap buffers */
 #define FA_SMX_HCOLS_MIN 32      /* in sub-tiles of at least this many columns */
-#define FA_SMX_HSHORT 32         /* the longest row computed as a tile's column (fa_softmax.h) */
+#define FA_SMX_HSHORT 64         /* the longest 16-bit row computed as a tile's column
+                                  * (fa_softmax.h) */
+#define FA_SMX_HODD 128          /* and the longest 16-bit row, not a multiple of 16
+                                  * elements, computed so */
+#define FA_SMX_SHORT 32          /* the longest float32 / float64 row computed so */
 
 /* the ops (fastact._activations.SOFTMAX_OPS) */
 enum { FA_SMX_FWD, FA_SMX_BWDY, FA_SMX_BWDX, FA_SMX_FB };
@@ -72,10 +76,27 @@ static inline int fa_smx_keeps_e(int lg, int op) {
     return op != FA_SMX_BWDY && !(op == FA_SMX_FWD && lg);
 }
 
-/* whether rows of n elements are computed as the columns of a tile (fa_softmax.h): short
- * ones, but for the backward from y (no exponential; the rows' float32 result) */
-static inline int fa_smx_tiled(ptrdiff_t n, int op) {
-    return n <= FA_SMX_HSHORT && op != FA_SMX_BWDY;
+/* whether rows of n elements are computed as the columns of a tile (fa_softmax.h): those
+ * of up to most elements (FA_SMX_HSHORT or FA_SMX_SHORT), but for the backward from y
+ * (no exponential; the rows' float32 result) */
+static inline int fa_smx_tiled(ptrdiff_t n, int op, ptrdiff_t most) {
+    return n <= most && op != FA_SMX_BWDY;
+}
+
+/* the same for 16-bit rows: those of up to FA_SMX_HSHORT elements, and those of up to
+ * FA_SMX_HODD that end in a partial vector (rows of 65-127 elements: all ops 0.4-0.95 of
+ * the rows' time; a multiple of 16 there fills the rows' vectors, and the tiles took
+ * forward_backward 1.04-1.2x as long) */
+static inline int fa_smx_tiled16(ptrdiff_t n, int op) {
+    return fa_smx_tiled(n, op, n % 16 ? FA_SMX_HODD : FA_SMX_HSHORT);
+}
+
+/* the rows of such a tile of at most cap elements: a multiple of 16 (the widest vector's
+ * float lanes; where not, every column's pass had a masked tail: 16-bit rows of 65-112
+ * took up to 1.9x as long) */
+static inline ptrdiff_t fa_smx_tile_rows(ptrdiff_t cap, ptrdiff_t n) {
+    ptrdiff_t per = cap / n < FA_SMX_TILE ? cap / n : FA_SMX_TILE;
+    return per > 16 ? per - per % 16 : per;
 }
 
 /* the FA_SMX_LANES lanes of a float32 row's sums added pairwise (lane j + h into lane j,
