@@ -929,6 +929,7 @@ def softmax_jobs():
     splits only rows of two blocks or more)."""
     block, short = smx_constant("FA_SMX_BLOCK"), smx_constant("FA_SMX_SHORT")
     hshort, hodd = smx_constant("FA_SMX_HSHORT"), smx_constant("FA_SMX_HODD")
+    lanes = smx_constant("FA_SMX_LANES")
     out, long_done = [], set()
     for fi, spec in enumerate(TABLE.SOFTMAX_TABLE):
         log, sign = int(spec.log), float(spec.sign)
@@ -948,7 +949,7 @@ def softmax_jobs():
                 for n in SMX_SHORT:
                     x = data((6, n)).reshape(6, n, 1)
                     g = grad(x.shape)
-                    most = (hodd if n % 16 else hshort) if half else short
+                    most = (hodd if n % lanes else hshort) if half else short
                     tiled = n <= most and op != SMX_OPS.index("bwdy")
                     out += [SoftmaxJob(log, op, sign, how, x, g, 0, f"n={n}", dt)
                             for how in (("row",) if tiled else ("row", "blocks"))]

@@ -88,15 +88,15 @@ static inline int fa_smx_tiled(ptrdiff_t n, int op, ptrdiff_t most) {
  * the rows' time; a multiple of 16 there fills the rows' vectors, and the tiles took
  * forward_backward 1.04-1.2x as long) */
 static inline int fa_smx_tiled16(ptrdiff_t n, int op) {
-    return fa_smx_tiled(n, op, n % 16 ? FA_SMX_HODD : FA_SMX_HSHORT);
+    return fa_smx_tiled(n, op, n % FA_SMX_LANES ? FA_SMX_HODD : FA_SMX_HSHORT);
 }
 
-/* the rows of such a tile of at most cap elements: a multiple of 16 (the widest vector's
- * float lanes; where not, every column's pass had a masked tail: 16-bit rows of 65-112
+/* the rows of such a tile of at most cap elements: a multiple of FA_SMX_LANES (the widest
+ * vector's float lanes; where not, every column's pass had a masked tail: 16-bit rows of 65-112
  * took up to 1.9x as long) */
 static inline ptrdiff_t fa_smx_tile_rows(ptrdiff_t cap, ptrdiff_t n) {
     ptrdiff_t per = cap / n < FA_SMX_TILE ? cap / n : FA_SMX_TILE;
-    return per > 16 ? per - per % 16 : per;
+    return per > FA_SMX_LANES ? per - per % FA_SMX_LANES : per;
 }
 
 /* the FA_SMX_LANES lanes of a float32 row's sums added pairwise (lane j + h into lane j,
