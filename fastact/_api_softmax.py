@@ -11,14 +11,17 @@ _INDEX = {s.name: i for i, s in enumerate(SOFTMAX_TABLE)}
 
 _TEMPLATES = {
     "": '''def {name}(x, axis=-1, *, dim=None, out=None):
-    return _softmax.run({i}, FWD, x, None, axis, dim, (out,), {name!r})
+    r = None if dim is not None else _softmax.fast({i}, FWD, x, None, axis, out)
+    return r if r is not None else _softmax.run({i}, FWD, x, None, axis, dim, (out,), {name!r})
 ''',
     "_backward": '''def {name}_backward(grad_output, x=None, *, y=None, axis=-1, dim=None, out=None):
     return _backward({i}, grad_output, x, y, axis, dim, out, {name!r})
 ''',
     "_forward_backward": '''def {name}_forward_backward(x, axis=-1, grad_output=None, *, dim=None, out=None,
                                 grad_out=None):
-    return _softmax.run({i}, FB, x, grad_output, axis, dim, (out, grad_out), {name!r})
+    r = None if dim is not None else _softmax.fast({i}, FB, x, grad_output, axis, out, grad_out)
+    return r if r is not None else _softmax.run({i}, FB, x, grad_output, axis, dim,
+                                                (out, grad_out), {name!r})
 ''',
 }
 
@@ -35,11 +38,11 @@ _DOCS = {
 
 
 def _backward(func, g, x, y, axis, dim, out, name):
-    if y is not None:
-        return _softmax.run(func, BWDY, y, g, axis, dim, (out,), name)
-    if x is None:
+    if y is None and x is None:
         raise TypeError(f"{name}_backward() needs x or y=")
-    return _softmax.run(func, BWDX, x, g, axis, dim, (out,), name)
+    op, x = (BWDY, y) if y is not None else (BWDX, x)
+    r = None if dim is not None else _softmax.fast(func, op, x, g, axis, out)
+    return r if r is not None else _softmax.run(func, op, x, g, axis, dim, (out,), name)
 
 
 def _make_functions(namespace):
@@ -73,8 +76,9 @@ class SoftmaxFunction(_api.Reassignable):
     dim = _api.alias("axis", "axis, by PyTorch's name")
 
     def __call__(self, x, *, out=None):
-        return _softmax.run(_INDEX[self.name], FWD, x, None, self.axis, None, (out,),
-                            self.name)
+        r = _softmax.fast(_INDEX[self.name], FWD, x, None, self.axis, out)
+        return r if r is not None else _softmax.run(_INDEX[self.name], FWD, x, None,
+                                                    self.axis, None, (out,), self.name)
 
     def backward(self, grad_output, x=None, *, y=None, out=None):
         """grad_x for grad_output, from y (y=...) or from x."""
@@ -83,8 +87,10 @@ class SoftmaxFunction(_api.Reassignable):
 
     def forward_backward(self, x, grad_output=None, *, out=None, grad_out=None):
         """(y, grad_x) in one call."""
-        return _softmax.run(_INDEX[self.name], FB, x, grad_output, self.axis, None,
-                            (out, grad_out), self.name)
+        r = _softmax.fast(_INDEX[self.name], FB, x, grad_output, self.axis, out, grad_out)
+        return r if r is not None else _softmax.run(_INDEX[self.name], FB, x, grad_output,
+                                                    self.axis, None, (out, grad_out),
+                                                    self.name)
 
     @property
     def params(self):

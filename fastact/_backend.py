@@ -45,11 +45,12 @@ def warn_user(message, category=RuntimeWarning):
 
 class Backend:
     """What fastact._arrays calls, the same for both: fast(kernel, entry, a, b, o1, o2,
-    params) takes the common case or returns None; launch(kernel, entry, inputs, outputs,
+    params) takes the common case or returns None (softmax_fast: fastact._softmax's); launch(kernel, entry, inputs, outputs,
     params) runs prepared flat arrays."""
 
     def __init__(self, name, module):
         self.name, self.fast, self.launch = name, module.fast, module.launch
+        self.softmax_fast = module.softmax_fast     # the softmax family's fast path
         # launch_at(kernel, entry, dtype code, n, addresses..., params): the compiled
         # backend's launch on raw memory (fastact.torch's tensors); None for NumPy's
         self.launch_at = getattr(module, "launch_at", None)

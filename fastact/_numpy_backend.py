@@ -425,6 +425,12 @@ def fast(kernel, entry, a, b, o1, o2, params):
     return None
 
 
+def softmax_fast(log, sign, op, kernel, x, g, o1, o2, axis):
+    """No fast path for the softmax family either (fastact._runner.softmax_fast's
+    contract): None, so that fastact._softmax takes the call."""
+    return None
+
+
 def launch(kernel, entry, inputs, outputs, params):
     """Same contract as fastact._runner.launch. float16 and bfloat16 are computed as the
     compiled kernels do, in float32 (the parameters rounded to it), here in float64 and

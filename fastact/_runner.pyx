@@ -143,6 +143,7 @@ cdef extern from "fa_softmax_api.h":
         FA_SMX_BLOCK
         FA_SMX_TILE
         FA_SMX_BWDY
+        FA_SMX_FB
 
 ctypedef void (*seg_t)(const char *g, const char *a, const char *b, char *o1, char *o2,
                        char *o3, Py_ssize_t n) noexcept nogil
@@ -759,8 +760,57 @@ def softmax(bint log, double sign, int op, Py_ssize_t kernel, x, g, o1, o2):
     for v in (g, o1, o2):
         if v is not None and (type(v) is not np.ndarray or not same_layout(<cnp.ndarray>v, xa)):
             raise ValueError("softmax: the views must share x's shape, dtype and layout")
-    cdef Py_ssize_t outer = cnp.PyArray_DIMS(xa)[0], n = cnp.PyArray_DIMS(xa)[1]
-    cdef Py_ssize_t inner = cnp.PyArray_DIMS(xa)[2], isz = cnp.PyArray_ITEMSIZE(xa)
+    return smx_compute(t, log, sign, op, kernel, data(x), data_or_null(g), data(o1),
+                       data_or_null(o2), cnp.PyArray_DIMS(xa)[0], cnp.PyArray_DIMS(xa)[1],
+                       cnp.PyArray_DIMS(xa)[2])
+
+
+def softmax_fast(bint log, double sign, int op, Py_ssize_t kernel, x, g, o1, o2, axis):
+    """fastact._softmax.run's common case straight to the kernels (as ``fast`` for the
+    elementwise): x (and g) ndarrays of one dtype the kernels take (fast_dtype),
+    C-contiguous, of one shape, not empty; axis an int in range or None (the flat array);
+    o1 (and o2 for fb) None (allocated) or writable ndarrays of x's layout, sharing no
+    byte with an input or each other; g given for fb. Returns (r1, r2, special): the
+    results (r2 None but for fb) and softmax's special rows of the 3-D view; None for the
+    general path."""
+    cdef int t = fast_dtype(x)
+    if t < 0 or g_smx == NULL or (op == FA_SMX_FB and g is None):
+        return None
+    cdef cnp.ndarray xa = <cnp.ndarray>x
+    if not cnp.PyArray_IS_C_CONTIGUOUS(xa) or cnp.PyArray_SIZE(xa) == 0:
+        return None
+    if g is not None and (fast_dtype(g) != t or not same_layout(<cnp.ndarray>g, xa)):
+        return None
+    cdef int nd = cnp.PyArray_NDIM(xa), ax, k
+    cdef Py_ssize_t outer = 1, n = cnp.PyArray_SIZE(xa), inner = 1
+    if axis is not None:
+        if type(axis) is not int or not -nd <= axis < nd:
+            return None
+        ax = axis % nd
+        n = cnp.PyArray_DIMS(xa)[ax]
+        for k in range(ax):
+            outer *= cnp.PyArray_DIMS(xa)[k]
+        for k in range(ax + 1, nd):
+            inner *= cnp.PyArray_DIMS(xa)[k]
+    r1 = fast_out(o1, xa)
+    if r1 is None or not apart(r1, xa) or (g is not None and not apart(r1, g)):
+        return None
+    r2 = None
+    if op == FA_SMX_FB:
+        r2 = fast_out(o2, xa)
+        if r2 is None or not apart(r2, xa) or not apart(r2, g) or not apart(r1, r2):
+            return None
+    special = smx_compute(t, log, sign, op, kernel, data(xa), data_or_null(g), data(r1),
+                          data_or_null(r2), outer, n, inner)
+    return r1, r2, special
+
+
+cdef object smx_compute(int t, bint log, double sign, int op, Py_ssize_t kernel,
+                        const char *x, const char *g, char *o1, char *o2, Py_ssize_t outer,
+                        Py_ssize_t n, Py_ssize_t inner):
+    """softmax's work on (outer, n, inner) C-contiguous data of dtype code t: the rows it
+    left, as softmax returns them."""
+    cdef Py_ssize_t isz = 4 if t == 0 else 8 if t == 1 else 2
     cdef Py_ssize_t total = outer * n * inner, r, w, chunk, nb
     cdef const char *x0
     cdef const char *g0
@@ -770,7 +820,7 @@ def softmax(bint log, double sign, int op, Py_ssize_t kernel, x, g, o1, o2):
         return None
     cdef smx_job j
     j.ops, j.log, j.op, j.sign, j.n, j.isz, j.inner = &g_smx[t], log, op, sign, n, isz, inner
-    j.x, j.g, j.o1, j.o2 = data(x), data_or_null(g), data(o1), data_or_null(o2)
+    j.x, j.g, j.o1, j.o2 = x, g, o1, o2
     cdef unsigned char few[SMX_FEW_ROWS]        # the rows' flags, on the stack when few
     cdef Py_ssize_t nrows = outer * inner
     flags_arr = None

@@ -79,8 +79,32 @@ def compute(func, op, x, g, outs):
     spec = SOFTMAX_TABLE[func]
     special = _backend._runner.softmax(spec.log, spec.sign, op, _GRAIN_KERNEL, x, g,
                                        *outs, *(None,) * (2 - len(outs)))
-    if special is None:
-        return
+    if special is not None:
+        _special_rows(func, op, x, g, outs, special)
+
+
+def fast(func, op, x, g, axis, o1, o2=None):
+    """The common case (fastact._runner.softmax_fast: ndarrays of one dtype the kernels
+    take, C-contiguous, axis an int or None, out= absent or of x's layout and apart):
+    the result, as run returns it; None for run to take the call."""
+    spec = SOFTMAX_TABLE[func]
+    r = _backend.active.softmax_fast(spec.log, spec.sign, op, _GRAIN_KERNEL, x, g, o1, o2,
+                                     axis)
+    if r is None:
+        return None
+    r1, r2, special = r
+    if special is not None:
+        ax = None if axis is None else axis % x.ndim
+        outs = [r1] if r2 is None else [r1, r2]
+        _special_rows(func, op, _views(x, x.shape, ax, "C"),
+                      None if g is None else _views(g, x.shape, ax, "C"),
+                      [_views(t, x.shape, ax, "C") for t in outs], special)
+    return r1 if r2 is None else (r1, r2)
+
+
+def _special_rows(func, op, x, g, outs, special):
+    """The rows the kernels left (flat indices of the 3-D views' rows; compute says how)."""
+    spec = SOFTMAX_TABLE[func]
     step = max(1, _SPECIAL_CHUNK // max(x.shape[1], 1))
     for k in range(0, len(special), step):
         o, i = np.divmod(special[k:k + step], x.shape[2])

@@ -1169,6 +1169,70 @@ def test_threads_bitwise(dtype):
         fastact.set_backend(previous)
 
 
+def _ref_softmax(func, x, axis):
+    v = np.asarray(x, np.float64) * sign_of(func)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = v - np.max(v, axis=axis, keepdims=True)
+        lse = np.log(np.sum(np.exp(d), axis=axis, keepdims=True))
+    return d - lse if func == "log_softmax" else np.exp(d - lse)
+
+
+@pytest.mark.parametrize("dtype", DTYPES + (np.float16, ml_dtypes.bfloat16),
+                         ids=lambda d: np.dtype(d).name)
+def test_fast_path_matches_the_general_path(dtype):
+    """The common case (C-contiguous ndarrays of one dtype, an int axis or None, out=
+    absent or of x's layout) goes straight to the kernels (fastact._runner.softmax_fast);
+    dim= takes the general path (fastact._softmax.run) to the same kernels. Every op of
+    every function, every axis of 1-4 dimensions and the flat array, few rows and more
+    than the flags on the stack (256), with rows of NaN, +inf and -inf among them, out=
+    given, absent and the input itself (in place): the same bits both ways, out= the very
+    array returned, and the float64 reference's values."""
+    previous = fastact.set_backend("compiled")
+    rng = np.random.default_rng(31)
+    tol = 2.0 ** -6 if np.dtype(dtype).itemsize == 2 else 1e-5
+    try:
+        for shape in ((7,), (3, 5), (300, 9), (2, 3, 4), (2, 1, 3, 130)):
+            x = (rng.standard_normal(shape) * 3).astype(dtype)
+            g = rng.standard_normal(shape).astype(dtype)
+            flat = x.reshape(-1)
+            flat[[1, 5]] = np.asarray([np.nan, np.inf]).astype(dtype)
+            if x.ndim > 1:
+                x[-1] = -np.inf
+            for axis in (*range(-x.ndim, x.ndim), None):
+                # the general path: dim= (for the flat array, of the flattened arrays)
+                xx, gg, d = (x.ravel(), g.ravel(), -1) if axis is None else (x, g, axis)
+                nan = np.isnan(x).any(axis=axis, keepdims=True) | np.zeros(x.shape, bool)
+                for func in FUNCS:
+                    y = fwd(func, x, axis)
+                    want = _ref_softmax(func, x, axis)
+                    finite = np.isfinite(want)
+                    assert np.allclose(np.asarray(y, np.float64)[finite], want[finite],
+                                       rtol=tol, atol=tol), (func, shape, axis)
+                    assert np.isnan(np.asarray(y, np.float64)[nan]).all()
+                    yy = y.ravel() if axis is None else y
+                    general = [fwd(func, xx, dim=d), bwd(func, gg, xx, dim=d),
+                               bwd(func, gg, y=yy, dim=d), *fb(func, xx, dim=d, grad_output=gg)]
+                    got = [y, bwd(func, g, x, axis=axis), bwd(func, g, y=y, axis=axis),
+                           *fb(func, x, axis, g)]
+                    for a, b in zip(got, general):
+                        assert a.shape == x.shape and a.dtype == x.dtype
+                        assert_bitwise(a.reshape(b.shape), b,
+                                       f"{func} {shape} axis={axis}: fast vs general")
+                    out, out2 = np.empty_like(x), np.empty_like(x)
+                    assert fwd(func, x, axis, out=out) is out
+                    assert_bitwise(out, y, "out=")
+                    r = fb(func, x, axis, g, out=out, grad_out=out2)
+                    assert r[0] is out and r[1] is out2
+                    assert_bitwise(out2, got[3 + 1], "grad_out=")
+                    assert bwd(func, g, y=y, axis=axis, out=out) is out
+                    assert_bitwise(out, got[2], "backward out=")
+                    inplace = x.copy()
+                    assert fwd(func, inplace, axis, out=inplace) is inplace
+                    assert_bitwise(inplace, y, "in place")
+    finally:
+        fastact.set_backend(previous)
+
+
 @pytest.mark.parametrize("dtype", DTYPES + (np.float16, ml_dtypes.bfloat16),
                          ids=lambda d: np.dtype(d).name)
 def test_threads_bitwise_special_grad_output(dtype):
