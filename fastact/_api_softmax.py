@@ -12,7 +12,8 @@ _INDEX = {s.name: i for i, s in enumerate(SOFTMAX_TABLE)}
 _TEMPLATES = {
     "": '''def {name}(x, axis=-1, *, dim=None, out=None):
     r = None if dim is not None else _softmax.fast({i}, FWD, x, None, axis, out)
-    return r if r is not None else _softmax.run({i}, FWD, x, None, axis, dim, (out,), {name!r})
+    return r if r is not None else _softmax.run({i}, FWD, x, None, axis, dim, (out,),
+                                                {name!r})
 ''',
     "_backward": '''def {name}_backward(grad_output, x=None, *, y=None, axis=-1, dim=None, out=None):
     return _backward({i}, grad_output, x, y, axis, dim, out, {name!r})

@@ -805,6 +805,16 @@ def softmax_fast(bint log, double sign, int op, Py_ssize_t kernel, x, g, o1, o2,
     return r1, r2, special
 
 
+def softmax_at(bint log, double sign, int op, Py_ssize_t kernel, int t, size_t x, size_t g,
+               size_t o1, size_t o2, Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner):
+    """softmax on raw memory (fastact.torch's dense tensors, as launch_at): C-contiguous
+    (outer, n, inner) data of dtype code t at these addresses (g, o2: 0 where absent)."""
+    if g_smx == NULL or not 0 <= t < 4 or outer < 0 or n < 0 or inner < 0:
+        raise ValueError("softmax_at: a dtype code of the kernels and sizes >= 0")
+    return smx_compute(t, log, sign, op, kernel, <const char *>x, <const char *>g,
+                       <char *>o1, <char *>o2, outer, n, inner)
+
+
 cdef object smx_compute(int t, bint log, double sign, int op, Py_ssize_t kernel,
                         const char *x, const char *g, char *o1, char *o2, Py_ssize_t outer,
                         Py_ssize_t n, Py_ssize_t inner):

@@ -846,6 +846,28 @@ def _c_perm(t):
     return False
 
 
+def _softmax_run(name, op, x, g, outs, perm, dim):
+    """fastact._softmax.compute of op on x (and g) into outs, tensors C-contiguous under
+    perm: the compiled backend straight on their memory (fastact._runner.softmax_at; no
+    views but for the rows it leaves, a NaN or an infinite max), else on _rows's views."""
+    if _backend.active is not _backend.COMPILED:
+        _on_team(_softmax.compute, _SOFTMAX_INDEX[name], op, _rows(x, perm, dim),
+                 None if g is None else _rows(g, perm, dim), [_rows(o, perm, dim) for o in outs])
+        return
+    shape = x.shape if perm is None else [x.shape[p] for p in perm]
+    axis = dim if perm is None else perm.index(dim)
+    spec = SOFTMAX_TABLE[_SOFTMAX_INDEX[name]]
+    o2 = outs[1].data_ptr() if len(outs) > 1 else 0
+    special = _on_team(_backend._runner.softmax_at, spec.log, spec.sign, op,
+                       _softmax._GRAIN_KERNEL, _CODES[x.dtype], x.data_ptr(),
+                       0 if g is None else g.data_ptr(), outs[0].data_ptr(), o2,
+                       math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:]))
+    if special is not None:
+        _softmax._special_rows(_SOFTMAX_INDEX[name], op, _rows(x, perm, dim),
+                               None if g is None else _rows(g, perm, dim),
+                               [_rows(o, perm, dim) for o in outs], special)
+
+
 def _rows(t, perm, dim):
     """The NumPy view (outer, n, inner) of t (C-contiguous under perm) along dim that
     fastact._softmax's backends read or write: built at t's address where the compiled
@@ -876,8 +898,7 @@ def _softmax_forward(x, name, dim):
     if perm is False:                          # gaps or overlaps: one copy
         x, perm = x.contiguous(), None
     y = torch.empty_like(x)                    # x's layout (dense: the same strides)
-    _on_team(_softmax.compute, _SOFTMAX_INDEX[name], _softmax.FWD, _rows(x, perm, dim), None,
-             [_rows(y, perm, dim)])
+    _softmax_run(name, _softmax.FWD, x, None, [y], perm, dim)
     return y
 
 
@@ -892,8 +913,7 @@ def _softmax_backward(name, g, y, dim, record):
         y, perm = y.contiguous(), None
     g = _like(y, g)                            # y's strides: the same permutation
     out = torch.empty_like(y)
-    _on_team(_softmax.compute, _SOFTMAX_INDEX[name], _softmax.BWDY, _rows(y, perm, dim),
-             _rows(g, perm, dim), [_rows(out, perm, dim)])
+    _softmax_run(name, _softmax.BWDY, y, g, [out], perm, dim)
     return out
 
 

@@ -22,7 +22,8 @@ import torch.nn.functional as F  # noqa: E402
 
 import fastact  # noqa: E402
 import fastact.torch as ft  # noqa: E402
-from fastact import _softmax  # noqa: E402
+from conftest import using  # noqa: E402
+from fastact import _backend, _softmax  # noqa: E402
 
 NAMES = ("softmax", "log_softmax", "softmin")
 MODULES = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "softmin": "Softmin"}
@@ -416,34 +417,51 @@ def test_no_grad_and_tensors_requiring_no_grad():
     assert w.grad is not None
 
 
-def test_works_on_the_tensors_memory_without_copying(monkeypatch):
-    """fastact's backends get C-ordered NumPy views of the input's and the output's memory
-    (dims permuted) for contiguous, transposed and channels-last tensors, y and
-    grad_output in the backward too; a view with gaps is copied once."""
+@pytest.mark.parametrize("backend", ["compiled", "numpy"])
+def test_works_on_the_tensors_memory_without_copying(monkeypatch, backend):
+    """fastact's backends work on the input's and the output's memory for contiguous,
+    transposed and channels-last tensors (dims permuted to C order), y and grad_output in
+    the backward too: the compiled one at the tensors' addresses as (outer, n, inner)
+    with n the dim's size (fastact._runner.softmax_at), the NumPy one on C-ordered views
+    of them; a view with gaps is copied once."""
     seen = []
-    real = _softmax.compute                 # the backends, on (outer, n, inner) views
+    if backend == "compiled":
+        real = _backend._runner.softmax_at
 
-    def spy(func, op, x, g, outs):
-        arrays = [a for a in (x, g, *outs) if a is not None]
-        seen.append([a.__array_interface__["data"][0] for a in arrays])
-        assert all(a.ndim == 3 and a.flags.c_contiguous for a in arrays)
-        return real(func, op, x, g, outs)
-    monkeypatch.setattr(_softmax, "compute", spy)
+        def spy(log, sign, op, kernel, code, x, g, o1, o2, outer, n, inner):
+            seen.append([a for a in (x, g, o1, o2) if a])
+            sizes.append((outer, n, inner))
+            return real(log, sign, op, kernel, code, x, g, o1, o2, outer, n, inner)
+        monkeypatch.setattr(_backend._runner, "softmax_at", spy)
+    else:
+        real = _softmax.compute             # the backends, on (outer, n, inner) views
+
+        def spy(func, op, x, g, outs):
+            arrays = [a for a in (x, g, *outs) if a is not None]
+            seen.append([a.__array_interface__["data"][0] for a in arrays])
+            sizes.append(x.shape)
+            assert all(a.ndim == 3 and a.flags.c_contiguous for a in arrays)
+            return real(func, op, x, g, outs)
+        monkeypatch.setattr(_softmax, "compute", spy)
     base = torch.randn(2, 3, 4, 5)
-    for x in (base, base.transpose(1, 3), base.to(memory_format=torch.channels_last)):
-        x = x.clone(memory_format=torch.preserve_format).requires_grad_()
+    with using(backend):
+        for x in (base, base.transpose(1, 3), base.to(memory_format=torch.channels_last)):
+            x = x.clone(memory_format=torch.preserve_format).requires_grad_()
+            seen.clear()
+            sizes = []
+            y = ft.softmax(x, 1)
+            assert seen == [[x.data_ptr(), y.data_ptr()]]
+            assert y.stride() == x.stride()
+            g = torch.empty_like(y).normal_()
+            gx, = torch.autograd.grad(y, x, g)
+            assert seen[1] == [y.data_ptr(), g.data_ptr(), gx.data_ptr()]
+            for outer, n, inner in sizes:
+                assert n == x.shape[1] and outer * n * inner == x.numel()
+            torch.testing.assert_close(y, F.softmax(x, 1), rtol=5e-7, atol=1e-9)
+        gaps = torch.randn(4, 10)[:, ::2]
         seen.clear()
-        y = ft.softmax(x, 1)
-        assert seen == [[x.data_ptr(), y.data_ptr()]]
-        assert y.stride() == x.stride()
-        g = torch.empty_like(y).normal_()
-        gx, = torch.autograd.grad(y, x, g)
-        assert seen[1] == [y.data_ptr(), g.data_ptr(), gx.data_ptr()]
-        torch.testing.assert_close(y, F.softmax(x, 1), rtol=5e-7, atol=1e-9)
-    gaps = torch.randn(4, 10)[:, ::2]
-    seen.clear()
-    ft.softmax(gaps, 1)
-    assert seen[0][0] != gaps.data_ptr()
+        ft.softmax(gaps, 1)
+        assert seen[0][0] != gaps.data_ptr()
 
 
 @pytest.mark.parametrize("name", NAMES)
