@@ -36,8 +36,9 @@ FA_INLINE T SM(smx_diff)(T v, T m, T *de) {
  * overflows is dropped with it) */
 FA_INLINE T SM(smx_e)(T v, T m) {
 #if FA_SMX_H16
-    return S(exp_dw)(v - m, 0, FA_TAIL);     /* (relative error |v - m| 2^-24: 2^-17 at most
-                                             * where e^(v - m) is above 2^-149) */
+    return S(exp2k)(v - m, FA_TAIL);         /* (relative error |v - m| 2^-24: 2^-17 at most
+                                             * where e^(v - m) is above 2^-149; exp_dw's
+                                             * bits without its add of a zero dx) */
 #else
     T de, d = S(two_sum)(v, -m, &de);
     return S(exp_dw)(d, d < C(EXP_MIN_TAIL) ? 0 : de, FA_TAIL);   /* the clamp's compare */
