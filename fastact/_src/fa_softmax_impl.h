@@ -95,7 +95,9 @@ FA_INLINE void SM(smx_tile_sums)(int lg, int op, T sign, const T *FA_SR x, const
             int top = lg && v == m[j];        /* (softmax: the max's e, 2^64, summed) */
             if (fa_smx_keeps_e(lg, op)) ev[k * rs + j] = es;      /* for the write */
 #if FA_SMX_H16
-            hi[j] += es * (T)(1 - top);     /* (a select here became a branch) */
+            /* es, or +0 at the max: its bits masked (a select here became a branch, a
+             * product by 1 - top a blend, a conversion and a product) */
+            hi[j] += S(from_bits)(S(to_bits)(es) & ((U)top - 1));
 #else
             SM(smx_acc)(&hi[j], &lo[j], (double)(top ? 0 : es));
 #endif
