@@ -332,7 +332,7 @@ FA_INLINE void SM(smx_tile_sums16)(int lg, int op, T sign, const T *FA_SR x,
         for (j = 0; j < FA_SMX_LANES; j++) hf[j] = 0;
         SM(smx_tile_sums)(lg, op, sign, x + k * w, g ? g + k * w : g, ev ? ev + k * w : ev, r,
                          w, w, m, hf, lo, cnt, hi2, lo2);
-        for (j = 0; j < FA_SMX_LANES; j++) hi[j] += hf[j];
+        fa_smx_add_lanes(hi, hf);
     }
 }
 #endif
