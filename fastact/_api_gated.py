@@ -194,7 +194,8 @@ def _pair_out(out, name):
 
 def prelu(x, weight, *, out=None):
     """x where x > 0, else weight * x; weight: one value, or one per channel (dim 1)."""
-    return _gated.weighted(P_FWD, None, x, weight, (out,), ("out",))
+    y = _gated.prelu_fast(x, weight) if out is None else None
+    return y if y is not None else _gated.weighted(P_FWD, None, x, weight, (out,), ("out",))
 
 
 def prelu_grad(x, weight, *, out=None):

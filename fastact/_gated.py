@@ -443,6 +443,46 @@ def check_weight(weight, x_ndim, channels):
     return w
 
 
+# the largest finite value of each dtype the kernels take, by dtype code (float32,
+# float64, float16, bfloat16): a float weight beyond it goes through weighted
+_FINITE_MAX = (3.4028234663852886e+38, 1.7976931348623157e+308, 65504.0,
+               3.3895313892515355e+38)
+
+
+def prelu_fast(x, weight):
+    """prelu's forward in the common case, straight to the kernel (the compiled backend;
+    x a C-contiguous, aligned, native ndarray of a dtype the kernels take, not empty;
+    weight a float, or an aligned 1-D or 0-d ndarray of x's dtype with one value or one
+    per channel; no out=): y, as weighted gives it; None for weighted."""
+    if _backend.active is _backend.NUMPY or type(x) is not np.ndarray or x.ndim == 0 \
+            or x.size == 0:
+        return None
+    flags = x.flags
+    if not (flags.c_contiguous and flags.aligned and x.dtype.isnative):
+        return None
+    code = _backend._runner.dtype_index(x)
+    if code < 0:
+        return None
+    dtype, shape = x.dtype, x.shape
+    if type(weight) is float:
+        if abs(weight) > _FINITE_MAX[code]:
+            return None
+        w = np.array([weight]).astype(dtype)
+    elif type(weight) is np.ndarray and weight.dtype == dtype and weight.ndim <= 1 and \
+            weight.flags.c_contiguous and weight.flags.aligned:
+        w = weight.reshape(-1)
+        if w.size != 1 and (x.ndim < 2 or w.size != shape[1]):
+            return None                     # (weighted's error)
+    else:
+        return None
+    c = w.size
+    n_, inner = (1, x.size) if c == 1 else (shape[0], math.prod(shape[2:]))
+    y = np.empty_like(x)
+    _compiled_prelu(PRELU_ENTRIES.index("fwd"), None, x.reshape(n_, c, inner), w,
+                    (y.reshape(n_, c, inner),))
+    return y
+
+
 def weighted(entry, g, x, weight, outs, names, per_element=False):
     """PRELU_ENTRIES[entry] on x (and g, grad_output) with prelu's weight (per_element:
     an array of x's shape and compute dtype, rrelu's slopes). outs: the user's arrays for

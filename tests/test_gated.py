@@ -1819,3 +1819,44 @@ def test_gated_signatures_name_their_parameters():
         kw = {p: d for p, d in spec.params}
         x = torch.randn(3, 4)
         assert tf(x, 1, **kw).shape == (3, 2) and module(1, **kw)(x).shape == (3, 2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+def test_prelu_fast_path_matches_the_general_path(dtype):
+    """prelu's common case (a C-contiguous ndarray, a float weight or one of x's dtype,
+    no out=) goes straight to the kernel (fastact._gated.prelu_fast); out= takes the
+    general path (weighted) to the same kernel: the same bits, for every kind of weight
+    (a float of either sign, NaN, beyond the dtype's range, 0-d, one value, one per
+    channel, a read-only one, one of another dtype), 1-4 dimensions, special x; and the
+    values of x where x > 0, else w x rounded once (w in x's dtype)."""
+    import ml_dtypes
+    dt = np.dtype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype)
+    rng = np.random.default_rng(13)
+    previous = fastact.set_backend("compiled")
+    try:
+        for shape in ((7,), (3, 5), (2, 4, 3), (2, 3, 2, 5), (3, 1, 4)):
+            x = (rng.standard_normal(shape) * 3).astype(dt)
+            x.reshape(-1)[:4] = np.array([np.nan, np.inf, -np.inf, -0.0]).astype(dt)
+            c = shape[1] if len(shape) > 1 else 1
+            per = (rng.standard_normal(c) * 0.5).astype(dt)
+            ro = per.copy()
+            ro.flags.writeable = False
+            for w in (0.25, -1.5, float("nan"), 1e300, -0.0, np.array(0.3, dt),
+                      np.array([0.3], dt), per, ro, per.astype(np.float64)):
+                y = fastact.prelu(x, w)
+                general = fastact.prelu(x, w, out=np.empty_like(x))
+                assert y.dtype == dt and y.shape == x.shape
+                assert same(y.view(np.uint8), general.view(np.uint8)), (shape, w)
+                wf = np.asarray(w, np.float64)
+                with np.errstate(over="ignore"):
+                    wd = wf.astype(dt).astype(np.float64)   # the weight in x's dtype
+                wd = wd.reshape(-1) if wd.size == 1 else \
+                    wd.reshape((1, c) + (1,) * (len(shape) - 2))
+                xd = x.astype(np.float64)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    want = np.where(xd > 0, xd, wd * xd).astype(dt)   # (exact, or rounded once)
+                # (a zero weight times -inf: test_prelu_vs_torch's rule, not this test's)
+                defined = ~(np.isinf(xd) & (wd == 0))
+                assert same(y[defined], want[defined]), (shape, w)
+    finally:
+        fastact.set_backend(previous)
